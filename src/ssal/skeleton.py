@@ -1,0 +1,345 @@
+"""Skeleton layouts: joints, bones, body parts, mirror pairs and the ST-GCN graph.
+
+Each layout is defined once here; everything downstream (augmentations, models, readers)
+reads joint counts, body parts and mirror pairs from a :class:`SkeletonLayout` and never
+hard-codes ``V``.
+
+Tensor contract (the whole code base): one sequence is ``(C=3, T, V)`` with xyz
+coordinates, T frames and V joints; a batch is ``(N, C, T, V)``. Readers convert at the edge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from .errors import SsalInputError
+
+#: The five body parts every layout must name (SSA's spatial mask picks one or two of them).
+BODY_PARTS = ("trunk", "left_arm", "right_arm", "left_leg", "right_leg")
+
+
+@dataclass(frozen=True, eq=False)
+class SkeletonLayout:
+    """A skeleton: joint names, bones, centre joint, mirror pairs, body parts, upper body.
+
+    Attributes:
+        name: short identifier stored in datasets and checkpoints (e.g. ``"egait16"``).
+        joints: joint names, index = position along the V axis.
+        edges: undirected bones as ``(i, j)`` index pairs.
+        center: the centre (root) joint used by the ST-GCN spatial partition and root-centring.
+        mirror_pairs: ``(left, right)`` index pairs swapped by a left/right flip.
+        parts: the five body parts (:data:`BODY_PARTS`) as tuples of joint indices.
+        upper_body: joints moved by SSA's upper-body jitter (arms, optionally upper trunk).
+        up_axis: index of the vertical coordinate (1 = y-up).
+    """
+
+    name: str
+    joints: tuple[str, ...]
+    edges: tuple[tuple[int, int], ...]
+    center: int
+    mirror_pairs: tuple[tuple[int, int], ...]
+    parts: Mapping[str, tuple[int, ...]]
+    upper_body: tuple[int, ...]
+    up_axis: int = 1
+    _index: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        v = len(self.joints)
+        if len(set(self.joints)) != v:
+            raise ValueError(f"layout {self.name}: joint names are not unique")
+        for a, b in self.edges:
+            if not (0 <= a < v and 0 <= b < v) or a == b:
+                raise ValueError(f"layout {self.name}: bad edge ({a}, {b})")
+        if not 0 <= self.center < v:
+            raise ValueError(f"layout {self.name}: centre joint {self.center} out of range")
+        if tuple(self.parts) != BODY_PARTS:
+            raise ValueError(f"layout {self.name}: parts must be {BODY_PARTS} in that order")
+        covered = sorted(j for p in self.parts.values() for j in p)
+        if covered != list(range(v)):
+            raise ValueError(f"layout {self.name}: body parts must cover each joint exactly once")
+        for a, b in self.mirror_pairs:
+            if not (0 <= a < v and 0 <= b < v):
+                raise ValueError(f"layout {self.name}: bad mirror pair ({a}, {b})")
+        self._index.update({n: i for i, n in enumerate(self.joints)})
+
+    @property
+    def num_joints(self) -> int:
+        """V, the number of joints."""
+        return len(self.joints)
+
+    def index(self, joint: str) -> int:
+        """Index of a joint by name."""
+        return self._index[joint]
+
+    @property
+    def lower_body(self) -> tuple[int, ...]:
+        """Joints not in :attr:`upper_body`."""
+        up = set(self.upper_body)
+        return tuple(j for j in range(self.num_joints) if j not in up)
+
+    def mirror_permutation(self) -> np.ndarray:
+        """Index array ``p`` such that ``x[..., p]`` swaps left and right joints."""
+        perm = np.arange(self.num_joints)
+        for a, b in self.mirror_pairs:
+            perm[a], perm[b] = b, a
+        return perm
+
+    def parents(self) -> np.ndarray:
+        """Parent of each joint in the tree rooted at :attr:`center` (-1 for the root)."""
+        parent = -np.ones(self.num_joints, dtype=np.int64)
+        adj: dict[int, list[int]] = {j: [] for j in range(self.num_joints)}
+        for a, b in self.edges:
+            adj[a].append(b)
+            adj[b].append(a)
+        seen = {self.center}
+        stack = [self.center]
+        while stack:
+            j = stack.pop()
+            for k in adj[j]:
+                if k not in seen:
+                    seen.add(k)
+                    parent[k] = j
+                    stack.append(k)
+        return parent
+
+    def adjacency(self, max_hop: int = 1, dilation: int = 1) -> np.ndarray:
+        """ST-GCN "spatial" partition adjacency, shape ``(3, V, V)``, float32.
+
+        Follows Yan et al. (2018): neighbours within ``max_hop`` hops are split into the root
+        itself, joints closer to the centre joint (centripetal) and joints farther from it
+        (centrifugal); the adjacency is column-normalised (``A D^-1``) before partitioning.
+        """
+        v = self.num_joints
+        hop = hop_distance(v, self.edges, max_hop)
+        valid = range(0, max_hop + 1, dilation)
+        adjacency = np.zeros((v, v))
+        for h in valid:
+            adjacency[hop == h] = 1
+        norm = _normalize_digraph(adjacency)
+        parts = []
+        for h in valid:
+            a_root = np.zeros((v, v))
+            a_close = np.zeros((v, v))
+            a_far = np.zeros((v, v))
+            for i in range(v):
+                for j in range(v):
+                    if hop[j, i] != h:
+                        continue
+                    if hop[j, self.center] == hop[i, self.center]:
+                        a_root[j, i] = norm[j, i]
+                    elif hop[j, self.center] > hop[i, self.center]:
+                        a_close[j, i] = norm[j, i]
+                    else:
+                        a_far[j, i] = norm[j, i]
+            if h == 0:
+                parts.append(a_root)
+            else:
+                parts.append(a_root + a_close)
+                parts.append(a_far)
+        return np.stack(parts).astype(np.float32)
+
+    def check_array(self, x: np.ndarray, where: str | None = None, joint_axis: int = -1) -> None:
+        """Raise :class:`SsalInputError` if ``x`` does not have this layout's joint count."""
+        if x.shape[joint_axis] != self.num_joints:
+            raise SsalInputError(
+                where,
+                f"expected {self.num_joints} joints for layout {self.name}, "
+                f"got {x.shape[joint_axis]} (array shape {tuple(x.shape)})",
+            )
+
+
+def hop_distance(num_nodes: int, edges: Sequence[tuple[int, int]], max_hop: int = 1) -> np.ndarray:
+    """Shortest-path hop count between joints; ``inf`` beyond ``max_hop``."""
+    a = np.zeros((num_nodes, num_nodes))
+    for i, j in edges:
+        a[i, j] = a[j, i] = 1
+    hop = np.full((num_nodes, num_nodes), np.inf)
+    reach = [np.linalg.matrix_power(a + np.eye(num_nodes), d) for d in range(max_hop + 1)]
+    for d in range(max_hop, -1, -1):
+        hop[reach[d] > 0] = d
+    return hop
+
+
+def _normalize_digraph(a: np.ndarray) -> np.ndarray:
+    deg = a.sum(0)
+    inv = np.zeros_like(deg)
+    inv[deg > 0] = 1.0 / deg[deg > 0]
+    return a @ np.diag(inv)
+
+
+# --------------------------------------------------------------------------------------
+# Built-in layouts
+# --------------------------------------------------------------------------------------
+
+EGAIT16 = SkeletonLayout(
+    name="egait16",
+    joints=(
+        "root", "spine", "neck", "head",
+        "left_shoulder", "left_elbow", "left_hand",
+        "right_shoulder", "right_elbow", "right_hand",
+        "left_hip", "left_knee", "left_foot",
+        "right_hip", "right_knee", "right_foot",
+    ),
+    edges=(
+        (0, 1), (0, 10), (0, 13), (1, 2), (2, 3), (2, 4), (2, 7), (4, 5), (5, 6),
+        (7, 8), (8, 9), (10, 11), (11, 12), (13, 14), (14, 15),
+    ),
+    center=0,
+    mirror_pairs=((4, 7), (5, 8), (6, 9), (10, 13), (11, 14), (12, 15)),
+    parts={
+        "trunk": (0, 1, 2, 3),
+        "left_arm": (4, 5, 6),
+        "right_arm": (7, 8, 9),
+        "left_leg": (10, 11, 12),
+        "right_leg": (13, 14, 15),
+    },
+    # SSA jitter moves the arm joints; the trunk above the hips is optional (setting in augment).
+    upper_body=(4, 5, 6, 7, 8, 9),
+)
+"""E-Gait / STEP 16-joint layout (SPEC section 1)."""
+
+H36M17 = SkeletonLayout(
+    name="h36m17",
+    joints=(
+        "pelvis", "right_hip", "right_knee", "right_ankle",
+        "left_hip", "left_knee", "left_ankle",
+        "spine", "thorax", "neck_nose", "head",
+        "left_shoulder", "left_elbow", "left_wrist",
+        "right_shoulder", "right_elbow", "right_wrist",
+    ),
+    edges=(
+        (0, 1), (1, 2), (2, 3), (0, 4), (4, 5), (5, 6), (0, 7), (7, 8), (8, 9), (9, 10),
+        (8, 11), (11, 12), (12, 13), (8, 14), (14, 15), (15, 16),
+    ),
+    center=0,
+    mirror_pairs=((4, 1), (5, 2), (6, 3), (11, 14), (12, 15), (13, 16)),
+    parts={
+        "trunk": (0, 7, 8, 9, 10),
+        "left_arm": (11, 12, 13),
+        "right_arm": (14, 15, 16),
+        "left_leg": (4, 5, 6),
+        "right_leg": (1, 2, 3),
+    },
+    upper_body=(11, 12, 13, 14, 15, 16),
+)
+"""Human3.6M 17-joint layout, as output by VideoPose3D / MotionBERT ``(T, 17, 3)``."""
+
+LAYOUTS: dict[str, SkeletonLayout] = {EGAIT16.name: EGAIT16, H36M17.name: H36M17}
+
+#: For each E-Gait-16 joint, source joint names that may stand for it, best first. Names are
+#: compared after :func:`normalize_joint_name`. Covers Human3.6M-17 and CMU-style BVH skeletons.
+EGAIT16_ALIASES: dict[str, tuple[str, ...]] = {
+    "root": ("root", "pelvis", "hips", "hip", "mhip"),
+    "spine": ("spine", "spine1", "chest", "spine2", "lowerback"),
+    "neck": ("neck", "thorax", "neck1", "upperchest", "spine3"),
+    "head": ("head", "headtop", "headend", "neck1", "necknose"),
+    # BVH rigs (CMU, Mixamo) call the clavicle "LeftShoulder" and the shoulder joint "LeftArm".
+    "left_shoulder": ("leftarm", "leftupperarm", "leftshoulder", "lshoulder", "lshldr"),
+    "left_elbow": ("leftelbow", "leftforearm", "lelbow", "leftlowerarm", "lforearm"),
+    "left_hand": ("lefthand", "leftwrist", "lwrist", "lhand"),
+    "right_shoulder": ("rightarm", "rightupperarm", "rightshoulder", "rshoulder", "rshldr"),
+    "right_elbow": ("rightelbow", "rightforearm", "relbow", "rightlowerarm", "rforearm"),
+    "right_hand": ("righthand", "rightwrist", "rwrist", "rhand"),
+    "left_hip": ("lefthip", "leftupleg", "lhip", "leftupperleg", "lthigh"),
+    "left_knee": ("leftknee", "leftleg", "lknee", "leftlowerleg", "lshin"),
+    "left_foot": ("leftfoot", "leftankle", "lankle", "lfoot"),
+    "right_hip": ("righthip", "rightupleg", "rhip", "rightupperleg", "rthigh"),
+    "right_knee": ("rightknee", "rightleg", "rknee", "rightlowerleg", "rshin"),
+    "right_foot": ("rightfoot", "rightankle", "rankle", "rfoot"),
+}
+
+
+def normalize_joint_name(name: str) -> str:
+    """Lower-case a joint name and drop separators and rig prefixes (``mixamorig:``)."""
+    name = name.split(":")[-1].lower()
+    return "".join(ch for ch in name if ch.isalnum())
+
+
+def resolve_joint_mapping(
+    source_joints: Sequence[str],
+    target: SkeletonLayout = EGAIT16,
+    aliases: Mapping[str, Sequence[str]] | None = None,
+    where: str | None = None,
+) -> np.ndarray:
+    """Index into ``source_joints`` for each joint of ``target``, matched by name.
+
+    For the built-in H36M17 layout the mapping is exact; for other skeletons the alias table
+    (default :data:`EGAIT16_ALIASES` for E-Gait-16) lists candidate names, best first. A
+    specific alias (e.g. ``leftshoulder``) is preferred over a generic one in the order given.
+
+    Raises:
+        SsalInputError: a target joint has no match among ``source_joints``.
+    """
+    if aliases is None:
+        if target.name != EGAIT16.name:
+            aliases = {j: (j,) for j in target.joints}
+        else:
+            aliases = EGAIT16_ALIASES
+    norm = {}
+    for i, n in enumerate(source_joints):
+        norm.setdefault(normalize_joint_name(n), i)
+    index = []
+    missing = []
+    for joint in target.joints:
+        candidates = [normalize_joint_name(a) for a in aliases.get(joint, (joint,))]
+        hit = next((norm[c] for c in candidates if c in norm), None)
+        if hit is None:
+            missing.append(joint)
+        else:
+            index.append(hit)
+    if missing:
+        raise SsalInputError(
+            where,
+            f"cannot map skeleton onto {target.name}: no joint found for {', '.join(missing)} "
+            f"(source joints: {', '.join(source_joints[:40])})",
+        )
+    return np.asarray(index, dtype=np.int64)
+
+
+def map_to_layout(
+    positions: np.ndarray,
+    source: SkeletonLayout | Sequence[str],
+    target: SkeletonLayout = EGAIT16,
+    aliases: Mapping[str, Sequence[str]] | None = None,
+    where: str | None = None,
+) -> np.ndarray:
+    """Map joint positions ``(T, J, 3)`` of another skeleton onto ``target`` by joint name.
+
+    ``source`` is a layout or a list of joint names. Human3.6M-17 maps onto E-Gait-16 with
+    pelvis->root, spine->spine, thorax->neck, head->head, shoulders/elbows/wrists->arm joints
+    and hips/knees/ankles->leg joints (the nose joint is dropped).
+    """
+    if isinstance(source, SkeletonLayout):
+        if source.name == target.name:
+            return positions
+        names = list(source.joints)
+        if source.name == H36M17.name and target.name == EGAIT16.name:
+            idx = np.asarray(H36M17_TO_EGAIT16, dtype=np.int64)
+            return positions[:, idx]
+    else:
+        names = list(source)
+    if positions.ndim != 3 or positions.shape[1] != len(names) or positions.shape[2] != 3:
+        raise SsalInputError(
+            where, f"expected positions of shape (T, {len(names)}, 3), got {tuple(positions.shape)}"
+        )
+    idx = resolve_joint_mapping(names, target, aliases, where)
+    return positions[:, idx]
+
+
+#: H36M17 index for each E-Gait-16 joint.
+H36M17_TO_EGAIT16 = (0, 7, 8, 10, 11, 12, 13, 14, 15, 16, 4, 5, 6, 1, 2, 3)
+
+
+def get_layout(name_or_layout: str | SkeletonLayout) -> SkeletonLayout:
+    """A built-in layout by name (``egait16``, ``h36m17``), or the layout itself."""
+    if isinstance(name_or_layout, SkeletonLayout):
+        return name_or_layout
+    try:
+        return LAYOUTS[name_or_layout]
+    except KeyError:
+        raise SsalInputError(
+            None, f"unknown skeleton layout {name_or_layout!r}; built in: {', '.join(LAYOUTS)}"
+        ) from None
