@@ -1,5 +1,5 @@
 """Readers, the canonical on-disk format, preprocessing, splits and the built-in corpus."""
 
-from .dataset import UNLABELLED, GaitDataset
+from .dataset import EGAIT_EMOTIONS, UNLABELLED, GaitDataset
 
-__all__ = ["GaitDataset", "UNLABELLED"]
+__all__ = ["GaitDataset", "UNLABELLED", "EGAIT_EMOTIONS"]

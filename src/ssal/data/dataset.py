@@ -12,6 +12,13 @@ from ..skeleton import EGAIT16, SkeletonLayout
 #: Label value of a sequence without a label.
 UNLABELLED = -1
 
+#: Default class order of the four E-Gait emotions, used by the built-in corpus and by the
+#: E-Gait reader's default label map. The E-Gait numbering is disputed (SPEC section 1): STEP's
+#: code says 0..3 = angry, neutral, happy, sad, while a cross-tabulation of the released
+#: ``labels.h5`` against the acted emotion in each key name gives 0..3 = happy, angry, sad,
+#: neutral. The data decides the default; the other map stays selectable in the reader.
+EGAIT_EMOTIONS = ("happy", "angry", "sad", "neutral")
+
 
 @dataclass
 class GaitDataset:
