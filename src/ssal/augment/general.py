@@ -1,0 +1,171 @@
+"""The general augmentation set T of SkeletonCLR / AimCLR (SPEC section 2).
+
+* :class:`TemporalCropResize`: pad mirrored frames at both ends, crop a random window, resize
+  it to a fixed clip length by linear interpolation;
+* :class:`TemporalResize`: the deterministic resize used when the crop is switched off;
+* :class:`Shear`: a random 3D shear per sample.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from .base import (
+    Augmentation, check_batch, check_int, check_non_negative, check_range, uniform,
+)
+
+
+def valid_lengths(
+    lengths: torch.Tensor | None, n: int, t: int, device: torch.device
+) -> torch.Tensor:
+    """Per-sample valid frame counts as a long ``(N,)`` tensor in ``[1, T]`` (default: all T)."""
+    if lengths is None:
+        return torch.full((n,), t, dtype=torch.long, device=device)
+    lengths = torch.as_tensor(lengths, device=device).to(torch.long).reshape(-1)
+    if lengths.numel() != n:
+        raise ValueError(f"lengths has {lengths.numel()} entries for a batch of {n} sequences")
+    return lengths.clamp(1, t)
+
+
+def reflect_index(index: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Map frame indices outside ``[0, L-1]`` back inside by mirror reflection.
+
+    Reflection without repeating the edge frame (NumPy's ``mode="reflect"``): index ``-1``
+    maps to ``1`` and ``L`` to ``L-2``. ``index`` is ``(N, K)`` long, ``lengths`` ``(N,)``.
+    """
+    last = (lengths - 1).view(-1, 1)
+    period = (2 * last).clamp(min=1)
+    r = index.abs() % period
+    return torch.where(r > last, 2 * last - r, r).clamp(min=0)
+
+
+def resample(
+    x: torch.Tensor, first: torch.Tensor, window: torch.Tensor, lengths: torch.Tensor, clip_len: int
+) -> torch.Tensor:
+    """Linearly resample a window of each sequence to ``clip_len`` frames.
+
+    Sample ``n``'s window spans the frames ``first[n] .. first[n] + window[n] - 1`` (long
+    tensors; indices outside ``[0, lengths[n] - 1]`` are mirror-reflected, which is the same as
+    padding reflected frames). The ``clip_len`` output frames are spaced evenly over the window,
+    its first and last frames included, and interpolated linearly between neighbouring frames;
+    when ``window == clip_len`` the window is copied exactly.
+    """
+    n, c, _, v = x.shape
+    i = torch.arange(clip_len, device=x.device, dtype=torch.float32).view(1, -1)
+    span = (window - 1).to(torch.float32).view(-1, 1)
+    if clip_len > 1:
+        rel = i * (span / (clip_len - 1))
+    else:
+        rel = (span / 2).expand(n, 1)
+    rel_floor = rel.floor()
+    frac = (rel - rel_floor).to(x.dtype)
+    base = first.view(-1, 1) + rel_floor.to(torch.long)
+    i0 = reflect_index(base, lengths)
+    i1 = reflect_index(base + 1, lengths)
+    a = x.gather(2, i0.view(n, 1, clip_len, 1).expand(n, c, clip_len, v))
+    b = x.gather(2, i1.view(n, 1, clip_len, 1).expand(n, c, clip_len, v))
+    return a + frac.view(n, 1, clip_len, 1) * (b - a)
+
+
+class TemporalCropResize(Augmentation):
+    """Random temporal crop of a mirror-padded sequence, resized to ``clip_len`` frames.
+
+    For a sequence of L valid frames (``lengths``, default T): pad ``P = floor(L * pad_ratio)``
+    reflected frames at both ends (at most ``L - 1``), draw a window of
+    ``W = round(r * L)`` frames with ``r ~ U(crop_ratio)`` (clamped to ``[1, L + 2P]``) at a
+    uniformly random integer start in the padded sequence, and resize it to ``clip_len`` frames
+    by linear interpolation (:func:`resample`). With ``crop_ratio = (1, 1)`` this is
+    SkeletonCLR's temporal crop (a random shift of up to ``2P`` frames); ``crop_ratio`` below 1
+    adds AimCLR's crop-and-resize speed change. Always applied (no probability).
+
+    Args:
+        clip_len: output frames (50 as in AimCLR).
+        pad_ratio: mirrored frames padded at each end, as a fraction of L (SkeletonCLR: 1/6).
+        crop_ratio: ``(min, max)`` window length as a fraction of L.
+    """
+
+    uses_lengths = True
+
+    def __init__(
+        self, clip_len: int = 50, pad_ratio: float = 1 / 6,
+        crop_ratio: Sequence[float] = (0.5, 1.0),
+    ) -> None:
+        super().__init__(p=1.0)
+        self.clip_len = check_int("clip_len", clip_len, minimum=1)
+        self.pad_ratio = check_non_negative("pad_ratio", pad_ratio)
+        self.crop_ratio = check_range("crop_ratio", crop_ratio, low=1e-6)
+
+    def forward(  # type: ignore[override]
+        self, x: torch.Tensor, generator: torch.Generator, lengths: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Crop and resize every sample; ``lengths`` are the optional valid frame counts."""
+        check_batch(x)
+        n, _, t, _ = x.shape
+        lens = valid_lengths(lengths, n, t, x.device)
+        lf = lens.to(torch.float32)
+        pad = torch.minimum(torch.floor(lf * self.pad_ratio), lf - 1).to(torch.long)
+        padded = lens + 2 * pad
+        lo, hi = self.crop_ratio
+        ratio = uniform((n,), generator, lf, lo, hi)
+        window = torch.round(ratio * lf).to(torch.long)
+        window = torch.minimum(window.clamp(min=1), padded)
+        slack = (padded - window).to(torch.float32)
+        u = torch.rand(n, generator=generator, device=x.device, dtype=torch.float32)
+        start = torch.minimum(torch.floor(u * (slack + 1)), slack).to(torch.long)
+        return resample(x, start - pad, window, lens, self.clip_len)
+
+    def extra_repr(self) -> str:
+        return (
+            f"clip_len={self.clip_len}, pad_ratio={self.pad_ratio:.4g}, "
+            f"crop_ratio={self.crop_ratio}"
+        )
+
+
+class TemporalResize(Augmentation):
+    """Deterministic resize of the valid frames of each sequence to ``clip_len`` frames.
+
+    Used in place of :class:`TemporalCropResize` when the temporal crop is switched off, so every
+    view still has ``clip_len`` frames. Draws nothing from the generator.
+    """
+
+    uses_lengths = True
+
+    def __init__(self, clip_len: int = 50) -> None:
+        super().__init__(p=1.0)
+        self.clip_len = check_int("clip_len", clip_len, minimum=1)
+
+    def forward(  # type: ignore[override]
+        self, x: torch.Tensor, generator: torch.Generator, lengths: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Resize frames ``0 .. lengths[n] - 1`` of each sample to ``clip_len`` frames."""
+        check_batch(x)
+        n, _, t, _ = x.shape
+        lens = valid_lengths(lengths, n, t, x.device)
+        return resample(x, torch.zeros_like(lens), lens, lens, self.clip_len)
+
+    def extra_repr(self) -> str:
+        return f"clip_len={self.clip_len}"
+
+
+class Shear(Augmentation):
+    """Random 3D shear per sample: ``xyz' = S @ xyz`` with ``S`` unit-diagonal and off-diagonal
+    entries ``U(-amplitude, amplitude)`` (SkeletonCLR; amplitude 0.5). ``amplitude=0`` is the
+    identity.
+    """
+
+    def __init__(self, amplitude: float = 0.5, p: float = 1.0) -> None:
+        super().__init__(p)
+        self.amplitude = check_non_negative("shear_amplitude", amplitude)
+
+    def transform(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        n = x.shape[0]
+        a = self.amplitude
+        off = uniform((n, 3, 3), generator, x, -a, a)
+        eye = torch.eye(3, dtype=x.dtype, device=x.device)
+        matrix = torch.where(eye.bool(), eye, off)
+        return torch.einsum("nij,njtv->nitv", matrix, x)
+
+    def extra_repr(self) -> str:
+        return f"amplitude={self.amplitude}, p={self.p}"

@@ -1,0 +1,252 @@
+"""E-Gait (STEP) HDF5 reader and writer.
+
+The release format (SPEC section 1): a flat HDF5 file, one dataset per gait, key = sample
+name, value = ``(T, 3V)`` floats, joint-major (column ``3*j + c``). Labels live in a second
+flat file with the same keys, one scalar int each, and are matched **by key**. Synthetic CVAE
+files have no label file: the emotion is the key's suffix (``00003_Happy``).
+
+The numbering of the label values is a setting (:data:`LABEL_MAPS`): ``"egait"`` (default,
+0 happy, 1 angry, 2 sad, 3 neutral, what a cross-tabulation of the released ``labels.h5``
+against the emotions named in its keys shows, see ``docs/data.md``), ``"step"`` (0 angry,
+1 neutral, 2 happy, 3 sad, as STEP's code names them) or an explicit list of class names
+(e.g. the six classes of ``labels4DCVAEGCN.h5``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import SsalInputError, display_path
+from ..skeleton import EGAIT16, SkeletonLayout
+from .dataset import EGAIT_EMOTIONS, UNLABELLED, GaitDataset
+from .preprocess import PreprocessConfig, check_frame_count, sequences_to_dataset
+
+#: Named index-to-emotion maps of E-Gait label files.
+LABEL_MAPS: dict[str, tuple[str, ...]] = {
+    "egait": tuple(EGAIT_EMOTIONS),
+    "step": ("angry", "neutral", "happy", "sad"),
+}
+
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+
+
+def resolve_label_map(label_map: str | Sequence[str]) -> list[str]:
+    """Class names for a label map preset name or an explicit list of names."""
+    if isinstance(label_map, str):
+        try:
+            return list(LABEL_MAPS[label_map.lower()])
+        except KeyError:
+            raise SsalInputError(
+                "label_map",
+                f"unknown preset {label_map!r}; use one of {', '.join(LABEL_MAPS)} or a list of class names",
+            ) from None
+    names = [str(n).strip().lower() for n in label_map]
+    if not names or len(set(names)) != len(names) or not all(names):
+        raise SsalInputError("label_map", f"class names must be non-empty and unique, got {list(label_map)}")
+    return names
+
+
+def check_hdf5_file(path: str | os.PathLike[str]) -> Path:
+    """Raise :class:`SsalInputError` unless ``path`` is an existing, non-empty HDF5 file.
+
+    The HDF5 signature is looked for at offset 0 and at the user-block offsets 512, 1024, ...
+    """
+    p = Path(path)
+    where = display_path(p)
+    if not p.exists():
+        raise SsalInputError(where, "file not found")
+    if p.is_dir():
+        raise SsalInputError(where, "is a directory, expected an HDF5 file")
+    size = p.stat().st_size
+    if size == 0:
+        raise SsalInputError(where, "file is empty")
+    offsets = [0] + [512 * 2**k for k in range(12) if 512 * 2**k + 8 <= size]
+    try:
+        with open(p, "rb") as fh:
+            for off in offsets:
+                fh.seek(off)
+                if fh.read(8) == HDF5_MAGIC:
+                    return p
+    except OSError as exc:
+        raise SsalInputError(where, f"cannot read file ({exc.strerror or exc})") from None
+    raise SsalInputError(where, "not an HDF5 file (no HDF5 signature)")
+
+
+def _open_h5(path: Path):
+    import h5py
+
+    try:
+        return h5py.File(path, "r")
+    except (OSError, ValueError) as exc:
+        raise SsalInputError(display_path(path), f"cannot open as HDF5 ({exc})") from None
+
+
+def _scalar_int(value: Any, where: str) -> int:
+    arr = np.asarray(value)
+    if arr.size != 1 or not np.issubdtype(arr.dtype, np.number):
+        raise SsalInputError(where, f"label must be one integer, got {arr.dtype} array of shape {arr.shape}")
+    v = arr.reshape(()).item()
+    if not float(v).is_integer():
+        raise SsalInputError(where, f"label {v} is not an integer")
+    return int(v)
+
+
+def read_label_file(path: str | os.PathLike[str]) -> dict[str, int]:
+    """Read an E-Gait label file: ``{key: int label}``."""
+    p = check_hdf5_file(path)
+    out: dict[str, int] = {}
+    with _open_h5(p) as f:
+        try:
+            for key in f.keys():
+                item = f[key]
+                if not hasattr(item, "shape"):
+                    raise SsalInputError(display_path(p), f"entry {key!r} is a group; expected a flat label file")
+                out[key] = _scalar_int(item[()], f"{display_path(p)} [{key}]")
+        except (OSError, KeyError, RuntimeError) as exc:
+            raise SsalInputError(display_path(p), f"corrupt HDF5 content ({exc})") from None
+    return out
+
+
+def label_from_key(key: str, classes: Sequence[str]) -> int | None:
+    """Class index named by a key's last ``_``-separated token (``00003_Happy`` -> happy)."""
+    token = re.split(r"[_\-\s]", key.strip())[-1].lower()
+    lowered = [c.lower() for c in classes]
+    return lowered.index(token) if token in lowered else None
+
+
+def read_egait_raw(
+    features_path: str | os.PathLike[str],
+    labels_path: str | os.PathLike[str] | None = None,
+    *,
+    label_map: str | Sequence[str] = "egait",
+    layout: SkeletonLayout = EGAIT16,
+    config: PreprocessConfig | None = None,
+) -> tuple[list[np.ndarray], list[int], list[str], list[str], str]:
+    """Read E-Gait files into raw sequences.
+
+    Returns:
+        ``(sequences, labels, names, classes, label_source)``: ``(T_i, V, 3)`` float64 arrays in
+        the features file's key order, labels (-1 = unlabelled), keys, class names and how the
+        labels were found (``"file"``, ``"key suffix"`` or ``"none"``).
+
+    Labels: from ``labels_path`` matched by key when given (a missing key is an error);
+    otherwise from key suffixes when every key has one naming a class; all unlabelled when no
+    key has one; a mix is an error.
+    """
+    cfg = config or PreprocessConfig()
+    classes = resolve_label_map(label_map)
+    fpath = check_hdf5_file(features_path)
+    where = display_path(fpath)
+    v = layout.num_joints
+    sequences: list[np.ndarray] = []
+    names: list[str] = []
+    with _open_h5(fpath) as f:
+        try:
+            keys = list(f.keys())
+            for key in keys:
+                item = f[key]
+                if not hasattr(item, "shape"):
+                    raise SsalInputError(where, f"entry {key!r} is a group; expected a flat E-Gait file")
+                shape = tuple(item.shape)
+                if len(shape) != 2 or shape[1] != 3 * v:
+                    raise SsalInputError(
+                        f"{where} [{key}]",
+                        f"expected (T, {3 * v}) values ({v} joints x xyz, joint-major), got shape {shape}"
+                        f" (wrong joint count for layout {layout.name})",
+                    )
+                check_frame_count(shape[0], where, key, cfg)
+                data = np.asarray(item[()], dtype=np.float64)
+                sequences.append(data.reshape(shape[0], v, 3))
+                names.append(key)
+        except (OSError, KeyError, RuntimeError, TypeError) as exc:
+            raise SsalInputError(where, f"corrupt HDF5 content ({exc})") from None
+    if not names:
+        raise SsalInputError(where, "holds no gait sequences")
+
+    labels: list[int]
+    if labels_path is not None:
+        table = read_label_file(labels_path)
+        lwhere = display_path(labels_path)
+        labels = []
+        for key in names:
+            if key not in table:
+                raise SsalInputError(lwhere, f"no label for key {key!r} of {where}")
+            value = table[key]
+            if not (0 <= value < len(classes)):
+                raise SsalInputError(
+                    f"{lwhere} [{key}]",
+                    f"label {value} outside the label map {classes}; pass label_map with {value + 1}+ class names",
+                )
+            labels.append(value)
+        source = "file"
+    else:
+        found = [label_from_key(k, classes) for k in names]
+        if all(lab is None for lab in found):
+            labels, source = [UNLABELLED] * len(names), "none"
+        elif any(lab is None for lab in found):
+            bad = names[found.index(None)]
+            raise SsalInputError(
+                where,
+                f"key {bad!r} has no emotion suffix among {classes} and no label file was given "
+                f"(give the label file, or a label_map naming every suffix)",
+            )
+        else:
+            labels, source = [int(lab) for lab in found], "key suffix"  # type: ignore[arg-type]
+    return sequences, labels, names, classes, source
+
+
+def read_egait(
+    features_path: str | os.PathLike[str],
+    labels_path: str | os.PathLike[str] | None = None,
+    *,
+    label_map: str | Sequence[str] = "egait",
+    layout: SkeletonLayout = EGAIT16,
+    preprocess: PreprocessConfig | None = None,
+    fps: float = 30.0,
+) -> GaitDataset:
+    """Read E-Gait HDF5 files (see :func:`read_egait_raw`) into a preprocessed dataset."""
+    cfg = preprocess or PreprocessConfig()
+    seqs, labels, names, classes, source = read_egait_raw(
+        features_path, labels_path, label_map=label_map, layout=layout, config=cfg
+    )
+    meta = {
+        "format": "egait-hdf5",
+        "labels_path": display_path(labels_path) if labels_path is not None else None,
+        "label_source": source,
+        "label_map": label_map if isinstance(label_map, str) else list(classes),
+    }
+    return sequences_to_dataset(
+        seqs, labels, names, classes, layout=layout, fps=fps, config=cfg,
+        source=display_path(features_path), meta=meta,
+    )
+
+
+def write_egait(
+    features_path: str | os.PathLike[str],
+    labels_path: str | os.PathLike[str] | None,
+    sequences: Sequence[np.ndarray],
+    labels: Sequence[int] | None,
+    names: Sequence[str],
+    *,
+    dtype: Any = np.float64,
+    label_dtype: Any = np.int64,
+) -> None:
+    """Write sequences ``(T_i, V, 3)`` in STEP's layout: one ``(T_i, 3V)`` dataset per key and,
+    when ``labels_path`` is given, a label file with one scalar int per key."""
+    import h5py
+
+    if len(sequences) != len(names) or (labels is not None and len(labels) != len(names)):
+        raise ValueError("sequences, labels and names must have the same length")
+    with h5py.File(features_path, "w") as f:
+        for name, seq in zip(names, sequences):
+            arr = np.asarray(seq)
+            f.create_dataset(str(name), data=arr.reshape(arr.shape[0], -1).astype(dtype))
+    if labels_path is not None and labels is not None:
+        with h5py.File(labels_path, "w") as f:
+            for name, lab in zip(names, labels):
+                f.create_dataset(str(name), data=np.asarray(lab, dtype=label_dtype))

@@ -1,0 +1,147 @@
+"""One entry point for every dataset source: :func:`load_dataset` and :func:`save_dataset`.
+
+Dispatch of ``source``:
+
+==========================  ==========================================================
+``"builtin"``               the built-in synthetic corpus (``ssal.data.synthetic``)
+``*.h5`` / ``*.hdf5``       E-Gait HDF5; labels from ``labels=``, else the STEP-named file
+                            beside it (``features*.h5`` -> ``labels*.h5``), else key suffixes
+directory ``*.ssal``        the canonical format (memory-mapped)
+directory of ``*.bvh``      BVH folder, labels from ``labels=`` or ``labels.csv`` inside
+``*.bvh``                   one unlabelled BVH sequence
+``*.npz`` with ``x``        NumPy dataset (``order=`` when the axis order is ambiguous)
+``*.npz`` without ``x``     pose-estimator output, one ``(T, 17, 3)`` array per sequence
+``*.npy``                   one pose-estimator sequence ``(T, 17, 3)``
+==========================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import SsalInputError, display_path
+from ..skeleton import EGAIT16, SkeletonLayout
+from .dataset import UNLABELLED, GaitDataset
+from .preprocess import PreprocessConfig, sequences_to_dataset
+
+HDF5_SUFFIXES = (".h5", ".hdf5")
+
+
+def egait_labels_beside(features: Path) -> Path | None:
+    """STEP's label file for a features file (``features_ELMD.h5`` -> ``labels_ELMD.h5``), if
+    it exists."""
+    stem = features.stem
+    if not stem.lower().startswith("features"):
+        return None
+    candidate = features.with_name("labels" + stem[len("features") :] + features.suffix)
+    return candidate if candidate.is_file() else None
+
+
+def _npz_has_x(path: Path) -> bool | None:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return "x" in getattr(data, "files", [])
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError):
+        return None
+
+
+def load_dataset(
+    source: str | os.PathLike[str],
+    *,
+    layout: SkeletonLayout = EGAIT16,
+    preprocess: PreprocessConfig | None = None,
+    label_map: str | Sequence[str] = "egait",
+    labels: str | os.PathLike[str] | None = None,
+    order: str | None = None,
+    fps: float = 30.0,
+    units_to_metres: float = 1.0,
+) -> GaitDataset:
+    """Load a dataset from any supported source (see the module table).
+
+    Args:
+        source: ``"builtin"`` or a path.
+        layout: skeleton layout to map onto / expect.
+        preprocess: preprocessing switches for raw sources (ignored for ``.ssal`` and builtin,
+            which are stored preprocessed).
+        label_map: class names of label values: ``"egait"``, ``"step"`` or a list.
+        labels: explicit label file (E-Gait ``.h5`` or BVH-folder CSV).
+        order: axis order of an ``.npz`` ``x`` (``"NCTV"``, ``"NTVC"``, ...).
+        fps: the working frame rate (BVH files are resampled to it).
+        units_to_metres: factor applied to BVH positions.
+
+    Raises:
+        SsalInputError: missing or unreadable source, unknown extension, malformed content.
+    """
+    if isinstance(source, str) and source == "builtin":
+        from .synthetic import load_builtin
+
+        return load_builtin()
+    path = Path(source)
+    where = display_path(path)
+    suffix = path.suffix.lower()
+    if not path.exists():
+        raise SsalInputError(where, "file not found")
+    if path.is_dir():
+        if suffix == ".ssal" or (path / "meta.json").is_file():
+            from .canonical import read_canonical
+
+            return read_canonical(path, layout=layout if layout is not EGAIT16 else None)
+        from .bvh import read_bvh_folder
+
+        return read_bvh_folder(
+            path, labels, label_map=label_map, layout=layout, fps=fps,
+            units_to_metres=units_to_metres, preprocess=preprocess,
+        )
+    if suffix in HDF5_SUFFIXES:
+        from .egait import read_egait
+
+        label_path = Path(labels) if labels is not None else egait_labels_beside(path)
+        return read_egait(path, label_path, label_map=label_map, layout=layout, preprocess=preprocess, fps=fps)
+    if suffix == ".bvh":
+        from .bvh import read_bvh
+        from .egait import resolve_label_map
+
+        cfg = preprocess or PreprocessConfig()
+        seq = read_bvh(path, layout=layout, fps=fps, units_to_metres=units_to_metres, config=cfg)
+        return sequences_to_dataset(
+            [seq], [UNLABELLED], [path.name], resolve_label_map(label_map), layout=layout, fps=fps,
+            config=cfg, source=where, meta={"format": "bvh"},
+        )
+    if suffix == ".npz":
+        if _npz_has_x(path) is False:
+            from .pose import read_pose
+
+            return read_pose(path, layout=layout, label_map=label_map, preprocess=preprocess, fps=fps)
+        from .npz import read_npz
+
+        return read_npz(path, order=order, layout=layout, label_map=label_map, preprocess=preprocess, fps=fps)
+    if suffix == ".npy":
+        from .pose import read_pose
+
+        return read_pose(path, layout=layout, label_map=label_map, preprocess=preprocess, fps=fps)
+    raise SsalInputError(
+        where,
+        f"unknown dataset type {suffix or '(no extension)'!r}; expected .h5/.hdf5, .bvh, a folder of .bvh, "
+        ".npz, .npy, a .ssal directory or 'builtin'",
+    )
+
+
+def save_dataset(ds: GaitDataset, path: str | os.PathLike[str], **options: Any) -> Path:
+    """Save ``ds`` by extension: ``.ssal`` (canonical; ``dtype=``, ``overwrite=``) or ``.npz``."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix == ".ssal":
+        from .canonical import write_canonical
+
+        return write_canonical(ds, p, **options)
+    if suffix == ".npz":
+        from .npz import write_dataset_npz
+
+        write_dataset_npz(ds, p)
+        return p
+    raise SsalInputError(display_path(p), f"cannot save as {suffix or '(no extension)'!r}; use .ssal or .npz")

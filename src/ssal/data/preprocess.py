@@ -1,0 +1,443 @@
+"""Preprocessing of raw gait sequences into a :class:`~ssal.data.dataset.GaitDataset`.
+
+Readers hand over one ``(T_i, V, 3)`` array per sequence (y-up, about metres, frames at
+``fps``). :func:`sequences_to_dataset` validates each one, then applies, in this order:
+
+1. **length** (:func:`fix_length`): bring every sequence to ``config.length`` frames, either by
+   looping (``"loop"``: a shorter sequence is repeated from its start, as STEP does; a longer
+   one is cut to its *centre* ``length`` frames, which keeps the walking speed) or by linear
+   resampling (``"resample"``: endpoints kept, speed changed);
+2. **centring** (:func:`center_sequences`): ``"first_frame"`` moves the root joint of frame 0
+   to the origin and keeps the walking path (E-Gait's convention), ``"per_frame"`` removes the
+   root trajectory, ``"none"`` leaves positions alone;
+3. **facing alignment** (:func:`align_facing`): a rotation about the up axis, around the
+   frame-0 root, so that at frame 0 the body's left-minus-right vector (hips plus shoulders)
+   points along **+x**; with y up the subject then faces **+z** (the BVH convention);
+4. **scale** (:func:`scale_sequences`): a uniform scale so that the body's *height proxy*
+   equals :data:`REFERENCE_HEIGHT` = 1.5 (metres). The height proxy is pose-independent: the
+   summed bone lengths inside the trunk part (root to head) plus the mean summed bone length
+   inside the two leg parts (hip to ankle), median over frames. An adult of about 1.7 m
+   measures about 1.45 on it, so data stay "about metres" and units (cm, inches) cancel.
+
+Every step works batched on ``(..., T, V, 3)`` arrays; only the length step runs per sequence
+(the sequences differ in length before it). All user-input problems raise
+:class:`~ssal.errors.SsalInputError` naming the source and the sequence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import SsalInputError
+from ..skeleton import EGAIT16, SkeletonLayout
+from .dataset import UNLABELLED, GaitDataset
+
+#: Target of the scale normalisation: the height proxy (trunk chain + mean leg chain) in metres.
+REFERENCE_HEIGHT = 1.5
+
+CENTER_MODES = ("first_frame", "per_frame", "none")
+LENGTH_MODES = ("loop", "resample")
+
+
+@dataclass
+class PreprocessConfig:
+    """Switches of the preprocessing pipeline (recorded in ``GaitDataset.meta["preprocess"]``).
+
+    Attributes:
+        center: ``"first_frame"`` (root of frame 0 at the origin, walking path kept, as
+            E-Gait ships), ``"per_frame"`` (root at the origin in every frame) or ``"none"``.
+        scale: scale so the height proxy equals :data:`REFERENCE_HEIGHT` (see module doc).
+        align_facing: rotate about the up axis so the subject faces +z at frame 0 (left
+            side along +x).
+        length: the fixed number of frames T.
+        length_mode: ``"loop"`` (repeat shorter sequences from the start; cut longer ones to
+            their centre T frames) or ``"resample"`` (linear interpolation to T frames).
+        min_frames: sequences with fewer frames are rejected.
+        max_frames: sequences with more frames are rejected before anything is allocated.
+    """
+
+    center: str = "first_frame"
+    scale: bool = True
+    align_facing: bool = True
+    length: int = 75
+    length_mode: str = "loop"
+    min_frames: int = 4
+    max_frames: int = 100_000
+
+    def __post_init__(self) -> None:
+        if self.center not in CENTER_MODES:
+            raise SsalInputError("preprocess.center", f"must be one of {CENTER_MODES}, got {self.center!r}")
+        if self.length_mode not in LENGTH_MODES:
+            raise SsalInputError(
+                "preprocess.length_mode", f"must be one of {LENGTH_MODES}, got {self.length_mode!r}"
+            )
+        if int(self.length) < 1:
+            raise SsalInputError("preprocess.length", f"must be at least 1, got {self.length}")
+        if int(self.min_frames) < 1:
+            raise SsalInputError("preprocess.min_frames", f"must be at least 1, got {self.min_frames}")
+        if int(self.max_frames) < int(self.min_frames):
+            raise SsalInputError(
+                "preprocess.max_frames", f"must be >= min_frames ({self.min_frames}), got {self.max_frames}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as a plain dict (JSON-serialisable)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> "PreprocessConfig":
+        """Rebuild from :meth:`to_dict` output; unknown keys are an error."""
+        data = dict(data or {})
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise SsalInputError("preprocess", f"unknown setting(s): {', '.join(unknown)}")
+        return cls(**data)
+
+
+# --------------------------------------------------------------------------------------
+# Validation
+# --------------------------------------------------------------------------------------
+
+
+def _where(source: str, name: str | None) -> str:
+    return f"{source} [{name}]" if name is not None else source
+
+
+def check_frame_count(
+    n_frames: int, source: str, name: str | None = None, config: PreprocessConfig | None = None
+) -> None:
+    """Reject a frame count outside ``[min_frames, max_frames]`` (call before reading data)."""
+    cfg = config or PreprocessConfig()
+    if n_frames < cfg.min_frames:
+        raise SsalInputError(
+            _where(source, name), f"has {n_frames} frame(s), at least {cfg.min_frames} are needed"
+        )
+    if n_frames > cfg.max_frames:
+        raise SsalInputError(
+            _where(source, name),
+            f"has {n_frames} frames, more than the limit of {cfg.max_frames} (max_frames)",
+        )
+
+
+def validate_sequence(
+    seq: Any,
+    layout: SkeletonLayout = EGAIT16,
+    source: str = "<memory>",
+    name: str | None = None,
+    config: PreprocessConfig | None = None,
+) -> np.ndarray:
+    """Check one sequence and return it as a float64 ``(T, V, 3)`` array.
+
+    Raises:
+        SsalInputError: wrong shape or joint count, too few/many frames, NaN or inf values.
+    """
+    where = _where(source, name)
+    shape = getattr(seq, "shape", None)
+    if shape is None:
+        seq = np.asarray(seq)
+        shape = seq.shape
+    if len(shape) != 3 or shape[2] != 3:
+        raise SsalInputError(where, f"expected a (T, V, 3) array of joint positions, got shape {tuple(shape)}")
+    if shape[1] != layout.num_joints:
+        raise SsalInputError(
+            where, f"expected {layout.num_joints} joints for layout {layout.name}, got {shape[1]}"
+        )
+    check_frame_count(int(shape[0]), source, name, config)
+    try:
+        arr = np.asarray(seq, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise SsalInputError(where, f"joint positions are not numbers ({exc})") from None
+    finite = np.isfinite(arr).all(axis=(1, 2))
+    if not finite.all():
+        bad = np.flatnonzero(~finite)
+        raise SsalInputError(
+            where,
+            f"{bad.size} frame(s) hold NaN or inf values (first: frame {int(bad[0])})",
+        )
+    return arr
+
+
+# --------------------------------------------------------------------------------------
+# Individual steps
+# --------------------------------------------------------------------------------------
+
+
+def loop_to_length(seq: np.ndarray, length: int) -> np.ndarray:
+    """``(T, ...)`` -> ``(length, ...)``: repeat a shorter sequence from its start (STEP's
+    padding); cut a longer one to its centre ``length`` frames."""
+    t = seq.shape[0]
+    if t == length:
+        return seq
+    if t > length:
+        start = (t - length) // 2
+        return seq[start : start + length]
+    idx = np.arange(length) % t
+    return seq[idx]
+
+
+def resample_to_length(seq: np.ndarray, length: int) -> np.ndarray:
+    """``(T, ...)`` -> ``(length, ...)`` by linear interpolation in time; first and last
+    frames are kept exactly."""
+    t = seq.shape[0]
+    if t == length:
+        return seq
+    if length == 1 or t == 1:
+        return seq[np.zeros(length, dtype=np.int64)]
+    pos = np.linspace(0.0, t - 1, length)
+    return _interpolate_frames(seq, pos)
+
+
+def _interpolate_frames(seq: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """Linear interpolation of ``seq`` (``(T, ...)``) at fractional frame positions ``pos``."""
+    t = seq.shape[0]
+    lo = np.clip(np.floor(pos).astype(np.int64), 0, t - 1)
+    hi = np.minimum(lo + 1, t - 1)
+    w = (pos - lo).reshape((-1,) + (1,) * (seq.ndim - 1))
+    out = seq[lo] * (1.0 - w) + seq[hi] * w
+    return out.astype(seq.dtype, copy=False)
+
+
+def fix_length(seq: np.ndarray, length: int, mode: str = "loop") -> np.ndarray:
+    """Bring ``seq`` (``(T, ...)``) to ``length`` frames with ``mode`` ``"loop"`` or ``"resample"``."""
+    if mode == "loop":
+        return loop_to_length(seq, length)
+    if mode == "resample":
+        return resample_to_length(seq, length)
+    raise SsalInputError("preprocess.length_mode", f"must be one of {LENGTH_MODES}, got {mode!r}")
+
+
+def resample_fps(seq: np.ndarray, src_fps: float, dst_fps: float) -> np.ndarray:
+    """Resample a ``(T, ...)`` sequence from ``src_fps`` to ``dst_fps`` by linear interpolation.
+
+    Output frame ``k`` is the input at time ``k / dst_fps``; the output covers the input's
+    duration (``floor((T - 1) * dst / src) + 1`` frames), its first frame is the input's first.
+    """
+    if not (np.isfinite(src_fps) and np.isfinite(dst_fps)) or src_fps <= 0 or dst_fps <= 0:
+        raise SsalInputError("fps", f"frame rates must be positive, got {src_fps} -> {dst_fps}")
+    t = seq.shape[0]
+    if t == 0 or src_fps == dst_fps:
+        return seq
+    ratio = src_fps / dst_fps
+    n_out = int(np.floor((t - 1) / ratio + 1e-9)) + 1
+    pos = np.arange(n_out) * ratio
+    return _interpolate_frames(seq, pos)
+
+
+def center_sequences(x: np.ndarray, mode: str, root: int) -> np.ndarray:
+    """Centre ``(..., T, V, 3)`` positions on joint ``root``.
+
+    ``"first_frame"``: subtract the root position of frame 0 from every frame (path kept);
+    ``"per_frame"``: subtract each frame's root position; ``"none"``: return ``x`` unchanged.
+    """
+    if mode == "none":
+        return x
+    if mode == "first_frame":
+        return x - x[..., :1, root : root + 1, :]
+    if mode == "per_frame":
+        return x - x[..., :, root : root + 1, :]
+    raise SsalInputError("preprocess.center", f"must be one of {CENTER_MODES}, got {mode!r}")
+
+
+def across_vector(x: np.ndarray, layout: SkeletonLayout) -> np.ndarray:
+    """Left-minus-right body vector ``(..., T, 3)``: hips plus shoulders.
+
+    The first joint of the ``left_leg``/``right_leg`` parts (the hips) and of the
+    ``left_arm``/``right_arm`` parts (the shoulders) are used, so any layout works.
+    """
+    lh, rh = layout.parts["left_leg"][0], layout.parts["right_leg"][0]
+    ls, rs = layout.parts["left_arm"][0], layout.parts["right_arm"][0]
+    return (x[..., lh, :] - x[..., rh, :]) + (x[..., ls, :] - x[..., rs, :])
+
+
+def _horizontal_axes(up_axis: int) -> tuple[int, int]:
+    """``(a, b)``: the horizontal axes such that ``(a, up, b)`` is right-handed (x, y, z for y-up)."""
+    return (up_axis + 2) % 3, (up_axis + 1) % 3
+
+
+def facing_angles(x: np.ndarray, layout: SkeletonLayout, eps: float = 1e-8) -> np.ndarray:
+    """Angle ``(...,)`` of the horizontal across vector from the +a axis (+x for y-up).
+
+    Frame 0 is used; where its horizontal across vector is degenerate (joints coincide, as in
+    some generated sequences), the first frame with a usable one; 0 where none has one.
+    """
+    a, b = _horizontal_axes(layout.up_axis)
+    v = across_vector(x, layout)
+    ha, hb = v[..., a], v[..., b]
+    ok = np.hypot(ha, hb) > eps
+    first = np.argmax(ok, axis=-1)
+    any_ok = ok.any(axis=-1)
+    ha0 = np.take_along_axis(ha, first[..., None], axis=-1)[..., 0]
+    hb0 = np.take_along_axis(hb, first[..., None], axis=-1)[..., 0]
+    return np.where(any_ok, np.arctan2(hb0, ha0), 0.0)
+
+
+def rotate_about_up(x: np.ndarray, angle: np.ndarray, up_axis: int, pivot: np.ndarray | None = None) -> np.ndarray:
+    """Rotate ``(..., T, V, 3)`` positions about the up axis by ``angle`` (``(...,)``, radians).
+
+    A horizontal vector at angle ``phi`` from the ``+a`` axis (measured towards ``+b``; for
+    y-up, from +x towards +z) ends at angle ``phi - angle``.
+    ``pivot`` (``(..., 3)``) is a point on the rotation axis (default: the origin).
+    """
+    a, b = _horizontal_axes(up_axis)
+    angle = np.asarray(angle, dtype=x.dtype)[..., None, None]
+    c, s = np.cos(angle), np.sin(angle)
+    out = x.copy()
+    if pivot is not None:
+        pa = pivot[..., a][..., None, None]
+        pb = pivot[..., b][..., None, None]
+    else:
+        pa = pb = 0.0
+    xa, xb = x[..., a] - pa, x[..., b] - pb
+    out[..., a] = c * xa + s * xb + pa
+    out[..., b] = -s * xa + c * xb + pb
+    return out
+
+
+def align_facing(x: np.ndarray, layout: SkeletonLayout) -> np.ndarray:
+    """Rotate ``(..., T, V, 3)`` about the up axis through the frame-0 root so that the frame-0
+    left-minus-right vector points along +x (y-up: the subject faces +z)."""
+    angle = facing_angles(x, layout)
+    pivot = x[..., 0, layout.center, :]
+    return rotate_about_up(x, angle, layout.up_axis, pivot)
+
+
+def _chain_length(x: np.ndarray, layout: SkeletonLayout, part: str) -> np.ndarray:
+    """Summed length ``(..., T)`` of the bones with both ends inside a body part."""
+    members = set(layout.parts[part])
+    total = np.zeros(x.shape[:-2], dtype=x.dtype)
+    for i, j in layout.edges:
+        if i in members and j in members:
+            total = total + np.linalg.norm(x[..., i, :] - x[..., j, :], axis=-1)
+    return total
+
+
+def height_proxy(x: np.ndarray, layout: SkeletonLayout) -> np.ndarray:
+    """Pose-independent body size ``(...,)`` of ``(..., T, V, 3)`` sequences.
+
+    Trunk chain (bones inside the ``trunk`` part) plus the mean of the two leg chains, median
+    over frames.
+    """
+    per_frame = _chain_length(x, layout, "trunk") + 0.5 * (
+        _chain_length(x, layout, "left_leg") + _chain_length(x, layout, "right_leg")
+    )
+    return np.median(per_frame, axis=-1)
+
+
+def scale_sequences(
+    x: np.ndarray, layout: SkeletonLayout, target: float = REFERENCE_HEIGHT, names: Sequence[str] | None = None,
+    source: str = "<memory>",
+) -> np.ndarray:
+    """Scale each ``(..., T, V, 3)`` sequence so its :func:`height_proxy` equals ``target``.
+
+    Scaling is about the origin (after centring, about the frame-0 root).
+
+    Raises:
+        SsalInputError: a sequence has a zero height proxy (all joints coincide).
+    """
+    h = height_proxy(x, layout)
+    bad = ~(h > 1e-9)
+    if np.any(bad):
+        first = np.argwhere(np.atleast_1d(bad))[0]
+        name = names[int(first[0])] if names is not None and np.ndim(h) == 1 else None
+        raise SsalInputError(_where(source, name), "degenerate skeleton: trunk and legs have zero length")
+    return x * (target / h)[..., None, None, None]
+
+
+# --------------------------------------------------------------------------------------
+# The pipeline
+# --------------------------------------------------------------------------------------
+
+
+def preprocess_batch(x: np.ndarray, layout: SkeletonLayout, config: PreprocessConfig, names: Sequence[str] | None = None,
+                     source: str = "<memory>") -> np.ndarray:
+    """Centre, align and scale fixed-length sequences ``(N, T, V, 3)`` as ``config`` says."""
+    x = center_sequences(x, config.center, layout.center)
+    if config.align_facing:
+        x = align_facing(x, layout)
+    if config.scale:
+        x = scale_sequences(x, layout, names=names, source=source)
+    return x
+
+
+def _labels_array(labels: Any, n: int, num_classes: int, source: str, names: Sequence[str]) -> np.ndarray:
+    if labels is None:
+        return np.full(n, UNLABELLED, dtype=np.int64)
+    out = np.empty(n, dtype=np.int64)
+    labels = list(labels)
+    if len(labels) != n:
+        raise SsalInputError(source, f"{len(labels)} labels for {n} sequences")
+    for i, lab in enumerate(labels):
+        if lab is None:
+            out[i] = UNLABELLED
+            continue
+        try:
+            value = int(lab)
+            integral = not isinstance(lab, (str, bytes)) and value == lab
+        except (TypeError, ValueError):
+            integral = False
+        if not integral:
+            raise SsalInputError(_where(source, names[i]), f"label {lab!r} is not an integer")
+        if not (value == UNLABELLED or 0 <= value < num_classes):
+            raise SsalInputError(
+                _where(source, names[i]), f"label {value} outside 0..{num_classes - 1} (or -1 for unlabelled)"
+            )
+        out[i] = value
+    return out
+
+
+def sequences_to_dataset(
+    sequences: Sequence[np.ndarray],
+    labels: Sequence[int | None] | np.ndarray | None,
+    names: Sequence[str],
+    classes: Sequence[str],
+    layout: SkeletonLayout = EGAIT16,
+    fps: float = 30.0,
+    config: PreprocessConfig | None = None,
+    source: str = "<memory>",
+    meta: dict | None = None,
+) -> GaitDataset:
+    """Validate, preprocess and stack raw sequences into a :class:`GaitDataset`.
+
+    Args:
+        sequences: one ``(T_i, V, 3)`` array per sequence, y-up, about metres, at ``fps``.
+        labels: class index per sequence, ``None`` or -1 for unlabelled (or ``None`` for all).
+        names: one name per sequence (used in error messages and stored in the dataset).
+        classes: emotion name per class index.
+        layout: skeleton layout of the V axis.
+        fps: frame rate of the sequences (stored; no resampling happens here).
+        config: preprocessing switches (default :class:`PreprocessConfig()`).
+        source: the file the sequences came from, for error messages and ``meta["source"]``.
+        meta: extra provenance merged into the dataset's ``meta``.
+
+    Returns:
+        A dataset with ``x`` of shape ``(N, 3, config.length, V)`` float32; ``lengths`` holds
+        the original frame counts; ``meta["preprocess"]`` the settings used.
+
+    Raises:
+        SsalInputError: any sequence is malformed (message names ``source`` and the sequence).
+    """
+    cfg = config or PreprocessConfig()
+    names = [str(n) for n in names]
+    n = len(sequences)
+    if len(names) != n:
+        raise SsalInputError(source, f"{len(names)} names for {n} sequences")
+    y = _labels_array(labels, n, len(classes), source, names)
+    v = layout.num_joints
+    fixed = np.empty((n, cfg.length, v, 3), dtype=np.float64)
+    lengths = np.empty(n, dtype=np.int64)
+    for i, (seq, name) in enumerate(zip(sequences, names)):
+        arr = validate_sequence(seq, layout, source, name, cfg)
+        lengths[i] = arr.shape[0]
+        fixed[i] = fix_length(arr, cfg.length, cfg.length_mode)
+    processed = preprocess_batch(fixed, layout, cfg, names, source) if n else fixed
+    x = np.ascontiguousarray(processed.transpose(0, 3, 1, 2), dtype=np.float32)
+    info: dict[str, Any] = {"source": str(source)}
+    info.update(meta or {})
+    info["preprocess"] = cfg.to_dict()
+    return GaitDataset(
+        x=x, y=y, names=names, lengths=lengths, classes=list(classes), layout=layout, fps=float(fps), meta=info
+    )
