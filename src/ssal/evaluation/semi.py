@@ -1,0 +1,112 @@
+"""Semi-supervised protocol: finetune on class-balanced fractions of the training labels.
+
+For each label fraction and seed, a class-balanced random subset of the labelled training
+sequences is drawn (:func:`ssal.data.splits.label_fraction`), a fresh encoder from
+``make_encoder()`` is finetuned on it together with a fresh head, and the selected model is
+evaluated on the test set. Passing a ``make_encoder`` that returns randomly initialised
+encoders (and ``mode="supervised"``) gives the supervised reference at the same fractions.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..data.dataset import GaitDataset
+from ..errors import SsalInputError
+from .classifier import evaluate, make_head, train_classifier
+from .metrics import summarize_runs
+
+#: ``sampler(y, fraction, seed) -> indices into y``: picks the labelled subset.
+LabelSampler = Callable[[np.ndarray, float, int], np.ndarray]
+
+
+def fraction_key(fraction: float) -> str:
+    """The key of a label fraction in result dicts (``0.01 -> "0.01"``), JSON-safe."""
+    return f"{fraction:g}"
+
+
+def _default_sampler(y: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    from ..data.splits import label_fraction  # lazy: keeps evaluation importable on its own
+
+    return np.asarray(label_fraction(y, fraction, seed), dtype=np.int64)
+
+
+def semi_supervised(
+    make_encoder: Callable[[], nn.Module],
+    train_ds: GaitDataset,
+    val_ds: GaitDataset | None,
+    test_ds: GaitDataset,
+    fractions: Sequence[float] = (0.01, 0.05, 0.1),
+    seeds: Sequence[int] = (0, 1, 2),
+    *,
+    mode: str = "finetune",
+    sampler: LabelSampler | None = None,
+    progress: bool = False,
+    **train_kwargs: Any,
+) -> dict[str, dict[str, Any]]:
+    """Run the semi-supervised protocol; returns one summary per fraction.
+
+    Args:
+        make_encoder: returns a fresh encoder each call (pretrained weights loaded, or a random
+            initialisation for the supervised reference).
+        train_ds: the training split; its labelled sequences are subsampled.
+        val_ds: validation split used for model selection (``None``: the last epoch is kept).
+        test_ds: the test split every run is evaluated on.
+        fractions: label fractions in (0, 1].
+        seeds: one run per seed and fraction (the seed drives both the subset and training).
+        mode: ``"finetune"`` (default), ``"supervised"`` or ``"linear"``.
+        sampler: picks the subset, default :func:`ssal.data.splits.label_fraction`
+            (class-balanced, at least one sequence per class).
+        **train_kwargs: passed to :func:`~ssal.evaluation.classifier.train_classifier`
+            (``epochs``, ``lr``, ``batch_size``, ``device``, ``augment``, ...).
+
+    Returns:
+        ``{fraction_key: {"mean", "std", "macro_f1_mean", "macro_f1_std", "n_labels",
+        "runs": [{"seed", "n_labels", "class_counts", "best_epoch", "report"}]}}`` where mean
+        and std are test top-1 over seeds (sample std) and ``report`` is the test
+        :func:`~ssal.evaluation.metrics.classification_report`.
+    """
+    sample = sampler or _default_sampler
+    labelled = train_ds.labelled
+    if len(labelled) == 0:
+        raise SsalInputError(
+            train_ds.meta.get("source"), "no labelled training sequences for semi-supervised runs"
+        )
+    for f in fractions:
+        if not 0.0 < f <= 1.0:
+            raise SsalInputError("fractions", f"label fraction {f} is not in (0, 1]")
+    if val_ds is None:
+        train_kwargs.setdefault("select", "last")
+    y_lab = train_ds.y[labelled]
+    results: dict[str, dict[str, Any]] = {}
+    jobs = [(f, s) for f in fractions for s in seeds]
+    runs: dict[str, list[dict[str, Any]]] = {fraction_key(f): [] for f in fractions}
+    for fraction, seed in tqdm(jobs, desc="semi", disable=not progress):
+        chosen = labelled[sample(y_lab, fraction, seed)]
+        subset = train_ds.subset(chosen)
+        encoder = make_encoder()
+        head = make_head(int(getattr(encoder, "out_dim")), train_ds.num_classes)
+        model, history = train_classifier(
+            encoder, head, subset, val_ds, mode=mode, seed=seed,  # type: ignore[arg-type]
+            progress=progress, **train_kwargs,
+        )
+        runs[fraction_key(fraction)].append(
+            {
+                "seed": int(seed),
+                "n_labels": int(len(chosen)),
+                "class_counts": subset.class_counts(),
+                "best_epoch": history["best_epoch"],
+                "report": evaluate(model, test_ds, device=train_kwargs.get("device")),
+            }
+        )
+    for fraction in fractions:
+        key = fraction_key(fraction)
+        summary = summarize_runs(runs[key])
+        summary["fraction"] = float(fraction)
+        summary["n_labels"] = [r["n_labels"] for r in runs[key]]
+        results[key] = summary
+    return results
