@@ -1,0 +1,113 @@
+"""Checkpoint files: atomic writes, safe loads, format version and layout checks.
+
+A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts, written with
+:func:`torch.save` to a temporary file beside the target, flushed and fsync'ed, then renamed
+over the target (``os.replace`` is atomic on POSIX), so a crash leaves either the old or the new
+file, never a torn one. Loading always uses ``torch.load(weights_only=True)``: a checkpoint can
+never run code.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import SsalInputError
+
+#: Version of the checkpoint layout; bumped when keys change meaning.
+FORMAT_VERSION = 1
+#: Marks an ssal checkpoint.
+KIND = "ssal-checkpoint"
+
+
+def fsync_dir(path: Path) -> None:
+    """fsync a directory so a rename inside it is durable (no-op where unsupported)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temp file in the same dir, fsync, rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    fsync_dir(path.parent)
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write UTF-8 ``text`` to ``path`` atomically."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
+    """Save ``state`` (stamped with kind and format version) atomically to ``path``."""
+    payload = dict(state)
+    payload["kind"] = KIND
+    payload["format_version"] = FORMAT_VERSION
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_checkpoint(path: str | Path, expect_layout: str | None = None,
+                    map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint safely (``weights_only=True``) and check its kind, version and layout.
+
+    Raises:
+        SsalInputError: missing or unreadable file, a file that would need code execution to
+            load, another format version, or a skeleton layout other than ``expect_layout``.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise SsalInputError(p, "checkpoint not found")
+    if p.stat().st_size == 0:
+        raise SsalInputError(p, "checkpoint file is empty")
+    try:
+        state = torch.load(p, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe content"
+        raise SsalInputError(
+            p, f"refused to load: the checkpoint holds objects that are not plain weights ({first})"
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SsalInputError(p, f"not a readable checkpoint ({msg})") from None
+    if not isinstance(state, dict) or state.get("kind") != KIND:
+        raise SsalInputError(p, "not an ssal checkpoint")
+    version = state.get("format_version")
+    if version != FORMAT_VERSION:
+        raise SsalInputError(
+            p, f"checkpoint format version {version} is not supported (this ssal reads {FORMAT_VERSION})"
+        )
+    if expect_layout is not None and state.get("layout") != expect_layout:
+        raise SsalInputError(
+            p, f"checkpoint was trained on layout {state.get('layout')!r}, data has {expect_layout!r}"
+        )
+    return state

@@ -1,0 +1,147 @@
+"""Strict run configuration: packaged YAML presets, command-line overrides, resolved copy.
+
+Priority: command line (``--set key.sub=value``) > method preset (``methods/configs/*.yaml``)
+> :data:`DEFAULTS`. Every key given by a user must already exist in the merged defaults: an
+unknown key is an error naming the key, never silently ignored. The resolved configuration is
+written into the run directory (``config.yaml``) so a run explains itself.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import yaml
+
+from .errors import SsalInputError
+
+#: Settings shared by every method. The ``model`` and ``train`` sections come from the method
+#: preset (``ssal.methods.configs``), which may only refine the keys listed here for ``train``.
+DEFAULTS: dict[str, Any] = {
+    "method": "ssal",
+    "seed": 0,
+    "data": {
+        # "builtin" (the synthetic corpus), or a path readable by ssal.data.io.load_dataset.
+        "source": "builtin",
+        # Size and seed of the built-in corpus (ignored for files).
+        "builtin_n": 2000,
+        "builtin_seed": 0,
+        # Optional explicit labels file (E-Gait labels.h5, BVH labels.csv).
+        "labels": None,
+        # Seeded stratified split (SPEC: there is no official E-Gait split).
+        "val_fraction": 0.1,
+        "test_fraction": 0.1,
+        "split_seed": 0,
+    },
+    "train": {
+        "optimizer": "sgd",
+        "lr": 0.1,
+        "weight_decay": 1.0e-4,
+        "momentum": 0.9,
+        "nesterov": False,
+        "batch_size": 128,
+        "epochs": 300,
+        "lr_milestones": [250],
+        "lr_gamma": 0.1,
+        "warmup_epochs": 0,
+    },
+    "model": {},
+    "run": {
+        # "auto" takes CUDA when present, else the CPU.
+        "device": "auto",
+        # bf16 autocast on CUDA (ignored on the CPU).
+        "amp": True,
+        # Optional torch.compile of the encoders (CUDA only; off by default).
+        "compile": False,
+        # kNN monitor on the validation split every N epochs (0 = off).
+        "knn_every": 5,
+        "knn_k": 20,
+        "knn_temperature": 0.1,
+        # Stop after this many optimisation steps in total (None = run all epochs); for tests.
+        "max_steps": None,
+        # torch intra-op threads (None = torch's default).
+        "threads": None,
+        "tensorboard": False,
+        "progress": True,
+    },
+}
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any], where: str = "",
+               strict: bool = True) -> dict[str, Any]:
+    """``override`` merged into a copy of ``base``; unknown keys are an error when ``strict``."""
+    out = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        path = f"{where}.{key}" if where else str(key)
+        if key not in out:
+            if strict:
+                known = ", ".join(sorted(map(str, out))) or "none"
+                raise SsalInputError(None, f"unknown setting {path!r} (known here: {known})")
+            out[key] = copy.deepcopy(value)
+        elif isinstance(out[key], dict) and isinstance(value, Mapping):
+            # A section that is empty in the base accepts any keys (validated by its owner).
+            out[key] = deep_merge(out[key], value, path, strict=strict and bool(out[key]))
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
+    """Turn ``["train.epochs=5", "model.queue_size=512"]`` into a nested dict (YAML values)."""
+    result: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise SsalInputError(None, f"override {item!r} must look like key.sub=value")
+        key, raw = item.split("=", 1)
+        try:
+            value = yaml.safe_load(raw) if raw != "" else None
+        except yaml.YAMLError as exc:
+            raise SsalInputError(None, f"override {item!r}: value is not valid YAML ({exc})") from None
+        node = result
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise SsalInputError(None, f"override {item!r} conflicts with another override")
+        node[parts[-1]] = value
+    return result
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """A YAML mapping from ``path`` (clear one-line errors for missing or malformed files)."""
+    p = Path(path)
+    if not p.is_file():
+        raise SsalInputError(p, "config file not found")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise SsalInputError(p, f"not a valid YAML file ({str(exc).splitlines()[0]})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SsalInputError(p, "a config file must hold a mapping at the top level")
+    return data
+
+
+def resolve_config(method: str = "ssal", config_file: str | Path | None = None,
+                   overrides: Mapping[str, Any] | Iterable[str] | None = None) -> dict[str, Any]:
+    """Defaults <- method preset <- optional YAML file <- overrides, strictly merged."""
+    from .methods.moco import load_method_config  # methods are downstream of config
+
+    preset = load_method_config(method)
+    cfg = deep_merge(DEFAULTS, {"method": method}, strict=True)
+    cfg["model"] = copy.deepcopy(preset.get("model", {}))
+    cfg = deep_merge(cfg, {k: v for k, v in preset.items() if k != "model"}, strict=True)
+    if config_file is not None:
+        cfg = deep_merge(cfg, read_yaml(config_file), strict=True)
+    if overrides:
+        if not isinstance(overrides, Mapping):
+            overrides = parse_overrides(overrides)
+        cfg = deep_merge(cfg, overrides, strict=True)
+    return cfg
+
+
+def dump_config(cfg: Mapping[str, Any]) -> str:
+    """The configuration as YAML text (key order kept)."""
+    return yaml.safe_dump(dict(cfg), sort_keys=False)

@@ -1,0 +1,373 @@
+"""The pretraining engine: one loop for every method, checkpoints, resume, monitors.
+
+The loop is plain PyTorch and device-agnostic (CPU; CUDA with bf16 autocast when present).
+Randomness is derived from ``(seed, epoch)`` at the start of each epoch and the augmentation
+generator's state is saved in every checkpoint, so a run stopped anywhere (even mid-epoch, by
+SIGINT/SIGTERM) resumes to the same weights as an uninterrupted run.
+
+Run directory (never deleted; a non-empty one needs ``resume`` or ``overwrite``)::
+
+    config.yaml      resolved configuration
+    split.json       seeded stratified train/val/test split
+    metrics.jsonl    one JSON object per epoch (loss terms, lr, throughput, kNN accuracy)
+    checkpoint.pt    last checkpoint (model, optimizer, scheduler, queue, RNG, config)
+    encoder.pt       final query encoder + config, what evaluation and ``ssal.load`` read
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
+from .config import dump_config
+from .data.dataset import GaitDataset
+from .errors import SsalInputError
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class TrainingInterrupted(RuntimeError):
+    """SIGINT or SIGTERM arrived; a checkpoint was saved and the run can be resumed."""
+
+
+@dataclass
+class PretrainResult:
+    """What :func:`pretrain` returns."""
+
+    run_dir: Path
+    epochs_done: int
+    steps_done: int
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; otherwise the named device."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(name)
+    except RuntimeError as exc:
+        raise SsalInputError(None, f"unknown device {name!r} ({exc})") from None
+
+
+def prepare_run_dir(out_dir: str | Path, resume: bool, overwrite: bool) -> Path:
+    """Create the run directory, refusing to clobber a non-empty one without a flag."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise SsalInputError(out, "run directory path exists and is not a directory")
+    if resume:
+        if not (out / "checkpoint.pt").is_file():
+            raise SsalInputError(out, "nothing to resume: no checkpoint.pt in this directory")
+        return out
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise SsalInputError(
+            out, "run directory is not empty; pass --resume to continue it or --overwrite to reuse it"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def epoch_seed(seed: int, epoch: int, stream: int) -> int:
+    """A distinct, reproducible seed per (run seed, epoch, random stream)."""
+    return (seed * 1_000_003 + epoch * 7_919 + stream * 104_729) % (2**63 - 1)
+
+
+def lr_factor(epoch: float, milestones: list[int], gamma: float, warmup_epochs: int) -> float:
+    """Linear warm-up, then step decay by ``gamma`` at each milestone."""
+    factor = gamma ** sum(epoch >= m for m in milestones)
+    if warmup_epochs > 0 and epoch < warmup_epochs:
+        factor *= (epoch + 1) / (warmup_epochs + 1)
+    return factor
+
+
+def build_optimizer(params, train: Mapping[str, Any]) -> torch.optim.Optimizer:
+    """The optimizer named in ``train`` (``sgd`` or ``adamw``)."""
+    name = str(train["optimizer"]).lower()
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=train["lr"], momentum=train["momentum"],
+                               weight_decay=train["weight_decay"], nesterov=bool(train["nesterov"]))
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=train["lr"], weight_decay=train["weight_decay"])
+    raise SsalInputError(None, f"unknown optimizer {name!r} (choose sgd or adamw)")
+
+
+@contextmanager
+def stop_signals() -> Iterator[dict[str, int | None]]:
+    """Turn SIGINT/SIGTERM into a flag checked between steps (main thread only)."""
+    flag: dict[str, int | None] = {"signal": None}
+
+    def handler(signum, _frame):  # pragma: no cover - exercised by a subprocess test
+        flag["signal"] = signum
+
+    installed = []
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                installed.append((sig, signal.signal(sig, handler)))
+            except ValueError:  # not the main thread
+                pass
+        yield flag
+    finally:
+        for sig, old in installed:
+            signal.signal(sig, old)
+
+
+def batches(num: int, batch_size: int, generator: torch.Generator, drop_last: bool = True) -> list[np.ndarray]:
+    """A seeded permutation of ``range(num)`` cut into sorted index batches."""
+    perm = torch.randperm(num, generator=generator).numpy()
+    stop = (num // batch_size) * batch_size if drop_last and num >= batch_size else num
+    return [np.sort(perm[i:i + batch_size]) for i in range(0, stop, batch_size)]
+
+
+def load_batch(x: np.ndarray, idx: np.ndarray, device: torch.device) -> torch.Tensor:
+    """Rows ``idx`` of ``x`` (an array or a memmap) as a float32 tensor on ``device``."""
+    arr = np.asarray(x[idx], dtype=np.float32)
+    tensor = torch.from_numpy(arr)
+    if device.type == "cuda":
+        tensor = tensor.pin_memory().to(device, non_blocking=True)
+    return tensor
+
+
+def _rng_state() -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: Mapping[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def pretrain(config: Mapping[str, Any], out_dir: str | Path, *, dataset: GaitDataset | None = None,
+             resume: bool = False, overwrite: bool = False) -> PretrainResult:
+    """Self-supervised pretraining of ``config["method"]`` on ``config["data"]``.
+
+    Args:
+        config: a resolved configuration (:func:`ssal.config.resolve_config`).
+        out_dir: the run directory (see module docstring).
+        dataset: an already loaded dataset (else loaded from ``config["data"]``).
+        resume: continue from ``out_dir/checkpoint.pt`` with its saved configuration.
+        overwrite: allow a non-empty ``out_dir`` for a fresh run (files are replaced, not deleted).
+
+    Raises:
+        TrainingDiverged: the loss became NaN/inf (the last good checkpoint is kept).
+        TrainingInterrupted: SIGINT/SIGTERM; a checkpoint was written, ``resume`` continues.
+    """
+    from .data.splits import load_split, save_split, stratified_split
+    from .methods.moco import build_learner
+
+    run_dir = prepare_run_dir(out_dir, resume, overwrite)
+    checkpoint = None
+    if resume:
+        checkpoint = load_checkpoint(run_dir / "checkpoint.pt")
+        # The experiment is the checkpoint's; the ``run`` section (device, progress, max_steps)
+        # belongs to this invocation.
+        config = {**checkpoint["config"], "run": dict(config["run"])}
+    config = dict(config)
+    run, train = config["run"], config["train"]
+    seed = int(config["seed"])
+    if run.get("threads"):
+        torch.set_num_threads(int(run["threads"]))
+    device = resolve_device(run["device"])
+
+    if dataset is None:
+        dataset = load_configured_dataset(config["data"])
+    split_path = run_dir / "split.json"
+    if resume and split_path.is_file():
+        split = load_split(split_path)
+    else:
+        d = config["data"]
+        split = stratified_split(dataset.y, val=d["val_fraction"], test=d["test_fraction"], seed=d["split_seed"])
+        save_split(split, split_path)
+        atomic_write_text(run_dir / "config.yaml", dump_config(config))
+    # Batches are read from dataset.x by sorted row index, so a memory-mapped corpus streams.
+    train_idx = np.sort(np.asarray(split["train"], dtype=np.int64))
+
+    torch.manual_seed(seed)
+    learner = build_learner(config["model"], dataset.layout).to(device)
+    optimizer = build_optimizer([p for p in learner.parameters() if p.requires_grad], train)
+    milestones = [int(m) for m in train["lr_milestones"]]
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda e: lr_factor(e, milestones, float(train["lr_gamma"]), int(train["warmup_epochs"]))
+    )
+    epochs = int(train["epochs"])
+    batch_size = int(train["batch_size"])
+    num_train = len(train_idx)
+    if num_train < 2:
+        raise SsalInputError(config["data"]["source"], "too few training sequences to pretrain on")
+    batch_size = min(batch_size, num_train)
+
+    start_epoch, start_step, global_step = 0, 0, 0
+    history: list[dict[str, Any]] = []
+    aug_gen = torch.Generator(device=device)
+    aug_state = None
+    if checkpoint is not None:
+        learner.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        start_epoch = int(checkpoint["epoch"])
+        start_step = int(checkpoint["step_in_epoch"])
+        global_step = int(checkpoint["global_step"])
+        history = list(checkpoint.get("history", []))
+        aug_state = checkpoint.get("aug_generator")
+        _set_rng_state(checkpoint["rng"])
+
+    amp = device.type == "cuda" and bool(run["amp"])
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if amp else nullcontext
+    max_steps = run.get("max_steps")
+    metrics_path = run_dir / "metrics.jsonl"
+
+    def state_dict(epoch: int, step_in_epoch: int) -> dict[str, Any]:
+        return {
+            "config": config, "layout": dataset.layout.name, "classes": dataset.classes,
+            "epoch": epoch, "step_in_epoch": step_in_epoch, "global_step": global_step,
+            "model": learner.state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(), "rng": _rng_state(),
+            "aug_generator": aug_gen.get_state(), "history": history,
+        }
+
+    stopped_early = False
+    with stop_signals() as stop:
+        for epoch in range(start_epoch, epochs):
+            perm_gen = torch.Generator().manual_seed(epoch_seed(seed, epoch, 0))
+            plan = batches(num_train, batch_size, perm_gen)
+            if epoch == start_epoch and start_step > 0 and aug_state is not None:
+                aug_gen.set_state(aug_state)
+            else:
+                aug_gen.manual_seed(epoch_seed(seed, epoch, 1))
+                torch.manual_seed(epoch_seed(seed, epoch, 2))
+                start_step = 0 if epoch != start_epoch else start_step
+            learner.train()
+            sums: dict[str, float] = {}
+            t0 = time.perf_counter()
+            seen = 0
+            bar = tqdm(total=len(plan), initial=start_step, desc=f"{config['method']} epoch {epoch + 1}/{epochs}",
+                       disable=not run.get("progress", True), leave=False, dynamic_ncols=True)
+            for step in range(start_step, len(plan)):
+                rows = plan[step]
+                xb = load_batch(dataset.x, train_idx[rows], device)
+                with autocast():
+                    out = learner(xb, aug_gen)
+                loss = out["loss"]
+                if not torch.isfinite(loss.detach()):
+                    bar.close()
+                    raise TrainingDiverged(
+                        f"loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
+                        f"the last good checkpoint is kept in {run_dir / 'checkpoint.pt'}"
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                global_step += 1
+                seen += len(rows)
+                for key, value in out.items():
+                    if torch.is_tensor(value) and value.numel() == 1:
+                        sums[key] = sums.get(key, 0.0) + float(value.detach())
+                bar.update(1)
+                bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
+                if stop["signal"] is not None or (max_steps is not None and global_step >= int(max_steps)):
+                    bar.close()
+                    done_epoch = step + 1 == len(plan)
+                    if done_epoch:
+                        scheduler.step()
+                    save_checkpoint(state_dict(epoch + 1 if done_epoch else epoch,
+                                               0 if done_epoch else step + 1), run_dir / "checkpoint.pt")
+                    if stop["signal"] is not None:
+                        raise TrainingInterrupted(
+                            f"stopped by signal {stop['signal']}; checkpoint saved, resume with --resume"
+                        )
+                    stopped_early = True
+                    break
+            if stopped_early:
+                break
+            bar.close()
+            elapsed = time.perf_counter() - t0
+            steps = max(len(plan) - start_step, 1)
+            record = {"epoch": epoch + 1, "step": global_step, "lr": optimizer.param_groups[0]["lr"],
+                      "seconds": round(elapsed, 3), "seq_per_s": round(seen / max(elapsed, 1e-9), 2)}
+            record.update({k: v / steps for k, v in sums.items()})
+            scheduler.step()
+            knn_every = int(run.get("knn_every") or 0)
+            if knn_every and ((epoch + 1) % knn_every == 0 or epoch + 1 == epochs):
+                record["knn_val_top1"] = knn_monitor(learner.encoder_q, dataset, split, run, device)
+            history.append(record)
+            start_step = 0
+            save_checkpoint(state_dict(epoch + 1, 0), run_dir / "checkpoint.pt")
+            # Rewritten whole from the history so a resumed run never holds duplicate epochs.
+            atomic_write_text(metrics_path, "".join(json.dumps(r) + "\n" for r in history))
+
+    save_encoder(learner.encoder_q, config, dataset, run_dir / "encoder.pt", history)
+    return PretrainResult(run_dir=run_dir, epochs_done=len(history), steps_done=global_step, history=history)
+
+
+def knn_monitor(encoder: torch.nn.Module, dataset: GaitDataset, split: Mapping[str, Any],
+                run: Mapping[str, Any], device: torch.device) -> float:
+    """kNN top-1 accuracy of ``encoder`` on the validation split (train split as the memory)."""
+    from .evaluation.knn import knn_evaluate
+
+    train = dataset.subset(np.asarray(split["train"]))
+    val = dataset.subset(np.asarray(split["val"]))
+    train = train.subset(train.labelled)
+    val = val.subset(val.labelled)
+    if len(train) == 0 or len(val) == 0:
+        return float("nan")
+    report = knn_evaluate(encoder, train, val, k=int(run["knn_k"]), temperature=float(run["knn_temperature"]),
+                          device=device)
+    return float(report["top1"])
+
+
+def save_encoder(encoder: torch.nn.Module, config: Mapping[str, Any], dataset: GaitDataset,
+                 path: Path, history: list[dict[str, Any]]) -> None:
+    """Write the query encoder with what is needed to rebuild it (``ssal.load``)."""
+    save_checkpoint({
+        "stage": "pretrain",
+        "config": dict(config),
+        "encoder_config": dict(config["model"]["encoder"]),
+        "layout": dataset.layout.name,
+        "classes": dataset.classes,
+        "num_frames": dataset.num_frames,
+        "encoder": {k: v.detach().cpu() for k, v in encoder.state_dict().items()},
+        "history": history,
+    }, path)
+
+
+def load_configured_dataset(data: Mapping[str, Any]) -> GaitDataset:
+    """The dataset named by a config's ``data`` section."""
+    from .data.io import load_dataset
+
+    source = data["source"]
+    if source == "builtin":
+        from .data.synthetic import load_builtin
+
+        return load_builtin(n=int(data["builtin_n"]), seed=int(data["builtin_seed"]))
+    return load_dataset(source, labels=data.get("labels"))
+
+
+def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The per-epoch records of a run (``metrics.jsonl``)."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+__all__ = [
+    "PretrainResult", "TrainingDiverged", "TrainingInterrupted", "pretrain", "read_metrics",
+    "resolve_device", "lr_factor", "epoch_seed",
+]
