@@ -253,6 +253,7 @@ def pretrain(config: Mapping[str, Any], out_dir: str | Path, *, dataset: GaitDat
                 aug_gen.manual_seed(epoch_seed(seed, epoch, 1))
                 torch.manual_seed(epoch_seed(seed, epoch, 2))
                 start_step = 0 if epoch != start_epoch else start_step
+            learner.set_epoch(epoch)
             learner.train()
             sums: dict[str, float] = {}
             t0 = time.perf_counter()

@@ -1,0 +1,402 @@
+"""The one MoCo learner behind every method (SSAL, AimCLR, SkeletonCLR), and its builder.
+
+Methods differ only by configuration (``methods/configs/*.yaml``): the encoder, the
+augmentations and which loss terms are on. One training step of :class:`MoCoLearner`
+(SPEC section 2, the paper's Fig. 2):
+
+1. views: ``s1 = T(x)``, ``s2 = T(x)`` (general augmentation), ``s3 = T'(x)`` (strong: SSA for
+   SSAL, AimCLR's extreme set for AimCLR, absent for SkeletonCLR);
+2. query encoder + MLP head: ``z2 = g(f(s2))``; for the strong view the encoder's feature maps are
+   computed once and fused twice, as is (``z3``) and after SimAM drop (``z3'``);
+3. momentum update of the key encoder + head (before the keys are computed, as in MoCo), then,
+   without gradient, ``z1 = g_k(f_k(s1))``;
+4. logits of every query against the same keys ``[z1; queue]``;
+   ``L = a * L_Info(z2, z1, queue) + b * L_d(target = z2, others = z3, z3')``;
+5. the keys ``z1`` (gathered across ranks under ``torch.distributed``) are pushed into the
+   queue *after* the loss is computed, so a batch never uses its own keys as negatives.
+
+Steps 3 and 5 change state and only happen in training mode (``learner.train()``); in eval mode
+``forward`` computes the same loss without touching the key encoder or the queue.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field, fields
+from functools import partial
+from importlib import resources
+from typing import Any, Callable, Iterable, Mapping
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+import yaml
+from torch import Tensor, nn
+
+from ..errors import SsalInputError
+from .losses import (
+    distribution_divergence,
+    info_nce_from_logits,
+    moco_logits,
+    multi_positive_nce,
+    neighbour_positive_mask,
+    positive_accuracy,
+    weighted_sum,
+)
+from .queue import FeatureQueue
+
+__all__ = [
+    "momentum_update",
+    "MoCoLearner",
+    "LearnerSettings",
+    "STRONG_KINDS",
+    "METHODS",
+    "build_learner",
+    "load_method_config",
+]
+
+#: Kinds of strong view: SSAL's selective strong augmentation, AimCLR's extreme set, or none.
+STRONG_KINDS = ("ssa", "extreme", "none")
+#: Presets shipped in ``ssal/methods/configs``.
+METHODS = ("ssal", "aimclr", "skeletonclr")
+
+Augment = Callable[[Tensor, torch.Generator | None], Tensor]
+FeatureDrop = Callable[[Tensor], Tensor]
+
+
+@torch.no_grad()
+def momentum_update(model_q: nn.Module, model_k: nn.Module, m: float) -> None:
+    """Exponential moving average of the query model into the key model (MoCo).
+
+    For every parameter ``theta_k <- m * theta_k + (1 - m) * theta_q``; every buffer (BatchNorm
+    statistics, counters) is copied from the query model. Both models must have the same
+    structure (the key model is a deepcopy of the query model).
+    """
+    if not 0.0 <= m <= 1.0:
+        raise ValueError(f"momentum must be in [0, 1], got {m}")
+    params_q, params_k = list(model_q.parameters()), list(model_k.parameters())
+    buffers_q, buffers_k = list(model_q.buffers()), list(model_k.buffers())
+    if len(params_q) != len(params_k) or len(buffers_q) != len(buffers_k):
+        raise ValueError("query and key models differ in structure")
+    for pq, pk in zip(params_q, params_k):
+        pk.lerp_(pq.detach(), 1.0 - m)  # pk + (1 - m) (pq - pk) = m pk + (1 - m) pq
+    for bq, bk in zip(buffers_q, buffers_k):
+        bk.copy_(bq)
+
+
+class MoCoLearner(nn.Module):
+    """MoCo with an optional strong view, SimAM feature drop and distributional divergence.
+
+    Args:
+        encoder: query encoder (``feature_maps``, ``fuse``, ``out_dim``; see ``ssal.models``).
+            The key encoder is a deepcopy that receives no gradient.
+        head: projection head from ``encoder.out_dim`` to ``feature_dim``; copied likewise.
+        general: general augmentation ``T``, called as ``general(x, generator)``.
+        strong: strong augmentation ``T'``, or ``None`` for no strong view (then no L_d: the
+            strong view only feeds L_d, so it is not computed at all).
+        drop: feature-map drop applied to the strong view's maps to get ``z3'`` (SimAM drop
+            with its threshold bound), or ``None`` for no ``z3'``.
+        feature_dim: output size of ``head`` (the queue's D).
+        queue_size: K, number of queued negatives (any size; see :class:`FeatureQueue`).
+        momentum: m of the key-encoder EMA.
+        temperature: t of all logits.
+        loss_weights: weights of the terms, ``{"info": a, "ld": b}``.
+        mining_topk: AimCLR's nearest-neighbour mining: from epoch ``mining_epoch`` on
+            (see :meth:`set_epoch`), the ``mining_topk`` most similar queue entries of each
+            query view are extra positives of L_Info. 0 turns mining off.
+        mining_epoch: first epoch with mining.
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        head: nn.Module,
+        general: nn.Module | Augment,
+        strong: nn.Module | Augment | None = None,
+        drop: FeatureDrop | None = None,
+        *,
+        feature_dim: int = 128,
+        queue_size: int = 1024,
+        momentum: float = 0.999,
+        temperature: float = 0.07,
+        loss_weights: Mapping[str, float] | None = None,
+        mining_topk: int = 0,
+        mining_epoch: int = 0,
+    ) -> None:
+        super().__init__()
+        if mining_topk < 0 or mining_topk > queue_size:
+            raise ValueError(f"mining_topk must be in [0, queue_size={queue_size}], got {mining_topk}")
+        self.encoder_q = encoder
+        self.head_q = head
+        self.encoder_k = copy.deepcopy(encoder)
+        self.head_k = copy.deepcopy(head)
+        for p in (*self.encoder_k.parameters(), *self.head_k.parameters()):
+            p.requires_grad_(False)
+        self.general = general
+        self.strong = strong
+        self.drop = drop
+        self.queue = FeatureQueue(queue_size, feature_dim)
+        self.momentum = float(momentum)
+        self.temperature = float(temperature)
+        self.loss_weights = {"info": 1.0, "ld": 1.0, **dict(loss_weights or {})}
+        self.mining_topk = int(mining_topk)
+        self.mining_epoch = int(mining_epoch)
+        self.epoch = 0
+
+    # ------------------------------------------------------------------ public helpers
+    def set_epoch(self, epoch: int) -> None:
+        """Tell the learner the current epoch (0-based); only nearest-neighbour mining uses it."""
+        self.epoch = int(epoch)
+
+    def trainable_parameters(self) -> Iterable[nn.Parameter]:
+        """Parameters the optimiser updates: the query encoder and its head."""
+        yield from self.encoder_q.parameters()
+        yield from self.head_q.parameters()
+
+    @property
+    def mining_active(self) -> bool:
+        """Whether nearest-neighbour positives are used at the current epoch."""
+        return self.mining_topk > 0 and self.epoch >= self.mining_epoch
+
+    # ------------------------------------------------------------------ the step
+    def forward(
+        self, x: Tensor, generator: torch.Generator | None = None, lengths: Tensor | None = None
+    ) -> dict[str, Tensor]:
+        """One MoCo step on a batch ``x`` (N, C, T, V).
+
+        ``generator`` drives every augmentation; ``lengths`` (N,), if given, are the valid frame
+        counts handed to the augmentations (their temporal crop ignores frames beyond them).
+
+        Returns a dict with ``loss`` (differentiable, the weighted sum) and detached parts for
+        logging: ``info`` (L_Info), ``ld`` (L_d, only when a strong view exists) and ``acc``
+        (fraction of queries whose positive key scores above every negative). In training mode
+        the key encoder is EMA-updated before the keys are computed and the keys are enqueued
+        after the loss is computed.
+        """
+        extra = () if lengths is None else (lengths,)
+        s1 = self.general(x, generator, *extra)
+        s2 = self.general(x, generator, *extra)
+        s3 = self.strong(x, generator, *extra) if self.strong is not None else None
+
+        z2 = F.normalize(self.head_q(self.encoder_q(s2)), dim=1)
+        strong_z: list[Tensor] = []
+        if s3 is not None:
+            maps = self.encoder_q.feature_maps(s3)
+            strong_z.append(F.normalize(self.head_q(self.encoder_q.fuse(maps)), dim=1))
+            if self.drop is not None:
+                dropped = [self.drop(m) for m in maps]
+                strong_z.append(F.normalize(self.head_q(self.encoder_q.fuse(dropped)), dim=1))
+
+        with torch.no_grad():
+            if self.training:
+                momentum_update(self.encoder_q, self.encoder_k, self.momentum)
+                momentum_update(self.head_q, self.head_k, self.momentum)
+            z1 = F.normalize(self.head_k(self.encoder_k(s1)), dim=1)
+
+        # The queue is updated in place below; the backward pass needs this snapshot.
+        negatives = self.queue.features.clone()
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            k = z1.float()
+            logits = moco_logits(z2.float(), k, negatives, self.temperature)
+            strong_logits = [moco_logits(z.float(), k, negatives, self.temperature) for z in strong_z]
+
+            if self.mining_active:
+                mask = neighbour_positive_mask(
+                    [lg[:, 1:] for lg in (logits, *strong_logits)], self.mining_topk
+                )
+                info = multi_positive_nce(logits, mask)
+            else:
+                info = info_nce_from_logits(logits)
+            terms = {"info": info}
+            if strong_logits:
+                terms["ld"] = distribution_divergence(logits, *strong_logits)
+            loss = weighted_sum(terms, self.loss_weights)
+
+        if self.training:
+            self.queue.enqueue(self._gather_keys(z1))
+
+        out = {"loss": loss}
+        out.update({name: value.detach() for name, value in terms.items()})
+        out["acc"] = positive_accuracy(logits)
+        return out
+
+    def _gather_keys(self, keys: Tensor) -> Tensor:
+        """Keys of all ranks concatenated (rank order) under ``torch.distributed``, else ``keys``.
+
+        Every rank must pass the same batch size (use ``drop_last`` with a distributed sampler).
+        """
+        if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+            return keys
+        gathered = [torch.empty_like(keys) for _ in range(dist.get_world_size())]
+        dist.all_gather(gathered, keys.contiguous())
+        return torch.cat(gathered, dim=0)
+
+
+# ---------------------------------------------------------------------- configuration
+
+
+@dataclass(frozen=True)
+class LearnerSettings:
+    """The ``model:`` section of a method preset (every key; unknown keys are an error).
+
+    ``encoder`` goes to ``ssal.models.build_encoder``; ``augment.general`` / ``augment.strong``
+    go to the ``ssal.augment`` builders (the strong view gets the general keys too, overridden
+    by its own), ``augment.strong_kind`` picks ``ssa``, ``extreme`` or ``none``. The strong view is built only when ``use_ld`` is on and ``strong_kind`` is not
+    ``none`` (it feeds nothing else); ``use_drop`` only matters when the strong view exists.
+    """
+
+    encoder: dict[str, Any] = field(default_factory=lambda: {"name": "cffn"})
+    augment: dict[str, Any] = field(
+        default_factory=lambda: {"general": {}, "strong": {}, "strong_kind": "ssa"}
+    )
+    feature_dim: int = 128
+    head_hidden: int = 128
+    queue_size: int = 1024
+    momentum: float = 0.999
+    temperature: float = 0.07
+    use_drop: bool = True
+    drop_threshold: float = 0.7
+    use_ld: bool = True
+    loss_weights: dict[str, float] = field(default_factory=lambda: {"info": 1.0, "ld": 1.0})
+    mining_topk: int = 0
+    mining_epoch: int = 0
+
+    @classmethod
+    def from_dict(cls, cfg: Mapping[str, Any], where: str | None = None) -> "LearnerSettings":
+        """Validate ``cfg`` (missing keys take the defaults above) and return the settings."""
+        if not isinstance(cfg, Mapping):
+            raise SsalInputError(where, "the model settings must be a mapping")
+        known = {f.name for f in fields(cls)}
+        _reject_unknown(cfg, known, "model", where)
+        base = cls()
+        values: dict[str, Any] = {name: copy.deepcopy(cfg.get(name, getattr(base, name))) for name in known}
+
+        augment = values["augment"]
+        if not isinstance(augment, Mapping):
+            raise SsalInputError(where, "model.augment must be a mapping")
+        _reject_unknown(augment, {"general", "strong", "strong_kind"}, "model.augment", where)
+        augment = {**base.augment, **augment}
+        for key in ("general", "strong"):
+            if augment[key] is None:
+                augment[key] = {}
+            if not isinstance(augment[key], Mapping):
+                raise SsalInputError(where, f"model.augment.{key} must be a mapping")
+        if augment["strong_kind"] is None:
+            augment["strong_kind"] = "none"
+        if augment["strong_kind"] not in STRONG_KINDS:
+            raise SsalInputError(
+                where,
+                f"model.augment.strong_kind must be one of {', '.join(STRONG_KINDS)}, "
+                f"got {augment['strong_kind']!r}",
+            )
+        values["augment"] = augment
+
+        if not isinstance(values["encoder"], Mapping) or "name" not in values["encoder"]:
+            raise SsalInputError(where, "model.encoder must be a mapping with a 'name'")
+        weights = values["loss_weights"]
+        if not isinstance(weights, Mapping):
+            raise SsalInputError(where, "model.loss_weights must be a mapping")
+        _reject_unknown(weights, {"info", "ld"}, "model.loss_weights", where)
+        weights = {**base.loss_weights, **weights}
+        for key, w in weights.items():
+            _check_number(w, f"model.loss_weights.{key}", where, low=0.0)
+        values["loss_weights"] = weights
+
+        for key in ("feature_dim", "head_hidden", "queue_size"):
+            _check_int(values[key], f"model.{key}", where, low=1)
+        for key in ("mining_topk", "mining_epoch"):
+            _check_int(values[key], f"model.{key}", where, low=0)
+        if values["mining_topk"] > values["queue_size"]:
+            raise SsalInputError(where, "model.mining_topk must not exceed model.queue_size")
+        _check_number(values["momentum"], "model.momentum", where, low=0.0, high=1.0)
+        _check_number(values["drop_threshold"], "model.drop_threshold", where, low=0.0, high=1.0)
+        _check_number(values["temperature"], "model.temperature", where, low=0.0, open_low=True)
+        for key in ("use_drop", "use_ld"):
+            if not isinstance(values[key], bool):
+                raise SsalInputError(where, f"model.{key} must be true or false, got {values[key]!r}")
+        return cls(**values)
+
+    @property
+    def has_strong_view(self) -> bool:
+        """Whether the learner computes a strong view (only L_d uses it)."""
+        return self.use_ld and self.augment["strong_kind"] != "none"
+
+
+def _reject_unknown(cfg: Mapping[str, Any], known: set[str], section: str, where: str | None) -> None:
+    unknown = sorted(str(k) for k in cfg if k not in known)
+    if unknown:
+        raise SsalInputError(
+            where, f"unknown setting {section}.{unknown[0]} (known: {', '.join(sorted(known))})"
+        )
+
+
+def _check_int(value: Any, name: str, where: str | None, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise SsalInputError(where, f"{name} must be an integer >= {low}, got {value!r}")
+
+
+def _check_number(value: Any, name: str, where: str | None, low: float, high: float = math.inf,
+                  open_low: bool = False) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if ok:
+        ok = (value > low if open_low else value >= low) and value <= high
+    if not ok:
+        lo = f"> {low}" if open_low else f">= {low}"
+        hi = f" and <= {high}" if math.isfinite(high) else ""
+        raise SsalInputError(where, f"{name} must be a number {lo}{hi}, got {value!r}")
+
+
+def build_learner(cfg: Mapping[str, Any], layout: Any, where: str | None = None) -> MoCoLearner:
+    """A :class:`MoCoLearner` from the ``model:`` settings of a method (see :class:`LearnerSettings`).
+
+    Args:
+        cfg: the ``model`` section (a preset's, possibly with overrides); missing keys take the
+            SSAL defaults, unknown keys raise :class:`~ssal.errors.SsalInputError`.
+        layout: the ``SkeletonLayout`` of the data (joint count, body parts, mirror pairs).
+        where: what to name in error messages (e.g. the config file), if anything.
+    """
+    settings = LearnerSettings.from_dict(cfg, where)
+
+    from ..augment import extreme_augment, general_augment, ssa_augment
+    from ..models import build_encoder
+    from ..models.heads import MLPHead
+    from ..models.simam import simam_drop
+
+    encoder = build_encoder(dict(settings.encoder), layout)
+    head = MLPHead(encoder.out_dim, settings.head_hidden, settings.feature_dim)
+    general = general_augment(dict(settings.augment["general"]), layout)
+    strong = drop = None
+    if settings.has_strong_view:
+        builder = ssa_augment if settings.augment["strong_kind"] == "ssa" else extreme_augment
+        # The strong view starts with the same general set T: general keys apply to it too,
+        # unless the strong section overrides them.
+        strong_cfg = {**settings.augment["general"], **settings.augment["strong"]}
+        strong = builder(strong_cfg, layout)
+        if settings.use_drop:
+            drop = partial(simam_drop, threshold=settings.drop_threshold)
+    return MoCoLearner(
+        encoder,
+        head,
+        general,
+        strong,
+        drop,
+        feature_dim=settings.feature_dim,
+        queue_size=settings.queue_size,
+        momentum=settings.momentum,
+        temperature=settings.temperature,
+        loss_weights=settings.loss_weights,
+        mining_topk=settings.mining_topk,
+        mining_epoch=settings.mining_epoch,
+    )
+
+
+def load_method_config(name: str) -> dict[str, Any]:
+    """The packaged preset ``ssal/methods/configs/<name>.yaml`` (``model:`` and ``train:``)."""
+    if name not in METHODS:
+        raise SsalInputError(None, f"unknown method {name!r}; available: {', '.join(METHODS)}")
+    text = resources.files("ssal.methods").joinpath("configs", f"{name}.yaml").read_text("utf-8")
+    data = yaml.safe_load(text) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"packaged preset {name}.yaml is not a mapping")
+    return data

@@ -1,0 +1,108 @@
+"""Pretraining engine: resume equivalence, run-directory safety, config strictness."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from ssal.config import resolve_config
+from ssal.engine import pretrain, read_metrics
+from ssal.errors import SsalInputError
+from ssal.checkpoint import load_checkpoint
+
+
+def tiny_config(method: str = "ssal", **run) -> dict:
+    """A few-second configuration: tiny encoders, tiny corpus, two short epochs."""
+    overrides = {
+        "data": {"builtin_n": 96, "builtin_seed": 3},
+        "train": {"batch_size": 16, "epochs": 2, "lr": 0.05},
+        "run": {"knn_every": 1, "knn_k": 5, "progress": False, "device": "cpu", **run},
+    }
+    cfg = resolve_config(method, overrides=overrides)
+    model = cfg["model"]
+    model["queue_size"] = 40
+    enc = model["encoder"]
+    enc["channels"] = [8, 8, 16]
+    enc["strides"] = [1, 2, 1]
+    if enc["name"] == "cffn":
+        enc["image_channels"] = 8
+        enc["image_depth"] = 1
+    model["augment"]["general"]["clip_len"] = 20
+    return cfg
+
+
+def _weights(run_dir) -> dict[str, torch.Tensor]:
+    return load_checkpoint(run_dir / "checkpoint.pt")["model"]
+
+
+@pytest.mark.parametrize("method", ["ssal", "skeletonclr", "aimclr"])
+def test_pretrain_runs_and_writes_run_directory(tmp_path, method):
+    res = pretrain(tiny_config(method), tmp_path / "run")
+    run = res.run_dir
+    for name in ("config.yaml", "split.json", "metrics.jsonl", "checkpoint.pt", "encoder.pt"):
+        assert (run / name).is_file(), name
+    records = read_metrics(run)
+    assert [r["epoch"] for r in records] == [1, 2]
+    assert all(np.isfinite(r["loss"]) for r in records)
+    assert 0.0 <= records[-1]["knn_val_top1"] <= 1.0
+    enc = load_checkpoint(run / "encoder.pt")
+    assert enc["layout"] == "egait16" and enc["config"]["method"] == method
+
+
+def test_resume_mid_epoch_matches_uninterrupted_run(tmp_path):
+    full = pretrain(tiny_config("ssal"), tmp_path / "full")
+    # Stop after 3 optimisation steps (mid-epoch 1), then resume to the end.
+    cut = tiny_config("ssal", max_steps=3)
+    pretrain(cut, tmp_path / "cut")
+    ck = load_checkpoint(tmp_path / "cut" / "checkpoint.pt")
+    assert ck["epoch"] == 0 and ck["step_in_epoch"] == 3
+    pretrain(tiny_config("ssal"), tmp_path / "cut", resume=True)
+    a, b = _weights(tmp_path / "full"), _weights(tmp_path / "cut")
+    assert a.keys() == b.keys()
+    for key in a:
+        # Same operations in the same order on the same CPU: equal to float32 round-off.
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-6, msg=key)
+    ma, mb = read_metrics(tmp_path / "full"), read_metrics(tmp_path / "cut")
+    assert [r["epoch"] for r in mb] == [1, 2]
+    assert ma[-1]["knn_val_top1"] == mb[-1]["knn_val_top1"]
+
+
+def test_same_seed_same_weights_other_seed_differs(tmp_path):
+    a = pretrain(tiny_config("skeletonclr", max_steps=2), tmp_path / "a")
+    b = pretrain(tiny_config("skeletonclr", max_steps=2), tmp_path / "b")
+    wa, wb = _weights(a.run_dir), _weights(b.run_dir)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    cfg = tiny_config("skeletonclr", max_steps=2)
+    cfg["seed"] = 1
+    c = pretrain(cfg, tmp_path / "c")
+    wc = _weights(c.run_dir)
+    assert any(not torch.equal(wa[k], wc[k]) for k in wa if wa[k].is_floating_point())
+
+
+def test_non_empty_run_dir_is_refused(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "precious.txt").write_text("keep me")
+    with pytest.raises(SsalInputError, match="not empty"):
+        pretrain(tiny_config("skeletonclr"), out)
+    assert (out / "precious.txt").read_text() == "keep me"
+    with pytest.raises(SsalInputError, match="nothing to resume"):
+        pretrain(tiny_config("skeletonclr"), tmp_path / "empty", resume=True)
+
+
+def test_unknown_setting_is_an_error():
+    with pytest.raises(SsalInputError, match="unknown setting 'train.epoch'"):
+        resolve_config("ssal", overrides=["train.epoch=3"])
+    with pytest.raises(SsalInputError, match="unknown setting"):
+        resolve_config("ssal", overrides=["model.no_such_key=1"])
+
+
+def test_resolved_config_written(tmp_path):
+    res = pretrain(tiny_config("skeletonclr", max_steps=1), tmp_path / "r")
+    text = (res.run_dir / "config.yaml").read_text()
+    assert "method: skeletonclr" in text and "queue_size: 40" in text
+    split = json.loads((res.run_dir / "split.json").read_text())
+    assert set(split["parts"]) >= {"train", "val", "test"}
