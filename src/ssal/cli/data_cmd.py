@@ -1,9 +1,138 @@
-"""Command group (to be filled)."""
+"""Data commands: ``ssal data synth``, ``ssal data info`` and ``ssal show``.
+
+* ``ssal data synth --n N --seed S --out FILE`` writes the built-in synthetic corpus
+  (``.npz`` or a ``.ssal`` directory);
+* ``ssal data info FILE`` prints shape, layout, frame rate, class counts and length statistics
+  of any dataset source (``builtin`` included);
+* ``ssal show FILE --index I --out gait.gif`` renders one sequence as an animated GIF (or a
+  single frame when ``--out`` ends in ``.png``).
+"""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+import numpy as np
+
+from ..data.dataset import UNLABELLED, GaitDataset
+from ..errors import SsalInputError, display_path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add this group's commands to the ``ssal`` parser."""
+    """Add ``data`` (``synth``, ``info``) and ``show`` to the ``ssal`` parser."""
+    data = subparsers.add_parser("data", help="create and inspect datasets")
+    data_sub = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
+    data.set_defaults(handler=lambda args: _help(data))
+
+    synth = data_sub.add_parser("synth", help="write the built-in synthetic emotional-gait corpus")
+    synth.add_argument("--n", type=int, default=2000, help="number of sequences (default 2000)")
+    synth.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
+    synth.add_argument("--out", required=True, help="output file: .npz or a .ssal directory")
+    synth.set_defaults(handler=cmd_synth)
+
+    info = data_sub.add_parser("info", help="summarise a dataset (file, folder or 'builtin')")
+    info.add_argument("file", help="dataset source: .h5, .npz, .ssal, .bvh folder, ... or 'builtin'")
+    info.set_defaults(handler=cmd_info)
+
+    show = subparsers.add_parser("show", help="render one sequence of a dataset as a GIF (or PNG)")
+    show.add_argument("file", help="dataset source (or 'builtin')")
+    show.add_argument("--index", type=int, default=0, help="sequence index (default 0)")
+    show.add_argument("--out", default="gait.gif", help="output .gif (animation) or .png (one frame)")
+    show.add_argument("--frame", type=int, default=0, help="frame drawn when --out is a .png")
+    show.add_argument("--fps", type=float, default=None, help="playback rate (default: the dataset's)")
+    show.set_defaults(handler=cmd_show)
+
+
+def _help(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    """Generate the synthetic corpus and save it."""
+    from ..data.io import save_dataset
+    from ..data.synthetic import generate
+
+    if args.n < 1:
+        raise SsalInputError("--n", f"must be at least 1, got {args.n}")
+    out = Path(args.out)
+    if out.suffix.lower() not in (".npz", ".ssal"):
+        raise SsalInputError(display_path(out), "output must end in .npz or .ssal")
+    if not out.parent.is_dir():
+        raise SsalInputError(display_path(out), "the output folder does not exist")
+    ds = generate(args.n, args.seed)
+    save_dataset(ds, out)
+    counts = ", ".join(f"{k} {v}" for k, v in ds.class_counts().items())
+    print(f"wrote {len(ds)} sequences {tuple(ds.x.shape)} to {display_path(out)} ({counts})")
+    return 0
+
+
+def _load(source: str) -> GaitDataset:
+    from ..data.io import load_dataset
+
+    return load_dataset(source)
+
+
+def describe(ds: GaitDataset, source: str) -> str:
+    """A multi-line summary of a dataset (what ``ssal data info`` prints)."""
+    n, c, t, v = ds.x.shape
+    lines = [
+        f"source:    {source}",
+        f"sequences: {n}",
+        f"shape:     (N={n}, C={c}, T={t}, V={v})",
+        f"layout:    {ds.layout.name} ({ds.layout.num_joints} joints: {', '.join(ds.layout.joints)})",
+        f"fps:       {ds.fps:g}",
+        "classes:",
+    ]
+    for name, count in ds.class_counts().items():
+        share = count / n if n else 0.0
+        lines.append(f"  {name:<12} {count:6d}  ({share:.1%})")
+    unlabelled = int(np.sum(ds.y == UNLABELLED))
+    lines.append(f"  {'unlabelled':<12} {unlabelled:6d}")
+    if n:
+        lens = np.asarray(ds.lengths)
+        lines.append(
+            f"lengths:   min {lens.min()}  median {np.median(lens):g}  mean {lens.mean():.1f}  max {lens.max()} frames"
+            f"  ({lens.min() / ds.fps:.2f}-{lens.max() / ds.fps:.2f} s)"
+        )
+    for key in ("generator", "seed", "format"):
+        if key in ds.meta:
+            lines.append(f"{key + ':':<10} {ds.meta[key]}")
+    return "\n".join(lines)
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    """Print a summary of a dataset."""
+    ds = _load(args.file)
+    print(describe(ds, args.file))
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """Render sequence ``--index`` of a dataset as a GIF (or one frame as a PNG)."""
+    from ..viz import plot_skeleton_frame, render_gif
+
+    out = Path(args.out)
+    if out.suffix.lower() not in (".gif", ".png"):
+        raise SsalInputError(display_path(out), "output must end in .gif or .png")
+    if not out.parent.is_dir():
+        raise SsalInputError(display_path(out), "the output folder does not exist")
+    ds = _load(args.file)
+    if not -len(ds) <= args.index < len(ds):
+        raise SsalInputError(args.file, f"index {args.index} out of range: the dataset has {len(ds)} sequences")
+    i = args.index % len(ds)
+    label = int(ds.y[i])
+    label_name = ds.classes[label] if label != UNLABELLED else "unlabelled"
+    title = f"{ds.names[i]}: {label_name}"
+    # Show the recorded frames only (looped padding would make the walker jump back).
+    frames = int(min(max(int(ds.lengths[i]), 1), ds.num_frames))
+    seq = np.asarray(ds.x[i, :, :frames], dtype=np.float32)
+    if out.suffix.lower() == ".png":
+        if not -frames <= args.frame < frames:
+            raise SsalInputError("--frame", f"frame {args.frame} out of range 0..{frames - 1}")
+        plot_skeleton_frame(seq, ds.layout, out, frame=args.frame, title=title)
+    else:
+        render_gif(seq, ds.layout, out, title=title, fps=args.fps or ds.fps)
+    print(f"wrote {display_path(out)} (sequence {i}, {label_name}, {frames} frames)")
+    return 0

@@ -8,8 +8,11 @@ from .canonical import CanonicalWriter, read_canonical, write_canonical
 from .dataset import EGAIT_EMOTIONS, UNLABELLED, GaitDataset
 from .io import load_dataset, save_dataset
 from .preprocess import PreprocessConfig, sequences_to_dataset
+from .splits import kfold, label_fraction, load_split, save_split, stratified_split
+from .synthetic import generate, load_builtin
 
 __all__ = [
     "GaitDataset", "UNLABELLED", "EGAIT_EMOTIONS", "load_dataset", "save_dataset",
     "PreprocessConfig", "sequences_to_dataset", "read_canonical", "write_canonical", "CanonicalWriter",
+    "stratified_split", "label_fraction", "kfold", "save_split", "load_split", "generate", "load_builtin",
 ]

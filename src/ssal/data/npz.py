@@ -183,4 +183,4 @@ def write_npz(
 
 def write_dataset_npz(ds: GaitDataset, path: str | os.PathLike[str]) -> None:
     """Write a :class:`GaitDataset` as ``.npz`` (``x`` in ``(N, C, T, V)``)."""
-    write_npz(path, np.asarray(ds.x), ds.y, names=ds.names, lengths=None, classes=ds.classes)
+    write_npz(path, np.asarray(ds.x), ds.y, names=ds.names, lengths=ds.lengths, classes=ds.classes)
