@@ -306,7 +306,8 @@ def pretrain(config: Mapping[str, Any], out_dir: str | Path, *, dataset: GaitDat
             scheduler.step()
             knn_every = int(run.get("knn_every") or 0)
             if knn_every and ((epoch + 1) % knn_every == 0 or epoch + 1 == epochs):
-                record["knn_val_top1"] = knn_monitor(learner.encoder_q, dataset, split, run, device)
+                record["knn_val_top1"] = knn_monitor(learner.encoder_q, dataset, split, run, device,
+                                                     config["model"]["augment"]["general"].get("clip_len"))
             history.append(record)
             start_step = 0
             save_checkpoint(state_dict(epoch + 1, 0), run_dir / "checkpoint.pt")
@@ -318,7 +319,7 @@ def pretrain(config: Mapping[str, Any], out_dir: str | Path, *, dataset: GaitDat
 
 
 def knn_monitor(encoder: torch.nn.Module, dataset: GaitDataset, split: Mapping[str, Any],
-                run: Mapping[str, Any], device: torch.device) -> float:
+                run: Mapping[str, Any], device: torch.device, clip_len: int | None = None) -> float:
     """kNN top-1 accuracy of ``encoder`` on the validation split (train split as the memory)."""
     from .evaluation.knn import knn_evaluate
 
@@ -328,7 +329,7 @@ def knn_monitor(encoder: torch.nn.Module, dataset: GaitDataset, split: Mapping[s
     val = val.subset(val.labelled)
     if len(train) == 0 or len(val) == 0:
         return float("nan")
-    report = knn_evaluate(encoder, train, val, k=int(run["knn_k"]), temperature=float(run["knn_temperature"]),
+    report = knn_evaluate(encoder, train, val, k=int(run["knn_k"]), temperature=float(run["knn_temperature"]), clip_len=clip_len,
                           device=device)
     return float(report["top1"])
 
@@ -343,6 +344,7 @@ def save_encoder(encoder: torch.nn.Module, config: Mapping[str, Any], dataset: G
         "layout": dataset.layout.name,
         "classes": dataset.classes,
         "num_frames": dataset.num_frames,
+        "preprocess": dict(dataset.meta.get("preprocess") or {}),
         "encoder": {k: v.detach().cpu() for k, v in encoder.state_dict().items()},
         "history": history,
     }, path)

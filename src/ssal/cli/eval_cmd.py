@@ -1,9 +1,344 @@
-"""Command group (to be filled)."""
+"""Evaluation commands: knn, linear, finetune, semi, supervised, demo, reproduce, ablate,
+predict and embed."""
 
 from __future__ import annotations
 
 import argparse
+import csv
+import io
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import SsalInputError
+
+#: Dataset options shared by commands that read a dataset.
+DATA_HELP = "'builtin' or a dataset path (E-Gait .h5, BVH folder, .npz, .ssal); default: the checkpoint's data"
+
+
+def _command_line() -> str:
+    return "ssal " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def _schedule(args: argparse.Namespace):
+    from ..pipeline import SCHEDULES
+
+    name = "quick" if getattr(args, "quick", False) else "full" if getattr(args, "full", False) else "default"
+    return SCHEDULES[name]
+
+
+def _add_schedule_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--quick", action="store_true", help="a first look (about 2 minutes on 2 CPU cores)")
+    g.add_argument("--full", action="store_true", help="the paper-scale schedule (hours on a GPU)")
+
+
+def _add_run_flags(p: argparse.ArgumentParser, out_default: str | None) -> None:
+    if out_default is None:
+        p.add_argument("--out", required=True, help="output directory (never deleted)")
+    else:
+        p.add_argument("--out", default=out_default, help=f"output directory (default {out_default}; never deleted)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.add_argument("--overwrite", action="store_true", help="allow a non-empty --out for a fresh run")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, auto")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add this group's commands to the ``ssal`` parser."""
+    """Add the evaluation and main-job commands."""
+    # Protocols on one pretrained checkpoint ------------------------------------------------
+    for name, helptext in (
+        ("knn", "kNN accuracy of a pretrained encoder (cosine, temperature-weighted vote)"),
+        ("linear", "linear protocol: frozen encoder, train a linear classifier"),
+        ("finetune", "finetune protocol: encoder + linear head trained end to end"),
+        ("semi", "semi-supervised protocol: finetune on class-balanced label fractions"),
+    ):
+        p = subparsers.add_parser(name, help=helptext, description=helptext)
+        p.add_argument("--checkpoint", required=True, help="encoder.pt of a pretraining run")
+        p.add_argument("--data", help=DATA_HELP)
+        p.add_argument("--labels", help="labels file beside the data")
+        p.add_argument("--split", help="split JSON (default: split.json beside the checkpoint, else a new one)")
+        p.add_argument("--out", help="directory for results.json (and classifier.pt for linear/finetune)")
+        p.add_argument("--epochs", type=int, help="training epochs (protocol default otherwise)")
+        p.add_argument("--lr", type=float, help="learning rate (protocol default otherwise)")
+        p.add_argument("--device", default="cpu")
+        if name == "semi":
+            p.add_argument("--fractions", type=float, nargs="+", default=[0.01, 0.05, 0.1])
+            p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+        p.set_defaults(handler=run_protocol, protocol=name)
+
+    p = subparsers.add_parser("supervised", help="train the same encoder from scratch on labels (the reference)")
+    p.add_argument("--arch", choices=("ssal", "aimclr", "skeletonclr"), default="ssal",
+                   help="whose encoder architecture to train (ssal: CFFN, others: ST-GCN)")
+    p.add_argument("--data", default="builtin", help=DATA_HELP)
+    p.add_argument("--labels")
+    p.add_argument("--split", help="split JSON (default: a new seeded stratified split)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--lr", type=float, default=0.05)
+    p.add_argument("--fractions", type=float, nargs="*", default=[], help="also run these label fractions")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(handler=run_supervised)
+
+    # Main job and experiments --------------------------------------------------------------
+    p = subparsers.add_parser("demo", help="the main job: SSAL vs AimCLR vs SkeletonCLR on the built-in corpus",
+                              description="Pretrain SSAL, AimCLR and SkeletonCLR on the built-in corpus, run "
+                                          "kNN, linear, finetune and semi-supervised protocols against "
+                                          "supervised-from-scratch, and write report.md, results.json and plots.")
+    _add_schedule_flags(p)
+    _add_run_flags(p, "runs/demo")
+    p.set_defaults(handler=run_demo)
+
+    p = subparsers.add_parser("reproduce", help="the demo's protocol on your E-Gait (or other) data")
+    p.add_argument("--data", required=True, help="dataset path (E-Gait features .h5 with labels beside, ...)")
+    p.add_argument("--labels", help="labels file (default: found beside the data)")
+    p.add_argument("--folds", type=int, default=0, help="also run k-fold cross-validation (0: off)")
+    p.add_argument("--methods", nargs="+", default=["ssal", "aimclr", "skeletonclr"],
+                   choices=["ssal", "aimclr", "skeletonclr"])
+    _add_schedule_flags(p)
+    _add_run_flags(p, None)
+    p.set_defaults(handler=run_reproduce)
+
+    p = subparsers.add_parser("ablate", help="SSAL with each component switched off alone")
+    p.add_argument("--data", default="builtin")
+    p.add_argument("--labels")
+    p.add_argument("--variants", nargs="+", help="subset of variants (default: all)")
+    _add_schedule_flags(p)
+    _add_run_flags(p, "runs/ablate")
+    p.set_defaults(handler=run_ablate)
+
+    # Using a trained model -------------------------------------------------------------------
+    p = subparsers.add_parser("predict", help="per-sequence emotion probabilities from a classifier.pt")
+    p.add_argument("--checkpoint", required=True, help="classifier.pt (from linear / finetune / demo)")
+    p.add_argument("input", help="BVH file or folder, .npz, E-Gait .h5, .ssal, or a (T, 17, 3) Human3.6M .npy")
+    p.add_argument("--out", help="write CSV (.csv) or JSON (.json) instead of printing CSV")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(handler=run_predict)
+
+    p = subparsers.add_parser("embed", help="encoder features of every sequence, as .npy")
+    p.add_argument("--checkpoint", required=True, help="encoder.pt or classifier.pt")
+    p.add_argument("input", help="dataset path (as for predict) or 'builtin'")
+    p.add_argument("--out", required=True, help="output .npy (N, D)")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(handler=run_embed)
+
+
+# ---------------------------------------------------------------------------------------------
+def _experiment_for_checkpoint(args: argparse.Namespace):
+    """Dataset, split and run settings for a protocol on one checkpoint."""
+    from ..api import load_encoder
+    from ..data.io import load_dataset
+    from ..data.splits import load_split, stratified_split
+    from ..engine import load_configured_dataset
+    from ..pipeline import SCHEDULES, Experiment
+
+    _, ck = load_encoder(args.checkpoint)
+    cfg = ck.get("config") or {}
+    if args.data:
+        dataset = load_dataset(args.data, labels=args.labels)
+    elif cfg.get("data"):
+        dataset = load_configured_dataset(cfg["data"])
+    else:
+        raise SsalInputError(args.checkpoint, "checkpoint does not name its data; pass --data")
+    if dataset.layout.name != ck["layout"]:
+        raise SsalInputError(args.checkpoint, f"trained on layout {ck['layout']}, data has {dataset.layout.name}")
+    beside = Path(args.checkpoint).with_name("split.json")
+    if args.split:
+        split = load_split(args.split, n=len(dataset))
+    elif beside.is_file() and not args.data:
+        split = load_split(beside, n=len(dataset))
+    else:
+        split = stratified_split(dataset.y, val=0.1, test=0.1, seed=0)
+    split = {k: np.asarray(v, dtype=np.int64) for k, v in split.items()}
+    out = Path(args.out) if args.out else Path(args.checkpoint).parent / f"eval_{args.protocol}"
+    out.mkdir(parents=True, exist_ok=True)
+    exp = Experiment(dataset=dataset, split=split, schedule=SCHEDULES["default"], out=out, device=args.device,
+                     progress=False, log=lambda m: print(m, file=sys.stderr))
+    return exp, ck
+
+
+def run_protocol(args: argparse.Namespace) -> int:
+    """Handler of ``ssal knn | linear | finetune | semi``."""
+    from dataclasses import replace
+
+    from ..api import load_encoder
+    from ..evaluation import format_table
+    from ..evaluation.report import to_jsonable
+    from ..pipeline import evaluate_encoder
+
+    exp, ck = _experiment_for_checkpoint(args)
+    proto = args.protocol
+    sched = exp.schedule
+    if args.epochs:
+        sched = replace(sched, linear_epochs=args.epochs, finetune_epochs=args.epochs, semi_epochs=args.epochs)
+    if args.lr:
+        sched = replace(sched, linear_lr=args.lr, finetune_lr=args.lr)
+    if proto == "semi":
+        sched = replace(sched, fractions=tuple(args.fractions), seeds=tuple(args.seeds))
+    exp.schedule = sched
+    clip_len = int(ck["config"]["model"]["augment"]["general"]["clip_len"]) if ck.get("config") else None
+
+    def make(seed: int):
+        enc, _ = load_encoder(args.checkpoint, map_location=args.device)
+        return enc.train()
+
+    res = evaluate_encoder(exp, ".", make, clip_len=clip_len, encoder_config=ck["encoder_config"], pretrained=True,
+                           method=(ck.get("config") or {}).get("method"), protocols=(proto,))
+    results = {"methods": {Path(args.checkpoint).parent.name or "encoder": res}}
+    from ..checkpoint import atomic_write_text
+
+    atomic_write_text(exp.out / "results.json", json.dumps(to_jsonable(results), indent=2))
+    print(format_table(results))
+    print(f"results written to {exp.out / 'results.json'}")
+    return 0
+
+
+def run_supervised(args: argparse.Namespace) -> int:
+    """Handler of ``ssal supervised``."""
+    from ..evaluation import format_table
+    from ..evaluation.report import to_jsonable
+    from ..pipeline import SCHEDULES, evaluate_encoder, method_config, prepare_experiment, _fresh_encoder
+    from dataclasses import replace
+
+    sched = replace(SCHEDULES["default"], finetune_epochs=args.epochs, semi_epochs=args.epochs,
+                    finetune_lr=args.lr, fractions=tuple(args.fractions), seeds=tuple(args.seeds))
+    exp = prepare_experiment(args.out, schedule=sched, data=args.data, labels=args.labels, overwrite=True,
+                             device=args.device, progress=False, log=lambda m: print(m, file=sys.stderr))
+    if args.split:
+        from ..data.splits import load_split
+
+        exp.split = {k: np.asarray(v, dtype=np.int64) for k, v in load_split(args.split, n=len(exp.dataset)).items()}
+    cfg = method_config(exp, args.arch)
+    enc_cfg = cfg["model"]["encoder"]
+    protocols = ("finetune", "semi") if args.fractions else ("finetune",)
+    res = evaluate_encoder(exp, ".", lambda s: _fresh_encoder(enc_cfg, exp, s),
+                           clip_len=int(cfg["model"]["augment"]["general"]["clip_len"]),
+                           encoder_config=enc_cfg, pretrained=False, protocols=protocols)
+    results = {"methods": {f"supervised-{enc_cfg['name']}": res}}
+    from ..checkpoint import atomic_write_text
+
+    atomic_write_text(exp.out / "results.json", json.dumps(to_jsonable(results), indent=2))
+    print(format_table(results))
+    return 0
+
+
+def _log(args: argparse.Namespace):
+    return (lambda m: None) if args.no_progress else (lambda m: print(m, file=sys.stderr, flush=True))
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Handler of ``ssal demo``."""
+    from ..evaluation import format_table
+    from ..pipeline import run_demo as demo
+
+    results = demo(args.out, _schedule(args), resume=args.resume, overwrite=args.overwrite, device=args.device,
+                   progress=not args.no_progress, command=_command_line(), log=_log(args))
+    _print_summary(results, args.out)
+    return 0
+
+
+def _print_summary(results: dict[str, Any], out: str) -> None:
+    from ..evaluation import format_table
+
+    print(format_table(results))
+    for note in results.get("notes", []):
+        print(f"- {note}")
+    print(f"report: {Path(out) / 'report.md'}  ({results.get('seconds', '?')} s)")
+
+
+def run_reproduce(args: argparse.Namespace) -> int:
+    """Handler of ``ssal reproduce``."""
+    from ..pipeline import prepare_experiment, run_kfold, run_protocols
+
+    sched = _schedule(args)
+    exp = prepare_experiment(args.out, schedule=sched, data=args.data, labels=args.labels, resume=args.resume,
+                             overwrite=args.overwrite, device=args.device, progress=not args.no_progress,
+                             log=_log(args))
+    results = run_protocols(exp, args.methods, _command_line())
+    _print_summary(results, args.out)
+    if args.folds:
+        summary = run_kfold(args.data, Path(args.out) / "kfold", folds=args.folds, schedule=sched,
+                            methods=args.methods, labels=args.labels, device=args.device,
+                            progress=not args.no_progress, resume=args.resume, overwrite=True, log=_log(args))
+        for m, protos in summary.items():
+            cells = ", ".join(f"{p} {v['mean'] * 100:.1f} ± {(v['std'] or 0) * 100:.1f}%" for p, v in protos.items())
+            print(f"{args.folds}-fold {m}: {cells}")
+    return 0
+
+
+def run_ablate(args: argparse.Namespace) -> int:
+    """Handler of ``ssal ablate``."""
+    from ..pipeline import run_ablation
+
+    results = run_ablation(args.out, _schedule(args), data=args.data, labels=args.labels, variants=args.variants,
+                           device=args.device, progress=not args.no_progress, resume=args.resume,
+                           overwrite=args.overwrite, command=_command_line(), log=_log(args))
+    _print_summary(results, args.out)
+    return 0
+
+
+def _load_input(model, path: str):
+    """Read ``path`` with the model's preprocessing; returns ``(names, x)``."""
+    from ..data.io import load_dataset
+    from ..data.pose import read_pose
+
+    p = Path(path)
+    if p.suffix.lower() == ".npy":
+        ds = read_pose(p, layout=model.layout, preprocess=model.preprocess)
+    else:
+        ds = load_dataset(p, layout=model.layout, preprocess=model.preprocess)
+    return ds.names, ds
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    """Handler of ``ssal predict``."""
+    from ..api import load
+    from ..checkpoint import atomic_write_text
+
+    model = load(args.checkpoint, device=args.device)
+    if model.head is None:
+        raise SsalInputError(args.checkpoint, "this is a pretrained encoder without a classifier; "
+                                              "use classifier.pt from `ssal linear`, `ssal finetune` or `ssal demo`")
+    names, ds = _load_input(model, args.input)
+    probs = model.predict(ds)
+    rows = [{"name": n, "emotion": model.classes[int(np.argmax(p))],
+             **{c: round(float(v), 6) for c, v in zip(model.classes, p)}} for n, p in zip(names, probs)]
+    if args.out and args.out.lower().endswith(".json"):
+        atomic_write_text(args.out, json.dumps(rows, indent=2))
+    else:
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=["name", "emotion", *model.classes])
+        writer.writeheader()
+        writer.writerows(rows)
+        if args.out:
+            atomic_write_text(args.out, buf.getvalue())
+        else:
+            sys.stdout.write(buf.getvalue())
+    if args.out:
+        print(f"{len(rows)} predictions written to {args.out}")
+    return 0
+
+
+def run_embed(args: argparse.Namespace) -> int:
+    """Handler of ``ssal embed``."""
+    from ..api import load
+    from ..checkpoint import atomic_write_bytes
+
+    model = load(args.checkpoint, device=args.device)
+    if args.input == "builtin":
+        from ..data.synthetic import load_builtin
+
+        ds = load_builtin()
+    else:
+        _, ds = _load_input(model, args.input)
+    feats = model.embed(ds)
+    buf = io.BytesIO()
+    np.save(buf, feats.astype(np.float32))
+    atomic_write_bytes(args.out, buf.getvalue())
+    print(f"features {feats.shape} written to {args.out}")
+    return 0

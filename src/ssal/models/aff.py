@@ -1,0 +1,183 @@
+"""Image-domain branch of CFFN: the sequence ``(3, T, V)`` as a 3-channel T x V image.
+
+A convolutional stem maps the image to C channels (optionally striding on T), then AFF blocks
+(AFFNet, Huang et al. 2023, "Adaptive Frequency Filters As Efficient Global Token Mixers")
+mix tokens globally in the frequency domain. The AFF token mixer is
+
+    X = rfft2(x, norm="ortho")                      over (T, V), complex (N, C, T, V//2+1)
+    M = softshrink(MLP_c(X), 0.01)                  block-diagonal complex MLP over channels,
+                                                    softshrink on real and imaginary parts
+    y = irfft2(M * X, s=(T, V), norm="ortho") + x   (the mixer keeps AFFNet's inner residual)
+
+where ``MLP_c`` is ``Linear_c -> ReLU -> Linear_c`` with complex weights split into
+``num_blocks`` channel groups (block-diagonal), stored as separate real and imaginary
+parameters. A complex linear map ``(Wr + i Wi)(Xr + i Xi)`` is computed as one real 1x1
+convolution on ``[Xr; Xi]`` with the weight ``[[Wr, -Wi], [Wi, Wr]]``. ReLU acts on the real and
+imaginary parts separately (as in AFFNet). Each block is MetaFormer-style:
+
+    x = x + mixer(norm1(x));   x = x + channel_mlp(norm2(x))
+
+with BatchNorm as the norm and a 1x1-conv MLP (ratio ``mlp_ratio``, GELU). The filter works for
+any (T, V), odd V included, because ``irfft2`` is given the explicit size ``s=(T, V)``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..skeleton import SkeletonLayout
+from .base import IN_CHANNELS, JointBatchNorm, as_float, as_int, check_setting
+
+
+def _fft_precision(x: Tensor) -> Tensor:
+    """``x`` in float32 unless it is already float32/float64 (half precision FFTs are limited
+    to power-of-two sizes, so mixed precision runs the filter in float32, as AFFNet does)."""
+    return x if x.dtype in (torch.float32, torch.float64) else x.float()
+
+
+class BlockComplexLinear(nn.Module):
+    """Block-diagonal complex linear map over channels, on stacked ``[real; imag]`` inputs.
+
+    Input and output are real tensors ``(N, 2*C, H, W)``: the first C channels the real part,
+    the last C the imaginary part. ``C = num_blocks * block_in`` on input and
+    ``num_blocks * block_out`` on output.
+    """
+
+    def __init__(self, num_blocks: int, block_in: int, block_out: int, scale: float = 0.02) -> None:
+        super().__init__()
+        self.weight_real = nn.Parameter(scale * torch.randn(num_blocks, block_out, block_in))
+        self.weight_imag = nn.Parameter(scale * torch.randn(num_blocks, block_out, block_in))
+        self.bias_real = nn.Parameter(scale * torch.randn(num_blocks * block_out))
+        self.bias_imag = nn.Parameter(scale * torch.randn(num_blocks * block_out))
+
+    def real_weight(self) -> Tensor:
+        """The equivalent real 1x1-conv weight ``(2*C_out, 2*C_in)``."""
+        wr = torch.block_diag(*self.weight_real.unbind(0))
+        wi = torch.block_diag(*self.weight_imag.unbind(0))
+        return torch.cat([torch.cat([wr, -wi], dim=1), torch.cat([wi, wr], dim=1)], dim=0)
+
+    def forward(self, z: Tensor) -> Tensor:
+        """``z`` ``(N, 2*C_in, H, W)`` = [real; imag] -> ``(N, 2*C_out, H, W)``."""
+        weight = self.real_weight().to(z.dtype)
+        bias = torch.cat([self.bias_real, self.bias_imag]).to(z.dtype)
+        return F.conv2d(z, weight[:, :, None, None], bias)
+
+
+class AFFTokenMixer(nn.Module):
+    """Adaptive frequency filter token mixer (AFFNet) over the (T, V) plane of ``(N, C, T, V)``.
+
+    Args:
+        channels: C; must be divisible by ``num_blocks``.
+        num_blocks: channel groups of the block-diagonal complex MLP.
+        hidden_factor: hidden width of the complex MLP relative to its input.
+        sparsity_threshold: ``lambda`` of the softshrink applied to the frequency mask.
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        num_blocks: int = 4,
+        hidden_factor: int = 1,
+        sparsity_threshold: float = 0.01,
+    ) -> None:
+        super().__init__()
+        check_setting(
+            channels % num_blocks == 0, "image_blocks",
+            f"image channels ({channels}) must be divisible by the number of blocks ({num_blocks})",
+        )
+        block = channels // num_blocks
+        self.channels = channels
+        self.sparsity_threshold = sparsity_threshold
+        self.fc1 = BlockComplexLinear(num_blocks, block, block * hidden_factor)
+        self.fc2 = BlockComplexLinear(num_blocks, block * hidden_factor, block)
+
+    def frequency_mask(self, spectrum: Tensor) -> Tensor:
+        """The complex mask ``softshrink(MLP(X))`` for a spectrum ``X`` ``(N, C, T, F)``."""
+        c = self.channels
+        z = torch.cat([spectrum.real, spectrum.imag], dim=1)
+        h = F.relu(self.fc1(z))
+        m = F.softshrink(_fft_precision(self.fc2(h)), self.sparsity_threshold)
+        return torch.complex(m[:, :c], m[:, c:])
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``x`` (N, C, T, V) -> filtered ``x`` plus ``x``, same shape."""
+        t, v = x.shape[-2:]
+        spectrum = torch.fft.rfft2(_fft_precision(x), dim=(2, 3), norm="ortho")
+        filtered = spectrum * self.frequency_mask(spectrum)
+        y = torch.fft.irfft2(filtered, s=(t, v), dim=(2, 3), norm="ortho")
+        return y.to(x.dtype) + x
+
+
+class AFFBlock(nn.Module):
+    """MetaFormer block with an AFF token mixer and a 1x1-conv channel MLP."""
+
+    def __init__(
+        self,
+        channels: int,
+        num_blocks: int = 4,
+        mlp_ratio: float = 2.0,
+        sparsity_threshold: float = 0.01,
+    ) -> None:
+        super().__init__()
+        hidden = max(1, int(round(channels * mlp_ratio)))
+        self.norm1 = nn.BatchNorm2d(channels)
+        self.mixer = AFFTokenMixer(channels, num_blocks, sparsity_threshold=sparsity_threshold)
+        self.norm2 = nn.BatchNorm2d(channels)
+        self.mlp = nn.Sequential(
+            nn.Conv2d(channels, hidden, kernel_size=1),
+            nn.GELU(),
+            nn.Conv2d(hidden, channels, kernel_size=1),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x + self.mixer(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+
+class AFFBackbone(nn.Module):
+    """Image branch: per-joint input norm, conv stem, AFF blocks: ``(N, 3, T, V) -> (N, C, T', V)``.
+
+    Args:
+        layout: skeleton layout (V).
+        channels: C, the width of the branch.
+        depth: number of AFF blocks.
+        num_blocks: channel groups of each block-diagonal complex MLP.
+        mlp_ratio: hidden width of the channel MLP relative to C.
+        stem_stride: stride of the 3x3 stem convolution on T (``T' = ceil(T / stem_stride)``).
+        sparsity_threshold: softshrink ``lambda`` of the frequency masks.
+    """
+
+    def __init__(
+        self,
+        layout: SkeletonLayout,
+        channels: int = 32,
+        depth: int = 2,
+        num_blocks: int = 4,
+        mlp_ratio: float = 2.0,
+        stem_stride: int = 2,
+        sparsity_threshold: float = 0.01,
+    ) -> None:
+        super().__init__()
+        c = as_int(channels, "image_channels")
+        n_blocks = as_int(num_blocks, "image_blocks")
+        d = as_int(depth, "image_depth", minimum=0)
+        stride = as_int(stem_stride, "image_stem_stride")
+        ratio = as_float(mlp_ratio, "image_mlp_ratio", 1e-6, 64.0)
+        lam = as_float(sparsity_threshold, "image_sparsity", 0.0, 1e9)
+        self.layout = layout
+        self.input_norm = JointBatchNorm(IN_CHANNELS, layout.num_joints)
+        self.stem = nn.Sequential(
+            nn.Conv2d(IN_CHANNELS, c, kernel_size=3, stride=(stride, 1), padding=1, bias=False),
+            nn.BatchNorm2d(c),
+            nn.ReLU(inplace=True),
+        )
+        self.blocks = nn.Sequential(*[AFFBlock(c, n_blocks, ratio, lam) for _ in range(d)])
+        self.norm = nn.BatchNorm2d(c)
+        self.out_channels = c
+        self.time_stride = stride
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``x`` (N, 3, T, V) -> (N, C, ceil(T / stem_stride), V)."""
+        return self.norm(self.blocks(self.stem(self.input_norm(x))))

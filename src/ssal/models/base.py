@@ -1,0 +1,133 @@
+"""The encoder interface every model implements, and small pieces the encoders share.
+
+An :class:`Encoder` maps a batch ``(N, C=3, T, V)`` to a feature vector ``(N, out_dim)`` in
+two steps so that a learner can act on the feature maps in between (SimAM drop on the strong
+view, SPEC section 2)::
+
+    maps = encoder.feature_maps(x)          # list of (N, C_i, T_i, V_i)
+    feature = encoder.fuse(maps)            # (N, out_dim)
+    # forward(x) == fuse(feature_maps(x))
+
+``fuse`` must accept maps that were modified (joints/frames zeroed) and must not modify its
+input in place: a learner may fuse the same maps twice.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any
+
+from torch import Tensor, nn
+
+from ..errors import SsalInputError
+from ..skeleton import SkeletonLayout
+
+#: Number of coordinates per joint (xyz) in the tensor contract.
+IN_CHANNELS = 3
+
+
+class Encoder(nn.Module, abc.ABC):
+    """Abstract skeleton-sequence encoder: ``(N, 3, T, V) -> (N, out_dim)``.
+
+    Attributes:
+        out_dim: size of the feature vector returned by :meth:`forward` / :meth:`fuse`.
+        layout: the skeleton layout of the V axis the encoder was built for.
+    """
+
+    out_dim: int
+    layout: SkeletonLayout
+
+    @abc.abstractmethod
+    def feature_maps(self, x: Tensor) -> list[Tensor]:
+        """The last feature map(s) of ``x`` ``(N, 3, T, V)``, each ``(N, C_i, T_i, V_i)``."""
+
+    @abc.abstractmethod
+    def fuse(self, maps: list[Tensor]) -> Tensor:
+        """Pool (and fuse) the maps of :meth:`feature_maps` into ``(N, out_dim)``."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``fuse(feature_maps(x))``: the ``(N, out_dim)`` feature of a batch ``(N, 3, T, V)``."""
+        return self.fuse(self.feature_maps(x))
+
+    def settings(self) -> dict[str, Any]:
+        """The constructor settings (without the layout), enough to rebuild the encoder."""
+        return dict(getattr(self, "_settings", {}))
+
+    def check_input(self, x: Tensor) -> None:
+        """Raise :class:`SsalInputError` unless ``x`` is ``(N, 3, T, V)`` for this layout."""
+        check_batch(x, self.layout)
+
+
+def check_batch(x: Tensor, layout: SkeletonLayout) -> None:
+    """Raise :class:`SsalInputError` unless ``x`` is a float batch ``(N, 3, T, V)`` of ``layout``."""
+    v = layout.num_joints
+    if x.ndim != 4 or x.shape[1] != IN_CHANNELS or x.shape[3] != v:
+        raise SsalInputError(
+            None,
+            f"encoder input must be (N, {IN_CHANNELS}, T, {v}) for layout {layout.name}, "
+            f"got shape {tuple(x.shape)}",
+        )
+    if x.shape[0] == 0 or x.shape[2] == 0:
+        raise SsalInputError(None, f"encoder input is empty (shape {tuple(x.shape)})")
+    if not x.is_floating_point():
+        raise SsalInputError(None, f"encoder input must be floating point, got {x.dtype}")
+
+
+class JointBatchNorm(nn.Module):
+    """Input normalisation of ST-GCN (``data_bn``): one BatchNorm statistic per (channel, joint).
+
+    Statistics are taken over the batch and the T axis. The input ``(N, C, T, V)`` is small
+    (C = 3), so the transpose to ``(N, C*V, T)`` costs little.
+    """
+
+    def __init__(self, channels: int, num_joints: int) -> None:
+        super().__init__()
+        self.bn = nn.BatchNorm1d(channels * num_joints)
+
+    def forward(self, x: Tensor) -> Tensor:
+        n, c, t, v = x.shape
+        y = self.bn(x.transpose(2, 3).reshape(n, c * v, t))
+        return y.view(n, c, v, t).transpose(2, 3).contiguous()
+
+
+def global_pool(x: Tensor) -> Tensor:
+    """Average over the T and V axes: ``(N, C, T, V) -> (N, C)``."""
+    return x.mean(dim=(2, 3))
+
+
+def check_setting(ok: bool, name: str, problem: str) -> None:
+    """Raise ``SsalInputError(None, 'encoder setting <name>: <problem>')`` unless ``ok``."""
+    if not ok:
+        raise SsalInputError(None, f"encoder setting {name}: {problem}")
+
+
+def as_int(value: Any, name: str, minimum: int = 1) -> int:
+    """``value`` as an int ``>= minimum``, else :class:`SsalInputError`."""
+    ok = isinstance(value, (int,)) and not isinstance(value, bool) and value >= minimum
+    check_setting(ok, name, f"expected an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def as_float(value: Any, name: str, low: float, high: float) -> float:
+    """``value`` as a float in ``[low, high)``, else :class:`SsalInputError`."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value < high
+    check_setting(ok, name, f"expected a number in [{low}, {high}), got {value!r}")
+    return float(value)
+
+
+def count_parameters(module: nn.Module, trainable_only: bool = True) -> int:
+    """Number of (trainable) parameters of ``module``."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+
+
+__all__ = [
+    "IN_CHANNELS",
+    "Encoder",
+    "JointBatchNorm",
+    "as_float",
+    "as_int",
+    "check_batch",
+    "check_setting",
+    "count_parameters",
+    "global_pool",
+]

@@ -1,0 +1,297 @@
+"""ST-GCN (Yan et al., AAAI 2018) for any skeleton layout; AimCLR's small variant by default.
+
+The graph is the ST-GCN "spatial" partition of the layout, ``A`` of shape ``(K=3, V, V)``
+(:meth:`ssal.skeleton.SkeletonLayout.adjacency`), registered as a buffer. Each layer is
+
+    gcn:  y = sum_k W_k x A_k (+ bias)           (1x1 convolutions, one per partition subset)
+    tcn:  BN -> ReLU -> Conv(kernel x 1, stride) -> BN -> Dropout
+    out = ReLU(tcn(gcn(x)) + residual(x))
+
+with learnable edge-importance weights multiplying ``A`` element-wise per layer. The default
+plan is AimCLR's encoder (a quarter of ST-GCN's width): 10 layers of
+16, 16, 16, 16, 32/s2, 32, 32, 64/s2, 64, 64 channels, global average pooling over T and V and a
+``fc`` layer 64 -> 128.
+
+Graph convolution cost: ST-GCN computes ``conv1x1(x)`` to ``K*C_out`` channels and then
+``einsum('nkctv,kvw->nctw')``. The operator is linear in ``x`` on both sides, so
+``sum_k W_k x A_k`` can equally be computed by aggregating neighbours first, one matmul
+``x @ [A_0 | A_1 | A_2]`` on the ``C_in`` channels, followed by one 1x1 convolution from
+``K*C_in`` to ``C_out`` channels. This is what :class:`GraphConv` does: on CPU it is as fast
+or faster on every layer of the plan, and 2-4x faster where ``C_in < C_out`` (the first layer
+and the widening layers). ST-GCN's per-subset conv bias ``b_k`` becomes the exact term
+``sum_k b_k colsum(A_k)``, so the layer equals ST-GCN's, bias included (tested against a slow
+reference loop in ``tests/test_models.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from ..skeleton import SkeletonLayout
+from .base import (
+    IN_CHANNELS,
+    Encoder,
+    JointBatchNorm,
+    as_float,
+    as_int,
+    check_setting,
+    global_pool,
+)
+
+#: Width multipliers and strides of the 10-layer ST-GCN plan (times ``base_channels``).
+STANDARD_PLAN: tuple[tuple[int, int], ...] = (
+    (1, 1), (1, 1), (1, 1), (1, 1), (2, 2), (2, 1), (2, 1), (4, 2), (4, 1), (4, 1),
+)
+
+
+class GraphConv(nn.Module):
+    """Spatial graph convolution ``y = sum_k W_k x A_k + sum_k b_k colsum(A_k)``.
+
+    Args:
+        in_channels: C_in.
+        out_channels: C_out.
+        num_subsets: K, the number of partition subsets of the adjacency.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, num_subsets: int) -> None:
+        super().__init__()
+        self.num_subsets = num_subsets
+        # Input channel index k * C_in + i holds neighbour subset k of input channel i.
+        self.conv = nn.Conv2d(num_subsets * in_channels, out_channels, kernel_size=1, bias=False)
+        self.bias = nn.Parameter(torch.zeros(num_subsets, out_channels))
+        bound = 1.0 / (in_channels ** 0.5)
+        nn.init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x: Tensor, adjacency: Tensor) -> Tensor:
+        """``x`` (N, C_in, T, V), ``adjacency`` (K, V, V) -> (N, C_out, T, V)."""
+        n, c, t, v = x.shape
+        k = adjacency.shape[0]
+        # One matmul aggregates all K subsets: (N, C, T, V) @ (V, K*V) -> (N, C, T, K*V).
+        a_cat = adjacency.permute(1, 0, 2).reshape(v, k * v)
+        z = torch.matmul(x, a_cat)
+        z = z.view(n, c, t, k, v).permute(0, 3, 1, 2, 4).reshape(n, k * c, t, v)
+        bias = torch.einsum("ko,kw->ow", self.bias, adjacency.sum(dim=1))
+        return self.conv(z) + bias.unsqueeze(1)
+
+    def subset_weights(self) -> Tensor:
+        """The per-subset 1x1 weights ``W_k`` as ``(K, C_out, C_in)`` (for inspection/tests)."""
+        w = self.conv.weight[:, :, 0, 0]
+        return w.view(w.shape[0], self.num_subsets, -1).permute(1, 0, 2)
+
+
+class MaskDropout(nn.Module):
+    """Inverted dropout with the mask drawn by ``torch.rand`` (same distribution as
+    ``nn.Dropout``; on CPU about 2.5x faster than its ``bernoulli_``, which costs ~10% of an
+    ST-GCN training step)."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = torch.rand_like(x) >= self.p
+        return x.mul(keep).mul_(1.0 / (1.0 - self.p))
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class STGCNBlock(nn.Module):
+    """One ST-GCN layer: graph convolution, temporal convolution, residual, ReLU."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        num_subsets: int,
+        num_joints: int,
+        temporal_kernel: int = 9,
+        stride: int = 1,
+        dropout: float = 0.0,
+        residual: bool = True,
+        edge_importance: bool = True,
+    ) -> None:
+        super().__init__()
+        pad = (temporal_kernel - 1) // 2
+        self.gcn = GraphConv(in_channels, out_channels, num_subsets)
+        self.tcn = nn.Sequential(
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(out_channels, out_channels, (temporal_kernel, 1), (stride, 1), (pad, 0)),
+            nn.BatchNorm2d(out_channels),
+            MaskDropout(dropout) if dropout > 0 else nn.Identity(),
+        )
+        self.residual: nn.Module | None
+        if not residual:
+            self.residual = None
+        elif in_channels == out_channels and stride == 1:
+            self.residual = nn.Identity()
+        else:
+            self.residual = nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=(stride, 1)),
+                nn.BatchNorm2d(out_channels),
+            )
+        self.edge_importance = (
+            nn.Parameter(torch.ones(num_subsets, num_joints, num_joints)) if edge_importance else None
+        )
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: Tensor, adjacency: Tensor) -> Tensor:
+        """``x`` (N, C_in, T, V) -> (N, C_out, ceil(T / stride), V)."""
+        if self.edge_importance is not None:
+            adjacency = adjacency * self.edge_importance
+        y = self.tcn(self.gcn(x, adjacency))
+        if self.residual is not None:
+            y = y + self.residual(x)
+        return self.relu(y)
+
+
+def layer_plan(
+    base_channels: int = 16,
+    num_layers: int | None = None,
+    channels: Sequence[int] | None = None,
+    strides: Sequence[int] | None = None,
+) -> list[tuple[int, int]]:
+    """The ``(channels, stride)`` of each layer.
+
+    * ``channels`` given: those widths; ``strides`` default to 2 wherever the width grows
+      (after the first layer) and 1 elsewhere, as in ST-GCN's plan.
+    * otherwise: the 10-layer ST-GCN plan scaled by ``base_channels``
+      (:data:`STANDARD_PLAN`), truncated to its first ``num_layers`` layers if given.
+    """
+    if channels is not None:
+        check_setting(
+            isinstance(channels, (list, tuple)) and len(channels) > 0,
+            "channels", f"expected a non-empty list of integers, got {channels!r}",
+        )
+        widths = [as_int(c, "channels") for c in channels]
+        if strides is None:
+            steps = [1] + [2 if b > a else 1 for a, b in zip(widths, widths[1:])]
+        else:
+            check_setting(
+                isinstance(strides, (list, tuple)) and len(strides) == len(widths),
+                "strides", f"expected {len(widths)} integers (one per layer), got {strides!r}",
+            )
+            steps = [as_int(s, "strides") for s in strides]
+        return list(zip(widths, steps))
+    check_setting(strides is None, "strides", "only valid together with 'channels'")
+    base = as_int(base_channels, "base_channels")
+    n = len(STANDARD_PLAN) if num_layers is None else as_int(num_layers, "num_layers")
+    check_setting(
+        n <= len(STANDARD_PLAN), "num_layers",
+        f"at most {len(STANDARD_PLAN)} (or give 'channels'), got {n}",
+    )
+    return [(base * mult, stride) for mult, stride in STANDARD_PLAN[:n]]
+
+
+class STGCNBackbone(nn.Module):
+    """ST-GCN layers without pooling or ``fc``: ``(N, 3, T, V) -> (N, C_last, T', V)``.
+
+    Args:
+        layout: skeleton layout; its adjacency ``(K, V, V)`` is stored as buffer ``A``.
+        base_channels, num_layers, channels, strides: the layer plan (:func:`layer_plan`).
+        temporal_kernel: temporal kernel size (odd).
+        dropout: dropout of every layer but the first (AimCLR's practice).
+        edge_importance: learn a per-layer multiplicative weight on each edge of ``A``.
+    """
+
+    def __init__(
+        self,
+        layout: SkeletonLayout,
+        base_channels: int = 16,
+        num_layers: int | None = None,
+        channels: Sequence[int] | None = None,
+        strides: Sequence[int] | None = None,
+        temporal_kernel: int = 9,
+        dropout: float = 0.5,
+        edge_importance: bool = True,
+    ) -> None:
+        super().__init__()
+        kernel = as_int(temporal_kernel, "temporal_kernel")
+        check_setting(kernel % 2 == 1, "temporal_kernel", f"must be odd, got {kernel}")
+        drop = as_float(dropout, "dropout", 0.0, 1.0)
+        check_setting(isinstance(edge_importance, bool), "edge_importance",
+                      f"expected true or false, got {edge_importance!r}")
+        plan = layer_plan(base_channels, num_layers, channels, strides)
+        adjacency = torch.from_numpy(layout.adjacency())
+        self.register_buffer("A", adjacency)
+        num_subsets, v = adjacency.shape[0], layout.num_joints
+        self.layout = layout
+        self.input_norm = JointBatchNorm(IN_CHANNELS, v)
+        blocks = []
+        c_in = IN_CHANNELS
+        for i, (c_out, stride) in enumerate(plan):
+            blocks.append(
+                STGCNBlock(
+                    c_in, c_out, num_subsets, v, kernel, stride,
+                    dropout=0.0 if i == 0 else drop,
+                    residual=i > 0,
+                    edge_importance=edge_importance,
+                )
+            )
+            c_in = c_out
+        self.blocks = nn.ModuleList(blocks)
+        self.out_channels = c_in
+        self.time_stride = 1
+        for _, s in plan:
+            self.time_stride *= s
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``x`` (N, 3, T, V) -> last feature map (N, C_last, T', V)."""
+        x = self.input_norm(x)
+        for block in self.blocks:
+            x = block(x, self.A)
+        return x
+
+
+class STGCN(Encoder):
+    """ST-GCN encoder: backbone, global average pooling over T and V, ``fc`` to ``out_dim``.
+
+    Settings (all keyword arguments of :class:`STGCNBackbone`) plus ``out_dim`` (128).
+    ``feature_maps`` returns ``[map]`` with ``map`` of shape ``(N, C_last, T', V)``
+    (``(N, 64, ceil(ceil(T/2)/2), V)`` for the default plan).
+    """
+
+    def __init__(
+        self,
+        layout: SkeletonLayout,
+        base_channels: int = 16,
+        num_layers: int | None = None,
+        channels: Sequence[int] | None = None,
+        strides: Sequence[int] | None = None,
+        temporal_kernel: int = 9,
+        dropout: float = 0.5,
+        edge_importance: bool = True,
+        out_dim: int = 128,
+    ) -> None:
+        super().__init__()
+        self._settings: dict[str, Any] = {
+            "base_channels": base_channels, "num_layers": num_layers,
+            "channels": None if channels is None else list(channels),
+            "strides": None if strides is None else list(strides),
+            "temporal_kernel": temporal_kernel, "dropout": dropout,
+            "edge_importance": edge_importance, "out_dim": out_dim,
+        }
+        self.layout = layout
+        self.out_dim = as_int(out_dim, "out_dim")
+        self.backbone = STGCNBackbone(
+            layout, base_channels, num_layers, channels, strides, temporal_kernel, dropout,
+            edge_importance,
+        )
+        self.fc = nn.Linear(self.backbone.out_channels, self.out_dim)
+
+    def feature_maps(self, x: Tensor) -> list[Tensor]:
+        """``[last map (N, C_last, T', V)]``."""
+        self.check_input(x)
+        return [self.backbone(x)]
+
+    def fuse(self, maps: list[Tensor]) -> Tensor:
+        """Global average pooling over T and V, then ``fc``: ``(N, out_dim)``."""
+        if len(maps) != 1:
+            raise ValueError(f"STGCN.fuse expects 1 feature map, got {len(maps)}")
+        return self.fc(global_pool(maps[0]))

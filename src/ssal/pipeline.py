@@ -1,0 +1,489 @@
+"""End-to-end experiment pipelines: the demo, reproduction on user data, ablations.
+
+A pipeline pretrains each method with :func:`ssal.engine.pretrain`, then evaluates every
+encoder with the protocols of :mod:`ssal.evaluation` on one seeded stratified split, against
+the same encoder architectures trained from scratch (the supervised reference) and left at
+random initialisation. Results go to ``results.json``, ``report.md`` and PNG plots in the run
+directory. Pretraining runs are resumable: an interrupted pipeline started again with
+``resume=True`` skips finished methods and resumes unfinished ones from their checkpoints.
+"""
+
+from __future__ import annotations
+
+import copy
+import platform
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from .api import load_encoder, save_classifier
+from .config import resolve_config
+from .data.dataset import GaitDataset
+from .data.splits import kfold, load_split, save_split, stratified_split
+from .engine import load_configured_dataset, pretrain, prepare_run_dir, read_metrics
+from .errors import SsalInputError
+from .evaluation import (
+    evaluate,
+    extract_features,
+    format_table,
+    knn_evaluate,
+    semi_supervised,
+    summarize_runs,
+    train_classifier,
+    write_report,
+)
+from .models import build_encoder
+from .models.base import Encoder
+
+SSL_METHODS = ("ssal", "aimclr", "skeletonclr")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How long each stage runs. ``quick``, ``default`` and ``full`` are built in."""
+
+    name: str
+    corpus_size: int = 2000
+    pretrain_epochs: int = 20
+    batch_size: int = 128
+    lr: float = 0.1
+    lr_milestones: tuple[int, ...] = ()
+    clip_len: int = 32
+    queue_size: int = 1024
+    momentum: float = 0.99
+    knn_every: int = 5
+    # Encoder size: None keeps the preset (AimCLR's 10-layer quarter-width ST-GCN).
+    channels: tuple[int, ...] | None = (16, 32, 32, 64, 64)
+    strides: tuple[int, ...] | None = (1, 2, 1, 2, 1)
+    image_channels: int | None = 16
+    image_depth: int | None = 1
+    linear_epochs: int = 60
+    linear_lr: float = 3.0
+    finetune_epochs: int = 15
+    finetune_lr: float = 0.05
+    semi_epochs: int = 40
+    fractions: tuple[float, ...] = (0.01, 0.05, 0.1)
+    seeds: tuple[int, ...] = (0, 1, 2)
+
+    def overrides(self, method: str) -> dict[str, Any]:
+        """Config overrides of this schedule for one method."""
+        model: dict[str, Any] = {
+            "queue_size": self.queue_size,
+            "momentum": self.momentum,
+            "augment": {"general": {"clip_len": self.clip_len}},
+        }
+        enc: dict[str, Any] = {}
+        if self.channels is not None:
+            enc["channels"] = list(self.channels)
+            enc["strides"] = list(self.strides) if self.strides is not None else None
+        if method == "ssal" or encoder_name(method) == "cffn":
+            if self.image_channels is not None:
+                enc["image_channels"] = self.image_channels
+            if self.image_depth is not None:
+                enc["image_depth"] = self.image_depth
+        if enc:
+            model["encoder"] = enc
+        return {
+            "model": model,
+            "train": {"epochs": self.pretrain_epochs, "batch_size": self.batch_size, "lr": self.lr,
+                      "lr_milestones": list(self.lr_milestones)},
+            "run": {"knn_every": self.knn_every},
+        }
+
+
+SCHEDULES: dict[str, Schedule] = {
+    # A first look in about two minutes on 2 CPU cores: small corpus, few epochs, one seed.
+    "quick": Schedule(name="quick", corpus_size=600, pretrain_epochs=4, batch_size=64, queue_size=256,
+                      knn_every=2, linear_epochs=30, finetune_epochs=5, semi_epochs=15,
+                      fractions=(0.05, 0.1), seeds=(0, 1)),
+    # The demo's default: about ten minutes on 2 CPU cores.
+    "default": Schedule(name="default"),
+    # Paper-scale: AimCLR's schedule and encoder (300 epochs, step at 250, 50-frame clips).
+    "full": Schedule(name="full", pretrain_epochs=300, lr_milestones=(250,), clip_len=50, momentum=0.999,
+                     channels=None, strides=None, image_channels=None, image_depth=None, knn_every=10,
+                     linear_epochs=100, finetune_epochs=100, semi_epochs=100,
+                     fractions=(0.01, 0.05, 0.1, 0.2, 0.5), seeds=(0, 1, 2, 3, 4)),
+}
+
+
+def encoder_name(method: str) -> str:
+    """The encoder architecture of a method preset (``cffn`` or ``stgcn``)."""
+    from .methods.moco import load_method_config
+
+    return str(load_method_config(method)["model"]["encoder"]["name"])
+
+
+@dataclass
+class Experiment:
+    """One dataset, one split, one schedule: the shared state of a pipeline run."""
+
+    dataset: GaitDataset
+    split: dict[str, np.ndarray]
+    schedule: Schedule
+    out: Path
+    device: str = "cpu"
+    progress: bool = True
+    seed: int = 0
+    log: Callable[[str], None] = print
+    config_overrides: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def train(self) -> GaitDataset:
+        return self.dataset.subset(self.split["train"])
+
+    @property
+    def val(self) -> GaitDataset:
+        return self.dataset.subset(self.split["val"])
+
+    @property
+    def test(self) -> GaitDataset:
+        return self.dataset.subset(self.split["test"])
+
+
+def method_config(exp: Experiment, method: str, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The resolved pretraining configuration of ``method`` under the experiment's schedule."""
+    from .config import deep_merge
+
+    overrides = deep_merge(exp.schedule.overrides(method), exp.config_overrides, strict=False)
+    overrides = deep_merge(overrides, {"seed": exp.seed, "run": {"device": exp.device, "progress": exp.progress}},
+                           strict=False)
+    if extra:
+        overrides = deep_merge(overrides, extra, strict=False)
+    return resolve_config(method, overrides=overrides)
+
+
+def run_pretraining(exp: Experiment, name: str, method: str, extra: Mapping[str, Any] | None = None) -> Path:
+    """Pretrain (or resume, or reuse) ``method`` into ``exp.out / name``; returns encoder.pt."""
+    run_dir = exp.out / name
+    encoder_path = run_dir / "encoder.pt"
+    if encoder_path.is_file():
+        exp.log(f"[{name}] pretrained encoder found, reusing {encoder_path}")
+        return encoder_path
+    cfg = method_config(exp, method, extra)
+    resume = (run_dir / "checkpoint.pt").is_file()
+    exp.log(f"[{name}] {'resuming' if resume else 'pretraining'} {method} "
+            f"({cfg['train']['epochs']} epochs, {len(exp.split['train'])} sequences)")
+    t0 = time.perf_counter()
+    pretrain(cfg, run_dir, dataset=exp.dataset, resume=resume, overwrite=not resume)
+    exp.log(f"[{name}] pretraining took {time.perf_counter() - t0:.0f} s")
+    return encoder_path
+
+
+def _fresh_encoder(cfg: Mapping[str, Any], exp: Experiment, seed: int) -> Encoder:
+    torch.manual_seed(seed)
+    return build_encoder(cfg, exp.dataset.layout)
+
+
+def evaluate_encoder(exp: Experiment, name: str, make_encoder: Callable[[int], Encoder], *,
+                     clip_len: int | None, encoder_config: Mapping[str, Any], pretrained: bool,
+                     method: str | None = None, protocols: Sequence[str] = ("knn", "linear", "finetune", "semi"),
+                     ) -> dict[str, Any]:
+    """Run the protocols on encoders from ``make_encoder(seed)``; returns the method's results.
+
+    For a pretrained encoder the full-label end-to-end protocol is ``finetune``; for a random
+    initialisation it is ``supervised`` (the same loop, the reference every SSL number is read
+    against). Model selection uses the validation split, never the test split.
+    """
+    s = exp.schedule
+    train, val, test = exp.train, exp.val, exp.test
+    out: dict[str, Any] = {}
+    common = dict(device=exp.device, clip_len=clip_len, progress=False, select="val")
+    run_dir = exp.out / name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if "knn" in protocols:
+        out["knn"] = knn_evaluate(make_encoder(exp.seed), train, test, k=20, temperature=0.1,
+                                  device=exp.device, clip_len=clip_len)
+    if "linear" in protocols:
+        enc = make_encoder(exp.seed)
+        model, hist = train_classifier(enc, None, train, val, mode="linear", epochs=s.linear_epochs,
+                                       lr=s.linear_lr, milestones=(int(s.linear_epochs * 0.8),),
+                                       seed=exp.seed, **common)
+        out["linear"] = evaluate(model, test)
+        out["linear"]["best_epoch"] = hist["best_epoch"]
+        save_classifier(run_dir / "classifier.pt", model.encoder, model.head, encoder_config=encoder_config,
+                        layout=exp.dataset.layout, classes=exp.dataset.classes,
+                        preprocess=exp.dataset.meta.get("preprocess"), clip_len=clip_len, protocol="linear",
+                        report=out["linear"], method=method)
+    end_to_end = "finetune" if pretrained else "supervised"
+    if "finetune" in protocols:
+        enc = make_encoder(exp.seed)
+        model, hist = train_classifier(enc, None, train, val, mode=end_to_end, epochs=s.finetune_epochs,
+                                       lr=s.finetune_lr, milestones=(int(s.finetune_epochs * 0.8),),
+                                       seed=exp.seed, **common)
+        out[end_to_end] = evaluate(model, test)
+        out[end_to_end]["best_epoch"] = hist["best_epoch"]
+    if "semi" in protocols and s.fractions:
+        counter = {"n": 0}
+
+        def factory() -> Encoder:
+            counter["n"] += 1
+            return make_encoder(exp.seed + counter["n"])
+
+        out["semi"] = semi_supervised(factory, train, val, test, fractions=s.fractions, seeds=s.seeds,
+                                      mode=end_to_end, epochs=s.semi_epochs, lr=s.finetune_lr,
+                                      milestones=(int(s.semi_epochs * 0.8),), **common)
+    return out
+
+
+def evaluate_pretrained(exp: Experiment, name: str, encoder_path: Path, method: str,
+                        protocols: Sequence[str] = ("knn", "linear", "finetune", "semi")) -> dict[str, Any]:
+    """All protocols on a pretrained encoder file."""
+    _, ck = load_encoder(encoder_path)
+    clip_len = int(ck["config"]["model"]["augment"]["general"]["clip_len"])
+
+    def make(seed: int) -> Encoder:
+        enc, _ = load_encoder(encoder_path, map_location=exp.device)
+        return enc.train()
+
+    exp.log(f"[{name}] evaluating ({', '.join(protocols)})")
+    res = evaluate_encoder(exp, name, make, clip_len=clip_len, encoder_config=ck["encoder_config"],
+                           pretrained=True, method=method, protocols=protocols)
+    res["pretrain"] = {"epochs": len(ck.get("history", [])), "history": ck.get("history", [])}
+    return res
+
+
+def evaluate_from_scratch(exp: Experiment, arch_method: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The supervised reference and the random-init linear baseline for one architecture."""
+    cfg = method_config(exp, arch_method)
+    enc_cfg = cfg["model"]["encoder"]
+    clip_len = int(cfg["model"]["augment"]["general"]["clip_len"])
+    arch = enc_cfg["name"]
+
+    def make(seed: int) -> Encoder:
+        return _fresh_encoder(enc_cfg, exp, seed).to(exp.device)
+
+    exp.log(f"[supervised-{arch}] training from scratch")
+    sup = evaluate_encoder(exp, f"supervised-{arch}", make, clip_len=clip_len, encoder_config=enc_cfg,
+                           pretrained=False, protocols=("finetune", "semi"))
+    exp.log(f"[random-{arch}] linear probe on a random initialisation")
+    rnd = evaluate_encoder(exp, f"random-{arch}", make, clip_len=clip_len, encoder_config=enc_cfg,
+                           pretrained=False, protocols=("knn", "linear"))
+    return sup, rnd
+
+
+def make_plots(exp: Experiment, results: dict[str, Any], pretrained: Mapping[str, Path]) -> dict[str, Path]:
+    """Pretraining curves, confusion matrices, the embedding map and the label-fraction curve."""
+    from .evaluation import plots
+
+    out = exp.out / "plots"
+    out.mkdir(parents=True, exist_ok=True)
+    made: dict[str, Path] = {}
+    histories = {name: read_metrics(exp.out / name) for name in pretrained}
+    if any(histories.values()):
+        made["Pretraining loss"] = plots.plot_curves(histories, "loss", out / "pretrain_loss.png",
+                                                     title="Pretraining loss (InfoNCE + L_d where used)")
+        if any("knn_val_top1" in r for h in histories.values() for r in h):
+            made["kNN accuracy on the validation split during pretraining"] = plots.plot_curves(
+                histories, "knn_val_top1", out / "pretrain_knn.png", title="kNN top-1 (validation) during pretraining")
+    for name, res in results["methods"].items():
+        for proto in ("linear", "finetune", "supervised"):
+            entry = res.get(proto)
+            if entry and "confusion" in entry:
+                made[f"Confusion matrix: {name}, {proto} (test)"] = plots.plot_confusion(
+                    np.asarray(entry["confusion"]), exp.dataset.classes, out / f"confusion_{name}_{proto}.png",
+                    title=f"{name} {proto}: test top-1 {entry['top1'] * 100:.1f}%")
+                break
+    first = next(iter(pretrained), None)
+    if first is not None:
+        enc, ck = load_encoder(pretrained[first])
+        ck_clip = int(ck["config"]["model"]["augment"]["general"]["clip_len"])
+        test = exp.test
+        feats = extract_features(enc, test, device="cpu", clip_len=ck_clip)
+        made[f"Embedding of the test split ({first} encoder)"] = plots.plot_embedding(
+            feats, test.y, test.classes, out / f"embedding_{first}.png",
+            title=f"{first} features of the test split (PCA), coloured by emotion")
+    semi = {m: r["semi"] for m, r in results["methods"].items() if r.get("semi")}
+    if semi:
+        made["Accuracy against label fraction"] = plots.plot_fraction_curve(semi, out / "label_fraction.png")
+    return made
+
+
+def machine_description(device: str) -> str:
+    """A one-line description of the hardware the run used."""
+    import os
+
+    cpu = platform.processor() or platform.machine()
+    text = f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores ({cpu}), torch {torch.__version__}, " \
+           f"{torch.get_num_threads()} threads, device {device}"
+    if device.startswith("cuda") and torch.cuda.is_available():
+        text += f" ({torch.cuda.get_device_name()})"
+    return text
+
+
+def run_protocols(exp: Experiment, methods: Sequence[str], command: str,
+                  references: bool = True) -> dict[str, Any]:
+    """Pretrain and evaluate ``methods`` plus the from-scratch references; write the report."""
+    t0 = time.perf_counter()
+    results: dict[str, Any] = {"methods": {}, "dataset": describe(exp), "schedule": asdict(exp.schedule),
+                               "notes": []}
+    pretrained = {m: run_pretraining(exp, m, m) for m in methods}
+    for m, path in pretrained.items():
+        results["methods"][m] = evaluate_pretrained(exp, m, path, m)
+    if references:
+        for arch_method in dict.fromkeys(("ssal" if encoder_name(m) == "cffn" else "skeletonclr") for m in methods):
+            sup, rnd = evaluate_from_scratch(exp, arch_method)
+            arch = encoder_name(arch_method)
+            results["methods"][f"supervised-{arch}"] = sup
+            results["methods"][f"random-{arch}"] = rnd
+    results["seconds"] = round(time.perf_counter() - t0, 1)
+    results["notes"].extend(compare(results))
+    plots = make_plots(exp, results, pretrained)
+    dev = exp.device if exp.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    write_report(exp.out, results, plots, command=command, machine=machine_description(dev))
+    return results
+
+
+def compare(results: Mapping[str, Any]) -> list[str]:
+    """Plain-language checks of the claims the demo is meant to show."""
+    notes = []
+    methods = results["methods"]
+    for m in SSL_METHODS:
+        if m not in methods:
+            continue
+        arch = encoder_name(m)
+        rnd = methods.get(f"random-{arch}", {}).get("linear", {}).get("top1")
+        lin = methods[m].get("linear", {}).get("top1")
+        if rnd is not None and lin is not None:
+            verdict = "beats" if lin > rnd else "does NOT beat"
+            notes.append(f"{m}: linear {lin * 100:.1f}% {verdict} a random {arch} encoder ({rnd * 100:.1f}%).")
+        sup = methods.get(f"supervised-{arch}", {}).get("semi", {})
+        for key, entry in methods[m].get("semi", {}).items():
+            ref = sup.get(key)
+            if ref and entry.get("mean") is not None and ref.get("mean") is not None:
+                verdict = "beats" if entry["mean"] > ref["mean"] else "does NOT beat"
+                notes.append(f"{m}: finetune at {float(key) * 100:g}% labels {entry['mean'] * 100:.1f} "
+                             f"± {(entry.get('std') or 0) * 100:.1f}% {verdict} supervised-from-scratch "
+                             f"{ref['mean'] * 100:.1f} ± {(ref.get('std') or 0) * 100:.1f}%.")
+    return notes
+
+
+def describe(exp: Experiment) -> dict[str, Any]:
+    """Dataset facts for the report."""
+    ds = exp.dataset
+    return {"source": ds.meta.get("source", "?"), "sequences": len(ds), "frames": ds.num_frames,
+            "joints": ds.layout.num_joints, "layout": ds.layout.name, "classes": ds.classes,
+            "class_counts": ds.class_counts(),
+            "split_sizes": {k: int(len(v)) for k, v in exp.split.items()}}
+
+
+def prepare_experiment(out: str | Path, *, schedule: Schedule, data: str = "builtin", labels: str | None = None,
+                       resume: bool = False, overwrite: bool = False, device: str = "cpu", progress: bool = True,
+                       seed: int = 0, log: Callable[[str], None] = print,
+                       config_overrides: Mapping[str, Any] | None = None) -> Experiment:
+    """Load the data, make (or reload) the split and set up the run directory."""
+    out = Path(out)
+    if resume and not (out / "split.json").is_file():
+        raise SsalInputError(out, "nothing to resume: no split.json in this directory")
+    if not resume:
+        prepare_run_dir(out, resume=False, overwrite=overwrite)
+    out.mkdir(parents=True, exist_ok=True)
+    data_cfg = {"source": data, "builtin_n": schedule.corpus_size, "builtin_seed": 0, "labels": labels}
+    dataset = load_configured_dataset(data_cfg)
+    if len(dataset.labelled) < len(dataset.classes) * 3:
+        raise SsalInputError(data, "too few labelled sequences to evaluate (need at least 3 per class)")
+    split_path = out / "split.json"
+    if split_path.is_file() and resume:
+        split = load_split(split_path)
+    else:
+        split = stratified_split(dataset.y, val=0.1, test=0.1, seed=seed)
+        save_split(split, split_path)
+    split = {k: np.asarray(v, dtype=np.int64) for k, v in split.items()}
+    overrides = dict(config_overrides or {})
+    if data != "builtin":
+        overrides.setdefault("data", {})
+        overrides["data"].update({"source": str(data), "labels": labels})
+    else:
+        overrides.setdefault("data", {})
+        overrides["data"].update({"builtin_n": schedule.corpus_size})
+    return Experiment(dataset=dataset, split=split, schedule=schedule, out=out, device=device, progress=progress,
+                      seed=seed, log=log, config_overrides=overrides)
+
+
+def run_demo(out: str | Path = "runs/demo", schedule: str | Schedule = "default", *,
+             methods: Sequence[str] = SSL_METHODS, resume: bool = False, overwrite: bool = False,
+             device: str = "cpu", progress: bool = True, command: str = "ssal demo",
+             log: Callable[[str], None] = print) -> dict[str, Any]:
+    """The main job: pretrain SSAL, AimCLR and SkeletonCLR on the built-in corpus and compare."""
+    sched = SCHEDULES[schedule] if isinstance(schedule, str) else schedule
+    exp = prepare_experiment(out, schedule=sched, resume=resume, overwrite=overwrite, device=device,
+                             progress=progress, log=log)
+    return run_protocols(exp, methods, command)
+
+
+def run_kfold(data: str, out: str | Path, *, folds: int, schedule: Schedule, methods: Sequence[str],
+              labels: str | None = None, device: str = "cpu", progress: bool = True, resume: bool = False,
+              overwrite: bool = False, command: str = "ssal reproduce",
+              log: Callable[[str], None] = print) -> dict[str, Any]:
+    """k-fold cross-validation of the linear and finetune protocols on user data.
+
+    Each fold's test part is the fold; its validation part is a stratified tenth of the rest.
+    Fold results are summarised as mean +- std in ``kfold.json`` beside the main report.
+    """
+    base = prepare_experiment(out, schedule=schedule, data=data, labels=labels, resume=resume,
+                              overwrite=overwrite, device=device, progress=progress, log=log)
+    ds = base.dataset
+    labelled = ds.labelled
+    per_method: dict[str, list[dict[str, Any]]] = {}
+    for f, (tr, te) in enumerate(kfold(ds.y[labelled], k=folds, seed=base.seed)):
+        tr, te = labelled[tr], labelled[te]
+        inner = stratified_split(ds.y[tr], val=0.1, test=0.0, seed=base.seed + f)
+        split = {"train": tr[inner["train"]], "val": tr[inner["val"]], "test": te}
+        exp = replace(base, split=split, out=base.out / f"fold{f}")
+        exp.out.mkdir(parents=True, exist_ok=True)
+        for m in methods:
+            path = run_pretraining(exp, m, m)
+            res = evaluate_pretrained(exp, m, path, m, protocols=("linear", "finetune"))
+            per_method.setdefault(m, []).append(res)
+    summary = {m: {p: summarize_runs([r[p] for r in runs]) for p in ("linear", "finetune")}
+               for m, runs in per_method.items()}
+    from .checkpoint import atomic_write_text
+    import json
+
+    atomic_write_text(base.out / "kfold.json", json.dumps(summary, indent=2, default=float))
+    return summary
+
+
+def ablation_variants() -> dict[str, dict[str, Any]]:
+    """SSAL with each component switched off alone (config overrides of the ``ssal`` preset)."""
+    return {
+        "ssal (full)": {},
+        "w/o upper-body jitter": {"model": {"augment": {"strong": {"jitter": False}}}},
+        "w/o spatial mask": {"model": {"augment": {"strong": {"spatial_mask": False}}}},
+        "w/o temporal mask": {"model": {"augment": {"strong": {"temporal_mask": False}}}},
+        "w/o graph branch": {"model": {"encoder": {"use_graph": False}}},
+        "w/o image branch": {"model": {"encoder": {"use_image": False}}},
+        "w/o SimAM drop": {"model": {"use_drop": False}},
+        "w/o L_d": {"model": {"use_ld": False}},
+    }
+
+
+def run_ablation(out: str | Path, schedule: Schedule, *, data: str = "builtin", labels: str | None = None,
+                 variants: Sequence[str] | None = None, device: str = "cpu", progress: bool = True,
+                 resume: bool = False, overwrite: bool = False, command: str = "ssal ablate",
+                 log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Pretrain each SSAL ablation variant and compare kNN and linear accuracy."""
+    exp = prepare_experiment(out, schedule=schedule, data=data, labels=labels, resume=resume,
+                             overwrite=overwrite, device=device, progress=progress, log=log)
+    table = ablation_variants()
+    chosen = list(variants) if variants else list(table)
+    unknown = [v for v in chosen if v not in table]
+    if unknown:
+        raise SsalInputError(None, f"unknown ablation variant(s) {unknown}; known: {list(table)}")
+    results: dict[str, Any] = {"methods": {}, "dataset": describe(exp), "schedule": asdict(schedule), "notes": []}
+    runs: dict[str, Path] = {}
+    for i, name in enumerate(chosen):
+        slug = f"variant{i}"
+        runs[slug] = run_pretraining(exp, slug, "ssal", copy.deepcopy(table[name]))
+        results["methods"][name] = evaluate_pretrained(exp, slug, runs[slug], "ssal", protocols=("knn", "linear"))
+    write_report(exp.out, results, {}, command=command, machine=machine_description(device))
+    return results
+
+
+__all__ = [
+    "SCHEDULES", "Schedule", "run_demo", "run_protocols", "run_kfold", "run_ablation", "ablation_variants",
+    "prepare_experiment", "format_table",
+]
