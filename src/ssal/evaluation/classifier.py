@@ -291,6 +291,12 @@ def _feature_data(
         return torch.from_numpy(f).to(device), torch.as_tensor(ds.y[idx], device=device)
 
     x_train, y_train = encode(train_ds)
+    # Standardise the frozen features with training statistics, so one learning rate suits
+    # every encoder whatever its feature scale; the affine map is folded into the linear head
+    # afterwards (fold_standardisation), so the saved classifier takes raw features.
+    mean, std = feature_statistics(x_train)
+    x_train = (x_train - mean) / std
+    model.feature_stats = (mean, std)
 
     def fetch(rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         r = _rows_tensor(rows, device)
@@ -299,6 +305,7 @@ def _feature_data(
     if val_ds is None:
         return fetch, None
     x_val, y_val = encode(val_ds)
+    x_val = (x_val - mean) / std
 
     def validate() -> tuple[float, float]:
         model.head.eval()
@@ -306,6 +313,27 @@ def _feature_data(
             return _val_metrics(model.head(x_val), y_val)
 
     return fetch, validate
+
+
+def feature_statistics(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-dimension mean and standard deviation (floored at 1e-6) of ``(N, D)`` features."""
+    mean = features.mean(dim=0)
+    std = features.std(dim=0, unbiased=False).clamp_min(1e-6) if len(features) > 1 else torch.ones_like(mean)
+    return mean, std
+
+
+def fold_standardisation(head: nn.Module, mean: torch.Tensor, std: torch.Tensor) -> None:
+    """Rewrite a linear head trained on ``(f - mean) / std`` so that it takes raw ``f``.
+
+    ``W ((f - m) / s) + b = (W / s) f + (b - W (m / s))``.
+    """
+    fc = head if isinstance(head, nn.Linear) else getattr(head, "fc", None)
+    if not isinstance(fc, nn.Linear):
+        raise TypeError("the linear protocol needs a head that is (or holds as .fc) an nn.Linear")
+    with torch.no_grad():
+        w = fc.weight / std
+        fc.bias.sub_(fc.weight @ (mean / std))
+        fc.weight.copy_(w)
 
 
 def _sequence_data(
@@ -456,6 +484,9 @@ def train_classifier(
         selector.update(epoch, fit_module, val_acc, val_loss)
 
     selector.restore(fit_module)
+    if linear:
+        fold_standardisation(model.head, *model.feature_stats)
+        del model.feature_stats
     model.eval()
     return model, {
         "mode": mode,
