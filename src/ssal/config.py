@@ -64,6 +64,9 @@ DEFAULTS: dict[str, Any] = {
         "threads": None,
         "tensorboard": False,
         "progress": True,
+        # BatchNorm under torchrun (docs/distributed.md): "shuffle" (MoCo's shuffle-BN for the
+        # key encoder), "sync" (SyncBatchNorm everywhere, CUDA only) or "local" (per-rank BN).
+        "dist_bn": "shuffle",
     },
 }
 

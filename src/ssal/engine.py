@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 from .checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
 from .config import dump_config
 from .data.dataset import GaitDataset
+from .distributed import DEBUG_ENV, DistContext, install_key_recorder, session
 from .errors import SsalInputError
 
 
@@ -168,14 +169,27 @@ def pretrain(config: Mapping[str, Any], out_dir: str | Path, *, dataset: GaitDat
     Raises:
         TrainingDiverged: the loss became NaN/inf (the last good checkpoint is kept).
         TrainingInterrupted: SIGINT/SIGTERM; a checkpoint was written, ``resume`` continues.
+
+    Launched by ``torchrun`` this is one rank of a DDP run (``ssal.distributed``,
+    docs/distributed.md): ``train.batch_size`` is the global batch, only rank 0 writes files.
     """
+    with session(resolve_device(config["run"]["device"])) as ctx:
+        return _pretrain(ctx, config, out_dir, dataset=dataset, resume=resume, overwrite=overwrite)
+
+
+def _pretrain(ctx: DistContext, config: Mapping[str, Any], out_dir: str | Path, *,
+              dataset: GaitDataset | None, resume: bool, overwrite: bool) -> PretrainResult:
+    """:func:`pretrain` in one process (rank ``ctx.rank`` of ``ctx.world_size``)."""
     from .data.splits import load_split, save_split, stratified_split
     from .methods.moco import build_learner
 
-    run_dir = prepare_run_dir(out_dir, resume, overwrite)
-    checkpoint = None
-    if resume:
-        checkpoint = load_checkpoint(run_dir / "checkpoint.pt")
+    def open_run_dir() -> tuple[Path, dict[str, Any] | None]:
+        run_dir = prepare_run_dir(out_dir, resume, overwrite)
+        return run_dir, (load_checkpoint(run_dir / "checkpoint.pt") if resume else None)
+
+    # Rank 0 does the file work; every other rank receives its result (no shared disk needed).
+    run_dir, checkpoint = ctx.on_main(open_run_dir)
+    if checkpoint is not None:
         # The experiment is the checkpoint's; the ``run`` section (device, progress, max_steps)
         # belongs to this invocation.
         config = {**checkpoint["config"], "run": dict(config["run"])}
@@ -184,23 +198,27 @@ def pretrain(config: Mapping[str, Any], out_dir: str | Path, *, dataset: GaitDat
     seed = int(config["seed"])
     if run.get("threads"):
         torch.set_num_threads(int(run["threads"]))
-    device = resolve_device(run["device"])
+    device = ctx.device
 
     if dataset is None:
         dataset = load_configured_dataset(config["data"])
     split_path = run_dir / "split.json"
-    if resume and split_path.is_file():
-        split = load_split(split_path)
-    else:
+
+    def open_split() -> dict[str, Any]:
+        if resume and split_path.is_file():
+            return load_split(split_path)
         d = config["data"]
         split = stratified_split(dataset.y, val=d["val_fraction"], test=d["test_fraction"], seed=d["split_seed"])
         save_split(split, split_path)
         atomic_write_text(run_dir / "config.yaml", dump_config(config))
+        return split
+
+    split = ctx.on_main(open_split)
     # Batches are read from dataset.x by sorted row index, so a memory-mapped corpus streams.
     train_idx = np.sort(np.asarray(split["train"], dtype=np.int64))
 
     torch.manual_seed(seed)
-    learner = build_learner(config["model"], dataset.layout).to(device)
+    learner = ctx.prepare(build_learner(config["model"], dataset.layout), run.get("dist_bn", "shuffle")).to(device)
     optimizer = build_optimizer([p for p in learner.parameters() if p.requires_grad], train)
     milestones = [int(m) for m in train["lr_milestones"]]
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -212,6 +230,12 @@ def pretrain(config: Mapping[str, Any], out_dir: str | Path, *, dataset: GaitDat
     if num_train < 2:
         raise SsalInputError(config["data"]["source"], "too few training sequences to pretrain on")
     batch_size = min(batch_size, num_train)
+    # Under torchrun the batch is global: rank r trains on rows [r*per, (r+1)*per) of each one.
+    per_rank = ctx.per_rank_batch(batch_size)
+    if per_rank < 1:
+        raise SsalInputError(None, f"train.batch_size ({batch_size}) is smaller than the number of "
+                                   f"ranks ({ctx.world_size})")
+    batch_size = per_rank * ctx.world_size
 
     start_epoch, start_step, global_step = 0, 0, 0
     history: list[dict[str, Any]] = []
@@ -227,6 +251,15 @@ def pretrain(config: Mapping[str, Any], out_dir: str | Path, *, dataset: GaitDat
         history = list(checkpoint.get("history", []))
         aug_state = checkpoint.get("aug_generator")
         _set_rng_state(checkpoint["rng"])
+        if ctx.rank > 0:  # a rank's own streams; None (other world size) reseeds from the epoch
+            own = checkpoint.get("rank_states") or []
+            own = own[ctx.rank] if len(own) == ctx.world_size else None
+            aug_state = own["aug_generator"] if own else None
+            if own:
+                _set_rng_state(own["rng"])
+    model = ctx.wrap(learner)  # DistributedDataParallel under torchrun, else the learner itself
+    if os.environ.get(DEBUG_ENV):
+        install_key_recorder(learner)
 
     amp = device.type == "cuda" and bool(run["amp"])
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if amp else nullcontext
@@ -240,6 +273,8 @@ def pretrain(config: Mapping[str, Any], out_dir: str | Path, *, dataset: GaitDat
             "model": learner.state_dict(), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(), "rng": _rng_state(),
             "aug_generator": aug_gen.get_state(), "history": history,
+            **({"rank_states": ctx.all_gather_object({"rng": _rng_state(), "aug_generator": aug_gen.get_state()})}
+               if ctx.active else {}),
         }
 
     stopped_early = False
@@ -250,8 +285,8 @@ def pretrain(config: Mapping[str, Any], out_dir: str | Path, *, dataset: GaitDat
             if epoch == start_epoch and start_step > 0 and aug_state is not None:
                 aug_gen.set_state(aug_state)
             else:
-                aug_gen.manual_seed(epoch_seed(seed, epoch, 1))
-                torch.manual_seed(epoch_seed(seed, epoch, 2))
+                aug_gen.manual_seed(ctx.rank_seed(epoch_seed(seed, epoch, 1)))
+                torch.manual_seed(ctx.rank_seed(epoch_seed(seed, epoch, 2)))
                 start_step = 0 if epoch != start_epoch else start_step
             learner.set_epoch(epoch)
             learner.train()
@@ -259,14 +294,16 @@ def pretrain(config: Mapping[str, Any], out_dir: str | Path, *, dataset: GaitDat
             t0 = time.perf_counter()
             seen = 0
             bar = tqdm(total=len(plan), initial=start_step, desc=f"{config['method']} epoch {epoch + 1}/{epochs}",
-                       disable=not run.get("progress", True), leave=False, dynamic_ncols=True)
+                       disable=not run.get("progress", True) or not ctx.is_main, leave=False, dynamic_ncols=True)
             for step in range(start_step, len(plan)):
                 rows = plan[step]
-                xb = load_batch(dataset.x, train_idx[rows], device)
+                xb = load_batch(dataset.x, train_idx[ctx.shard(rows)], device)
                 with autocast():
-                    out = learner(xb, aug_gen)
+                    out = model(xb, aug_gen)
                 loss = out["loss"]
-                if not torch.isfinite(loss.detach()):
+                # Decided together, so that every rank takes the same branch.
+                diverged, signalled = ctx.any_flags(not torch.isfinite(loss.detach()), stop["signal"] is not None)
+                if diverged:
                     bar.close()
                     raise TrainingDiverged(
                         f"loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
@@ -282,16 +319,20 @@ def pretrain(config: Mapping[str, Any], out_dir: str | Path, *, dataset: GaitDat
                         sums[key] = sums.get(key, 0.0) + float(value.detach())
                 bar.update(1)
                 bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
-                if stop["signal"] is not None or (max_steps is not None and global_step >= int(max_steps)):
+                if not ctx.active:
+                    signalled = stop["signal"] is not None
+                if signalled or (max_steps is not None and global_step >= int(max_steps)):
                     bar.close()
                     done_epoch = step + 1 == len(plan)
                     if done_epoch:
                         scheduler.step()
-                    save_checkpoint(state_dict(epoch + 1 if done_epoch else epoch,
-                                               0 if done_epoch else step + 1), run_dir / "checkpoint.pt")
-                    if stop["signal"] is not None:
+                    ck = state_dict(epoch + 1 if done_epoch else epoch, 0 if done_epoch else step + 1)
+                    if ctx.is_main:
+                        save_checkpoint(ck, run_dir / "checkpoint.pt")
+                    if signalled:
                         raise TrainingInterrupted(
-                            f"stopped by signal {stop['signal']}; checkpoint saved, resume with --resume"
+                            f"stopped by signal {stop['signal'] if stop['signal'] is not None else 'on another rank'}; "
+                            "checkpoint saved, resume with --resume"
                         )
                     stopped_early = True
                     break
@@ -302,19 +343,24 @@ def pretrain(config: Mapping[str, Any], out_dir: str | Path, *, dataset: GaitDat
             steps = max(len(plan) - start_step, 1)
             record = {"epoch": epoch + 1, "step": global_step, "lr": optimizer.param_groups[0]["lr"],
                       "seconds": round(elapsed, 3), "seq_per_s": round(seen / max(elapsed, 1e-9), 2)}
-            record.update({k: v / steps for k, v in sums.items()})
+            record.update({k: v / steps for k, v in ctx.mean_over_ranks(sums).items()})
             scheduler.step()
             knn_every = int(run.get("knn_every") or 0)
             if knn_every and ((epoch + 1) % knn_every == 0 or epoch + 1 == epochs):
-                record["knn_val_top1"] = knn_monitor(learner.encoder_q, dataset, split, run, device,
+                record["knn_val_top1"] = ctx.on_main(knn_monitor, learner.encoder_q, dataset, split, run, device,
                                                      config["model"]["augment"]["general"].get("clip_len"))
             history.append(record)
             start_step = 0
-            save_checkpoint(state_dict(epoch + 1, 0), run_dir / "checkpoint.pt")
-            # Rewritten whole from the history so a resumed run never holds duplicate epochs.
-            atomic_write_text(metrics_path, "".join(json.dumps(r) + "\n" for r in history))
+            ck = state_dict(epoch + 1, 0)
+            if ctx.is_main:
+                save_checkpoint(ck, run_dir / "checkpoint.pt")
+                # Rewritten whole from the history so a resumed run never holds duplicate epochs.
+                atomic_write_text(metrics_path, "".join(json.dumps(r) + "\n" for r in history))
 
-    save_encoder(learner.encoder_q, config, dataset, run_dir / "encoder.pt", history)
+    ctx.sync_buffers(learner)  # every rank ends with rank 0's BatchNorm statistics
+    if ctx.is_main:
+        save_encoder(learner.encoder_q, config, dataset, run_dir / "encoder.pt", history)
+    ctx.debug_dump(learner, {"global_step": global_step, "history": history})
     return PretrainResult(run_dir=run_dir, epochs_done=len(history), steps_done=global_step, history=history)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 METHODS = ("ssal", "aimclr", "skeletonclr")
@@ -67,6 +68,8 @@ def run_pretrain(args: argparse.Namespace) -> int:
     except TrainingDiverged as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 reports
+        return 0
     last = result.history[-1] if result.history else {}
     knn = f", kNN val top-1 {last['knn_val_top1']:.3f}" if "knn_val_top1" in last else ""
     print(f"pretrained {args.method}: {result.epochs_done} epochs, {result.steps_done} steps{knn}; "

@@ -143,6 +143,8 @@ class MoCoLearner(nn.Module):
         self.mining_topk = int(mining_topk)
         self.mining_epoch = int(mining_epoch)
         self.epoch = 0
+        #: MoCo's shuffle-BN for the keys under torch.distributed (set by ``ssal.distributed``).
+        self.shuffle_bn = False
 
     # ------------------------------------------------------------------ public helpers
     def set_epoch(self, epoch: int) -> None:
@@ -192,7 +194,7 @@ class MoCoLearner(nn.Module):
             if self.training:
                 momentum_update(self.encoder_q, self.encoder_k, self.momentum)
                 momentum_update(self.head_q, self.head_k, self.momentum)
-            z1 = F.normalize(self.head_k(self.encoder_k(s1)), dim=1)
+            z1 = self._keys(s1, generator)
 
         # The queue is updated in place below; the backward pass needs this snapshot.
         negatives = self.queue.features.clone()
@@ -220,6 +222,16 @@ class MoCoLearner(nn.Module):
         out.update({name: value.detach() for name, value in terms.items()})
         out["acc"] = positive_accuracy(logits)
         return out
+
+    def _keys(self, s1: Tensor, generator: torch.Generator | None) -> Tensor:
+        """``z1 = g_k(f_k(s1))``, normalised; with ``shuffle_bn`` in distributed training the
+        batch is shuffled across ranks first (``ssal.distributed.shuffled_forward``)."""
+        if self.training and self.shuffle_bn and dist.is_available() and dist.is_initialized():
+            from ..distributed import shuffled_forward
+
+            return shuffled_forward(lambda v: F.normalize(self.head_k(self.encoder_k(v)), dim=1),
+                                    s1, generator)
+        return F.normalize(self.head_k(self.encoder_k(s1)), dim=1)
 
     def _gather_keys(self, keys: Tensor) -> Tensor:
         """Keys of all ranks concatenated (rank order) under ``torch.distributed``, else ``keys``.
