@@ -328,8 +328,9 @@ def test_bad_settings_raise_input_error(cfg: dict, fragment: str) -> None:
     assert "\n" not in str(info.value)
 
 
-def test_strong_view_only_with_ld() -> None:
-    assert not LearnerSettings.from_dict({"use_ld": False}).has_strong_view
+def test_strong_view_unless_kind_none() -> None:
+    # without L_d the strong view still trains, through InfoNCE (AimCLR's ablation w/o D3M)
+    assert LearnerSettings.from_dict({"use_ld": False}).has_strong_view
     assert not LearnerSettings.from_dict({"augment": {"strong_kind": "none"}}).has_strong_view
 
 
@@ -435,7 +436,10 @@ def test_ablation_switches_reach_the_modules() -> None:
     x = torch.randn(2, 3, 30, 16)
     g = torch.Generator().manual_seed(0)
     assert learner.strong(x, g).shape == learner.general(x, g).shape == (2, 3, 20, 16)
-    assert build_learner({**cfg["model"], "use_ld": False}, EGAIT16).strong is None
+    no_ld = build_learner({**cfg["model"], "use_ld": False}, EGAIT16)
+    assert no_ld.strong is not None and not no_ld.use_ld
+    out = no_ld(torch.randn(4, 3, 30, 16), torch.Generator().manual_seed(0))
+    assert "ld" not in out and torch.isfinite(out["loss"]) and torch.equal(out["loss"], out["info"])
     with pytest.raises(SsalInputError, match="model.use_lD"):
         resolve_config("ssal", overrides=["model.use_lD=false"])
 

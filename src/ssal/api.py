@@ -11,6 +11,7 @@ estimator's Human3.6M output ``(T, 17, 3)`` / ``(N, T, 17, 3)`` (mapped onto the
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -20,6 +21,7 @@ import torch
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data.dataset import GaitDataset
+from .data.pose import make_upright
 from .data.preprocess import PreprocessConfig, sequences_to_dataset
 from .errors import SsalInputError
 from .models import build_encoder
@@ -80,8 +82,17 @@ class EmotionModel:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
     # ------------------------------------------------------------------ input preparation
+    def read(self, path: str | os.PathLike[str]) -> GaitDataset:
+        """Read a file or folder (BVH, ``.npz``, E-Gait ``.h5``, ``.ssal``, Human3.6M ``.npy``)
+        onto the model's layout with the model's preprocessing, as ``ssal predict`` does."""
+        from .data.io import load_dataset
+
+        return load_dataset(path, layout=self.layout, preprocess=self.preprocess)
+
     def prepare(self, data: Any, where: str | None = None) -> np.ndarray:
-        """Turn an array, a :class:`GaitDataset` or a list of sequences into ``(N, 3, T, V)``."""
+        """Turn a path, an array, a :class:`GaitDataset` or a list of sequences into ``(N, 3, T, V)``."""
+        if isinstance(data, (str, os.PathLike)):
+            data = self.read(data)
         if isinstance(data, GaitDataset):
             self.layout.check_array(data.x, where or "dataset")
             return np.asarray(data.x, dtype=np.float32)
@@ -110,7 +121,8 @@ class EmotionModel:
             if s.ndim != 3 or s.shape[-1] != 3:
                 raise SsalInputError(where, f"a sequence must be (T, V, 3), got {s.shape}")
             if s.shape[1] == H36M17.num_joints and self.layout.num_joints != H36M17.num_joints:
-                s = map_to_layout(s, H36M17, self.layout, where=where)
+                # As the .npy / .npz pose reader does: map by joint name, turn y-down output upright.
+                s, _ = make_upright(map_to_layout(s, H36M17, self.layout, where=where), self.layout)
             out.append(s)
         ds = sequences_to_dataset(out, None, [f"seq{i}" for i in range(len(out))], self.classes,
                                   layout=self.layout, config=self.preprocess, source=where or "<array>")
@@ -163,5 +175,11 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> EmotionModel:
             raise SsalInputError(path, f"classifier head does not fit ({str(exc).splitlines()[0]})") from None
         head = head.to(device).eval()
     preprocess = PreprocessConfig.from_dict(ck.get("preprocess") or ck.get("config", {}).get("preprocess"))
+    clip_len = ck.get("clip_len")
+    if clip_len is None:
+        # encoder.pt: the clip length the encoder was pretrained (and is evaluated) on.
+        augment = ((ck.get("config") or {}).get("model") or {}).get("augment") or {}
+        clip_len = (augment.get("general") or {}).get("clip_len")
     return EmotionModel(encoder=encoder, head=head, layout=get_layout(ck["layout"]), classes=list(ck["classes"]),
-                        preprocess=preprocess, clip_len=ck.get("clip_len"), meta=ck, device=device)
+                        preprocess=preprocess, clip_len=None if clip_len is None else int(clip_len), meta=ck,
+                        device=device)

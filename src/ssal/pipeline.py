@@ -181,13 +181,19 @@ def _fresh_encoder(cfg: Mapping[str, Any], exp: Experiment, seed: int) -> Encode
 def evaluate_encoder(exp: Experiment, name: str, make_encoder: Callable[[int], Encoder], *,
                      clip_len: int | None, encoder_config: Mapping[str, Any], pretrained: bool,
                      method: str | None = None, protocols: Sequence[str] = ("knn", "linear", "finetune", "semi"),
-                     ) -> dict[str, Any]:
+                     classifier_files: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Run the protocols on encoders from ``make_encoder(seed)``; returns the method's results.
 
     For a pretrained encoder the full-label end-to-end protocol is ``finetune``; for a random
     initialisation it is ``supervised`` (the same loop, the reference every SSL number is read
     against). Model selection uses the validation split, never the test split.
+
+    The trained linear and end-to-end classifiers are saved in ``exp.out / name`` under the
+    file names of ``classifier_files`` (protocol -> file name; defaults: ``classifier.pt`` for
+    linear, ``classifier_finetune.pt`` / ``classifier_supervised.pt`` for end to end).
     """
+    files = {"linear": "classifier.pt", "finetune": "classifier_finetune.pt",
+             "supervised": "classifier_supervised.pt", **dict(classifier_files or {})}
     s = exp.schedule
     train, val, test = exp.train, exp.val, exp.test
     out: dict[str, Any] = {}
@@ -204,7 +210,7 @@ def evaluate_encoder(exp: Experiment, name: str, make_encoder: Callable[[int], E
                                        seed=exp.seed, **common)
         out["linear"] = evaluate(model, test)
         out["linear"]["best_epoch"] = hist["best_epoch"]
-        save_classifier(run_dir / "classifier.pt", model.encoder, model.head, encoder_config=encoder_config,
+        save_classifier(run_dir / files["linear"], model.encoder, model.head, encoder_config=encoder_config,
                         layout=exp.dataset.layout, classes=exp.dataset.classes,
                         preprocess=exp.dataset.meta.get("preprocess"), clip_len=clip_len, protocol="linear",
                         report=out["linear"], method=method)
@@ -216,6 +222,10 @@ def evaluate_encoder(exp: Experiment, name: str, make_encoder: Callable[[int], E
                                        seed=exp.seed, **common)
         out[end_to_end] = evaluate(model, test)
         out[end_to_end]["best_epoch"] = hist["best_epoch"]
+        save_classifier(run_dir / files[end_to_end], model.encoder, model.head, encoder_config=encoder_config,
+                        layout=exp.dataset.layout, classes=exp.dataset.classes,
+                        preprocess=exp.dataset.meta.get("preprocess"), clip_len=clip_len, protocol=end_to_end,
+                        report=out[end_to_end], method=method)
     if "semi" in protocols and s.fractions:
         counter = {"n": 0}
 
@@ -434,8 +444,10 @@ def run_kfold(data: str, out: str | Path, *, folds: int, schedule: Schedule, met
         split = {"train": tr[inner["train"]], "val": tr[inner["val"]], "test": te}
         exp = replace(base, split=split, out=base.out / f"fold{f}")
         exp.out.mkdir(parents=True, exist_ok=True)
+        # Pretraining must not see the fold's test sequences, not even unlabelled.
+        pre = replace(exp, dataset=ds.subset(np.setdiff1d(np.arange(len(ds)), te)))
         for m in methods:
-            path = run_pretraining(exp, m, m)
+            path = run_pretraining(pre, m, m)
             res = evaluate_pretrained(exp, m, path, m, protocols=("linear", "finetune"))
             per_method.setdefault(m, []).append(res)
     summary = {m: {p: summarize_runs([r[p] for r in runs]) for p in ("linear", "finetune")}

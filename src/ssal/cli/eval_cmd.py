@@ -77,7 +77,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data", default="builtin", help=DATA_HELP)
     p.add_argument("--labels")
     p.add_argument("--split", help="split JSON (default: a new seeded stratified split)")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="directory for results.json, split.json and classifier.pt")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--lr", type=float, default=0.05)
     p.add_argument("--fractions", type=float, nargs="*", default=[], help="also run these label fractions")
@@ -188,7 +188,8 @@ def run_protocol(args: argparse.Namespace) -> int:
         return enc.train()
 
     res = evaluate_encoder(exp, ".", make, clip_len=clip_len, encoder_config=ck["encoder_config"], pretrained=True,
-                           method=(ck.get("config") or {}).get("method"), protocols=(proto,))
+                           method=(ck.get("config") or {}).get("method"), protocols=(proto,),
+                           classifier_files={"finetune": "classifier.pt"})
     results = {"methods": {Path(args.checkpoint).parent.name or "encoder": res}}
     from ..checkpoint import atomic_write_text
 
@@ -218,7 +219,8 @@ def run_supervised(args: argparse.Namespace) -> int:
     protocols = ("finetune", "semi") if args.fractions else ("finetune",)
     res = evaluate_encoder(exp, ".", lambda s: _fresh_encoder(enc_cfg, exp, s),
                            clip_len=int(cfg["model"]["augment"]["general"]["clip_len"]),
-                           encoder_config=enc_cfg, pretrained=False, protocols=protocols)
+                           encoder_config=enc_cfg, pretrained=False, protocols=protocols,
+                           classifier_files={"supervised": "classifier.pt"})
     results = {"methods": {f"supervised-{enc_cfg['name']}": res}}
     from ..checkpoint import atomic_write_text
 
@@ -283,15 +285,9 @@ def run_ablate(args: argparse.Namespace) -> int:
 
 
 def _load_input(model, path: str):
-    """Read ``path`` with the model's preprocessing; returns ``(names, x)``."""
-    from ..data.io import load_dataset
-    from ..data.pose import read_pose
-
-    p = Path(path)
-    if p.suffix.lower() == ".npy":
-        ds = read_pose(p, layout=model.layout, preprocess=model.preprocess)
-    else:
-        ds = load_dataset(p, layout=model.layout, preprocess=model.preprocess)
+    """Read ``path`` with the model's layout and preprocessing (the same reader as
+    :meth:`ssal.api.EmotionModel.read`); returns ``(names, dataset)``."""
+    ds = model.read(path)
     return ds.names, ds
 
 

@@ -123,6 +123,7 @@ class MoCoLearner(nn.Module):
         loss_weights: Mapping[str, float] | None = None,
         mining_topk: int = 0,
         mining_epoch: int = 0,
+        use_ld: bool = True,
     ) -> None:
         super().__init__()
         if mining_topk < 0 or mining_topk > queue_size:
@@ -141,6 +142,9 @@ class MoCoLearner(nn.Module):
         self.temperature = float(temperature)
         self.loss_weights = {"info": 1.0, "ld": 1.0, **dict(loss_weights or {})}
         self.mining_topk = int(mining_topk)
+        # Without L_d, a strong view (if any) is contrasted like the general query (InfoNCE
+        # against the same key and queue), as in AimCLR's ablation without D3M.
+        self.use_ld = bool(use_ld)
         self.mining_epoch = int(mining_epoch)
         self.epoch = 0
         #: MoCo's shuffle-BN for the keys under torch.distributed (set by ``ssal.distributed``).
@@ -210,8 +214,10 @@ class MoCoLearner(nn.Module):
                 info = multi_positive_nce(logits, mask)
             else:
                 info = info_nce_from_logits(logits)
+            if strong_logits and not self.use_ld:
+                info = torch.stack([info, *(info_nce_from_logits(lg) for lg in strong_logits)]).mean()
             terms = {"info": info}
-            if strong_logits:
+            if strong_logits and self.use_ld:
                 terms["ld"] = distribution_divergence(logits, *strong_logits)
             loss = weighted_sum(terms, self.loss_weights)
 
@@ -254,8 +260,9 @@ class LearnerSettings:
 
     ``encoder`` goes to ``ssal.models.build_encoder``; ``augment.general`` / ``augment.strong``
     go to the ``ssal.augment`` builders (the strong view gets the general keys too, overridden
-    by its own), ``augment.strong_kind`` picks ``ssa``, ``extreme`` or ``none``. The strong view is built only when ``use_ld`` is on and ``strong_kind`` is not
-    ``none`` (it feeds nothing else); ``use_drop`` only matters when the strong view exists.
+    by its own), ``augment.strong_kind`` picks ``ssa``, ``extreme`` or ``none``. The strong view is built unless ``strong_kind`` is ``none``;
+    it feeds L_d, or, with ``use_ld`` off, InfoNCE against the same keys (AimCLR's ablation
+    without D3M). ``use_drop`` only matters when the strong view exists.
     """
 
     encoder: dict[str, Any] = field(default_factory=lambda: {"name": "cffn"})
@@ -331,8 +338,8 @@ class LearnerSettings:
 
     @property
     def has_strong_view(self) -> bool:
-        """Whether the learner computes a strong view (only L_d uses it)."""
-        return self.use_ld and self.augment["strong_kind"] != "none"
+        """Whether the learner computes a strong view (fed to L_d, or to InfoNCE without L_d)."""
+        return self.augment["strong_kind"] != "none"
 
 
 def _reject_unknown(cfg: Mapping[str, Any], known: set[str], section: str, where: str | None) -> None:
@@ -400,6 +407,7 @@ def build_learner(cfg: Mapping[str, Any], layout: Any, where: str | None = None)
         loss_weights=settings.loss_weights,
         mining_topk=settings.mining_topk,
         mining_epoch=settings.mining_epoch,
+        use_ld=settings.use_ld,
     )
 
 

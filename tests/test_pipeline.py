@@ -1,0 +1,140 @@
+"""End-to-end pipelines with a tiny schedule: the demo (and its resume), reproduction with
+k-fold cross-validation on a user file through the CLI."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import ssal
+from ssal import pipeline
+from ssal.cli.main import main
+from ssal.data.io import save_dataset
+from ssal.data.splits import load_split
+from ssal.data.synthetic import generate
+from ssal.pipeline import Schedule, run_demo
+
+TINY = Schedule(name="test", corpus_size=64, pretrain_epochs=1, batch_size=16, queue_size=40, knn_every=1,
+                channels=(8, 16), strides=(1, 2), image_channels=8, image_depth=1, clip_len=20,
+                linear_epochs=3, finetune_epochs=1, semi_epochs=1, fractions=(0.1,), seeds=(0, 1))
+SSL = ("ssal", "aimclr", "skeletonclr")
+PRETRAIN_FILES = ("encoder.pt", "checkpoint.pt", "metrics.jsonl", "config.yaml")
+
+
+def _mtimes(out: Path) -> dict[str, int]:
+    return {f"{m}/{f}": (out / m / f).stat().st_mtime_ns for m in SSL for f in PRETRAIN_FILES}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("pipeline") / "demo"
+    logs: list[str] = []
+    results = run_demo(out, TINY, progress=False, command="ssal demo --test", log=logs.append)
+    return {"out": out, "results": results, "logs": logs, "mtimes": _mtimes(out),
+            "saved": json.loads((out / "results.json").read_text())}
+
+
+def test_demo_results_cover_every_method_and_protocol(demo):
+    methods = demo["saved"]["methods"]
+    assert set(methods) == {*SSL, "supervised-cffn", "random-cffn", "supervised-stgcn", "random-stgcn"}
+    n_test = demo["saved"]["dataset"]["split_sizes"]["test"]
+    assert demo["saved"]["dataset"]["sequences"] == 64
+    for m in SSL:
+        for proto in ("knn", "linear", "finetune"):
+            entry = methods[m][proto]
+            assert 0.0 <= entry["top1"] <= 1.0 and entry["n"] == n_test, (m, proto)
+        semi = methods[m]["semi"]["0.1"]
+        assert len(semi["runs"]) == 2 and 0.0 <= semi["mean"] <= 1.0
+        assert methods[m]["pretrain"]["epochs"] == 1
+    for arch in ("cffn", "stgcn"):
+        assert 0.0 <= methods[f"supervised-{arch}"]["supervised"]["top1"] <= 1.0
+        assert "0.1" in methods[f"supervised-{arch}"]["semi"]
+        assert set(methods[f"random-{arch}"]) == {"knn", "linear"}
+    # The claims checked in plain language (random-init and supervised comparisons).
+    assert any("random" in n for n in demo["saved"]["notes"])
+    assert demo["saved"]["schedule"]["name"] == "test"
+
+
+def test_demo_writes_report_and_plots(demo):
+    out = demo["out"]
+    report = (out / "report.md").read_text()
+    assert "ssal demo --test" in report
+    for m in (*SSL, "supervised-cffn", "random-stgcn"):
+        assert m in report
+    plots = out / "plots"
+    for name in ("pretrain_loss.png", "pretrain_knn.png", "label_fraction.png", "embedding_ssal.png",
+                 "confusion_ssal_linear.png", "confusion_supervised-cffn_supervised.png"):
+        data = (plots / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000, name
+        assert f"plots/{name}" in report, name
+
+
+def test_demo_classifiers_load_and_predict(demo):
+    out = demo["out"]
+    test = load_split(out / "split.json")["test"]
+    ds = generate(64, seed=0).subset(test[:5])
+    for m in SSL:
+        linear = ssal.load(out / m / "classifier.pt")
+        assert linear.meta["protocol"] == "linear" and linear.meta["method"] == m
+        probs = linear.predict(ds)
+        assert probs.shape == (5, 4)
+        np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
+        finetuned = ssal.load(out / m / "classifier_finetune.pt")
+        assert finetuned.meta["protocol"] == "finetune"
+    assert ssal.load(out / "supervised-cffn" / "classifier_supervised.pt").meta["protocol"] == "supervised"
+
+
+def test_demo_resume_reuses_pretrained_encoders(demo, monkeypatch):
+    out = demo["out"]
+
+    def no_pretraining(*args, **kwargs):
+        raise AssertionError("resume pretrained again")
+
+    monkeypatch.setattr(pipeline, "pretrain", no_pretraining)
+    logs: list[str] = []
+    # (Without the semi-supervised runs, to keep the test short; pretraining is what is checked.)
+    results = run_demo(out, replace(TINY, fractions=()), resume=True, progress=False, log=logs.append)
+    assert _mtimes(out) == demo["mtimes"]
+    assert sum("pretrained encoder found" in line for line in logs) == 3
+    assert set(results["methods"]) == set(demo["saved"]["methods"])
+    # Same split, same encoders, same seeds: the kNN numbers are reproduced exactly.
+    for m in SSL:
+        assert results["methods"][m]["knn"]["top1"] == demo["saved"]["methods"][m]["knn"]["top1"]
+    assert json.loads((out / "results.json").read_text())["methods"].keys() == results["methods"].keys()
+
+
+def test_reproduce_with_kfold_through_the_cli(tmp_path, monkeypatch, capsys):
+    data = tmp_path / "mine.npz"
+    ds = generate(64, seed=7)
+    save_dataset(ds, data)
+    monkeypatch.setitem(pipeline.SCHEDULES, "quick", TINY)
+    out = tmp_path / "repro"
+    rc = main(["reproduce", "--data", str(data), "--folds", "2", "--methods", "skeletonclr", "--quick",
+               "--out", str(out), "--no-progress"])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert "2-fold skeletonclr: linear" in captured.out
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["methods"]) == {"skeletonclr", "supervised-stgcn", "random-stgcn"}
+    assert results["dataset"]["sequences"] == 64 and (out / "report.md").is_file()
+
+    kf = out / "kfold"
+    summary = json.loads((kf / "kfold.json").read_text())
+    assert set(summary) == {"skeletonclr"} and set(summary["skeletonclr"]) == {"linear", "finetune"}
+    for proto in ("linear", "finetune"):
+        s = summary["skeletonclr"][proto]
+        assert len(s["runs"]) == 2 and 0.0 <= s["mean"] <= 1.0
+    # The folds' test parts cover the data once, and pretraining never saw a fold's test part.
+    tested = 0
+    for f in range(2):
+        res = json.loads((kf / f"fold{f}" / "skeletonclr" / "split.json").read_text())
+        seen = sum(len(v) for v in res["parts"].values())
+        clf = ssal.load(kf / f"fold{f}" / "skeletonclr" / "classifier.pt")
+        n_test = clf.meta["report"]["n"]
+        assert seen == 64 - n_test
+        tested += n_test
+    assert tested == 64
