@@ -132,9 +132,11 @@ def test_reproduce_with_kfold_through_the_cli(tmp_path, monkeypatch, capsys):
     tested = 0
     for f in range(2):
         res = json.loads((kf / f"fold{f}" / "skeletonclr" / "split.json").read_text())
-        seen = sum(len(v) for v in res["parts"].values())
+        parts = res["parts"]
+        seen = set(parts["train"]) | set(parts["val"])  # what pretraining and its monitor read
         clf = ssal.load(kf / f"fold{f}" / "skeletonclr" / "classifier.pt")
         n_test = clf.meta["report"]["n"]
-        assert seen == 64 - n_test
+        assert len(parts["test"]) == n_test and not seen & set(parts["test"])
+        assert len(seen) == 64 - n_test
         tested += n_test
     assert tested == 64

@@ -156,13 +156,17 @@ def _set_rng_state(state: Mapping[str, Any]) -> None:
 
 
 def pretrain(config: Mapping[str, Any], out_dir: str | Path, *, dataset: GaitDataset | None = None,
-             resume: bool = False, overwrite: bool = False) -> PretrainResult:
+             split: Mapping[str, Any] | None = None, resume: bool = False,
+             overwrite: bool = False) -> PretrainResult:
     """Self-supervised pretraining of ``config["method"]`` on ``config["data"]``.
 
     Args:
         config: a resolved configuration (:func:`ssal.config.resolve_config`).
         out_dir: the run directory (see module docstring).
         dataset: an already loaded dataset (else loaded from ``config["data"]``).
+        split: the train/val/test index arrays to use (else a seeded stratified split made
+            from ``config["data"]``); pretraining sees only the ``train`` part, the kNN monitor
+            reads ``val``. Pipelines pass their own split so a test part is never pretrained on.
         resume: continue from ``out_dir/checkpoint.pt`` with its saved configuration.
         overwrite: allow a non-empty ``out_dir`` for a fresh run (files are replaced, not deleted).
 
@@ -174,11 +178,12 @@ def pretrain(config: Mapping[str, Any], out_dir: str | Path, *, dataset: GaitDat
     docs/distributed.md): ``train.batch_size`` is the global batch, only rank 0 writes files.
     """
     with session(resolve_device(config["run"]["device"])) as ctx:
-        return _pretrain(ctx, config, out_dir, dataset=dataset, resume=resume, overwrite=overwrite)
+        return _pretrain(ctx, config, out_dir, dataset=dataset, split=split, resume=resume, overwrite=overwrite)
 
 
 def _pretrain(ctx: DistContext, config: Mapping[str, Any], out_dir: str | Path, *,
-              dataset: GaitDataset | None, resume: bool, overwrite: bool) -> PretrainResult:
+              dataset: GaitDataset | None, split: Mapping[str, Any] | None, resume: bool,
+              overwrite: bool) -> PretrainResult:
     """:func:`pretrain` in one process (rank ``ctx.rank`` of ``ctx.world_size``)."""
     from .data.splits import load_split, save_split, stratified_split
     from .methods.moco import build_learner
@@ -204,14 +209,20 @@ def _pretrain(ctx: DistContext, config: Mapping[str, Any], out_dir: str | Path, 
         dataset = load_configured_dataset(config["data"])
     split_path = run_dir / "split.json"
 
+    given_split = split
+
     def open_split() -> dict[str, Any]:
         if resume and split_path.is_file():
             return load_split(split_path)
         d = config["data"]
-        split = stratified_split(dataset.y, val=d["val_fraction"], test=d["test_fraction"], seed=d["split_seed"])
-        save_split(split, split_path)
+        if given_split is not None:
+            chosen = {k: np.asarray(v, dtype=np.int64) for k, v in given_split.items()}
+        else:
+            chosen = stratified_split(dataset.y, val=d["val_fraction"], test=d["test_fraction"],
+                                      seed=d["split_seed"])
+        save_split(chosen, split_path)
         atomic_write_text(run_dir / "config.yaml", dump_config(config))
-        return split
+        return chosen
 
     split = ctx.on_main(open_split)
     # Batches are read from dataset.x by sorted row index, so a memory-mapped corpus streams.

@@ -168,7 +168,7 @@ def run_pretraining(exp: Experiment, name: str, method: str, extra: Mapping[str,
     exp.log(f"[{name}] {'resuming' if resume else 'pretraining'} {method} "
             f"({cfg['train']['epochs']} epochs, {len(exp.split['train'])} sequences)")
     t0 = time.perf_counter()
-    pretrain(cfg, run_dir, dataset=exp.dataset, resume=resume, overwrite=not resume)
+    pretrain(cfg, run_dir, dataset=exp.dataset, split=exp.split, resume=resume, overwrite=not resume)
     exp.log(f"[{name}] pretraining took {time.perf_counter() - t0:.0f} s")
     return encoder_path
 
@@ -444,10 +444,9 @@ def run_kfold(data: str, out: str | Path, *, folds: int, schedule: Schedule, met
         split = {"train": tr[inner["train"]], "val": tr[inner["val"]], "test": te}
         exp = replace(base, split=split, out=base.out / f"fold{f}")
         exp.out.mkdir(parents=True, exist_ok=True)
-        # Pretraining must not see the fold's test sequences, not even unlabelled.
-        pre = replace(exp, dataset=ds.subset(np.setdiff1d(np.arange(len(ds)), te)))
+        # Pretraining gets this split, so it never sees the fold's test sequences.
         for m in methods:
-            path = run_pretraining(pre, m, m)
+            path = run_pretraining(exp, m, m)
             res = evaluate_pretrained(exp, m, path, m, protocols=("linear", "finetune"))
             per_method.setdefault(m, []).append(res)
     summary = {m: {p: summarize_runs([r[p] for r in runs]) for p in ("linear", "finetune")}
