@@ -20,7 +20,7 @@ from ssal.pipeline import Schedule, run_demo
 
 TINY = Schedule(name="test", corpus_size=64, pretrain_epochs=1, batch_size=16, queue_size=40, knn_every=1,
                 channels=(8, 16), strides=(1, 2), image_channels=8, image_depth=1, clip_len=20,
-                linear_epochs=3, finetune_epochs=1, semi_epochs=1, fractions=(0.1,), seeds=(0, 1))
+                linear_epochs=3, finetune_epochs=1, semi_epochs=1, semi_steps=None, fractions=(0.1,), seeds=(0, 1))
 SSL = ("ssal", "aimclr", "skeletonclr")
 PRETRAIN_FILES = ("encoder.pt", "checkpoint.pt", "metrics.jsonl", "config.yaml")
 
