@@ -12,14 +12,15 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import stat
 import tempfile
-import zipfile
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .errors import SsalInputError
+from .errors import SsalInputError, display_path
 
 #: Version of the checkpoint layout; bumped when keys change meaning.
 FORMAT_VERSION = 1
@@ -76,6 +77,18 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
+def _unpickling_reason(message: str) -> str:
+    """The informative line of torch's weights-only error (not its advice to disable safety)."""
+    lines = [ln.strip() for ln in message.splitlines() if ln.strip()]
+    for ln in lines:
+        if "GLOBAL" in ln or "Unsupported" in ln or ("global" in ln.lower() and "weights_only" not in ln):
+            return ln[:200]
+    for ln in lines:
+        if not ln.startswith(("Weights only load failed", "Please file an issue", "Check the documentation")):
+            return ln[:200]
+    return "unsafe or malformed pickle data"
+
+
 def load_checkpoint(path: str | Path, expect_layout: str | None = None,
                     map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a checkpoint safely (``weights_only=True``) and check its kind, version and layout.
@@ -84,20 +97,31 @@ def load_checkpoint(path: str | Path, expect_layout: str | None = None,
         SsalInputError: missing or unreadable file, a file that would need code execution to
             load, another format version, or a skeleton layout other than ``expect_layout``.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise SsalInputError(p, "checkpoint not found")
-    if p.stat().st_size == 0:
+    p = display_path(path)
+    path = Path(path)
+    try:
+        st = path.stat()
+    except (OSError, ValueError):
+        raise SsalInputError(p, "checkpoint not found") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise SsalInputError(p, "checkpoint is not a regular file")
+    if st.st_size == 0:
         raise SsalInputError(p, "checkpoint file is empty")
     try:
-        state = torch.load(p, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. torch's note on pickle protocols
+            state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe content"
-        raise SsalInputError(
-            p, f"refused to load: the checkpoint holds objects that are not plain weights ({first})"
-        ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = _unpickling_reason(str(exc))
+        if "GLOBAL" in reason or "global" in reason:
+            raise SsalInputError(
+                p, f"refused to load: the checkpoint references Python code, not only plain weights ({reason})"
+            ) from None
+        raise SsalInputError(p, f"not a readable checkpoint ({reason})") from None
+    except MemoryError:
+        raise SsalInputError(p, "not a readable checkpoint (too large for memory)") from None
+    except Exception as exc:  # noqa: BLE001 - weights_only loading runs no code; any failure is a bad file
+        msg = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise SsalInputError(p, f"not a readable checkpoint ({msg})") from None
     if not isinstance(state, dict) or state.get("kind") != KIND:
         raise SsalInputError(p, "not an ssal checkpoint")

@@ -19,7 +19,11 @@ choice irrelevant for training).
 from __future__ import annotations
 
 import csv
+import io
+import math
 import os
+import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -30,7 +34,10 @@ from ..errors import SsalInputError, display_path
 from ..skeleton import EGAIT16, SkeletonLayout, map_to_layout
 from .dataset import UNLABELLED, GaitDataset
 from .egait import resolve_label_map
-from .preprocess import PreprocessConfig, check_frame_count, resample_fps, sequences_to_dataset
+from . import preprocess as _limits
+from .preprocess import (
+    PreprocessConfig, check_frame_count, check_text_size, check_value_count, resample_fps, sequences_to_dataset,
+)
 
 #: Unit factor of the CMU BVH conversion (ASF length unit 0.45 inch... i.e. 1 unit = 1/0.45 in).
 CMU_UNITS_TO_METRES = 0.0254 / 0.45
@@ -107,16 +114,27 @@ def axis_rotation(axis: int, angle: np.ndarray) -> np.ndarray:
     return m
 
 
-def _read_text(path: Path) -> str:
+def _read_text(path: Path, what: str = "a .bvh file") -> str:
+    """The file's text (UTF-8, undecodable bytes replaced), refusing non-regular files and
+    files above :data:`ssal.data.preprocess.MAX_TEXT_BYTES` before reading them."""
     where = display_path(path)
-    if not path.exists():
-        raise SsalInputError(where, "file not found")
-    if path.is_dir():
-        raise SsalInputError(where, "is a directory, expected a .bvh file")
     try:
-        raw = path.read_bytes()
+        st = path.stat()
+    except FileNotFoundError:
+        raise SsalInputError(where, "file not found") from None
+    except (OSError, ValueError) as exc:
+        raise SsalInputError(where, f"cannot read file ({getattr(exc, 'strerror', None) or exc})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise SsalInputError(where, f"is a directory, expected {what}")
+    if not stat.S_ISREG(st.st_mode):
+        raise SsalInputError(where, "not a regular file")
+    check_text_size(st.st_size, where)
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(st.st_size + 1)  # the size was checked; a growing file is cut
     except OSError as exc:
         raise SsalInputError(where, f"cannot read file ({exc.strerror or exc})") from None
+    check_text_size(len(raw), where)
     if not raw.strip():
         raise SsalInputError(where, "file is empty")
     return raw.decode("utf-8", errors="replace")
@@ -158,10 +176,20 @@ def parse_bvh(
             if tok in ("ROOT", "JOINT"):
                 name = tokens[i + 1]
                 i += 2
+                if len(joints) >= _limits.MAX_BVH_JOINTS:
+                    raise SsalInputError(
+                        where, f"more than {_limits.MAX_BVH_JOINTS} joints (ssal.data.preprocess.MAX_BVH_JOINTS)"
+                    )
+                if tok == "ROOT" and joints:
+                    raise SsalInputError(where, "malformed hierarchy: more than one ROOT")
                 pending = _add_joint(joints, parents, offsets, channels, name, stack[-1] if stack else -1)
             elif tok == "End":
                 parent = stack[-1]
                 i += 2  # "End Site"
+                if len(joints) >= _limits.MAX_BVH_JOINTS:
+                    raise SsalInputError(
+                        where, f"more than {_limits.MAX_BVH_JOINTS} joints (ssal.data.preprocess.MAX_BVH_JOINTS)"
+                    )
                 pending = _add_joint(joints, parents, offsets, channels, f"{joints[parent]}End", parent)
             elif tok == "{":
                 if pending is None:
@@ -173,11 +201,20 @@ def parse_bvh(
                 stack.pop()
                 i += 1
             elif tok == "OFFSET":
-                offsets[stack[-1]] = [float(t) for t in tokens[i + 1 : i + 4]]
+                values = [float(t) for t in tokens[i + 1 : i + 4]]
+                if len(values) != 3 or not all(math.isfinite(v) for v in values):
+                    raise SsalInputError(
+                        where, f"OFFSET of joint {joints[stack[-1]]!r} must be three finite numbers"
+                    )
+                offsets[stack[-1]] = values
                 i += 4
             elif tok == "CHANNELS":
                 n = int(tokens[i + 1])
-                names = tokens[i + 2 : i + 2 + n]
+                names = tokens[i + 2 : i + 2 + n] if n >= 0 else []
+                if not 0 <= n <= 64 or len(names) != n:
+                    raise SsalInputError(
+                        where, f"malformed hierarchy: CHANNELS {tokens[i + 1][:20]!r} in joint {joints[stack[-1]]!r}"
+                    )
                 for c in names:
                     if len(c) < 2 or c[0].lower() not in _AXES or c[1:].lower() not in ("position", "rotation"):
                         raise SsalInputError(where, f"unknown channel {c!r} in joint {joints[stack[-1]]!r}")
@@ -202,16 +239,23 @@ def parse_bvh(
         key, _, value = line.partition(":")
         header[key.strip().lower()] = value.strip()
     try:
-        n_frames = int(header["frames"])
-        frame_time = float(header["frame time"])
+        frames_text, time_text = header["frames"], header["frame time"]
+        if len(frames_text) > 30:
+            raise ValueError(frames_text)
+        n_frames = int(frames_text)
+        frame_time = float(time_text)
     except (KeyError, ValueError):
         raise SsalInputError(where, "malformed MOTION header (expected 'Frames:' and 'Frame Time:')") from None
-    if n_frames < 0 or not frame_time > 0:
+    if n_frames < 0 or not (math.isfinite(frame_time) and frame_time > 0 and math.isfinite(1.0 / frame_time)):
         raise SsalInputError(where, f"invalid MOTION header: {n_frames} frames, frame time {frame_time}")
+    # Declared sizes are checked before the frame lines are parsed or anything is allocated.
+    check_value_count(n_frames * n_channels, where, "the MOTION section")
+    check_value_count(n_frames * len(joints) * 12, where, "forward kinematics (frames x joints x 12)")
     if max_frames is not None:
         n_check = n_frames
         if target_fps is not None and n_frames:
-            n_check = int(np.floor((n_frames - 1) * target_fps * frame_time + 1e-9)) + 1
+            span = (n_frames - 1) * float(target_fps) * frame_time
+            n_check = math.floor(span + 1e-9) + 1 if span < 1e15 else math.inf
         if n_check > max_frames:
             raise SsalInputError(
                 where, f"has {n_check} frames (at the working rate), more than the limit of {max_frames} (max_frames)"
@@ -286,9 +330,11 @@ def read_labels_csv(
         raise SsalInputError(where, "labels file not found")
     lowered = [c.lower() for c in classes]
     out: dict[str, int] = {}
+    text = _read_text(p, "a labels CSV") if p.stat().st_size else ""
+    if "\ufffd" in text:
+        raise SsalInputError(where, "cannot read labels CSV (not UTF-8 text)")
     try:
-        with open(p, newline="", encoding="utf-8") as fh:
-            rows = list(csv.reader(fh))
+        rows = list(csv.reader(io.StringIO(text, newline="")))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise SsalInputError(where, f"cannot read labels CSV ({exc})") from None
     for n, row in enumerate(rows, start=1):
@@ -303,7 +349,7 @@ def read_labels_csv(
             out[name] = UNLABELLED
         elif label.lower() in lowered:
             out[name] = lowered.index(label.lower())
-        elif label.lstrip("-").isdigit() and -1 <= int(label) < len(classes):
+        elif re.fullmatch(r"-?[0-9]{1,9}", label) and -1 <= int(label) < len(classes):
             out[name] = int(label)
         else:
             raise SsalInputError(where, f"line {n}: label {label!r} is neither a class of {list(classes)} nor an index")

@@ -19,8 +19,10 @@ RAM stream; a float16 corpus stays float16 on disk and in the memmap (convert pe
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
+import stat
 import uuid
 from pathlib import Path
 from typing import Any, Sequence
@@ -30,6 +32,7 @@ import numpy as np
 from ..errors import SsalInputError, display_path
 from ..skeleton import EGAIT16, SkeletonLayout, get_layout
 from .dataset import UNLABELLED, GaitDataset
+from .preprocess import check_text_size, check_value_count
 
 FORMAT_NAME = "ssal-canonical"
 FORMAT_VERSION = 1
@@ -234,6 +237,61 @@ class CanonicalWriter:
             self.finalize()
 
 
+_INT_DTYPES = tuple(np.dtype(t) for t in ("<i8", "<i4", "<i2", "|i1", "<u8", "<u4", "<u2", "|u1"))
+#: Sequences checked per chunk by the finiteness scan of ``x`` (bounded memory on memmaps).
+_SCAN_VALUES = 1 << 22
+
+
+def _read_array(f: Path, where: str, shape: tuple[int, ...], dtypes: tuple[np.dtype, ...], mmap: bool) -> np.ndarray:
+    """Read ``f`` after checking its header declares ``shape`` and one of ``dtypes`` and that
+    the file holds the data (no allocation from an untrusted size)."""
+    from .npz import read_npy_header
+
+    fwhere = display_path(f)
+    name = f.name
+    try:
+        st = f.stat()
+    except (OSError, ValueError):
+        raise SsalInputError(where, f"missing {name}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise SsalInputError(where, f"missing {name} (not a regular file)")
+    try:
+        with open(f, "rb") as fh:
+            declared, fortran, dtype = read_npy_header(fh, fwhere)
+            offset = fh.tell()
+            if declared != shape:
+                raise SsalInputError(where, f"{name} has shape {declared}, meta.json says {list(shape)}")
+            if dtype not in dtypes:
+                raise SsalInputError(where, f"{name} has dtype {dtype}, expected {' or '.join(map(str, dtypes))}")
+            nbytes = math.prod(shape) * dtype.itemsize
+            if offset + nbytes > st.st_size:
+                raise SsalInputError(fwhere, f"truncated: {nbytes} bytes of data declared, {st.st_size - offset} found")
+            if nbytes == 0:
+                return np.zeros(shape, dtype=dtype)
+            if mmap:
+                return np.memmap(f, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran else "C")
+            check_value_count(math.prod(shape), fwhere, name)
+            data = fh.read(nbytes)
+    except OSError as exc:
+        raise SsalInputError(fwhere, f"unreadable array ({exc.strerror or exc})") from None
+    if len(data) != nbytes:
+        raise SsalInputError(fwhere, "truncated array")
+    return np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C").copy()
+
+
+def _check_finite(x: np.ndarray, where: str, names: Sequence[str]) -> None:
+    """Refuse a corpus holding NaN or inf, scanning ``x`` in chunks (memmaps stay streamed)."""
+    n = x.shape[0]
+    per = max(1, int(np.prod(x.shape[1:])))
+    step = max(1, _SCAN_VALUES // per)
+    for i in range(0, n, step):
+        chunk = np.asarray(x[i : i + step])
+        ok = np.isfinite(chunk).reshape(chunk.shape[0], -1).all(axis=1)
+        if not ok.all():
+            j = i + int(np.flatnonzero(~ok)[0])
+            raise SsalInputError(where, f"x.npy holds NaN or inf values (first: sequence {j}, {names[j]!r})")
+
+
 def read_canonical(path: str | os.PathLike[str], layout: SkeletonLayout | None = None, mmap: bool = True) -> GaitDataset:
     """Read a canonical ``.ssal`` directory; ``x`` is a read-only memmap when ``mmap``.
 
@@ -250,53 +308,60 @@ def read_canonical(path: str | os.PathLike[str], layout: SkeletonLayout | None =
     meta_path = root / "meta.json"
     if not meta_path.is_file():
         raise SsalInputError(where, "no meta.json (not a canonical .ssal dataset)")
+    mwhere = display_path(meta_path)
     try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SsalInputError(display_path(meta_path), f"unreadable JSON ({exc})") from None
+        size = meta_path.stat().st_size
+        check_text_size(size, mwhere)
+        meta = json.loads(meta_path.read_bytes().decode("utf-8"))
+    except SsalInputError:
+        raise
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError, ValueError) as exc:
+        raise SsalInputError(mwhere, f"unreadable JSON ({str(exc)[:200]})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-        raise SsalInputError(display_path(meta_path), f"format is not {FORMAT_NAME!r}")
+        raise SsalInputError(mwhere, f"format is not {FORMAT_NAME!r}")
     version = meta.get("version")
-    if version != FORMAT_VERSION:
+    if version != FORMAT_VERSION or isinstance(version, bool):
         raise SsalInputError(
-            display_path(meta_path), f"format version {version!r} is not supported (this ssal reads {FORMAT_VERSION})"
+            mwhere, f"format version {version!r} is not supported (this ssal reads {FORMAT_VERSION})"
         )
     try:
+        if not all(isinstance(meta[k], list) for k in ("shape", "names", "classes")):
+            raise TypeError("'shape', 'names' and 'classes' must be lists")
+        if not all(isinstance(s, int) and not isinstance(s, bool) for s in meta["shape"]):
+            raise TypeError("'shape' must hold integers")
         shape = tuple(int(s) for s in meta["shape"])
         dtype = str(meta["dtype"])
         names = [str(s) for s in meta["names"]]
         classes = [str(c) for c in meta["classes"]]
         fps = float(meta["fps"])
         layout_name = str(meta["layout"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise SsalInputError(display_path(meta_path), f"missing or invalid field ({exc})") from None
+        if not (math.isfinite(fps) and fps > 0):
+            raise ValueError(f"fps must be a positive number, got {meta['fps']!r}")
+        if not isinstance(meta.get("meta") or {}, dict):
+            raise TypeError("'meta' must be an object")
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
+        raise SsalInputError(mwhere, f"missing or invalid field ({str(exc)[:200]})") from None
+    if len(shape) != 4 or shape[1] != 3 or min(shape) < 0:
+        raise SsalInputError(mwhere, f"shape {list(shape)} is not [N, 3, T, V]")
+    if dtype not in DTYPES:
+        raise SsalInputError(mwhere, f"dtype {dtype!r} is not one of {DTYPES}")
     if layout is None:
         layout = get_layout(layout_name)
     elif layout.name != layout_name:
         raise SsalInputError(where, f"stored layout {layout_name!r} differs from the requested {layout.name!r}")
-    arrays = {}
-    for name in ("x", "y", "lengths"):
-        f = root / f"{name}.npy"
-        if not f.is_file():
-            raise SsalInputError(where, f"missing {name}.npy")
-        try:
-            arrays[name] = np.load(f, mmap_mode="r" if (mmap and name == "x") else None, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:
-            raise SsalInputError(display_path(f), f"unreadable array ({exc})") from None
-    x, y, lengths = arrays["x"], arrays["y"], arrays["lengths"]
-    if x.shape != shape or len(shape) != 4 or shape[1] != 3:
-        raise SsalInputError(where, f"x.npy has shape {x.shape}, meta.json says {list(shape)}")
-    if x.dtype.name != dtype or dtype not in DTYPES:
-        raise SsalInputError(where, f"x.npy has dtype {x.dtype.name}, meta.json says {dtype}")
     if shape[3] != layout.num_joints:
         raise SsalInputError(where, f"x has {shape[3]} joints, layout {layout.name} has {layout.num_joints}")
     n = shape[0]
-    if y.shape != (n,) or lengths.shape != (n,) or len(names) != n:
-        raise SsalInputError(
-            where, f"{n} sequences in x.npy but y {y.shape}, lengths {lengths.shape}, {len(names)} names"
-        )
-    if not np.issubdtype(y.dtype, np.integer) or (n and (y.min() < UNLABELLED or y.max() >= len(classes))):
+    if len(names) != n:
+        raise SsalInputError(where, f"{n} sequences in meta.json but {len(names)} names")
+    x = _read_array(root / "x.npy", where, shape, (np.dtype(dtype),), mmap)
+    y = _read_array(root / "y.npy", where, (n,), _INT_DTYPES, False)
+    lengths = _read_array(root / "lengths.npy", where, (n,), _INT_DTYPES, False)
+    if n and (y.min() < UNLABELLED or y.max() >= len(classes)):
         raise SsalInputError(where, f"y.npy holds labels outside -1..{len(classes) - 1}")
+    if n and lengths.min() < 0:
+        raise SsalInputError(where, "lengths.npy holds negative frame counts")
+    _check_finite(x, where, names)
     info = dict(meta.get("meta") or {})
     info["preprocess"] = meta.get("preprocess")
     info["canonical_path"] = where

@@ -24,7 +24,7 @@ import numpy as np
 from ..errors import SsalInputError, display_path
 from ..skeleton import EGAIT16, SkeletonLayout
 from .dataset import EGAIT_EMOTIONS, UNLABELLED, GaitDataset
-from .preprocess import PreprocessConfig, check_frame_count, sequences_to_dataset
+from .preprocess import PreprocessConfig, check_frame_count, check_value_count, sequences_to_dataset
 
 #: Named index-to-emotion maps of E-Gait label files.
 LABEL_MAPS: dict[str, tuple[str, ...]] = {
@@ -77,6 +77,23 @@ def check_hdf5_file(path: str | os.PathLike[str]) -> Path:
     raise SsalInputError(where, "not an HDF5 file (no HDF5 signature)")
 
 
+def key_name(key: str | bytes) -> str:
+    """An HDF5 key as text: h5py returns non-UTF-8 names as bytes, shown with ``\\x`` escapes."""
+    return key.decode("utf-8", "backslashreplace") if isinstance(key, bytes) else str(key)
+
+
+def _numeric_dtype(item: Any) -> bool:
+    """True for an HDF5 dataset of plain integers or floats (no strings, compounds, enums...)."""
+    try:
+        return np.dtype(item.dtype).kind in "iuf"
+    except TypeError:
+        return False
+
+
+# h5py/HDF5 errors on corrupt files (SsalInputError, a ValueError, is re-raised before these).
+_H5_ERRORS = (OSError, KeyError, RuntimeError, TypeError, ValueError, AttributeError, OverflowError)
+
+
 def _open_h5(path: Path):
     import h5py
 
@@ -99,16 +116,27 @@ def _scalar_int(value: Any, where: str) -> int:
 def read_label_file(path: str | os.PathLike[str]) -> dict[str, int]:
     """Read an E-Gait label file: ``{key: int label}``."""
     p = check_hdf5_file(path)
+    where = display_path(p)
     out: dict[str, int] = {}
     with _open_h5(p) as f:
         try:
             for key in f.keys():
                 item = f[key]
+                name = key_name(key)
                 if not hasattr(item, "shape"):
-                    raise SsalInputError(display_path(p), f"entry {key!r} is a group; expected a flat label file")
-                out[key] = _scalar_int(item[()], f"{display_path(p)} [{key}]")
-        except (OSError, KeyError, RuntimeError) as exc:
-            raise SsalInputError(display_path(p), f"corrupt HDF5 content ({exc})") from None
+                    raise SsalInputError(where, f"entry {name!r} is a group; expected a flat label file")
+                shape = item.shape
+                # check the declared size before reading anything
+                if shape is None or int(np.prod(shape, dtype=np.float64)) != 1 or not _numeric_dtype(item):
+                    raise SsalInputError(
+                        f"{where} [{name}]",
+                        f"label must be one integer, got {item.dtype} array of shape {shape}",
+                    )
+                out[name] = _scalar_int(item[()], f"{where} [{name}]")
+        except SsalInputError:
+            raise
+        except _H5_ERRORS as exc:
+            raise SsalInputError(where, f"corrupt HDF5 content ({exc})") from None
     return out
 
 
@@ -148,23 +176,36 @@ def read_egait_raw(
     with _open_h5(fpath) as f:
         try:
             keys = list(f.keys())
+            # First pass: declared shapes and types only; nothing is read before all are checked.
+            total = 0
             for key in keys:
                 item = f[key]
+                name = key_name(key)
                 if not hasattr(item, "shape"):
-                    raise SsalInputError(where, f"entry {key!r} is a group; expected a flat E-Gait file")
-                shape = tuple(item.shape)
+                    raise SsalInputError(where, f"entry {name!r} is a group; expected a flat E-Gait file")
+                shape = tuple(item.shape) if item.shape is not None else ()
                 if len(shape) != 2 or shape[1] != 3 * v:
                     raise SsalInputError(
-                        f"{where} [{key}]",
+                        f"{where} [{name}]",
                         f"expected (T, {3 * v}) values ({v} joints x xyz, joint-major), got shape {shape}"
                         f" (wrong joint count for layout {layout.name})",
                     )
-                check_frame_count(shape[0], where, key, cfg)
+                if not _numeric_dtype(item):
+                    raise SsalInputError(f"{where} [{name}]", f"holds {item.dtype} values, expected numbers")
+                check_frame_count(shape[0], where, name, cfg)
+                total += shape[0] * shape[1]
+                check_value_count(total, where, "the file")
+            for key in keys:
+                item = f[key]
+                shape = tuple(item.shape)
                 data = np.asarray(item[()], dtype=np.float64)
                 sequences.append(data.reshape(shape[0], v, 3))
-                names.append(key)
-        except (OSError, KeyError, RuntimeError, TypeError) as exc:
-            raise SsalInputError(where, f"corrupt HDF5 content ({exc})") from None
+                names.append(key_name(key))
+        except SsalInputError:
+            raise
+        except _H5_ERRORS as exc:
+            msg = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            raise SsalInputError(where, f"corrupt HDF5 content ({msg})") from None
     if not names:
         raise SsalInputError(where, "holds no gait sequences")
 
@@ -245,7 +286,7 @@ def write_egait(
     with h5py.File(features_path, "w") as f:
         for name, seq in zip(names, sequences):
             arr = np.asarray(seq)
-            f.create_dataset(str(name), data=arr.reshape(arr.shape[0], -1).astype(dtype))
+            f.create_dataset(str(name), data=arr.reshape(arr.shape[0], int(np.prod(arr.shape[1:]))).astype(dtype))
     if labels_path is not None and labels is not None:
         with h5py.File(labels_path, "w") as f:
             for name, lab in zip(names, labels):

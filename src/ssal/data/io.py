@@ -18,11 +18,9 @@ directory of ``*.bvh``      BVH folder, labels from ``labels=`` or ``labels.csv`
 from __future__ import annotations
 
 import os
-import zipfile
+import stat
 from pathlib import Path
 from typing import Any, Sequence
-
-import numpy as np
 
 from ..errors import SsalInputError, display_path
 from ..skeleton import EGAIT16, SkeletonLayout
@@ -43,11 +41,10 @@ def egait_labels_beside(features: Path) -> Path | None:
 
 
 def _npz_has_x(path: Path) -> bool | None:
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return "x" in getattr(data, "files", [])
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError):
-        return None
+    from .npz import npz_member_names
+
+    names = npz_member_names(path)
+    return None if names is None else "x" in names
 
 
 def load_dataset(
@@ -81,12 +78,38 @@ def load_dataset(
         from .synthetic import load_builtin
 
         return load_builtin()
-    path = Path(source)
+    if isinstance(source, (bytes, bytearray)):
+        source = os.fsdecode(bytes(source))  # non-UTF-8 names become surrogate escapes
+    try:
+        path = Path(source)
+    except TypeError:
+        raise SsalInputError(None, f"a dataset source must be a path or 'builtin', got {type(source).__name__}") from None
+    try:
+        return _load_path(
+            path, layout=layout, preprocess=preprocess, label_map=label_map, labels=labels, order=order,
+            fps=fps, units_to_metres=units_to_metres,
+        )
+    except MemoryError:
+        raise SsalInputError(display_path(path), "not enough memory to load this source") from None
+
+
+def _load_path(
+    path: Path, *, layout: SkeletonLayout, preprocess: PreprocessConfig | None, label_map: str | Sequence[str],
+    labels: str | os.PathLike[str] | None, order: str | None, fps: float, units_to_metres: float,
+) -> GaitDataset:
     where = display_path(path)
     suffix = path.suffix.lower()
-    if not path.exists():
-        raise SsalInputError(where, "file not found")
-    if path.is_dir():
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise SsalInputError(where, "file not found") from None
+    except (OSError, ValueError) as exc:
+        raise SsalInputError(where, f"cannot access ({getattr(exc, 'strerror', None) or exc})") from None
+    if not (stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode)):
+        raise SsalInputError(where, "not a regular file or directory (a FIFO, socket or device?)")
+    if labels is not None and isinstance(labels, (bytes, bytearray)):
+        labels = os.fsdecode(bytes(labels))
+    if stat.S_ISDIR(st.st_mode):
         if suffix == ".ssal" or (path / "meta.json").is_file():
             from .canonical import read_canonical
 

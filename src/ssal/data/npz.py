@@ -10,10 +10,14 @@ beyond each sequence's length are padding and are dropped before preprocessing.
 
 from __future__ import annotations
 
+import math
 import os
+import stat
+import struct
 import zipfile
+import zlib
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, BinaryIO, Sequence
 
 import numpy as np
 
@@ -21,9 +25,143 @@ from ..errors import SsalInputError, display_path
 from ..skeleton import EGAIT16, SkeletonLayout
 from .dataset import UNLABELLED, GaitDataset
 from .egait import resolve_label_map
-from .preprocess import PreprocessConfig, check_frame_count, sequences_to_dataset
+from .preprocess import PreprocessConfig, check_frame_count, check_value_count, sequences_to_dataset
 
 ORDERS = ("NCTV", "NTVC", "NMCTV", "NMTVC", "NCTVM")
+
+NPY_MAGIC = b"\x93NUMPY"
+ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
+#: Most arrays read from one ``.npz`` archive.
+MAX_ARRAYS = 100_000
+
+# Errors the zipfile and zlib modules raise on corrupt archives (besides OSError/ValueError).
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, EOFError, OSError,
+               ValueError, struct.error, OverflowError, KeyError)
+
+
+def read_npy_header(fh: BinaryIO, where: str) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """Parse a ``.npy`` header from ``fh`` (positioned at its start): ``(shape, fortran, dtype)``.
+
+    Only format versions 1.0 and 2.0 are read; object dtypes (which need pickle) and
+    zero-size items are refused. Any malformed header becomes :class:`SsalInputError`.
+    """
+    try:
+        version = np.lib.format.read_magic(fh)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+        else:
+            raise SsalInputError(where, f".npy format version {version} is not supported (1.0 or 2.0)")
+    except SsalInputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - numpy's header parser raises many types (TokenError, ...)
+        msg = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise SsalInputError(where, f"malformed .npy header ({msg})") from None
+    dtype = np.dtype(dtype)
+    if dtype.hasobject:
+        raise SsalInputError(where, "the array holds Python objects (would need pickle); refused")
+    if dtype.itemsize == 0:
+        raise SsalInputError(where, f"the array has a zero-size dtype {dtype}")
+    if not all(isinstance(d, int) and d >= 0 for d in shape):
+        raise SsalInputError(where, f"invalid array shape {shape}")
+    return tuple(shape), bool(fortran), dtype
+
+
+def _read_npy_data(fh: BinaryIO, shape: tuple[int, ...], fortran: bool, dtype: np.dtype, where: str) -> np.ndarray:
+    count = math.prod(shape)
+    nbytes = count * dtype.itemsize
+    data = fh.read(nbytes)
+    if len(data) < nbytes:
+        raise SsalInputError(where, f"truncated array: {nbytes} bytes of data declared, {len(data)} found")
+    arr = np.frombuffer(data, dtype=dtype, count=count)
+    return arr.reshape(shape, order="F" if fortran else "C")
+
+
+def load_arrays(
+    path: str | os.PathLike[str], max_values: int | None = None, npz_only: bool = False
+) -> dict[str, np.ndarray]:
+    """Read a ``.npy`` file (``{stem: array}``) or an ``.npz`` archive (``{name: array}``)
+    without pickle and without trusting declared sizes.
+
+    Every header is parsed first and the declared values are summed and checked against
+    :data:`ssal.data.preprocess.MAX_VALUES` (or ``max_values``) before any data are read; a
+    member whose data would exceed the archive's declared member size is refused as
+    truncated. With ``npz_only`` a single ``.npy`` array is refused. Raises
+    :class:`SsalInputError` for anything that is not a readable NumPy file.
+    """
+    p = Path(path)
+    where = display_path(p)
+    try:
+        st = p.stat()
+    except (OSError, ValueError) as exc:
+        raise SsalInputError(where, f"cannot read file ({getattr(exc, 'strerror', None) or exc})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise SsalInputError(where, "is a directory, expected a NumPy file")
+    if not stat.S_ISREG(st.st_mode):
+        raise SsalInputError(where, "not a regular file")
+    if st.st_size == 0:
+        raise SsalInputError(where, "file is empty")
+
+    def budget(count: int, what: str) -> None:
+        if max_values is not None and count > max_values:
+            raise SsalInputError(where, f"{what} declares {count} values, more than the limit of {max_values}")
+        check_value_count(count, where, what)
+
+    try:
+        with open(p, "rb") as fh:
+            magic = fh.read(6)
+            fh.seek(0)
+            if magic == NPY_MAGIC:
+                if npz_only:
+                    raise SsalInputError(where, "not an .npz archive (a single .npy array?)")
+                shape, fortran, dtype = read_npy_header(fh, where)
+                count = math.prod(shape)
+                budget(count, "the array")
+                if fh.tell() + count * dtype.itemsize > st.st_size:
+                    raise SsalInputError(
+                        where, f"truncated .npy: shape {shape} of {dtype} needs more data than the file holds"
+                    )
+                return {p.stem: _read_npy_data(fh, shape, fortran, dtype, where)}
+            if magic[:4] not in ZIP_MAGICS:
+                raise SsalInputError(where, "not a NumPy .npy or .npz file (unknown signature)")
+    except OSError as exc:
+        raise SsalInputError(where, f"cannot read file ({exc.strerror or exc})") from None
+
+    arrays: dict[str, np.ndarray] = {}
+    try:
+        with zipfile.ZipFile(p) as zf:
+            infos = [i for i in zf.infolist() if not i.is_dir()]
+            if len(infos) > MAX_ARRAYS:
+                raise SsalInputError(where, f"archive holds {len(infos)} members, more than {MAX_ARRAYS}")
+            headers = []
+            total = 0
+            for info in infos:
+                name = info.filename
+                if not name.endswith(".npy"):
+                    raise SsalInputError(where, f"archive member {name!r} is not a .npy array")
+                mwhere = f"{where} [{name[:-4]}]"
+                with zf.open(info) as fh:
+                    shape, fortran, dtype = read_npy_header(fh, mwhere)
+                    offset = fh.tell()
+                count = math.prod(shape)
+                total += count
+                budget(total, "the archive")
+                if offset + count * dtype.itemsize > info.file_size:
+                    raise SsalInputError(
+                        mwhere, f"truncated array: shape {shape} of {dtype} needs more data than the member holds"
+                    )
+                headers.append((info, name[:-4], mwhere))
+            for info, key, mwhere in headers:
+                with zf.open(info) as fh:
+                    shape, fortran, dtype = read_npy_header(fh, mwhere)
+                    arrays[key] = _read_npy_data(fh, shape, fortran, dtype, mwhere)
+    except SsalInputError:
+        raise
+    except _ZIP_ERRORS as exc:
+        msg = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise SsalInputError(where, f"not a readable .npz archive ({msg})") from None
+    return arrays
 
 
 def detect_order(shape: tuple[int, ...], num_joints: int) -> list[str]:
@@ -56,17 +194,27 @@ def _load_npz(path: Path) -> dict[str, np.ndarray]:
         raise SsalInputError(where, "file not found")
     if path.is_dir():
         raise SsalInputError(where, "is a directory, expected an .npz file")
-    if path.stat().st_size == 0:
-        raise SsalInputError(where, "file is empty")
+    return load_arrays(path, npz_only=True)
+
+
+def npz_member_names(path: str | os.PathLike[str]) -> list[str] | None:
+    """Array names of an ``.npz`` archive from its directory (no data read); ``None`` when
+    ``path`` is not a readable regular zip file."""
+    p = Path(path)
     try:
-        with np.load(path, allow_pickle=False) as data:
-            if not hasattr(data, "files"):
-                raise SsalInputError(where, "not an .npz archive (a single .npy array?)")
-            return {k: data[k] for k in data.files}
-    except SsalInputError:
-        raise
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
-        raise SsalInputError(where, f"not a readable .npz archive ({exc})") from None
+        if not stat.S_ISREG(p.stat().st_mode):
+            return None
+        with zipfile.ZipFile(p) as zf:
+            return [n[:-4] if n.endswith(".npy") else n for n in zf.namelist()]
+    except _ZIP_ERRORS:
+        return None
+
+
+def _string_list(data: dict[str, np.ndarray], key: str, where: str) -> list[str]:
+    arr = data[key]
+    if arr.ndim != 1 or arr.dtype.kind not in "USiu":
+        raise SsalInputError(where, f"'{key}' must be a 1-D array of strings, got {arr.dtype} {arr.shape}")
+    return [str(s) for s in arr.tolist()]
 
 
 def read_npz_raw(
@@ -85,9 +233,9 @@ def read_npz_raw(
     if "x" not in data:
         raise SsalInputError(where, f"no array 'x' in the archive (arrays: {', '.join(sorted(data)) or 'none'})")
     x = data["x"]
-    if not np.issubdtype(x.dtype, np.number):
-        raise SsalInputError(where, f"'x' holds {x.dtype} values, expected numbers")
-    if order is None and "order" in data and data["order"].ndim == 0:
+    if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
+        raise SsalInputError(where, f"'x' holds {x.dtype} values, expected real numbers")
+    if order is None and "order" in data and data["order"].ndim == 0 and data["order"].dtype.kind == "U":
         order = str(data["order"])
     if order is None:
         hits = detect_order(x.shape, layout.num_joints)
@@ -110,7 +258,9 @@ def read_npz_raw(
             where, f"'x' has {ntvc.shape[2]} joints, layout {layout.name} expects {layout.num_joints}"
         )
 
-    classes = [str(c) for c in data["classes"].tolist()] if "classes" in data else resolve_label_map(label_map)
+    if n == 0:
+        raise SsalInputError(where, "'x' holds no sequences")
+    classes = _string_list(data, "classes", where) if "classes" in data else resolve_label_map(label_map)
     y = np.asarray(data["y"]).reshape(-1) if "y" in data else np.full(n, UNLABELLED)
     if len(y) != n:
         raise SsalInputError(where, f"'y' has {len(y)} entries for {n} sequences")
@@ -119,7 +269,7 @@ def read_npz_raw(
     bad = (y < UNLABELLED) | (y >= len(classes))
     if bad.any():
         raise SsalInputError(where, f"label {int(y[bad][0])} outside 0..{len(classes) - 1} (classes {classes})")
-    names = [str(s) for s in data["names"].tolist()] if "names" in data else [f"{p.stem}_{i:06d}" for i in range(n)]
+    names = _string_list(data, "names", where) if "names" in data else [f"{p.stem}_{i:06d}" for i in range(n)]
     if len(names) != n:
         raise SsalInputError(where, f"'names' has {len(names)} entries for {n} sequences")
     if "lengths" in data:

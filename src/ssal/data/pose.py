@@ -13,7 +13,6 @@ flipped sequences is recorded in ``meta["flipped_y_down"]``.
 from __future__ import annotations
 
 import os
-import zipfile
 from pathlib import Path
 from typing import Sequence
 
@@ -49,19 +48,12 @@ def make_upright(seq: np.ndarray, layout: SkeletonLayout) -> tuple[np.ndarray, b
 
 
 def _load_pose_arrays(path: Path) -> dict[str, np.ndarray]:
+    from .npz import load_arrays
+
     where = display_path(path)
     if not path.exists():
         raise SsalInputError(where, "file not found")
-    if path.stat().st_size == 0:
-        raise SsalInputError(where, "file is empty")
-    try:
-        data = np.load(path, allow_pickle=False)
-        if isinstance(data, np.ndarray):
-            return {path.stem: data}
-        with data:
-            return {k: data[k] for k in data.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
-        raise SsalInputError(where, f"not a readable NumPy file ({exc})") from None
+    return load_arrays(path)
 
 
 def read_pose(
@@ -87,7 +79,8 @@ def read_pose(
     j = source_layout.num_joints
     for name, arr in arrays.items():
         w = f"{where} [{name}]"
-        if arr.ndim != 3 or arr.shape[1:] != (j, 3) or not np.issubdtype(arr.dtype, np.number):
+        if (arr.ndim != 3 or arr.shape[1:] != (j, 3) or not np.issubdtype(arr.dtype, np.number)
+                or np.issubdtype(arr.dtype, np.complexfloating)):
             raise SsalInputError(
                 w, f"expected a ({'T'}, {j}, 3) {source_layout.name} pose sequence, got {arr.dtype} {arr.shape}"
             )

@@ -39,6 +39,23 @@ from .dataset import UNLABELLED, GaitDataset
 REFERENCE_HEIGHT = 1.5
 
 CENTER_MODES = ("first_frame", "per_frame", "none")
+
+# --------------------------------------------------------------------------------------
+# Limits on untrusted input (docs/data.md, "Limits"). Readers check declared sizes against
+# them *before* allocating, so a small hostile file cannot make ssal allocate gigabytes. They
+# are module attributes, read at call time: a user with a legitimately larger source may raise
+# them (``ssal.data.preprocess.MAX_VALUES = 2**30``) or convert it to a ``.ssal`` corpus.
+# --------------------------------------------------------------------------------------
+
+#: Most numbers one source may declare in total (all sequences x frames x values per frame;
+#: for BVH also joints x frames x 12 for forward kinematics): 2**27 (1 GiB as float64).
+MAX_VALUES = 2**27
+#: Largest text file (BVH, labels CSV, canonical ``meta.json``) read, in bytes (256 MiB).
+MAX_TEXT_BYTES = 256 * 2**20
+#: Most joints in a BVH hierarchy.
+MAX_BVH_JOINTS = 2_000
+#: Largest absolute coordinate accepted (larger values overflow preprocessing in float32).
+MAX_COORDINATE = 1e9
 LENGTH_MODES = ("loop", "resample")
 
 
@@ -103,8 +120,33 @@ class PreprocessConfig:
 # --------------------------------------------------------------------------------------
 
 
+def _printable(text: str) -> str:
+    """``text`` with lone surrogates (undecodable file-name bytes) escaped."""
+    return str(text).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _where(source: str, name: str | None) -> str:
-    return f"{source} [{name}]" if name is not None else source
+    return _printable(f"{source} [{name}]" if name is not None else source)
+
+
+def check_value_count(count: int, where: str, what: str = "the data") -> None:
+    """Refuse ``count`` declared values above :data:`MAX_VALUES` (call before allocating)."""
+    if count > MAX_VALUES:
+        raise SsalInputError(
+            _printable(where),
+            f"{what} declares {count} values, more than the limit of {MAX_VALUES} "
+            f"(ssal.data.preprocess.MAX_VALUES; see 'Limits' in docs/data.md)",
+        )
+
+
+def check_text_size(size: int, where: str) -> None:
+    """Refuse a text file larger than :data:`MAX_TEXT_BYTES`."""
+    if size > MAX_TEXT_BYTES:
+        raise SsalInputError(
+            _printable(where),
+            f"file of {size} bytes is larger than the limit of {MAX_TEXT_BYTES} bytes "
+            f"(ssal.data.preprocess.MAX_TEXT_BYTES)",
+        )
 
 
 def check_frame_count(
@@ -147,6 +189,8 @@ def validate_sequence(
             where, f"expected {layout.num_joints} joints for layout {layout.name}, got {shape[1]}"
         )
     check_frame_count(int(shape[0]), source, name, config)
+    if np.iscomplexobj(seq):
+        raise SsalInputError(where, "joint positions are complex numbers, expected real ones")
     try:
         arr = np.asarray(seq, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -157,6 +201,13 @@ def validate_sequence(
         raise SsalInputError(
             where,
             f"{bad.size} frame(s) hold NaN or inf values (first: frame {int(bad[0])})",
+        )
+    huge = (np.abs(arr) > MAX_COORDINATE).any(axis=(1, 2))
+    if huge.any():
+        raise SsalInputError(
+            where,
+            f"coordinates larger than {MAX_COORDINATE:g} in absolute value (first: frame "
+            f"{int(np.flatnonzero(huge)[0])}); check the file's units",
         )
     return arr
 
@@ -433,8 +484,15 @@ def sequences_to_dataset(
         arr = validate_sequence(seq, layout, source, name, cfg)
         lengths[i] = arr.shape[0]
         fixed[i] = fix_length(arr, cfg.length, cfg.length_mode)
-    processed = preprocess_batch(fixed, layout, cfg, names, source) if n else fixed
-    x = np.ascontiguousarray(processed.transpose(0, 3, 1, 2), dtype=np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        processed = preprocess_batch(fixed, layout, cfg, names, source) if n else fixed
+        x = np.ascontiguousarray(processed.transpose(0, 3, 1, 2), dtype=np.float32)
+    finite = np.isfinite(x).reshape(n, -1).all(axis=1) if n else np.ones(0, dtype=bool)
+    if not finite.all():
+        i = int(np.flatnonzero(~finite)[0])
+        raise SsalInputError(
+            _where(source, names[i]), "preprocessing produced NaN or inf values (extreme coordinates?)"
+        )
     info: dict[str, Any] = {"source": str(source)}
     info.update(meta or {})
     info["preprocess"] = cfg.to_dict()
