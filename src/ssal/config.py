@@ -142,7 +142,42 @@ def resolve_config(method: str = "ssal", config_file: str | Path | None = None,
         if not isinstance(overrides, Mapping):
             overrides = parse_overrides(overrides)
         cfg = deep_merge(cfg, overrides, strict=True)
-    return cfg
+    return check_types(cfg)
+
+
+def check_types(cfg: Mapping[str, Any], defaults: Mapping[str, Any] = DEFAULTS, where: str = "") -> dict[str, Any]:
+    """Coerce settings whose default is a number or a switch to that type, or raise.
+
+    YAML reads ``1e30`` as a string and ``yes`` as a bool; a setting that cannot be the type of
+    its default is an error naming the setting instead of a traceback deep in the trainer.
+    """
+    out = dict(cfg)
+    for key, default in defaults.items():
+        if key not in out:
+            continue
+        path = f"{where}.{key}" if where else str(key)
+        value = out[key]
+        if isinstance(default, dict):
+            if isinstance(value, Mapping) and default:
+                out[key] = check_types(value, default, path)
+            continue
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise SsalInputError(None, f"setting {path!r} must be true or false, got {value!r}")
+        elif isinstance(default, (int, float)):
+            try:
+                number = float(value) if not isinstance(value, bool) else None
+            except (TypeError, ValueError):
+                number = None
+            if number is None or number != number or number in (float("inf"), float("-inf")):
+                raise SsalInputError(None, f"setting {path!r} must be a finite number, got {value!r}")
+            if isinstance(default, int):
+                if number != int(number):
+                    raise SsalInputError(None, f"setting {path!r} must be a whole number, got {value!r}")
+                out[key] = int(number)
+            else:
+                out[key] = number
+    return out
 
 
 def dump_config(cfg: Mapping[str, Any]) -> str:

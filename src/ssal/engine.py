@@ -72,6 +72,9 @@ def prepare_run_dir(out_dir: str | Path, resume: bool, overwrite: bool) -> Path:
     if resume:
         if not (out / "checkpoint.pt").is_file():
             raise SsalInputError(out, "nothing to resume: no checkpoint.pt in this directory")
+        # Temporary files of writes cut short by a crash (the renamed files are intact).
+        for stale in out.glob(".*.tmp"):
+            stale.unlink(missing_ok=True)
         return out
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise SsalInputError(
@@ -316,9 +319,11 @@ def _pretrain(ctx: DistContext, config: Mapping[str, Any], out_dir: str | Path, 
                 diverged, signalled = ctx.any_flags(not torch.isfinite(loss.detach()), stop["signal"] is not None)
                 if diverged:
                     bar.close()
+                    last = run_dir / "checkpoint.pt"
+                    kept = (f"the last good checkpoint is kept in {last}" if last.is_file()
+                            else "no checkpoint had been written yet; lower the learning rate")
                     raise TrainingDiverged(
-                        f"loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
-                        f"the last good checkpoint is kept in {run_dir / 'checkpoint.pt'}"
+                        f"loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; {kept}"
                     )
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()

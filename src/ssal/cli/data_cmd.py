@@ -105,7 +105,7 @@ def describe(ds: GaitDataset, source: str) -> str:
 def cmd_info(args: argparse.Namespace) -> int:
     """Print a summary of a dataset."""
     ds = _load(args.file)
-    print(describe(ds, args.file))
+    print(describe(ds, display_path(args.file)))
     return 0
 
 
