@@ -112,6 +112,14 @@ def random_subset_mask(
     return ranks < count.to(device).view(-1, 1)
 
 
+def zero_where(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``x.masked_fill(mask, 0.0)`` for a ``mask`` that broadcasts onto ``x``, computed as
+    ``x * keep + 0.0`` (``+ 0.0`` turns ``-0.0`` into ``0.0``): several times faster on CPU than
+    ``masked_fill`` with a broadcast mask; equal values for finite ``x``."""
+    keep = (~mask).to(x.dtype)
+    return torch.mul(x, keep).add_(0.0)
+
+
 class Augmentation(nn.Module):
     """Base class: a parameter-free transform applied to each sample with probability ``p``.
 

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from ..skeleton import SkeletonLayout
 from .base import (
+    zero_where,
     Augmentation, check_batch, check_int, check_non_negative, check_range, normal, setting_error,
     uniform,
 )
@@ -164,4 +165,4 @@ class AxisMask(Augmentation):
         n = x.shape[0]
         axis = torch.randint(0, 3, (n,), generator=generator, device=x.device)
         mask = F.one_hot(axis, 3).bool()
-        return x.masked_fill(mask.view(n, 3, 1, 1), 0.0)
+        return zero_where(x, mask.view(n, 3, 1, 1))

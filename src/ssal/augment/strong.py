@@ -17,6 +17,7 @@ import torch
 
 from ..skeleton import SkeletonLayout
 from .base import (
+    zero_where,
     Augmentation, check_batch, check_int, check_non_negative, normal, random_subset_mask,
     setting_error,
 )
@@ -114,7 +115,7 @@ class PartMask(Augmentation):
         )
         chosen = random_subset_mask((n, membership.shape[0]), count, generator, x.device)
         joint_mask = (chosen.to(membership.dtype) @ membership) > 0
-        return x.masked_fill(joint_mask.view(n, 1, 1, -1), 0.0)
+        return zero_where(x, joint_mask.view(n, 1, 1, -1))
 
     def extra_repr(self) -> str:
         return f"min_parts={self.min_parts}, max_parts={self.max_parts}, p={self.p}"
@@ -150,7 +151,7 @@ class TemporalMask(Augmentation):
             return x
         count = torch.full((n,), k, dtype=torch.long, device=x.device)
         frames = random_subset_mask((n, t), count, generator, x.device)
-        return x.masked_fill(frames.view(n, 1, t, 1), 0.0)
+        return zero_where(x, frames.view(n, 1, t, 1))
 
     def extra_repr(self) -> str:
         return f"ratio={self.ratio}, num_frames={self.num_frames}, p={self.p}"

@@ -41,7 +41,9 @@ def _add_run_flags(p: argparse.ArgumentParser, out_default: str | None) -> None:
     if out_default is None:
         p.add_argument("--out", required=True, help="output directory (never deleted)")
     else:
-        p.add_argument("--out", default=out_default, help=f"output directory (default {out_default}; never deleted)")
+        p.add_argument("--out", default=None,
+                       help=f"output directory (default: a new {out_default}-<date>-<time>; never deleted)")
+        p.set_defaults(out_prefix=out_default)
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.add_argument("--overwrite", action="store_true", help="allow a non-empty --out for a fresh run")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, auto")
@@ -83,6 +85,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--fractions", type=float, nargs="*", default=[], help="also run these label fractions")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--device", default="cpu")
+    p.add_argument("--overwrite", action="store_true", help="allow a non-empty --out")
     p.set_defaults(handler=run_supervised)
 
     # Main job and experiments --------------------------------------------------------------
@@ -208,7 +211,7 @@ def run_supervised(args: argparse.Namespace) -> int:
 
     sched = replace(SCHEDULES["default"], finetune_epochs=args.epochs, semi_epochs=args.epochs,
                     finetune_lr=args.lr, fractions=tuple(args.fractions), seeds=tuple(args.seeds))
-    exp = prepare_experiment(args.out, schedule=sched, data=args.data, labels=args.labels, overwrite=True,
+    exp = prepare_experiment(args.out, schedule=sched, data=args.data, labels=args.labels, overwrite=args.overwrite,
                              device=args.device, progress=False, log=lambda m: print(m, file=sys.stderr))
     if args.split:
         from ..data.splits import load_split
@@ -229,6 +232,19 @@ def run_supervised(args: argparse.Namespace) -> int:
     return 0
 
 
+def _out_dir(args: argparse.Namespace) -> str:
+    """``--out``, or a fresh time-stamped directory so repeated runs never collide."""
+    if args.out:
+        return args.out
+    if args.resume:
+        raise SsalInputError(None, "--resume needs --out naming the run directory to continue")
+    import datetime as dt
+
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    args.out = f"{args.out_prefix}-{stamp}"
+    return args.out
+
+
 def _log(args: argparse.Namespace):
     return (lambda m: None) if args.no_progress else (lambda m: print(m, file=sys.stderr, flush=True))
 
@@ -238,7 +254,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from ..evaluation import format_table
     from ..pipeline import run_demo as demo
 
-    results = demo(args.out, _schedule(args), resume=args.resume, overwrite=args.overwrite, device=args.device,
+    results = demo(_out_dir(args), _schedule(args), resume=args.resume, overwrite=args.overwrite, device=args.device,
                    progress=not args.no_progress, command=_command_line(), log=_log(args))
     _print_summary(results, args.out)
     return 0
@@ -277,7 +293,7 @@ def run_ablate(args: argparse.Namespace) -> int:
     """Handler of ``ssal ablate``."""
     from ..pipeline import run_ablation
 
-    results = run_ablation(args.out, _schedule(args), data=args.data, labels=args.labels, variants=args.variants,
+    results = run_ablation(_out_dir(args), _schedule(args), data=args.data, labels=args.labels, variants=args.variants,
                            device=args.device, progress=not args.no_progress, resume=args.resume,
                            overwrite=args.overwrite, command=_command_line(), log=_log(args))
     _print_summary(results, args.out)
