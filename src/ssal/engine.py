@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from .checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
 from .config import dump_config
+from .data.canonical import release_pages
 from .data.dataset import GaitDataset
 from .distributed import DEBUG_ENV, DistContext, install_key_recorder, session
 from .errors import SsalInputError
@@ -139,6 +140,9 @@ def batches(num: int, batch_size: int, generator: torch.Generator, drop_last: bo
 def load_batch(x: np.ndarray, idx: np.ndarray, device: torch.device) -> torch.Tensor:
     """Rows ``idx`` of ``x`` (an array or a memmap) as a float32 tensor on ``device``."""
     arr = np.asarray(x[idx], dtype=np.float32)
+    # A memory-mapped corpus: drop the pages this batch touched, so resident memory stays
+    # bounded by one batch however large the corpus (the OS re-reads them when needed).
+    release_pages(x)
     tensor = torch.from_numpy(arr)
     if device.type == "cuda":
         tensor = tensor.pin_memory().to(device, non_blocking=True)

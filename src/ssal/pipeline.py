@@ -65,11 +65,11 @@ class Schedule:
     # The linear protocol standardises frozen features (folded into the head afterwards), so
     # a smaller rate than SPEC's 3.0 (meant for raw ReLU features) is the stable choice here.
     linear_lr: float = 0.3
-    finetune_epochs: int = 10
+    finetune_epochs: int = 6
     finetune_lr: float = 0.05
     semi_epochs: int = 5
     # Optimisation steps per semi-supervised run (None: exactly ``semi_epochs`` epochs).
-    semi_steps: int | None = 60
+    semi_steps: int | None = 40
     fractions: tuple[float, ...] = (0.01, 0.05, 0.1)
     seeds: tuple[int, ...] = (0, 1, 2)
 

@@ -19,6 +19,7 @@ RAM stream; a float16 corpus stays float16 on disk and in the memmap (convert pe
 from __future__ import annotations
 
 import json
+import mmap
 import math
 import os
 import shutil
@@ -279,6 +280,24 @@ def _read_array(f: Path, where: str, shape: tuple[int, ...], dtypes: tuple[np.dt
     return np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C").copy()
 
 
+def release_pages(x: np.ndarray) -> None:
+    """Drop the resident file pages of a read-only memmap (no-op for in-memory arrays).
+
+    Pages of a read-only file mapping are page cache: the kernel may keep them, and they count
+    in the process's resident size. ``MADV_DONTNEED`` drops them from this mapping; a later
+    access simply reads the file again. Streaming readers call this after each chunk so that
+    the resident size stays bounded by one chunk whatever the corpus size.
+    """
+    mm = getattr(x, "_mmap", None)
+    advice = getattr(mmap, "MADV_DONTNEED", None)
+    if mm is None or advice is None or not hasattr(mm, "madvise"):
+        return
+    try:
+        mm.madvise(advice)
+    except (OSError, ValueError):  # pragma: no cover - platform without madvise support
+        pass
+
+
 def _check_finite(x: np.ndarray, where: str, names: Sequence[str]) -> None:
     """Refuse a corpus holding NaN or inf, scanning ``x`` in chunks (memmaps stay streamed)."""
     n = x.shape[0]
@@ -290,6 +309,8 @@ def _check_finite(x: np.ndarray, where: str, names: Sequence[str]) -> None:
         if not ok.all():
             j = i + int(np.flatnonzero(~ok)[0])
             raise SsalInputError(where, f"x.npy holds NaN or inf values (first: sequence {j}, {names[j]!r})")
+        del chunk
+        release_pages(x)
 
 
 def read_canonical(path: str | os.PathLike[str], layout: SkeletonLayout | None = None, mmap: bool = True) -> GaitDataset:
