@@ -501,12 +501,14 @@ def run_ablation(out: str | Path, schedule: Schedule, *, data: str = "builtin", 
     unknown = [v for v in chosen if v not in table]
     if unknown:
         raise SsalInputError(None, f"unknown ablation variant(s) {unknown}; known: {list(table)}")
+    t0 = time.perf_counter()
     results: dict[str, Any] = {"methods": {}, "dataset": describe(exp), "schedule": asdict(schedule), "notes": []}
     runs: dict[str, Path] = {}
     for i, name in enumerate(chosen):
         slug = f"variant{i}"
         runs[slug] = run_pretraining(exp, slug, "ssal", copy.deepcopy(table[name]))
         results["methods"][name] = evaluate_pretrained(exp, slug, runs[slug], "ssal", protocols=("knn", "linear"))
+    results["seconds"] = round(time.perf_counter() - t0, 1)
     write_report(exp.out, results, {}, command=command, machine=machine_description(device))
     return results
 
