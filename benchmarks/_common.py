@@ -46,7 +46,19 @@ def machine() -> dict[str, Any]:
 
 
 def peak_rss_gib() -> float:
-    """This process's resident-set high-water mark in GiB (Linux reports KiB)."""
+    """This process's resident-set high-water mark in GiB.
+
+    Read from ``VmHWM`` in ``/proc/self/status`` where available: ``getrusage``'s ``ru_maxrss``
+    survives ``fork`` + ``exec`` on Linux, so a child started by a parent that held a large
+    resident set (e.g. the one that just wrote a corpus) would report the parent's peak.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 2**20
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
