@@ -53,7 +53,7 @@ def test_pretrain_runs_and_writes_run_directory(tmp_path, method):
 
 
 def test_resume_mid_epoch_matches_uninterrupted_run(tmp_path):
-    full = pretrain(tiny_config("ssal"), tmp_path / "full")
+    pretrain(tiny_config("ssal"), tmp_path / "full")
     # Stop after 3 optimisation steps (mid-epoch 1), then resume to the end.
     cut = tiny_config("ssal", max_steps=3)
     pretrain(cut, tmp_path / "cut")

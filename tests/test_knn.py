@@ -14,14 +14,6 @@ from ssal.evaluation.knn import knn_evaluate, knn_predict, knn_scores
 from ssal.skeleton import EGAIT16
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread is faster, and much faster on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def test_scores_are_temperature_weighted_cosine_votes() -> None:
     # query along x; one class-0 neighbour at cosine 1, two class-1 neighbours at cosine 0.8.

@@ -26,14 +26,6 @@ from ssal.skeleton import EGAIT16, H36M17
 LAYOUTS = [EGAIT16, H36M17]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny tensors: one thread is faster than two on a shared CPU (no OpenMP spinning)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 TINY_GRAPH = {"channels": [4, 8, 8], "dropout": 0.0}
 TINY_IMAGE = {"image_channels": 4, "image_depth": 1, "image_blocks": 2, "image_mlp_ratio": 1.0}

@@ -26,14 +26,6 @@ CLASSES = ["happy", "angry", "sad"]
 T = 10
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread is faster, and much faster on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 class TinyEncoder(nn.Module):
     """Stand-in encoder with BatchNorm and dropout: 1x1 conv, BN, ReLU, global pooling, linear."""

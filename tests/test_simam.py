@@ -10,14 +10,6 @@ import torch
 from ssal.models.simam import E_LAMBDA, simam_attention, simam_drop, simam_energy
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny tensors: one thread is faster than two on a shared CPU (no OpenMP spinning)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def _energy_loops(x: torch.Tensor, lam: float = E_LAMBDA) -> list:
     """SimAM inverse energy with plain Python loops over a nested list copy of ``x``."""

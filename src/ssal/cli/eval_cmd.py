@@ -251,7 +251,6 @@ def _log(args: argparse.Namespace):
 
 def run_demo(args: argparse.Namespace) -> int:
     """Handler of ``ssal demo``."""
-    from ..evaluation import format_table
     from ..pipeline import run_demo as demo
 
     results = demo(_out_dir(args), _schedule(args), resume=args.resume, overwrite=args.overwrite, device=args.device,
