@@ -25,7 +25,7 @@ from .data.pose import make_upright
 from .data.preprocess import PreprocessConfig, sequences_to_dataset
 from .errors import SsalInputError
 from .models import build_encoder
-from .models.base import Encoder
+from .models.base import BackboneFeatures, Encoder
 from .models.heads import LinearClassifier
 from .skeleton import H36M17, SkeletonLayout, get_layout, map_to_layout
 
@@ -52,8 +52,16 @@ def save_classifier(path: str | Path, encoder: Encoder, head: torch.nn.Module, *
                     layout: SkeletonLayout, classes: list[str], preprocess: Mapping[str, Any] | None,
                     clip_len: int | None, protocol: str, report: Mapping[str, Any] | None = None,
                     method: str | None = None) -> None:
-    """Write a classifier checkpoint (encoder + head + everything ``predict`` needs)."""
+    """Write a classifier checkpoint (encoder + head + everything ``predict`` needs).
+
+    A :class:`~ssal.models.base.BackboneFeatures` view is stored as its encoder plus
+    ``feature: backbone``, so the encoder's weights keep the layout of ``encoder.pt``.
+    """
+    feature = "fused"
+    if isinstance(encoder, BackboneFeatures):
+        encoder, feature = encoder.encoder, "backbone"
     save_checkpoint({
+        "feature": feature,
         "stage": "classifier",
         "protocol": protocol,
         "method": method,
@@ -165,6 +173,10 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> EmotionModel:
     """Load ``encoder.pt`` (embeddings only) or ``classifier.pt`` (embeddings and predictions)."""
     device = torch.device(device)
     encoder, ck = load_encoder(path, map_location=device)
+    # Evaluation features are the backbone's pooled maps (classifiers say so; encoder.pt
+    # files are embedded the same way). Checkpoints marked "fused" use the encoder output.
+    if ck.get("feature", "backbone") == "backbone":
+        encoder = BackboneFeatures(encoder).eval()
     head = None
     if "head" in ck:
         weight = ck["head"].get("fc.weight", next(iter(ck["head"].values())))

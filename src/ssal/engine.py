@@ -395,7 +395,9 @@ def knn_monitor(encoder: torch.nn.Module, dataset: GaitDataset, split: Mapping[s
     val = val.subset(val.labelled)
     if len(train) == 0 or len(val) == 0:
         return float("nan")
-    report = knn_evaluate(encoder, train, val, k=int(run["knn_k"]), temperature=float(run["knn_temperature"]), clip_len=clip_len,
+    from .models.base import BackboneFeatures
+
+    report = knn_evaluate(BackboneFeatures(encoder), train, val, k=int(run["knn_k"]), temperature=float(run["knn_temperature"]), clip_len=clip_len,
                           device=device)
     return float(report["top1"])
 

@@ -37,7 +37,7 @@ from .evaluation import (
     write_report,
 )
 from .models import build_encoder
-from .models.base import Encoder
+from .models.base import BackboneFeatures, Encoder
 
 SSL_METHODS = ("ssal", "aimclr", "skeletonclr")
 
@@ -200,6 +200,12 @@ def evaluate_encoder(exp: Experiment, name: str, make_encoder: Callable[[int], E
              "supervised": "classifier_supervised.pt", **dict(classifier_files or {})}
     s = exp.schedule
     train, val, test = exp.train, exp.val, exp.test
+    # Every protocol reads the backbone's pooled feature (BackboneFeatures), as AimCLR does.
+    base_make = make_encoder
+
+    def make_encoder(seed: int) -> BackboneFeatures:
+        return BackboneFeatures(base_make(seed))
+
     out: dict[str, Any] = {}
     common = dict(device=exp.device, clip_len=clip_len, progress=False, select="val")
     run_dir = exp.out / name
@@ -319,7 +325,7 @@ def make_plots(exp: Experiment, results: dict[str, Any], pretrained: Mapping[str
         enc, ck = load_encoder(pretrained[first])
         ck_clip = int(ck["config"]["model"]["augment"]["general"]["clip_len"])
         test = exp.test
-        feats = extract_features(enc, test, device="cpu", clip_len=ck_clip)
+        feats = extract_features(BackboneFeatures(enc), test, device="cpu", clip_len=ck_clip)
         made[f"Embedding of the test split ({first} encoder)"] = plots.plot_embedding(
             feats, test.y, test.classes, out / f"embedding_{first}.png",
             title=f"{first} features of the test split (PCA), coloured by emotion")

@@ -11,7 +11,7 @@ from typing import Any, Mapping
 
 from ..errors import SsalInputError
 from ..skeleton import SkeletonLayout
-from .base import Encoder, count_parameters
+from .base import BackboneFeatures, Encoder, count_parameters
 from .cffn import CFFN
 from .heads import LinearClassifier, MLPHead
 from .simam import simam_attention, simam_drop, simam_energy
@@ -58,6 +58,7 @@ def build_encoder(cfg: Mapping[str, Any], layout: SkeletonLayout) -> Encoder:
 
 
 __all__ = [
+    "BackboneFeatures",
     "CFFN",
     "ENCODERS",
     "STGCN",

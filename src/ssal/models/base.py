@@ -17,6 +17,7 @@ from __future__ import annotations
 import abc
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from ..errors import SsalInputError
@@ -88,6 +89,33 @@ class JointBatchNorm(nn.Module):
         n, c, t, v = x.shape
         y = self.bn(x.transpose(2, 3).reshape(n, c * v, t))
         return y.view(n, c, v, t).transpose(2, 3).contiguous()
+
+
+class BackboneFeatures(nn.Module):
+    """The evaluation view of an encoder: its last feature maps, pooled and concatenated.
+
+    Skeleton SSL papers evaluate the backbone's pooled feature, not the output of the layer
+    the contrastive objective sits on (AimCLR and CrosSCLR replace the encoder's ``fc`` by the
+    classifier). The wrapped encoder's ``fc`` / fusion layers are kept, unused, so its weights
+    load and save unchanged. ``out_dim`` is the summed channel count of the maps.
+    """
+
+    def __init__(self, encoder: Encoder) -> None:
+        super().__init__()
+        self.encoder = encoder
+        was_training = encoder.training
+        encoder.eval()
+        v = encoder.layout.num_joints
+        probe = next(encoder.parameters())
+        with torch.no_grad():
+            maps = encoder.feature_maps(torch.zeros(1, 3, 16, v, dtype=probe.dtype, device=probe.device))
+        encoder.train(was_training)
+        self.out_dim = int(sum(m.shape[1] for m in maps))
+        self.layout = encoder.layout
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(N, 3, T, V) -> (N, out_dim)``: each map averaged over T and V, concatenated."""
+        return torch.cat([global_pool(m) for m in self.encoder.feature_maps(x)], dim=1)
 
 
 def global_pool(x: Tensor) -> Tensor:
