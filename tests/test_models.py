@@ -323,3 +323,20 @@ def test_heads() -> None:
     assert clf(torch.randn(5, 16)).shape == (5, 4)
     with pytest.raises(SsalInputError):
         LinearClassifier(16, 0)
+
+
+@pytest.mark.parametrize("name", ["stgcn", "cffn"])
+def test_backbone_features_pool_the_last_maps(name):
+    from ssal.models import BackboneFeatures
+
+    cfg = {"name": name, "channels": [4, 8], "strides": [1, 2]}
+    if name == "cffn":
+        cfg.update(image_channels=4, image_depth=1)
+    enc = build_encoder(cfg, EGAIT16).eval()
+    view = BackboneFeatures(enc)
+    x = torch.randn(3, 3, 12, 16)
+    feats = view(x)
+    maps = enc.feature_maps(x)
+    assert view.out_dim == sum(m.shape[1] for m in maps) == feats.shape[1]
+    torch.testing.assert_close(feats, torch.cat([m.mean(dim=(2, 3)) for m in maps], dim=1))
+    assert not enc.training  # probing the width left the encoder's mode alone
