@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from .checkpoint import load_checkpoint, save_checkpoint
+from .config import clip_len as config_clip_len
 from .data.dataset import GaitDataset
 from .data.pose import make_upright
 from .data.preprocess import PreprocessConfig, sequences_to_dataset
@@ -190,8 +191,7 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> EmotionModel:
     clip_len = ck.get("clip_len")
     if clip_len is None:
         # encoder.pt: the clip length the encoder was pretrained (and is evaluated) on.
-        augment = ((ck.get("config") or {}).get("model") or {}).get("augment") or {}
-        clip_len = (augment.get("general") or {}).get("clip_len")
+        clip_len = config_clip_len(ck.get("config"))
     return EmotionModel(encoder=encoder, head=head, layout=get_layout(ck["layout"]), classes=list(ck["classes"]),
                         preprocess=preprocess, clip_len=None if clip_len is None else int(clip_len), meta=ck,
                         device=device)

@@ -180,6 +180,17 @@ def check_types(cfg: Mapping[str, Any], defaults: Mapping[str, Any] = DEFAULTS, 
     return out
 
 
+def clip_len(config: Mapping[str, Any] | None) -> int | None:
+    """The pretraining clip length of a resolved configuration (``None`` if it names none).
+
+    Evaluation resizes whole sequences to this length, so the encoder sees the temporal
+    scale it was pretrained on.
+    """
+    augment = ((config or {}).get("model") or {}).get("augment") or {}
+    value = (augment.get("general") or {}).get("clip_len")
+    return None if value is None else int(value)
+
+
 def dump_config(cfg: Mapping[str, Any]) -> str:
     """The configuration as YAML text (key order kept)."""
     return yaml.safe_dump(dict(cfg), sort_keys=False)

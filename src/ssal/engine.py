@@ -30,6 +30,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
+from .config import clip_len as config_clip_len
 from .config import dump_config
 from .data.canonical import release_pages
 from .data.dataset import GaitDataset
@@ -368,7 +369,7 @@ def _pretrain(ctx: DistContext, config: Mapping[str, Any], out_dir: str | Path, 
             knn_every = int(run.get("knn_every") or 0)
             if knn_every and ((epoch + 1) % knn_every == 0 or epoch + 1 == epochs):
                 record["knn_val_top1"] = ctx.on_main(knn_monitor, learner.encoder_q, dataset, split, run, device,
-                                                     config["model"]["augment"]["general"].get("clip_len"))
+                                                     config_clip_len(config))
             history.append(record)
             start_step = 0
             ck = state_dict(epoch + 1, 0)

@@ -29,6 +29,16 @@ class SsalInputError(ValueError):
         return self.problem
 
 
+def stat_input(path: Path, where: str) -> os.stat_result:
+    """``os.stat`` of a user-given path; a missing or inaccessible path is a one-line error."""
+    try:
+        return path.stat()
+    except FileNotFoundError:
+        raise SsalInputError(where, "file not found") from None
+    except (OSError, ValueError) as exc:
+        raise SsalInputError(where, f"cannot access ({getattr(exc, 'strerror', None) or exc})") from None
+
+
 def display_path(path: str | os.PathLike[str]) -> str:
     """A path as shown in messages; non-UTF-8 bytes are escaped so the line stays printable."""
     text = os.fsdecode(path) if not isinstance(path, Path) else str(path)

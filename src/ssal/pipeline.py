@@ -20,7 +20,8 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import torch
 
-from .api import load_encoder, save_classifier
+from .api import load, load_encoder, save_classifier
+from .config import clip_len as config_clip_len
 from .config import resolve_config
 from .data.dataset import GaitDataset
 from .data.splits import kfold, load_split, save_split, stratified_split
@@ -28,7 +29,6 @@ from .engine import load_configured_dataset, pretrain, prepare_run_dir, read_met
 from .errors import SsalInputError
 from .evaluation import (
     evaluate,
-    extract_features,
     format_table,
     knn_evaluate,
     semi_supervised,
@@ -266,7 +266,7 @@ def evaluate_pretrained(exp: Experiment, name: str, encoder_path: Path, method: 
                         protocols: Sequence[str] = ("knn", "linear", "finetune", "semi")) -> dict[str, Any]:
     """All protocols on a pretrained encoder file."""
     _, ck = load_encoder(encoder_path)
-    clip_len = int(ck["config"]["model"]["augment"]["general"]["clip_len"])
+    clip_len = config_clip_len(ck["config"])
 
     def make(seed: int) -> Encoder:
         enc, _ = load_encoder(encoder_path, map_location=exp.device)
@@ -283,7 +283,7 @@ def evaluate_from_scratch(exp: Experiment, arch_method: str) -> tuple[dict[str, 
     """The supervised reference and the random-init linear baseline for one architecture."""
     cfg = method_config(exp, arch_method)
     enc_cfg = cfg["model"]["encoder"]
-    clip_len = int(cfg["model"]["augment"]["general"]["clip_len"])
+    clip_len = config_clip_len(cfg)
     arch = enc_cfg["name"]
 
     def make(seed: int) -> Encoder:
@@ -322,10 +322,8 @@ def make_plots(exp: Experiment, results: dict[str, Any], pretrained: Mapping[str
                 break
     first = next(iter(pretrained), None)
     if first is not None:
-        enc, ck = load_encoder(pretrained[first])
-        ck_clip = int(ck["config"]["model"]["augment"]["general"]["clip_len"])
         test = exp.test
-        feats = extract_features(BackboneFeatures(enc), test, device="cpu", clip_len=ck_clip)
+        feats = load(pretrained[first]).embed(test)
         made[f"Embedding of the test split ({first} encoder)"] = plots.plot_embedding(
             feats, test.y, test.classes, out / f"embedding_{first}.png",
             title=f"{first} features of the test split (PCA), coloured by emotion")

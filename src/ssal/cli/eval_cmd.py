@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..config import clip_len as config_clip_len
 from ..errors import SsalInputError
 
 #: Dataset options shared by commands that read a dataset.
@@ -184,7 +185,7 @@ def run_protocol(args: argparse.Namespace) -> int:
     if proto == "semi":
         sched = replace(sched, fractions=tuple(args.fractions), seeds=tuple(args.seeds))
     exp.schedule = sched
-    clip_len = int(ck["config"]["model"]["augment"]["general"]["clip_len"]) if ck.get("config") else None
+    clip_len = config_clip_len(ck.get("config"))
 
     def make(seed: int):
         enc, _ = load_encoder(args.checkpoint, map_location=args.device)
@@ -221,7 +222,7 @@ def run_supervised(args: argparse.Namespace) -> int:
     enc_cfg = cfg["model"]["encoder"]
     protocols = ("finetune", "semi") if args.fractions else ("finetune",)
     res = evaluate_encoder(exp, ".", lambda s: _fresh_encoder(enc_cfg, exp, s),
-                           clip_len=int(cfg["model"]["augment"]["general"]["clip_len"]),
+                           clip_len=config_clip_len(cfg),
                            encoder_config=enc_cfg, pretrained=False, protocols=protocols,
                            classifier_files={"supervised": "classifier.pt"})
     results = {"methods": {f"supervised-{enc_cfg['name']}": res}}

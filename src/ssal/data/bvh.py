@@ -30,7 +30,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..errors import SsalInputError, display_path
+from ..errors import SsalInputError, display_path, stat_input
 from ..skeleton import EGAIT16, SkeletonLayout, map_to_layout
 from .dataset import UNLABELLED, GaitDataset
 from .egait import resolve_label_map
@@ -118,12 +118,7 @@ def _read_text(path: Path, what: str = "a .bvh file") -> str:
     """The file's text (UTF-8, undecodable bytes replaced), refusing non-regular files and
     files above :data:`ssal.data.preprocess.MAX_TEXT_BYTES` before reading them."""
     where = display_path(path)
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        raise SsalInputError(where, "file not found") from None
-    except (OSError, ValueError) as exc:
-        raise SsalInputError(where, f"cannot read file ({getattr(exc, 'strerror', None) or exc})") from None
+    st = stat_input(path, where)
     if stat.S_ISDIR(st.st_mode):
         raise SsalInputError(where, f"is a directory, expected {what}")
     if not stat.S_ISREG(st.st_mode):

@@ -22,7 +22,7 @@ import stat
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..errors import SsalInputError, display_path
+from ..errors import SsalInputError, display_path, stat_input
 from ..skeleton import EGAIT16, SkeletonLayout
 from .dataset import UNLABELLED, GaitDataset
 from .preprocess import PreprocessConfig, sequences_to_dataset
@@ -99,12 +99,7 @@ def _load_path(
 ) -> GaitDataset:
     where = display_path(path)
     suffix = path.suffix.lower()
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        raise SsalInputError(where, "file not found") from None
-    except (OSError, ValueError) as exc:
-        raise SsalInputError(where, f"cannot access ({getattr(exc, 'strerror', None) or exc})") from None
+    st = stat_input(path, where)
     if not (stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode)):
         raise SsalInputError(where, "not a regular file or directory (a FIFO, socket or device?)")
     if labels is not None and isinstance(labels, (bytes, bytearray)):
