@@ -247,6 +247,19 @@ def test_embed_cli_writes_model_embed(files, kind, capsys, tmp_path):
     np.testing.assert_allclose(enc.embed(batch), clf.embed(batch), atol=1e-6)
 
 
+def test_embed_builtin_uses_the_checkpoints_corpus(files, capsys, tmp_path):
+    """encoder.pt was pretrained on a 48-sequence built-in corpus (seed 5): `embed builtin`
+    embeds that corpus, not the 2,000-sequence default."""
+    from ssal.data.synthetic import load_builtin
+
+    out = tmp_path / "b.npy"
+    rc, _, err = _cli(["embed", "--checkpoint", files["encoder"], "builtin", "--out", out], capsys)
+    assert rc == 0, err
+    feats = np.load(out)
+    assert feats.shape == (48, ssal.load(files["encoder"]).encoder.out_dim)
+    np.testing.assert_allclose(feats, ssal.load(files["encoder"]).embed(load_builtin(48, 5)), atol=1e-6)
+
+
 def test_predict_with_encoder_checkpoint_is_refused(files, capsys):
     rc, out, err = _cli(["predict", "--checkpoint", files["encoder"], files["npz"]], capsys)
     assert rc == 2 and out == ""

@@ -92,6 +92,17 @@ def test_linear_trains_only_the_head(run, test_size, capsys):
     assert clf["clip_len"] == 20 and clf["classes"] == enc["classes"]
 
 
+def test_linear_standardize_flag(run, test_size, capsys):
+    out = run / "linear_std"
+    rc, stdout, err = _cli(["linear", "--checkpoint", run / "pre" / "encoder.pt", "--out", out, "--epochs", "3",
+                            "--standardize"], capsys)
+    assert rc == 0, err
+    assert set(_results(out)) == {"linear_std"} and "linear (std. features)" in stdout
+    _check_report(_results(out)["linear_std"], test_size)
+    clf = load_checkpoint(out / "classifier.pt")
+    assert clf["protocol"] == "linear_std" and ssal.load(out / "classifier.pt").head is not None
+
+
 def test_linear_classifier_predicts_its_data(run, capsys, tmp_path):
     ds = generate(12, seed=9)
     save_dataset(ds, tmp_path / "d.npz")

@@ -16,6 +16,7 @@ from ssal.cli.main import main
 from ssal.data.io import save_dataset
 from ssal.data.splits import load_split
 from ssal.data.synthetic import generate
+from ssal.errors import SsalInputError
 from ssal.pipeline import Schedule, run_demo
 
 TINY = Schedule(name="test", corpus_size=64, pretrain_epochs=1, batch_size=16, queue_size=40, knn_every=1,
@@ -53,7 +54,7 @@ def test_demo_results_cover_every_method_and_protocol(demo):
     for arch in ("cffn", "stgcn"):
         assert 0.0 <= methods[f"supervised-{arch}"]["supervised"]["top1"] <= 1.0
         assert "0.1" in methods[f"supervised-{arch}"]["semi"]
-        assert set(methods[f"random-{arch}"]) == {"knn", "linear"}
+        assert set(methods[f"random-{arch}"]) == {"knn", "linear", "linear_std"}
     # The claims checked in plain language (random-init and supervised comparisons).
     assert any("random" in n for n in demo["saved"]["notes"])
     assert demo["saved"]["schedule"]["name"] == "test"
@@ -105,6 +106,16 @@ def test_demo_resume_reuses_pretrained_encoders(demo, monkeypatch):
     for m in SSL:
         assert results["methods"][m]["knn"]["top1"] == demo["saved"]["methods"][m]["knn"]["top1"]
     assert json.loads((out / "results.json").read_text())["methods"].keys() == results["methods"].keys()
+
+
+def test_resume_with_another_pretraining_schedule_is_refused(demo):
+    out = demo["out"]
+    before = _mtimes(out)
+    longer = replace(TINY, name="longer", pretrain_epochs=TINY.pretrain_epochs + 1)
+    with pytest.raises(SsalInputError, match="pretrain_epochs"):
+        run_demo(out, longer, resume=True, progress=False, log=lambda s: None)
+    assert _mtimes(out) == before
+    assert json.loads((out / "schedule.json").read_text())["pretrain_epochs"] == TINY.pretrain_epochs
 
 
 def test_reproduce_with_kfold_through_the_cli(tmp_path, monkeypatch, capsys):

@@ -130,6 +130,30 @@ def test_linear_trains_only_the_head_and_beats_chance(splits) -> None:
     assert hist["config"]["lr"] == 0.5 and hist["config"]["weight_decay"] == 0.0  # override + default
 
 
+def tiny_scale_encoder() -> TinyEncoder:
+    """make_encoder() with its output shrunk 10,000-fold (like a random encoder's near-constant
+    features in eval mode)."""
+    enc = make_encoder()
+    with torch.no_grad():
+        enc.fc.weight.mul_(1e-4)
+        enc.fc.bias.mul_(1e-4)
+    return enc
+
+
+def test_linear_standardize_rescues_tiny_features_and_folds_into_the_head(splits) -> None:
+    train, val, test = splits
+    kw = dict(mode="linear", epochs=30, lr=0.5, milestones=(20,), batch_size=16, seed=0)
+    raw, _ = train_classifier(tiny_scale_encoder(), None, train, val, **kw)
+    std, _ = train_classifier(tiny_scale_encoder(), None, train, val, standardize=True, **kw)
+    # Raw features of scale 1e-4 barely move the weights at lr 0.5; standardised ones separate
+    # the classes. The standardised head was folded: evaluate() feeds it raw features.
+    assert evaluate(raw, test)["top1"] < 0.6
+    assert evaluate(std, test)["top1"] > 0.7
+    assert not hasattr(std, "feature_stats") and not hasattr(raw, "feature_stats")
+    with pytest.raises(SsalInputError, match="linear protocol only"):
+        train_classifier(make_encoder(), None, train, val, mode="finetune", epochs=1, standardize=True)
+
+
 def test_linear_is_deterministic_and_last_selection(splits) -> None:
     train, val, _ = splits
     heads = []

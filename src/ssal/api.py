@@ -142,7 +142,10 @@ class EmotionModel:
         from .evaluation.features import resize_time
 
         for i in range(0, len(x), batch_size):
-            xb = torch.from_numpy(np.ascontiguousarray(x[i:i + batch_size], dtype=np.float32)).to(self.device)
+            chunk = np.ascontiguousarray(x[i:i + batch_size], dtype=np.float32)
+            if not chunk.flags.writeable:  # a read-only (cached or memory-mapped) corpus
+                chunk = chunk.copy()
+            xb = torch.from_numpy(chunk).to(self.device)
             yield resize_time(xb, self.clip_len)
 
     @torch.inference_mode()

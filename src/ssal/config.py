@@ -29,6 +29,10 @@ DEFAULTS: dict[str, Any] = {
         "builtin_seed": 0,
         # Optional explicit labels file (E-Gait labels.h5, BVH labels.csv).
         "labels": None,
+        # Centring of raw sources and the built-in corpus (ssal.data.preprocess): "per_frame"
+        # (pose relative to the pelvis), "first_frame" (E-Gait's walking path kept) or "none".
+        # .ssal corpora are stored preprocessed and keep theirs.
+        "center": "per_frame",
         # Seeded stratified split (SPEC: there is no official E-Gait split).
         "val_fraction": 0.1,
         "test_fraction": 0.1,

@@ -423,12 +423,15 @@ def load_configured_dataset(data: Mapping[str, Any]) -> GaitDataset:
     """The dataset named by a config's ``data`` section."""
     from .data.io import load_dataset
 
+    from .data.preprocess import PreprocessConfig
+
     source = data["source"]
+    center = str(data.get("center") or PreprocessConfig.center)
     if source == "builtin":
         from .data.synthetic import load_builtin
 
-        return load_builtin(n=int(data["builtin_n"]), seed=int(data["builtin_seed"]))
-    return load_dataset(source, labels=data.get("labels"))
+        return load_builtin(n=int(data["builtin_n"]), seed=int(data["builtin_seed"]), center=center)
+    return load_dataset(source, labels=data.get("labels"), preprocess=PreprocessConfig(center=center))
 
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:

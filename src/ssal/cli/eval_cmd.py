@@ -69,6 +69,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument("--epochs", type=int, help="training epochs (protocol default otherwise)")
         p.add_argument("--lr", type=float, help="learning rate (protocol default otherwise)")
         p.add_argument("--device", default="cpu")
+        if name == "linear":
+            p.add_argument("--standardize", action="store_true",
+                           help="train on standardised features (lr 0.3 unless --lr) instead of SPEC's raw "
+                                "features at lr 3.0; the saved classifier still takes raw features")
         if name == "semi":
             p.add_argument("--fractions", type=float, nargs="+", default=[0.01, 0.05, 0.1])
             p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -181,7 +185,9 @@ def run_protocol(args: argparse.Namespace) -> int:
     if args.epochs:
         sched = replace(sched, linear_epochs=args.epochs, finetune_epochs=args.epochs, semi_epochs=args.epochs)
     if args.lr:
-        sched = replace(sched, linear_lr=args.lr, finetune_lr=args.lr)
+        sched = replace(sched, linear_lr=args.lr, linear_std_lr=args.lr, finetune_lr=args.lr)
+    if getattr(args, "standardize", False):
+        proto = "linear_std"
     if proto == "semi":
         sched = replace(sched, fractions=tuple(args.fractions), seeds=tuple(args.seeds))
     exp.schedule = sched
@@ -193,7 +199,7 @@ def run_protocol(args: argparse.Namespace) -> int:
 
     res = evaluate_encoder(exp, ".", make, clip_len=clip_len, encoder_config=ck["encoder_config"], pretrained=True,
                            method=(ck.get("config") or {}).get("method"), protocols=(proto,),
-                           classifier_files={"finetune": "classifier.pt"})
+                           classifier_files={"finetune": "classifier.pt", "linear_std": "classifier.pt"})
     results = {"methods": {Path(args.checkpoint).parent.name or "encoder": res}}
     from ..checkpoint import atomic_write_text
 
@@ -345,7 +351,11 @@ def run_embed(args: argparse.Namespace) -> int:
     if args.input == "builtin":
         from ..data.synthetic import load_builtin
 
-        ds = load_builtin()
+        # The corpus the checkpoint was pretrained on (encoder.pt keeps its data config);
+        # classifier files carry none, so they embed the default corpus.
+        data_cfg = (model.meta.get("config") or {}).get("data") or {}
+        ds = load_builtin(int(data_cfg.get("builtin_n") or 2000), int(data_cfg.get("builtin_seed") or 0),
+                          center=model.preprocess.center)
     else:
         _, ds = _load_input(model, args.input)
     feats = model.embed(ds)

@@ -63,8 +63,8 @@ def load_dataset(
     Args:
         source: ``"builtin"`` or a path.
         layout: skeleton layout to map onto / expect.
-        preprocess: preprocessing switches for raw sources (ignored for ``.ssal`` and builtin,
-            which are stored preprocessed).
+        preprocess: preprocessing switches for raw sources; of the built-in corpus only
+            ``center`` applies; ignored for ``.ssal`` (stored preprocessed).
         label_map: class names of label values: ``"egait"``, ``"step"`` or a list.
         labels: explicit label file (E-Gait ``.h5`` or BVH-folder CSV).
         order: axis order of an ``.npz`` ``x`` (``"NCTV"``, ``"NTVC"``, ...).
@@ -77,7 +77,7 @@ def load_dataset(
     if isinstance(source, str) and source == "builtin":
         from .synthetic import load_builtin
 
-        return load_builtin()
+        return load_builtin(center=(preprocess or PreprocessConfig()).center)
     if isinstance(source, (bytes, bytearray)):
         source = os.fsdecode(bytes(source))  # non-UTF-8 names become surrogate escapes
     try:

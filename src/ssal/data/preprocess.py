@@ -7,9 +7,9 @@ Readers hand over one ``(T_i, V, 3)`` array per sequence (y-up, about metres, fr
    looping (``"loop"``: a shorter sequence is repeated from its start, as STEP does; a longer
    one is cut to its *centre* ``length`` frames, which keeps the walking speed) or by linear
    resampling (``"resample"``: endpoints kept, speed changed);
-2. **centring** (:func:`center_sequences`): ``"first_frame"`` moves the root joint of frame 0
-   to the origin and keeps the walking path (E-Gait's convention), ``"per_frame"`` removes the
-   root trajectory, ``"none"`` leaves positions alone;
+2. **centring** (:func:`center_sequences`): ``"per_frame"`` (the default) removes the root
+   trajectory, ``"first_frame"`` moves the root joint of frame 0 to the origin and keeps the
+   walking path (E-Gait's convention), ``"none"`` leaves positions alone;
 3. **facing alignment** (:func:`align_facing`): a rotation about the up axis, around the
    frame-0 root, so that at frame 0 the body's left-minus-right vector (hips plus shoulders)
    points along **+x**; with y up the subject then faces **+z** (the BVH convention);
@@ -64,8 +64,14 @@ class PreprocessConfig:
     """Switches of the preprocessing pipeline (recorded in ``GaitDataset.meta["preprocess"]``).
 
     Attributes:
-        center: ``"first_frame"`` (root of frame 0 at the origin, walking path kept, as
-            E-Gait ships), ``"per_frame"`` (root at the origin in every frame) or ``"none"``.
+        center: ``"per_frame"`` (default: root at the origin in every frame, the pose relative
+            to the pelvis), ``"first_frame"`` (root of frame 0 at the origin, walking path kept,
+            as E-Gait ships) or ``"none"``. Why per-frame by default: with the path kept the
+            forward translation (metres) dwarfs the limb motion (decimetres), a looped
+            sequence jumps back to its start at every loop, and the general augmentation's
+            shear turns the path into a large fake tilt; on the built-in corpus every method
+            gained 10-20 points of kNN and linear accuracy on the validation split
+            (docs/results.md). Walking speed then reaches the encoder through stride and cadence.
         scale: scale so the height proxy equals :data:`REFERENCE_HEIGHT` (see module doc).
         align_facing: rotate about the up axis so the subject faces +z at frame 0 (left
             side along +x).
@@ -76,7 +82,7 @@ class PreprocessConfig:
         max_frames: sequences with more frames are rejected before anything is allocated.
     """
 
-    center: str = "first_frame"
+    center: str = "per_frame"
     scale: bool = True
     align_facing: bool = True
     length: int = 75

@@ -436,8 +436,8 @@ def generate(
     Args:
         n: number of sequences.
         seed: generator seed.
-        config: preprocessing (default :class:`PreprocessConfig()`: centre on the frame-0 root,
-            face +z, scale to the reference height, loop to 75 frames).
+        config: preprocessing (default :class:`PreprocessConfig()`: root at the origin in every
+            frame, face +z, scale to the reference height, loop to 75 frames).
         synthetic: generator knobs.
 
     ``meta`` records the generator, its version, seed, knobs and each sequence's subject
@@ -458,18 +458,19 @@ def generate(
     )
 
 
-_BUILTIN_CACHE: dict[tuple[int, int], GaitDataset] = {}
+_BUILTIN_CACHE: dict[tuple[int, int, str], GaitDataset] = {}
 
 
-def load_builtin(n: int = 2000, seed: int = 0) -> GaitDataset:
-    """The default dataset (``--data builtin``), cached in memory per ``(n, seed)``.
+def load_builtin(n: int = 2000, seed: int = 0, center: str = PreprocessConfig.center) -> GaitDataset:
+    """The default dataset (``--data builtin``), cached in memory per ``(n, seed, center)``.
 
-    Returns a fresh :class:`GaitDataset` object each call (arrays shared, read-only), so callers
-    may change its attributes without affecting the cache.
+    ``center`` is the preprocessing's centring mode (:class:`PreprocessConfig`). Returns a fresh
+    :class:`GaitDataset` object each call (arrays shared, read-only), so callers may change its
+    attributes without affecting the cache.
     """
-    key = (int(n), int(seed))
+    key = (int(n), int(seed), str(center))
     if key not in _BUILTIN_CACHE:
-        ds = generate(n, seed)
+        ds = generate(n, seed, PreprocessConfig(center=center))
         ds.x.setflags(write=False)
         _BUILTIN_CACHE[key] = ds
     ds = _BUILTIN_CACHE[key]

@@ -281,8 +281,10 @@ def _feature_data(
     device: torch.device | str,
     batch_size: int,
     progress: bool,
+    standardize: bool = False,
 ) -> tuple[Fetch, Validate | None]:
-    """Batches of precomputed features (linear protocol: frozen encoder, no augmentation)."""
+    """Batches of precomputed features (linear protocol: frozen encoder, no augmentation),
+    optionally standardised with the training statistics (kept in ``model.feature_stats``)."""
 
     def encode(ds: GaitDataset) -> tuple[torch.Tensor, torch.Tensor]:
         idx = ds.labelled
@@ -291,10 +293,11 @@ def _feature_data(
         return torch.from_numpy(f).to(device), torch.as_tensor(ds.y[idx], device=device)
 
     x_train, y_train = encode(train_ds)
-    # Standardise the frozen features with training statistics, so one learning rate suits
-    # every encoder whatever its feature scale; the affine map is folded into the linear head
-    # afterwards (fold_standardisation), so the saved classifier takes raw features.
-    mean, std = feature_statistics(x_train)
+    if standardize:
+        # The affine map is folded into the linear head afterwards (fold_standardisation).
+        mean, std = feature_statistics(x_train)
+    else:
+        mean, std = torch.zeros(x_train.shape[1], device=device), torch.ones(x_train.shape[1], device=device)
     x_train = (x_train - mean) / std
     model.feature_stats = (mean, std)
 
@@ -412,8 +415,16 @@ def train_classifier(
     clip_len: int | None = None,
     eval_batch_size: int = 256,
     progress: bool = False,
+    standardize: bool = False,
 ) -> tuple[Classifier, dict[str, Any]]:
     """Train a classification head (and, except for ``linear``, the encoder) on ``train_ds``.
+
+    ``standardize`` (linear only): train the head on frozen features standardised with the
+    training set's per-dimension mean and std, then fold that affine map into the head, so the
+    saved classifier still takes raw features. Off by default: the linear protocol of SPEC
+    (AimCLR's) trains on the raw features with lr 3.0. On, one learning rate (about 0.3) suits
+    every encoder whatever its feature scale, which also rescues the near-constant features
+    of a randomly initialised encoder in eval mode: the stronger reference for that baseline.
 
     Every schedule argument left ``None`` takes the protocol's default (:class:`LinearConfig`
     or :class:`FinetuneConfig`). ``augment(x, generator)`` transforms each training batch
@@ -439,6 +450,8 @@ def train_classifier(
         raise SsalInputError(
             "select", "model selection on validation needs a labelled validation set; use select='last'"
         )
+    if standardize and mode != "linear":
+        raise SsalInputError("standardize", "feature standardisation applies to the linear protocol only")
     if mode == "linear" and augment is not None:
         raise SsalInputError("augment", "the linear protocol uses no augmentation")
     if cfg.epochs < 1 or cfg.batch_size < 1:
@@ -457,7 +470,7 @@ def train_classifier(
     fit_module: nn.Module = head if linear else model
     val = val_ds if has_val else None
     if linear:
-        fetch, validate = _feature_data(model, train_ds, val, device, eval_batch_size, progress)
+        fetch, validate = _feature_data(model, train_ds, val, device, eval_batch_size, progress, standardize)
     else:
         gen = torch.Generator(device=device).manual_seed(seed)
         fetch, validate = _sequence_data(model, train_ds, val, device, eval_batch_size, augment, gen)
@@ -484,8 +497,9 @@ def train_classifier(
         selector.update(epoch, fit_module, val_acc, val_loss)
 
     selector.restore(fit_module)
-    if linear:
+    if linear and standardize:
         fold_standardisation(model.head, *model.feature_stats)
+    if hasattr(model, "feature_stats"):
         del model.feature_stats
     model.eval()
     return model, {

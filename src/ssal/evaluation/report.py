@@ -8,7 +8,8 @@ Everything an evaluation run measured, JSON-ready::
         "methods": {
             "<method>": {                      # "ssal", "aimclr", "skeletonclr", "supervised"...
                 "knn":        <entry>,         # kNN on frozen features
-                "linear":     <entry>,         # linear protocol
+                "linear":     <entry>,         # linear protocol (SPEC: raw features, lr 3.0)
+                "linear_std": <entry>,         # linear probe on standardised features
                 "finetune":   <entry>,         # finetune protocol
                 "supervised": <entry>,         # supervised reference (random init)
                 "semi": {"0.01": <summary>, "0.05": <summary>, ...},   # semi_supervised()
@@ -40,7 +41,9 @@ from typing import Any, Mapping
 import numpy as np
 
 #: Protocol columns in table order; other keys holding entries follow in their given order.
-PROTOCOLS = ("knn", "linear", "finetune", "supervised")
+PROTOCOLS = ("knn", "linear", "linear_std", "finetune", "supervised")
+#: Column titles that differ from the protocol key.
+HEADERS = {"linear_std": "linear (std. features)"}
 #: Method keys that are not protocol entries.
 NON_PROTOCOL_KEYS = ("semi", "pretrain")
 #: Metrics the tables can show.
@@ -107,7 +110,7 @@ def _cell(entry: Any, metric: str) -> str:
 
 def _header(col: tuple[str, str | None]) -> str:
     proto, frac = col
-    return proto if frac is None else f"semi {float(frac) * 100:g}%"
+    return HEADERS.get(proto, proto) if frac is None else f"semi {float(frac) * 100:g}%"
 
 
 def format_table(results: Mapping[str, Any], metric: str = "top1") -> str:
