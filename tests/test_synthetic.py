@@ -171,3 +171,22 @@ def test_load_builtin_caches_and_is_read_only():
     assert not a.x.flags.writeable
     a.y[0] = -1  # labels are the caller's own copy
     assert b.y[0] != -1
+
+
+def test_builtin_centring_follows_the_config():
+    """``data.center`` reaches the built-in corpus: per-frame (default) puts the root at the
+    origin in every frame; first-frame keeps the walking path (the walker moves forward)."""
+    from ssal.engine import load_configured_dataset
+
+    base = {"source": "builtin", "builtin_n": 8, "builtin_seed": 3}
+    per = load_configured_dataset(base)
+    path = load_configured_dataset({**base, "center": "first_frame"})
+    root = EGAIT16.center
+    assert per.meta["preprocess"]["center"] == "per_frame"
+    assert path.meta["preprocess"]["center"] == "first_frame"
+    np.testing.assert_allclose(per.x[:, :, :, root], 0.0, atol=1e-6)
+    np.testing.assert_allclose(path.x[:, :, 0, root], 0.0, atol=1e-6)
+    travelled = np.linalg.norm(path.x[:, [0, 2], 30, root] - path.x[:, [0, 2], 0, root], axis=1)
+    assert (travelled > 0.5).all()  # about a second of walking
+    # Limb positions relative to the root are the same under both modes.
+    np.testing.assert_allclose(per.x - per.x[..., root:root + 1], path.x - path.x[..., root:root + 1], atol=1e-5)

@@ -70,7 +70,7 @@ class PreprocessConfig:
             forward translation (metres) dwarfs the limb motion (decimetres), a looped
             sequence jumps back to its start at every loop, and the general augmentation's
             shear turns the path into a large fake tilt; on the built-in corpus every method
-            gained 10-20 points of kNN and linear accuracy on the validation split
+            gained 11-22 points of kNN and 9-24 of linear accuracy on the validation split
             (docs/results.md). Walking speed then reaches the encoder through stride and cadence.
         scale: scale so the height proxy equals :data:`REFERENCE_HEIGHT` (see module doc).
         align_facing: rotate about the up axis so the subject faces +z at frame 0 (left
