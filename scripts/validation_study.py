@@ -32,12 +32,15 @@ from ssal.pipeline import (
     SCHEDULES, Experiment, _fresh_encoder, evaluate_encoder, evaluate_pretrained, method_config, run_pretraining,
 )
 
-#: Augmentation variants of the general set T (applied to every view that starts with T).
+#: Config overrides tried against the preset. The augmentation ones change the general set T
+#: (and so every view that starts with T).
 VARIANTS: dict[str, dict[str, Any]] = {
     "default": {},
     "shift-only crop": {"model": {"augment": {"general": {"crop_ratio": [1.0, 1.0]}}}},
     "shift-only crop, shear 0.2": {"model": {"augment": {"general": {"crop_ratio": [1.0, 1.0],
                                                                       "shear_amplitude": 0.2}}}},
+    "queue 256": {"model": {"queue_size": 256}},
+    "temperature 0.2": {"model": {"temperature": 0.2}},
 }
 PROTOCOLS = ("knn", "linear", "linear_std")
 
@@ -92,7 +95,7 @@ def main() -> None:
                              "seconds": round(time.perf_counter() - t0)})
                 print(json.dumps(rows[-1]), flush=True)
 
-    print("\n| centring | encoder | augmentation | kNN | linear (SPEC) | linear (std. features) |")
+    print("\n| centring | encoder | variant | kNN | linear (SPEC) | linear (std. features) |")
     print("|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['center']} | {r['method']} | {r['variant']} | {r['knn']} | {r['linear']} | {r['linear_std']} |")
