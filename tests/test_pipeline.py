@@ -151,3 +151,22 @@ def test_reproduce_with_kfold_through_the_cli(tmp_path, monkeypatch, capsys):
         assert len(seen) == 64 - n_test
         tested += n_test
     assert tested == 64
+
+
+def test_compare_states_each_claim_and_explains_a_one_class_probe():
+    def entry(top1, per_class=None):
+        return {"top1": top1, "per_class": per_class or {"a": top1, "b": top1}}
+
+    results = {"methods": {
+        "skeletonclr": {"linear": entry(0.6), "linear_std": entry(0.5),
+                        "semi": {"0.01": {"mean": 0.4, "std": 0.1}}},
+        "random-stgcn": {"linear": entry(0.5, {"a": 1.0, "b": 0.0}), "linear_std": entry(0.55)},
+        "supervised-stgcn": {"semi": {"0.01": {"mean": 0.45, "std": 0.05}}},
+    }}
+    notes = pipeline.compare(results)
+    assert "skeletonclr: linear 60.0% beats a random stgcn encoder (50.0%)." in notes
+    assert "skeletonclr: linear on standardised features 50.0% does NOT beat a random stgcn encoder (55.0%)." in notes
+    assert any(n.startswith("skeletonclr: finetune at 1% labels 40.0 ± 10.0% does NOT beat") for n in notes)
+    assert sum(n.startswith("random-stgcn: the linear probe predicts one class") for n in notes) == 1
+    results["methods"]["random-stgcn"]["linear"] = entry(0.5)
+    assert not any(n.startswith("random-stgcn") for n in pipeline.compare(results))

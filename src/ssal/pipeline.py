@@ -388,6 +388,14 @@ def compare(results: Mapping[str, Any]) -> list[str]:
     """Plain-language checks of the claims the demo is meant to show."""
     notes = []
     methods = results["methods"]
+    for arch in ("cffn", "stgcn"):
+        entry = methods.get(f"random-{arch}", {}).get("linear", {})
+        per_class = entry.get("per_class") or {}
+        if entry.get("top1") is not None and per_class and sum(v > 0 for v in per_class.values()) <= 1:
+            notes.append(f"random-{arch}: the linear probe predicts one class. An untrained encoder in eval mode "
+                         "(BatchNorm at its initial statistics) gives features that barely vary between sequences, "
+                         "too little for SGD at lr 3.0 on raw features; the probe on standardised features "
+                         "(linear_std) is the stronger random reference.")
     for m in SSL_METHODS:
         if m not in methods:
             continue
