@@ -61,6 +61,10 @@ def test_step_label_map_names_classes(tmp_path):
     ds = read_egait(feats, labs, label_map="step")
     assert ds.classes == ["angry", "neutral", "happy", "sad"]
     assert resolve_label_map(["Emo0", "angry"]) == ["emo0", "angry"]
+    # The command line and the config give a list as one comma-separated string.
+    assert resolve_label_map("Emo0, angry,sad") == ["emo0", "angry", "sad"]
+    with pytest.raises(SsalInputError, match="unique"):
+        resolve_label_map("sad,sad")
     with pytest.raises(SsalInputError):
         resolve_label_map("stpe")
 
@@ -163,3 +167,21 @@ def test_real_labels_file_supports_default_map():
     # per label value, the most frequent emotion named in the keys is the "egait" map
     table_cols = np.stack([counts[e] for e in LABEL_MAPS["egait"]])  # emotion x label
     assert [LABEL_MAPS["egait"][i] for i in table_cols.argmax(axis=0)] == list(LABEL_MAPS["egait"])
+
+
+def test_label_map_from_config_and_command_line(tmp_path, capsys):
+    """``data.label_map`` reaches the reader, and a label beyond the map names the way out."""
+    from ssal.cli.main import main
+    from ssal.engine import load_configured_dataset
+
+    rng = np.random.default_rng(4)
+    seqs = [rng.normal(size=(20, 16, 3)) for _ in range(6)]
+    feats, labs = tmp_path / "features.h5", tmp_path / "labels.h5"
+    write_egait(feats, labs, seqs, [0, 1, 2, 3, 4, 5], [f"{i:03d}_walk" for i in range(6)])
+    six = "emo0,angry,neutral,happy,emo4,sad"
+    ds = load_configured_dataset({"source": str(feats), "labels": None, "label_map": six})
+    assert ds.classes == six.split(",") and sorted(ds.y.tolist()) == [0, 1, 2, 3, 4, 5]
+    assert main(["data", "info", str(feats)]) == 2
+    assert "--label-map" in capsys.readouterr().err
+    assert main(["data", "info", str(feats), "--label-map", six]) == 0
+    assert "emo4" in capsys.readouterr().out

@@ -29,6 +29,9 @@ DEFAULTS: dict[str, Any] = {
         "builtin_seed": 0,
         # Optional explicit labels file (E-Gait labels.h5, BVH labels.csv).
         "labels": None,
+        # Names of the label values 0, 1, ...: "egait" (happy, angry, sad, neutral), "step"
+        # (angry, neutral, happy, sad; STEP's code) or comma-separated names (SPEC: disputed).
+        "label_map": "egait",
         # Centring of raw sources and the built-in corpus (ssal.data.preprocess): "per_frame"
         # (pose relative to the pelvis), "first_frame" (E-Gait's walking path kept) or "none".
         # .ssal corpora are stored preprocessed and keep theirs.

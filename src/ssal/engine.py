@@ -431,7 +431,8 @@ def load_configured_dataset(data: Mapping[str, Any]) -> GaitDataset:
         from .data.synthetic import load_builtin
 
         return load_builtin(n=int(data["builtin_n"]), seed=int(data["builtin_seed"]), center=center)
-    return load_dataset(source, labels=data.get("labels"), preprocess=PreprocessConfig(center=center))
+    return load_dataset(source, labels=data.get("labels"), preprocess=PreprocessConfig(center=center),
+                        label_map=data.get("label_map") or "egait")
 
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:

@@ -460,6 +460,7 @@ def check_schedule(out: Path, schedule: Schedule, *, resume: bool) -> None:
 
 
 def prepare_experiment(out: str | Path, *, schedule: Schedule, data: str = "builtin", labels: str | None = None,
+                       label_map: str | None = None,
                        resume: bool = False, overwrite: bool = False, device: str = "cpu", progress: bool = True,
                        seed: int = 0, log: Callable[[str], None] = print,
                        config_overrides: Mapping[str, Any] | None = None) -> Experiment:
@@ -470,7 +471,8 @@ def prepare_experiment(out: str | Path, *, schedule: Schedule, data: str = "buil
     if not resume:
         prepare_run_dir(out, resume=False, overwrite=overwrite)
     out.mkdir(parents=True, exist_ok=True)
-    data_cfg = {"source": data, "builtin_n": schedule.corpus_size, "builtin_seed": 0, "labels": labels}
+    data_cfg = {"source": data, "builtin_n": schedule.corpus_size, "builtin_seed": 0, "labels": labels,
+                "label_map": label_map}
     dataset = load_configured_dataset(data_cfg)
     if len(dataset.labelled) < len(dataset.classes) * 3:
         raise SsalInputError(data, "too few labelled sequences to evaluate (need at least 3 per class)")
@@ -486,6 +488,8 @@ def prepare_experiment(out: str | Path, *, schedule: Schedule, data: str = "buil
     if data != "builtin":
         overrides.setdefault("data", {})
         overrides["data"].update({"source": str(data), "labels": labels})
+        if label_map:
+            overrides["data"]["label_map"] = label_map
     else:
         overrides.setdefault("data", {})
         overrides["data"].update({"builtin_n": schedule.corpus_size})
@@ -505,7 +509,8 @@ def run_demo(out: str | Path = "runs/demo", schedule: str | Schedule = "default"
 
 
 def run_kfold(data: str, out: str | Path, *, folds: int, schedule: Schedule, methods: Sequence[str],
-              labels: str | None = None, device: str = "cpu", progress: bool = True, resume: bool = False,
+              labels: str | None = None, label_map: str | None = None, device: str = "cpu",
+              progress: bool = True, resume: bool = False,
               overwrite: bool = False, command: str = "ssal reproduce",
               log: Callable[[str], None] = print) -> dict[str, Any]:
     """k-fold cross-validation of the linear and finetune protocols on user data.
@@ -513,7 +518,7 @@ def run_kfold(data: str, out: str | Path, *, folds: int, schedule: Schedule, met
     Each fold's test part is the fold; its validation part is a stratified tenth of the rest.
     Fold results are summarised as mean +- std in ``kfold.json`` beside the main report.
     """
-    base = prepare_experiment(out, schedule=schedule, data=data, labels=labels, resume=resume,
+    base = prepare_experiment(out, schedule=schedule, data=data, labels=labels, label_map=label_map, resume=resume,
                               overwrite=overwrite, device=device, progress=progress, log=log)
     ds = base.dataset
     labelled = ds.labelled
@@ -553,11 +558,12 @@ def ablation_variants() -> dict[str, dict[str, Any]]:
 
 
 def run_ablation(out: str | Path, schedule: Schedule, *, data: str = "builtin", labels: str | None = None,
+                 label_map: str | None = None,
                  variants: Sequence[str] | None = None, device: str = "cpu", progress: bool = True,
                  resume: bool = False, overwrite: bool = False, command: str = "ssal ablate",
                  log: Callable[[str], None] = print) -> dict[str, Any]:
     """Pretrain each SSAL ablation variant and compare kNN and linear accuracy."""
-    exp = prepare_experiment(out, schedule=schedule, data=data, labels=labels, resume=resume,
+    exp = prepare_experiment(out, schedule=schedule, data=data, labels=labels, label_map=label_map, resume=resume,
                              overwrite=overwrite, device=device, progress=progress, log=log)
     table = ablation_variants()
     chosen = list(variants) if variants else list(table)

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..data.dataset import UNLABELLED, GaitDataset
 from ..errors import SsalInputError, display_path
+from .pretrain_cmd import LABEL_MAP_HELP
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,6 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     info = data_sub.add_parser("info", help="summarise a dataset (file, folder or 'builtin')")
     info.add_argument("file", help="dataset source: .h5, .npz, .ssal, .bvh folder, ... or 'builtin'")
+    info.add_argument("--label-map", help=LABEL_MAP_HELP)
     info.set_defaults(handler=cmd_info)
 
     show = subparsers.add_parser("show", help="render one sequence of a dataset as a GIF (or PNG)")
@@ -41,6 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument("--out", default="gait.gif", help="output .gif (animation) or .png (one frame)")
     show.add_argument("--frame", type=int, default=0, help="frame drawn when --out is a .png")
     show.add_argument("--fps", type=float, default=None, help="playback rate (default: the dataset's)")
+    show.add_argument("--label-map", help=LABEL_MAP_HELP)
     show.set_defaults(handler=cmd_show)
 
 
@@ -68,10 +71,12 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load(source: str) -> GaitDataset:
+def _load(source: str, label_map: str | None = None, center: str | None = None) -> GaitDataset:
     from ..data.io import load_dataset
+    from ..data.preprocess import PreprocessConfig
 
-    return load_dataset(source)
+    preprocess = PreprocessConfig(center=center) if center else None
+    return load_dataset(source, label_map=label_map or "egait", preprocess=preprocess)
 
 
 def describe(ds: GaitDataset, source: str) -> str:
@@ -104,7 +109,7 @@ def describe(ds: GaitDataset, source: str) -> str:
 
 def cmd_info(args: argparse.Namespace) -> int:
     """Print a summary of a dataset."""
-    ds = _load(args.file)
+    ds = _load(args.file, args.label_map)
     print(describe(ds, display_path(args.file)))
     return 0
 
@@ -118,7 +123,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         raise SsalInputError(display_path(out), "output must end in .gif or .png")
     if not out.parent.is_dir():
         raise SsalInputError(display_path(out), "the output folder does not exist")
-    ds = _load(args.file)
+    # Drawn with the walking path kept (the training default removes it), so the walker moves.
+    ds = _load(args.file, args.label_map, center="first_frame")
     if not -len(ds) <= args.index < len(ds):
         raise SsalInputError(args.file, f"index {args.index} out of range: the dataset has {len(ds)} sequences")
     i = args.index % len(ds)

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..config import clip_len as config_clip_len
 from ..errors import SsalInputError
+from .pretrain_cmd import LABEL_MAP_HELP
 
 #: Dataset options shared by commands that read a dataset.
 DATA_HELP = "'builtin' or a dataset path (E-Gait .h5, BVH folder, .npz, .ssal); default: the checkpoint's data"
@@ -64,6 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument("--checkpoint", required=True, help="encoder.pt of a pretraining run")
         p.add_argument("--data", help=DATA_HELP)
         p.add_argument("--labels", help="labels file beside the data")
+        p.add_argument("--label-map", help=LABEL_MAP_HELP)
         p.add_argument("--split", help="split JSON (default: split.json beside the checkpoint, else a new one)")
         p.add_argument("--out", help="directory for results.json (and classifier.pt for linear/finetune)")
         p.add_argument("--epochs", type=int, help="training epochs (protocol default otherwise)")
@@ -83,6 +85,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="whose encoder architecture to train (ssal: CFFN, others: ST-GCN)")
     p.add_argument("--data", default="builtin", help=DATA_HELP)
     p.add_argument("--labels")
+    p.add_argument("--label-map", help=LABEL_MAP_HELP)
     p.add_argument("--split", help="split JSON (default: a new seeded stratified split)")
     p.add_argument("--out", required=True, help="directory for results.json, split.json and classifier.pt")
     p.add_argument("--epochs", type=int, default=30)
@@ -105,6 +108,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("reproduce", help="the demo's protocol on your E-Gait (or other) data")
     p.add_argument("--data", required=True, help="dataset path (E-Gait features .h5 with labels beside, ...)")
     p.add_argument("--labels", help="labels file (default: found beside the data)")
+    p.add_argument("--label-map", help=LABEL_MAP_HELP)
     p.add_argument("--folds", type=int, default=0, help="also run k-fold cross-validation (0: off)")
     p.add_argument("--methods", nargs="+", default=["ssal", "aimclr", "skeletonclr"],
                    choices=["ssal", "aimclr", "skeletonclr"])
@@ -115,6 +119,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("ablate", help="SSAL with each component switched off alone")
     p.add_argument("--data", default="builtin")
     p.add_argument("--labels")
+    p.add_argument("--label-map", help=LABEL_MAP_HELP)
     p.add_argument("--variants", nargs="+", help="subset of variants (default: all)")
     _add_schedule_flags(p)
     _add_run_flags(p, "runs/ablate")
@@ -148,7 +153,12 @@ def _experiment_for_checkpoint(args: argparse.Namespace):
     _, ck = load_encoder(args.checkpoint)
     cfg = ck.get("config") or {}
     if args.data:
-        dataset = load_dataset(args.data, labels=args.labels)
+        # Read the data as the encoder was trained: its preprocessing and label names.
+        from ..data.preprocess import PreprocessConfig
+
+        label_map = args.label_map or (cfg.get("data") or {}).get("label_map") or "egait"
+        dataset = load_dataset(args.data, labels=args.labels, label_map=label_map,
+                               preprocess=PreprocessConfig.from_dict(ck.get("preprocess") or None))
     elif cfg.get("data"):
         dataset = load_configured_dataset(cfg["data"])
     else:
@@ -218,7 +228,8 @@ def run_supervised(args: argparse.Namespace) -> int:
 
     sched = replace(SCHEDULES["default"], finetune_epochs=args.epochs, semi_epochs=args.epochs,
                     finetune_lr=args.lr, fractions=tuple(args.fractions), seeds=tuple(args.seeds))
-    exp = prepare_experiment(args.out, schedule=sched, data=args.data, labels=args.labels, overwrite=args.overwrite,
+    exp = prepare_experiment(args.out, schedule=sched, data=args.data, labels=args.labels, label_map=args.label_map,
+                             overwrite=args.overwrite,
                              device=args.device, progress=False, log=lambda m: print(m, file=sys.stderr))
     if args.split:
         from ..data.splits import load_split
@@ -280,14 +291,14 @@ def run_reproduce(args: argparse.Namespace) -> int:
     from ..pipeline import prepare_experiment, run_kfold, run_protocols
 
     sched = _schedule(args)
-    exp = prepare_experiment(args.out, schedule=sched, data=args.data, labels=args.labels, resume=args.resume,
-                             overwrite=args.overwrite, device=args.device, progress=not args.no_progress,
-                             log=_log(args))
+    exp = prepare_experiment(args.out, schedule=sched, data=args.data, labels=args.labels, label_map=args.label_map,
+                             resume=args.resume, overwrite=args.overwrite, device=args.device,
+                             progress=not args.no_progress, log=_log(args))
     results = run_protocols(exp, args.methods, _command_line())
     _print_summary(results, args.out)
     if args.folds:
         summary = run_kfold(args.data, Path(args.out) / "kfold", folds=args.folds, schedule=sched,
-                            methods=args.methods, labels=args.labels, device=args.device,
+                            methods=args.methods, labels=args.labels, label_map=args.label_map, device=args.device,
                             progress=not args.no_progress, resume=args.resume, overwrite=True, log=_log(args))
         for m, protos in summary.items():
             cells = ", ".join(f"{p} {v['mean'] * 100:.1f} ± {(v['std'] or 0) * 100:.1f}%" for p, v in protos.items())
@@ -299,7 +310,8 @@ def run_ablate(args: argparse.Namespace) -> int:
     """Handler of ``ssal ablate``."""
     from ..pipeline import run_ablation
 
-    results = run_ablation(_out_dir(args), _schedule(args), data=args.data, labels=args.labels, variants=args.variants,
+    results = run_ablation(_out_dir(args), _schedule(args), data=args.data, labels=args.labels,
+                           label_map=args.label_map, variants=args.variants,
                            device=args.device, progress=not args.no_progress, resume=args.resume,
                            overwrite=args.overwrite, command=_command_line(), log=_log(args))
     _print_summary(results, args.out)

@@ -7,6 +7,8 @@ import os
 import sys
 
 METHODS = ("ssal", "aimclr", "skeletonclr")
+LABEL_MAP_HELP = ("names of the label values 0, 1, ...: egait (default: happy, angry, sad, neutral), step "
+                  "(angry, neutral, happy, sad) or comma-separated names")
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,6 +30,8 @@ def config_from_args(args: argparse.Namespace, method: str) -> dict:
         overrides.append(f"data.source={args.data}")
     if getattr(args, "labels", None):
         overrides.append(f"data.labels={args.labels}")
+    if getattr(args, "label_map", None):
+        overrides.append(f"data.label_map={args.label_map}")
     if getattr(args, "epochs", None):
         overrides.append(f"train.epochs={args.epochs}")
     if args.seed is not None:
@@ -47,6 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--method", choices=METHODS, default="ssal")
     p.add_argument("--data", default="builtin", help="'builtin' or a dataset path (E-Gait .h5, BVH folder, .npz, .ssal)")
     p.add_argument("--labels", help="labels file beside the data (only used by the kNN monitor)")
+    p.add_argument("--label-map", help=LABEL_MAP_HELP)
     p.add_argument("--epochs", type=int, help="number of epochs (same as --set train.epochs=N)")
     p.add_argument("--out", required=True, help="run directory (never deleted)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")

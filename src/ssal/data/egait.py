@@ -36,7 +36,13 @@ HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 
 def resolve_label_map(label_map: str | Sequence[str]) -> list[str]:
-    """Class names for a label map preset name or an explicit list of names."""
+    """Class names for a label map preset name or an explicit list of names.
+
+    A string with commas is a list of names (``"happy,angry,sad,neutral"``), as the command
+    line's ``--label-map`` and the config's ``data.label_map`` give it.
+    """
+    if isinstance(label_map, str) and "," in label_map:
+        label_map = label_map.split(",")
     if isinstance(label_map, str):
         try:
             return list(LABEL_MAPS[label_map.lower()])
@@ -221,7 +227,8 @@ def read_egait_raw(
             if not (0 <= value < len(classes)):
                 raise SsalInputError(
                     f"{lwhere} [{key}]",
-                    f"label {value} outside the label map {classes}; pass label_map with {value + 1}+ class names",
+                    f"label {value} outside the label map {classes}; give a label map of {value + 1}+ class names "
+                    f"(--label-map name0,name1,... or data.label_map)",
                 )
             labels.append(value)
         source = "file"
