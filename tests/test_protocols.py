@@ -154,6 +154,23 @@ def test_linear_standardize_rescues_tiny_features_and_folds_into_the_head(splits
         train_classifier(make_encoder(), None, train, val, mode="finetune", epochs=1, standardize=True)
 
 
+def test_linear_feature_cache_encodes_once_and_changes_nothing(splits) -> None:
+    train, val, _ = splits
+    calls = {"n": 0}
+    enc = make_encoder()
+    enc.register_forward_hook(lambda *a: calls.__setitem__("n", calls["n"] + 1))
+    kw = dict(mode="linear", epochs=5, lr=0.5, batch_size=16, seed=0)
+    cache: dict = {}
+    first, _ = train_classifier(enc, None, train, val, feature_cache=cache, **kw)
+    assert set(cache) == {"train", "val"} and cache["train"].shape == (len(train), enc.out_dim)
+    after_first = calls["n"]
+    second, _ = train_classifier(enc, None, train, val, feature_cache=cache, **kw)
+    assert calls["n"] == after_first  # the second run never ran the encoder
+    plain, _ = train_classifier(make_encoder(), None, train, val, **kw)
+    for a, b in ((first, second), (first, plain)):
+        assert torch.equal(a.head.fc.weight, b.head.fc.weight)
+
+
 def test_linear_is_deterministic_and_last_selection(splits) -> None:
     train, val, _ = splits
     heads = []

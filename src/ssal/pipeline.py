@@ -213,6 +213,8 @@ def evaluate_encoder(exp: Experiment, name: str, make_encoder: Callable[[int], E
     common = dict(device=exp.device, clip_len=clip_len, progress=False, select="val")
     run_dir = exp.out / name
     run_dir.mkdir(parents=True, exist_ok=True)
+    # The two linear probes read the same frozen features (same encoder file and seed, same data).
+    features: dict[str, np.ndarray] = {}
     if "knn" in protocols:
         out["knn"] = knn_evaluate(make_encoder(exp.seed), train, test, k=20, temperature=0.1,
                                   device=exp.device, clip_len=clip_len)
@@ -220,7 +222,7 @@ def evaluate_encoder(exp: Experiment, name: str, make_encoder: Callable[[int], E
         enc = make_encoder(exp.seed)
         model, hist = train_classifier(enc, None, train, val, mode="linear", epochs=s.linear_epochs,
                                        lr=s.linear_std_lr, milestones=(int(s.linear_epochs * 0.8),),
-                                       seed=exp.seed, standardize=True, **common)
+                                       seed=exp.seed, standardize=True, feature_cache=features, **common)
         out["linear_std"] = evaluate(model, test)
         out["linear_std"]["best_epoch"] = hist["best_epoch"]
         if files.get("linear_std"):
@@ -232,7 +234,7 @@ def evaluate_encoder(exp: Experiment, name: str, make_encoder: Callable[[int], E
         enc = make_encoder(exp.seed)
         model, hist = train_classifier(enc, None, train, val, mode="linear", epochs=s.linear_epochs,
                                        lr=s.linear_lr, milestones=(int(s.linear_epochs * 0.8),),
-                                       seed=exp.seed, **common)
+                                       seed=exp.seed, feature_cache=features, **common)
         out["linear"] = evaluate(model, test)
         out["linear"]["best_epoch"] = hist["best_epoch"]
         save_classifier(run_dir / files["linear"], model.encoder, model.head, encoder_config=encoder_config,

@@ -282,17 +282,24 @@ def _feature_data(
     batch_size: int,
     progress: bool,
     standardize: bool = False,
+    cache: dict[str, np.ndarray] | None = None,
 ) -> tuple[Fetch, Validate | None]:
     """Batches of precomputed features (linear protocol: frozen encoder, no augmentation),
-    optionally standardised with the training statistics (kept in ``model.feature_stats``)."""
+    optionally standardised with the training statistics (kept in ``model.feature_stats``).
+    ``cache`` (``"train"`` / ``"val"`` -> features) is read if filled and filled if empty."""
 
-    def encode(ds: GaitDataset) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode(ds: GaitDataset, key: str) -> tuple[torch.Tensor, torch.Tensor]:
         idx = ds.labelled
-        x = ds.x if len(idx) == len(ds) else ds.x[idx]
-        f = extract_features(model.encoder, x, batch_size, device, model.clip_len, progress)
+        if cache is not None and key in cache:
+            f = cache[key]
+        else:
+            x = ds.x if len(idx) == len(ds) else ds.x[idx]
+            f = extract_features(model.encoder, x, batch_size, device, model.clip_len, progress)
+            if cache is not None:
+                cache[key] = f
         return torch.from_numpy(f).to(device), torch.as_tensor(ds.y[idx], device=device)
 
-    x_train, y_train = encode(train_ds)
+    x_train, y_train = encode(train_ds, "train")
     if standardize:
         # The affine map is folded into the linear head afterwards (fold_standardisation).
         mean, std = feature_statistics(x_train)
@@ -307,7 +314,7 @@ def _feature_data(
 
     if val_ds is None:
         return fetch, None
-    x_val, y_val = encode(val_ds)
+    x_val, y_val = encode(val_ds, "val")
     x_val = (x_val - mean) / std
 
     def validate() -> tuple[float, float]:
@@ -416,6 +423,7 @@ def train_classifier(
     eval_batch_size: int = 256,
     progress: bool = False,
     standardize: bool = False,
+    feature_cache: dict[str, np.ndarray] | None = None,
 ) -> tuple[Classifier, dict[str, Any]]:
     """Train a classification head (and, except for ``linear``, the encoder) on ``train_ds``.
 
@@ -425,6 +433,10 @@ def train_classifier(
     (AimCLR's) trains on the raw features with lr 3.0. On, one learning rate (about 0.3) suits
     every encoder whatever its feature scale, which also rescues the near-constant features
     of a randomly initialised encoder in eval mode: the stronger reference for that baseline.
+
+    ``feature_cache`` (linear only): a dict shared by several linear runs on the *same* frozen
+    encoder, training and validation sets; their features are extracted by the first run and
+    reused by the others (the caller vouches that encoder and data are the same).
 
     Every schedule argument left ``None`` takes the protocol's default (:class:`LinearConfig`
     or :class:`FinetuneConfig`). ``augment(x, generator)`` transforms each training batch
@@ -470,7 +482,8 @@ def train_classifier(
     fit_module: nn.Module = head if linear else model
     val = val_ds if has_val else None
     if linear:
-        fetch, validate = _feature_data(model, train_ds, val, device, eval_batch_size, progress, standardize)
+        fetch, validate = _feature_data(model, train_ds, val, device, eval_batch_size, progress, standardize,
+                                        feature_cache)
     else:
         gen = torch.Generator(device=device).manual_seed(seed)
         fetch, validate = _sequence_data(model, train_ds, val, device, eval_batch_size, augment, gen)
