@@ -422,7 +422,6 @@ def save_encoder(encoder: torch.nn.Module, config: Mapping[str, Any], dataset: G
 def load_configured_dataset(data: Mapping[str, Any]) -> GaitDataset:
     """The dataset named by a config's ``data`` section."""
     from .data.io import load_dataset
-
     from .data.preprocess import PreprocessConfig
 
     source = data["source"]

@@ -218,41 +218,27 @@ def evaluate_encoder(exp: Experiment, name: str, make_encoder: Callable[[int], E
     if "knn" in protocols:
         out["knn"] = knn_evaluate(make_encoder(exp.seed), train, test, k=20, temperature=0.1,
                                   device=exp.device, clip_len=clip_len)
-    if "linear_std" in protocols:
-        enc = make_encoder(exp.seed)
-        model, hist = train_classifier(enc, None, train, val, mode="linear", epochs=s.linear_epochs,
-                                       lr=s.linear_std_lr, milestones=(int(s.linear_epochs * 0.8),),
-                                       seed=exp.seed, standardize=True, feature_cache=features, **common)
-        out["linear_std"] = evaluate(model, test)
-        out["linear_std"]["best_epoch"] = hist["best_epoch"]
-        if files.get("linear_std"):
-            save_classifier(run_dir / files["linear_std"], model.encoder, model.head, encoder_config=encoder_config,
-                            layout=exp.dataset.layout, classes=exp.dataset.classes,
-                            preprocess=exp.dataset.meta.get("preprocess"), clip_len=clip_len,
-                            protocol="linear_std", report=out["linear_std"], method=method)
-    if "linear" in protocols:
-        enc = make_encoder(exp.seed)
-        model, hist = train_classifier(enc, None, train, val, mode="linear", epochs=s.linear_epochs,
-                                       lr=s.linear_lr, milestones=(int(s.linear_epochs * 0.8),),
-                                       seed=exp.seed, feature_cache=features, **common)
-        out["linear"] = evaluate(model, test)
-        out["linear"]["best_epoch"] = hist["best_epoch"]
-        save_classifier(run_dir / files["linear"], model.encoder, model.head, encoder_config=encoder_config,
-                        layout=exp.dataset.layout, classes=exp.dataset.classes,
-                        preprocess=exp.dataset.meta.get("preprocess"), clip_len=clip_len, protocol="linear",
-                        report=out["linear"], method=method)
     end_to_end = "finetune" if pretrained else "supervised"
+
+    def train_and_report(proto: str, mode: str, epochs: int, lr: float, **kwargs: Any) -> None:
+        """Train one classifier protocol, score it on test, save it under ``files[proto]``."""
+        model, hist = train_classifier(make_encoder(exp.seed), None, train, val, mode=mode, epochs=epochs, lr=lr,
+                                       milestones=(int(epochs * 0.8),), seed=exp.seed, **kwargs, **common)
+        out[proto] = evaluate(model, test)
+        out[proto]["best_epoch"] = hist["best_epoch"]
+        if files.get(proto):
+            save_classifier(run_dir / files[proto], model.encoder, model.head, encoder_config=encoder_config,
+                            layout=exp.dataset.layout, classes=exp.dataset.classes,
+                            preprocess=exp.dataset.meta.get("preprocess"), clip_len=clip_len, protocol=proto,
+                            report=out[proto], method=method)
+
+    if "linear_std" in protocols:
+        train_and_report("linear_std", "linear", s.linear_epochs, s.linear_std_lr, standardize=True,
+                         feature_cache=features)
+    if "linear" in protocols:
+        train_and_report("linear", "linear", s.linear_epochs, s.linear_lr, feature_cache=features)
     if "finetune" in protocols:
-        enc = make_encoder(exp.seed)
-        model, hist = train_classifier(enc, None, train, val, mode=end_to_end, epochs=s.finetune_epochs,
-                                       lr=s.finetune_lr, milestones=(int(s.finetune_epochs * 0.8),),
-                                       seed=exp.seed, **common)
-        out[end_to_end] = evaluate(model, test)
-        out[end_to_end]["best_epoch"] = hist["best_epoch"]
-        save_classifier(run_dir / files[end_to_end], model.encoder, model.head, encoder_config=encoder_config,
-                        layout=exp.dataset.layout, classes=exp.dataset.classes,
-                        preprocess=exp.dataset.meta.get("preprocess"), clip_len=clip_len, protocol=end_to_end,
-                        report=out[end_to_end], method=method)
+        train_and_report(end_to_end, end_to_end, s.finetune_epochs, s.finetune_lr)
     if "semi" in protocols and s.fractions:
         counter = {"n": 0}
 

@@ -361,13 +361,14 @@ def run_embed(args: argparse.Namespace) -> int:
 
     model = load(args.checkpoint, device=args.device)
     if args.input == "builtin":
-        from ..data.synthetic import load_builtin
+        from ..config import DEFAULTS
+        from ..engine import load_configured_dataset
 
         # The corpus the checkpoint was pretrained on (encoder.pt keeps its data config);
         # classifier files carry none, so they embed the default corpus.
-        data_cfg = (model.meta.get("config") or {}).get("data") or {}
-        ds = load_builtin(int(data_cfg.get("builtin_n") or 2000), int(data_cfg.get("builtin_seed") or 0),
-                          center=model.preprocess.center)
+        data_cfg = {**DEFAULTS["data"], **((model.meta.get("config") or {}).get("data") or {}),
+                    "source": "builtin", "center": model.preprocess.center}
+        ds = load_configured_dataset(data_cfg)
     else:
         _, ds = _load_input(model, args.input)
     feats = model.embed(ds)

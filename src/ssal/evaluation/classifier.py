@@ -303,10 +303,8 @@ def _feature_data(
     if standardize:
         # The affine map is folded into the linear head afterwards (fold_standardisation).
         mean, std = feature_statistics(x_train)
-    else:
-        mean, std = torch.zeros(x_train.shape[1], device=device), torch.ones(x_train.shape[1], device=device)
-    x_train = (x_train - mean) / std
-    model.feature_stats = (mean, std)
+        x_train = (x_train - mean) / std
+        model.feature_stats = (mean, std)
 
     def fetch(rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         r = _rows_tensor(rows, device)
@@ -315,7 +313,8 @@ def _feature_data(
     if val_ds is None:
         return fetch, None
     x_val, y_val = encode(val_ds, "val")
-    x_val = (x_val - mean) / std
+    if standardize:
+        x_val = (x_val - mean) / std
 
     def validate() -> tuple[float, float]:
         model.head.eval()
@@ -512,7 +511,6 @@ def train_classifier(
     selector.restore(fit_module)
     if linear and standardize:
         fold_standardisation(model.head, *model.feature_stats)
-    if hasattr(model, "feature_stats"):
         del model.feature_stats
     model.eval()
     return model, {
