@@ -343,3 +343,111 @@ def get_layout(name_or_layout: str | SkeletonLayout) -> SkeletonLayout:
         raise SsalInputError(
             None, f"unknown skeleton layout {name_or_layout!r}; built in: {', '.join(LAYOUTS)}"
         ) from None
+
+
+# --------------------------------------------------------------------------------------
+# BlazePose-33 (MediaPipe Pose) and its mapping onto E-Gait-16
+# --------------------------------------------------------------------------------------
+
+BLAZEPOSE33 = SkeletonLayout(
+    name="blazepose33",
+    joints=(
+        "nose", "left_eye_inner", "left_eye", "left_eye_outer",
+        "right_eye_inner", "right_eye", "right_eye_outer",
+        "left_ear", "right_ear", "mouth_left", "mouth_right",
+        "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
+        "left_wrist", "right_wrist", "left_pinky", "right_pinky",
+        "left_index", "right_index", "left_thumb", "right_thumb",
+        "left_hip", "right_hip", "left_knee", "right_knee",
+        "left_ankle", "right_ankle", "left_heel", "right_heel",
+        "left_foot_index", "right_foot_index",
+    ),
+    edges=(
+        # face (MediaPipe's POSE_CONNECTIONS) ...
+        (0, 1), (1, 2), (2, 3), (3, 7), (0, 4), (4, 5), (5, 6), (6, 8), (9, 10),
+        # ... joined to the body by nose-shoulder and nose-mouth bones (ours, so the graph is connected)
+        (0, 11), (0, 12), (0, 9), (0, 10),
+        # arms and hands
+        (11, 12), (11, 13), (13, 15), (15, 17), (15, 19), (15, 21), (17, 19),
+        (12, 14), (14, 16), (16, 18), (16, 20), (16, 22), (18, 20),
+        # trunk and legs
+        (11, 23), (12, 24), (23, 24), (23, 25), (25, 27), (27, 29), (29, 31), (27, 31),
+        (24, 26), (26, 28), (28, 30), (30, 32), (28, 32),
+    ),
+    # BlazePose has no hip-centre landmark (its world origin is the hip midpoint); the left hip
+    # stands in as the graph centre.
+    center=23,
+    mirror_pairs=(
+        (1, 4), (2, 5), (3, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16), (17, 18), (19, 20),
+        (21, 22), (23, 24), (25, 26), (27, 28), (29, 30), (31, 32),
+    ),
+    parts={
+        "trunk": (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10),
+        "left_arm": (11, 13, 15, 17, 19, 21),
+        "right_arm": (12, 14, 16, 18, 20, 22),
+        "left_leg": (23, 25, 27, 29, 31),
+        "right_leg": (24, 26, 28, 30, 32),
+    },
+    upper_body=(11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22),
+)
+"""MediaPipe Pose (BlazePose GHUM 3D) 33-landmark layout, index = MediaPipe's ``PoseLandmark``.
+
+"left" is the *person's* left, as MediaPipe names it. MediaPipe's world landmarks are metres,
+origin at the hip midpoint (re-centred every frame), x to the image right, **y down**, z away
+from the camera (a right-handed camera frame); :func:`blazepose_to_egait16` maps and turns
+them upright. Unlike the other layouts its trunk part holds the face landmarks and its
+centre is the left hip (see ``center``); ssal does not train on it, it is the video reader's
+source layout.
+"""
+
+LAYOUTS[BLAZEPOSE33.name] = BLAZEPOSE33
+
+#: For each E-Gait-16 joint, the BlazePose-33 landmarks averaged to make it (equal weights):
+#: root = hip centre, spine = centre of hips and shoulders (E-Gait's spine joint sits at
+#: 0.49 of the root-neck segment, measured on the STEP release's features4DCVAEGCN.h5),
+#: neck = shoulder centre, head = ear centre, hands = wrists, feet = ankles.
+BLAZEPOSE33_TO_EGAIT16: dict[str, tuple[int, ...]] = {
+    "root": (23, 24),
+    "spine": (11, 12, 23, 24),
+    "neck": (11, 12),
+    "head": (7, 8),
+    "left_shoulder": (11,), "left_elbow": (13,), "left_hand": (15,),
+    "right_shoulder": (12,), "right_elbow": (14,), "right_hand": (16,),
+    "left_hip": (23,), "left_knee": (25,), "left_foot": (27,),
+    "right_hip": (24,), "right_knee": (26,), "right_foot": (28,),
+}
+
+
+def blazepose_mapping_matrix(target: SkeletonLayout = EGAIT16) -> np.ndarray:
+    """``(V_target, 33)`` averaging weights with ``target = W @ blazepose`` (rows sum to 1)."""
+    if target.name != EGAIT16.name:
+        raise SsalInputError(None, f"BlazePose-33 maps onto {EGAIT16.name} only, not {target.name}")
+    w = np.zeros((target.num_joints, BLAZEPOSE33.num_joints))
+    for joint, sources in BLAZEPOSE33_TO_EGAIT16.items():
+        w[target.index(joint), list(sources)] = 1.0 / len(sources)
+    return w
+
+
+def blazepose_to_egait16(
+    landmarks: np.ndarray, visibility: np.ndarray | None = None, *, upright: bool = True
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Map BlazePose-33 positions ``(..., 33, 3)`` onto E-Gait-16 ``(..., 16, 3)``.
+
+    With ``upright=True`` (for MediaPipe's y-down world landmarks) the result is rotated 180
+    degrees about x (``y -> -y``, ``z -> -z``): y points up and, since a rotation is not a
+    mirror, the person's left stays their left (it keeps ``left x up = forward``). Pass
+    ``upright=False`` for image coordinates. A mapped joint's visibility ``(..., 16)`` is the
+    lowest visibility of the landmarks averaged into it.
+    """
+    pts = np.asarray(landmarks, dtype=np.float64)
+    if pts.shape[-2:] != (BLAZEPOSE33.num_joints, 3):
+        raise SsalInputError(None, f"expected BlazePose-33 landmarks (..., 33, 3), got {pts.shape}")
+    out = np.einsum("vj,...jc->...vc", blazepose_mapping_matrix(EGAIT16), pts)
+    if upright:
+        out[..., 1] *= -1.0
+        out[..., 2] *= -1.0
+    vis = None
+    if visibility is not None:
+        v = np.asarray(visibility, dtype=np.float64)
+        vis = np.stack([v[..., list(BLAZEPOSE33_TO_EGAIT16[j])].min(axis=-1) for j in EGAIT16.joints], axis=-1)
+    return out, vis

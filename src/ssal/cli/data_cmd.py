@@ -5,7 +5,9 @@
 * ``ssal data info FILE`` prints shape, layout, frame rate, class counts and length statistics
   of any dataset source (``builtin`` included);
 * ``ssal show FILE --index I --out gait.gif`` renders one sequence as an animated GIF (or a
-  single frame when ``--out`` ends in ``.png``).
+  single frame when ``--out`` ends in ``.png``);
+* ``ssal show VIDEO --out overlay.gif`` (or ``.mp4``, ``.png`` with ``--frame``) draws the
+  skeleton BlazePose found over the video's frames (:mod:`ssal.viz_video`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 from ..data.dataset import UNLABELLED, GaitDataset
 from ..errors import SsalInputError, display_path
 from .pretrain_cmd import LABEL_MAP_HELP
+from .video_cmd import add_video_flags, settings_from_args
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,13 +40,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     info.add_argument("--label-map", help=LABEL_MAP_HELP)
     info.set_defaults(handler=cmd_info)
 
-    show = subparsers.add_parser("show", help="render one sequence of a dataset as a GIF (or PNG)")
-    show.add_argument("file", help="dataset source (or 'builtin')")
+    show = subparsers.add_parser("show", help="render one sequence of a dataset as a GIF (or PNG), or a "
+                                              "video with its skeleton drawn over the frames (GIF, MP4, PNG)")
+    show.add_argument("file", help="dataset source (or 'builtin'), or a video (.mp4, ...; needs the 'video' extra)")
     show.add_argument("--index", type=int, default=0, help="sequence index (default 0)")
-    show.add_argument("--out", default="gait.gif", help="output .gif (animation) or .png (one frame)")
+    show.add_argument("--out", default="gait.gif", help="output .gif (animation) or .png (one frame); "
+                                                        "for a video also .mp4")
     show.add_argument("--frame", type=int, default=0, help="frame drawn when --out is a .png")
     show.add_argument("--fps", type=float, default=None, help="playback rate (default: the dataset's)")
     show.add_argument("--label-map", help=LABEL_MAP_HELP)
+    video = show.add_argument_group("video input")
+    add_video_flags(video)
+    video.add_argument("--max-width", type=int, default=480, help="frames wider than this are scaled down (default 480)")
     show.set_defaults(handler=cmd_show)
 
 
@@ -116,8 +124,11 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     """Render sequence ``--index`` of a dataset as a GIF (or one frame as a PNG)."""
+    from ..data.video import is_video_path
     from ..viz import plot_skeleton_frame, render_gif
 
+    if is_video_path(args.file):
+        return _show_video(args)
     out = Path(args.out)
     if out.suffix.lower() not in (".gif", ".png"):
         raise SsalInputError(display_path(out), "output must end in .gif or .png")
@@ -141,4 +152,19 @@ def cmd_show(args: argparse.Namespace) -> int:
     else:
         render_gif(seq, ds.layout, out, title=title, fps=args.fps or ds.fps)
     print(f"wrote {display_path(out)} (sequence {i}, {label_name}, {frames} frames)")
+    return 0
+
+
+def _show_video(args: argparse.Namespace) -> int:
+    """``ssal show VIDEO``: the skeleton over the video's frames."""
+    from ..viz_video import render_video_overlay
+
+    if args.max_width < 16:
+        raise SsalInputError("--max-width", f"must be at least 16, got {args.max_width}")
+    if args.fps is not None and not 0 < args.fps <= 1000:
+        raise SsalInputError("--fps", f"must lie in (0, 1000], got {args.fps:g}")
+    summary = render_video_overlay(args.file, args.out, settings=settings_from_args(args), frame=args.frame,
+                                   max_width=args.max_width, fps=args.fps)
+    print(f"wrote {display_path(args.out)} ({summary['frames']} frames, a person in "
+          f"{summary['frames_with_person']}, {summary['frames_used']} in {summary['sequences']} sequence(s))")
     return 0

@@ -128,14 +128,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     # Using a trained model -------------------------------------------------------------------
     p = subparsers.add_parser("predict", help="per-sequence emotion probabilities from a classifier.pt")
     p.add_argument("--checkpoint", required=True, help="classifier.pt (from linear / finetune / demo)")
-    p.add_argument("input", help="BVH file or folder, .npz, E-Gait .h5, .ssal, or a (T, 17, 3) Human3.6M .npy")
+    p.add_argument("input", help="BVH file or folder, .npz (poses.npz from `ssal pose`), E-Gait .h5, .ssal, "
+                                 "a (T, 17, 3) Human3.6M .npy, or a video (.mp4, ...; needs the 'video' extra)")
     p.add_argument("--out", help="write CSV (.csv) or JSON (.json) instead of printing CSV")
     p.add_argument("--device", default="cpu")
     p.set_defaults(handler=run_predict)
 
     p = subparsers.add_parser("embed", help="encoder features of every sequence, as .npy")
     p.add_argument("--checkpoint", required=True, help="encoder.pt or classifier.pt")
-    p.add_argument("input", help="dataset path (as for predict) or 'builtin'")
+    p.add_argument("input", help="dataset path or video (as for predict) or 'builtin'")
     p.add_argument("--out", required=True, help="output .npy (N, D)")
     p.add_argument("--device", default="cpu")
     p.set_defaults(handler=run_embed)

@@ -12,6 +12,8 @@ directory of ``*.bvh``      BVH folder, labels from ``labels=`` or ``labels.csv`
 ``*.npz`` with ``x``        NumPy dataset (``order=`` when the axis order is ambiguous)
 ``*.npz`` without ``x``     pose-estimator output, one ``(T, 17, 3)`` array per sequence
 ``*.npy``                   one pose-estimator sequence ``(T, 17, 3)``
+``*.mp4``, ``*.avi``, ...   a video: BlazePose landmarks, one sequence per stretch
+                            (``ssal.data.video``; needs the ``video`` extra)
 ==========================  ==========================================================
 """
 
@@ -142,10 +144,16 @@ def _load_path(
         from .pose import read_pose
 
         return read_pose(path, layout=layout, label_map=label_map, preprocess=preprocess, fps=fps)
+    from .video import VIDEO_SUFFIXES
+
+    if suffix in VIDEO_SUFFIXES:
+        from .video import read_video
+
+        return read_video(path, layout=layout, preprocess=preprocess, label_map=label_map, fps=fps)
     raise SsalInputError(
         where,
         f"unknown dataset type {suffix or '(no extension)'!r}; expected .h5/.hdf5, .bvh, a folder of .bvh, "
-        ".npz, .npy, a .ssal directory or 'builtin'",
+        ".npz, .npy, a .ssal directory, a video (.mp4, .avi, ...) or 'builtin'",
     )
 
 

@@ -1,0 +1,71 @@
+"""``ssal pose VIDEO --out poses.npz``: BlazePose landmarks of a video as gait sequences.
+
+The output is an ``.npz`` dataset (``x`` ``(N, T, 16, 3)``, one sequence per continuous
+stretch of the walker, at the working frame rate) that ``ssal predict``, ``ssal embed``,
+``ssal show`` and ``ssal data info`` read; see :mod:`ssal.data.video`. ``ssal predict VIDEO``
+runs the same extraction with the default settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ..errors import SsalInputError, display_path
+
+
+def add_video_flags(p: argparse.ArgumentParser) -> None:
+    """The masking settings of :class:`ssal.data.video.VideoSettings` as options."""
+    p.add_argument("--min-visibility", type=float, default=0.5,
+                   help="joints below this BlazePose visibility are masked (default 0.5; 0 keeps all)")
+    p.add_argument("--max-gap", type=float, default=0.25,
+                   help="longest masked gap per joint filled by interpolation, seconds (default 0.25)")
+    p.add_argument("--min-duration", type=float, default=1.0,
+                   help="shortest continuous stretch kept as a sequence, seconds (default 1.0)")
+
+
+def settings_from_args(args: argparse.Namespace):
+    """:class:`~ssal.data.video.VideoSettings` from :func:`add_video_flags` options."""
+    from ..data.video import VideoSettings
+
+    return VideoSettings(min_visibility=args.min_visibility, max_gap=args.max_gap, min_duration=args.min_duration)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``pose`` to the ``ssal`` parser."""
+    p = subparsers.add_parser("pose", help="3D pose (BlazePose) of a video of someone walking, as poses.npz",
+                              description="Run MediaPipe's BlazePose on every frame of a video, map its 33 "
+                                          "landmarks onto E-Gait-16, mask hidden joints, fill short gaps, "
+                                          "resample to the working frame rate and write one sequence per "
+                                          "continuous stretch. Needs the 'video' extra (README).")
+    p.add_argument("video", help="video file (.mp4, .avi, .mov, .mkv, .webm, ...)")
+    p.add_argument("--out", required=True, help="output .npz (read by predict, embed, show, data info)")
+    p.add_argument("--fps", type=float, default=30.0, help="working frame rate of the sequences (default 30)")
+    add_video_flags(p)
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(handler=run_pose)
+
+
+def run_pose(args: argparse.Namespace) -> int:
+    """Handler of ``ssal pose``."""
+    from pathlib import Path
+
+    from ..data.video import extract_poses, walk_sequences, write_poses
+
+    settings = settings_from_args(args)
+    out = Path(args.out)
+    if out.suffix.lower() != ".npz":
+        raise SsalInputError(display_path(out), "the pose file must end in .npz")
+    if not out.parent.is_dir():
+        raise SsalInputError(display_path(out), "the output folder does not exist")
+    if not (args.fps > 0 and args.fps <= 1000):
+        raise SsalInputError("--fps", f"must lie in (0, 1000], got {args.fps:g}")
+    poses = extract_poses(args.video, progress=False if args.no_progress else None)
+    seqs = walk_sequences(poses, settings, args.fps)
+    write_poses(out, poses, seqs, args.fps, settings)
+    filled = sum(int(s.filled.any(axis=1).sum()) for s in seqs)
+    missing = poses.num_frames - int(poses.detected.sum())
+    print(f"{display_path(out)}: {len(seqs)} sequence(s) at {args.fps:g} fps from {poses.num_frames} frames "
+          f"({poses.info.fps:g} fps); {missing} frame(s) without a person, {filled} frame(s) with filled joints")
+    for s in seqs:
+        print(f"  {s.name}: {s.positions.shape[0]} frames")
+    return 0
