@@ -92,8 +92,9 @@ class EmotionModel:
 
     # ------------------------------------------------------------------ input preparation
     def read(self, path: str | os.PathLike[str]) -> GaitDataset:
-        """Read a file or folder (BVH, ``.npz``, E-Gait ``.h5``, ``.ssal``, Human3.6M ``.npy``)
-        onto the model's layout with the model's preprocessing, as ``ssal predict`` does."""
+        """Read a file or folder (BVH, ``.npz``, E-Gait ``.h5``, ``.ssal``, Human3.6M ``.npy``, or
+        a video with the ``video`` extra: one sequence per stretch, :mod:`ssal.data.video`) onto
+        the model's layout with the model's preprocessing, as ``ssal predict`` does."""
         from .data.io import load_dataset
 
         return load_dataset(path, layout=self.layout, preprocess=self.preprocess)

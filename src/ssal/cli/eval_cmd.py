@@ -17,6 +17,7 @@ import numpy as np
 from ..config import clip_len as config_clip_len
 from ..errors import SsalInputError
 from .pretrain_cmd import LABEL_MAP_HELP
+from .video_cmd import add_video_flags, settings_from_args
 
 #: Dataset options shared by commands that read a dataset.
 DATA_HELP = "'builtin' or a dataset path (E-Gait .h5, BVH folder, .npz, .ssal); default: the checkpoint's data"
@@ -132,6 +133,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                  "a (T, 17, 3) Human3.6M .npy, or a video (.mp4, ...; needs the 'video' extra)")
     p.add_argument("--out", help="write CSV (.csv) or JSON (.json) instead of printing CSV")
     p.add_argument("--device", default="cpu")
+    add_video_flags(p.add_argument_group("video input (as for `ssal pose`)"))
     p.set_defaults(handler=run_predict)
 
     p = subparsers.add_parser("embed", help="encoder features of every sequence, as .npy")
@@ -139,6 +141,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("input", help="dataset path or video (as for predict) or 'builtin'")
     p.add_argument("--out", required=True, help="output .npy (N, D)")
     p.add_argument("--device", default="cpu")
+    add_video_flags(p.add_argument_group("video input (as for `ssal pose`)"))
     p.set_defaults(handler=run_embed)
 
 
@@ -319,10 +322,16 @@ def run_ablate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_input(model, path: str):
+def _load_input(model, path: str, args: argparse.Namespace | None = None):
     """Read ``path`` with the model's layout and preprocessing (the same reader as
-    :meth:`ssal.api.EmotionModel.read`); returns ``(names, dataset)``."""
-    ds = model.read(path)
+    :meth:`ssal.api.EmotionModel.read`; a video with the command's masking settings);
+    returns ``(names, dataset)``."""
+    from ..data.video import is_video_path, read_video
+
+    if args is not None and is_video_path(path):
+        ds = read_video(path, layout=model.layout, preprocess=model.preprocess, settings=settings_from_args(args))
+    else:
+        ds = model.read(path)
     return ds.names, ds
 
 
@@ -335,7 +344,7 @@ def run_predict(args: argparse.Namespace) -> int:
     if model.head is None:
         raise SsalInputError(args.checkpoint, "this is a pretrained encoder without a classifier; "
                                               "use classifier.pt from `ssal linear`, `ssal finetune` or `ssal demo`")
-    names, ds = _load_input(model, args.input)
+    names, ds = _load_input(model, args.input, args)
     probs = model.predict(ds)
     rows = [{"name": n, "emotion": model.classes[int(np.argmax(p))],
              **{c: round(float(v), 6) for c, v in zip(model.classes, p)}} for n, p in zip(names, probs)]
@@ -371,7 +380,7 @@ def run_embed(args: argparse.Namespace) -> int:
                     "source": "builtin", "center": model.preprocess.center}
         ds = load_configured_dataset(data_cfg)
     else:
-        _, ds = _load_input(model, args.input)
+        _, ds = _load_input(model, args.input, args)
     feats = model.embed(ds)
     buf = io.BytesIO()
     np.save(buf, feats.astype(np.float32))
