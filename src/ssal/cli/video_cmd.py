@@ -12,6 +12,9 @@ import argparse
 
 from ..errors import SsalInputError, display_path
 
+#: Frame rate of the sequences ``ssal pose`` writes (``load_dataset``'s default ``fps``).
+WORKING_FPS = 30.0
+
 
 def add_video_flags(p: argparse.ArgumentParser) -> None:
     """The masking settings of :class:`ssal.data.video.VideoSettings` as options."""
@@ -39,7 +42,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                           "continuous stretch. Needs the 'video' extra (README).")
     p.add_argument("video", help="video file (.mp4, .avi, .mov, .mkv, .webm, ...)")
     p.add_argument("--out", required=True, help="output .npz (read by predict, embed, show, data info)")
-    p.add_argument("--fps", type=float, default=30.0, help="working frame rate of the sequences (default 30)")
     add_video_flags(p)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(handler=run_pose)
@@ -57,14 +59,14 @@ def run_pose(args: argparse.Namespace) -> int:
         raise SsalInputError(display_path(out), "the pose file must end in .npz")
     if not out.parent.is_dir():
         raise SsalInputError(display_path(out), "the output folder does not exist")
-    if not (args.fps > 0 and args.fps <= 1000):
-        raise SsalInputError("--fps", f"must lie in (0, 1000], got {args.fps:g}")
+    # The working frame rate (30 fps): the one every reader assumes for an .npz.
+    fps = WORKING_FPS
     poses = extract_poses(args.video, progress=False if args.no_progress else None)
-    seqs = walk_sequences(poses, settings, args.fps)
-    write_poses(out, poses, seqs, args.fps, settings)
+    seqs = walk_sequences(poses, settings, fps)
+    write_poses(out, poses, seqs, fps, settings)
     filled = sum(int(s.filled.any(axis=1).sum()) for s in seqs)
     missing = poses.num_frames - int(poses.detected.sum())
-    print(f"{display_path(out)}: {len(seqs)} sequence(s) at {args.fps:g} fps from {poses.num_frames} frames "
+    print(f"{display_path(out)}: {len(seqs)} sequence(s) at {fps:g} fps from {poses.num_frames} frames "
           f"({poses.info.fps:g} fps); {missing} frame(s) without a person, {filled} frame(s) with filled joints")
     for s in seqs:
         print(f"  {s.name}: {s.positions.shape[0]} frames")
