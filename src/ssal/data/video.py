@@ -42,7 +42,7 @@ import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -57,7 +57,8 @@ VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpe
 #: The MediaPipe release ssal uses: the last whose wheel ships the pose models (README, "From a video").
 MEDIAPIPE_VERSION = "0.10.21"
 #: What to run when the extra is missing.
-INSTALL_HINT = f'pip install "ssal[video]" && pip install --no-deps mediapipe=={MEDIAPIPE_VERSION}'
+INSTALL_HINT = (f'pip install "ssal[video]" && pip install --no-deps mediapipe=={MEDIAPIPE_VERSION} '
+                f'(from a clone: README, "From a video")')
 #: Most frames decoded from one video (an hour at 30 fps); checked on the declared count first.
 MAX_VIDEO_FRAMES = 108_000
 
@@ -116,6 +117,8 @@ def _native_stderr_quiet() -> Iterator[Any]:
         failed = False
         try:
             yield real
+        except SsalInputError:  # our own one-line message: the native chatter is not the cause
+            raise
         except BaseException:
             failed = True
             raise
@@ -245,7 +248,6 @@ def extract_poses(
     progress: bool | None = None,
     min_detection_confidence: float = 0.5,
     min_tracking_confidence: float = 0.5,
-    on_frame: Callable[[int, float, np.ndarray], None] | None = None,
 ) -> VideoPoses:
     """Run BlazePose on every frame of ``path`` (see the module doc, steps 1-2).
 
@@ -253,7 +255,6 @@ def extract_poses(
         path: the video file.
         progress: show a progress bar (``None``: only when stderr is a terminal).
         min_detection_confidence, min_tracking_confidence: MediaPipe's thresholds.
-        on_frame: called with ``(index, time_s, rgb)`` for every frame (e.g. to keep thumbnails).
 
     Raises:
         SsalInputError: the extra is missing, the file is not a decodable video or holds no frame.
@@ -279,9 +280,7 @@ def extract_poses(
         bar = tqdm(total=info.frame_count or None, desc="pose", unit="frame", file=real_stderr, leave=False,
                    disable=not show)
         try:
-            for index, (info, t, rgb) in enumerate(iter_frames(p)):
-                if on_frame is not None:
-                    on_frame(index, t, rgb)
+            for info, t, rgb in iter_frames(p):
                 result = model.process(np.ascontiguousarray(rgb))
                 times.append(t)
                 if result.pose_world_landmarks is None or result.pose_landmarks is None:
