@@ -71,9 +71,23 @@ def test_knn(run, test_size, capsys):
     rc, stdout, err = _cli(["knn", "--checkpoint", run / "pre" / "encoder.pt", "--out", out], capsys)
     assert rc == 0, err
     entry = _results(out)
-    assert set(entry) == {"knn"}
+    assert set(entry) == {"knn", "feature"}
     _check_report(entry["knn"], test_size)
-    assert "| method | knn |" in stdout
+    # SkeletonCLR's ST-GCN (channels [8, 16], no fc) is read on its 16-d pooled feature.
+    assert entry["feature"] == "pooled 16-d"
+    assert "| method | feature | knn |" in stdout
+
+
+def test_knn_on_the_backbone_feature_of_a_cffn(tmp_path, capsys):
+    pre = tmp_path / "pre"
+    rc, _, err = _cli(["pretrain", "--method", "ssal", "--out", pre, *TINY, "--set", "train.epochs=1",
+                       "--set", "model.encoder.image_channels=4", "--set", "model.encoder.image_depth=1"], capsys)
+    assert rc == 0, err
+    for feature, expected in (("output", "fused 128-d"), ("backbone", "branch maps pooled 20-d")):
+        out = tmp_path / feature
+        rc, _, err = _cli(["knn", "--checkpoint", pre / "encoder.pt", "--out", out, "--feature", feature], capsys)
+        assert rc == 0, err
+        assert _results(out)["feature"] == expected
 
 
 def test_linear_trains_only_the_head(run, test_size, capsys):
@@ -97,7 +111,7 @@ def test_linear_standardize_flag(run, test_size, capsys):
     rc, stdout, err = _cli(["linear", "--checkpoint", run / "pre" / "encoder.pt", "--out", out, "--epochs", "3",
                             "--standardize"], capsys)
     assert rc == 0, err
-    assert set(_results(out)) == {"linear_std"} and "linear (std. features)" in stdout
+    assert set(_results(out)) == {"linear_std", "feature"} and "linear (std. features)" in stdout
     _check_report(_results(out)["linear_std"], test_size)
     clf = load_checkpoint(out / "classifier.pt")
     assert clf["protocol"] == "linear_std" and ssal.load(out / "classifier.pt").head is not None
