@@ -192,3 +192,22 @@ def test_demo_refuses_a_non_empty_out(capsys, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == before and (out / "notes.txt").read_text() == "mine"
     rc, _, err = _cli(["demo", "--out", tmp_path / "fresh", "--resume"], capsys)
     assert rc == 2 and "nothing to resume" in err
+
+
+def test_pretrain_aimclr_writes_aimclrs_encoder(tmp_path, capsys):
+    """Acceptance: `ssal pretrain --method aimclr` (preset encoder, nothing overridden) writes an
+    ST-GCN with AimCLR's widths and parameter count on the E-Gait layout."""
+    out = tmp_path / "aimclr"
+    rc, _, err = _cli(["pretrain", "--method", "aimclr", "--out", out, "--set", "data.builtin_n=48",
+                       "--set", "train.batch_size=16", "--set", "train.epochs=1", "--set", "model.queue_size=32",
+                       "--set", "model.augment.general.clip_len=12", "--set", "run.knn_every=0"], capsys)
+    assert rc == 0, err
+    model = ssal.load(out / "encoder.pt")
+    enc = model.encoder
+    assert [b.gcn.conv.out_channels for b in enc.backbone.blocks] == [16, 16, 16, 16, 32, 32, 32, 64, 64, 256]
+    assert enc.out_dim == 256 and model.layout.name == "egait16"
+    # AimCLR's Model has 843,152 parameters with its 256 -> 128 fc; the projector replaces that fc.
+    assert sum(p.numel() for p in enc.parameters()) == 843_152 - (256 * 128 + 128)
+    ck = load_checkpoint(out / "checkpoint.pt")
+    head = {k: tuple(v.shape) for k, v in ck["model"].items() if k.startswith("head_q.") and k.endswith("weight")}
+    assert sorted(head.values()) == [(128, 256), (256, 256)]  # Linear(256, 256) - ReLU - Linear(256, 128)

@@ -12,6 +12,7 @@ import pytest
 
 import ssal
 from ssal import pipeline
+from ssal.checkpoint import load_checkpoint
 from ssal.cli.main import main
 from ssal.data.io import save_dataset
 from ssal.data.splits import load_split
@@ -51,6 +52,15 @@ def test_demo_results_cover_every_method_and_protocol(demo):
     assert "finetune" not in methods["ssal (branch maps)"]
     for m in ("aimclr", "skeletonclr"):
         assert methods[m]["feature"].startswith("pooled")
+    # The saved linear classifiers read those features: fused 128-d for SSAL, the pooled last
+    # ST-GCN map (channels[-1] = 16 here) for the baselines, both branches' maps (16 + 8).
+    out = demo["out"]
+    head_in = {name: load_checkpoint(out / path / "classifier.pt")["head"]["fc.weight"].shape[1]
+               for name, path in (("ssal", "ssal"), ("aimclr", "aimclr"), ("skeletonclr", "skeletonclr"),
+                                  ("ssal (branch maps)", "ssal/backbone"))}
+    assert head_in == {"ssal": 128, "aimclr": 16, "skeletonclr": 16, "ssal (branch maps)": 24}
+    assert load_checkpoint(out / "ssal" / "classifier.pt")["feature"] == "output"
+    assert load_checkpoint(out / "ssal" / "backbone" / "classifier.pt")["feature"] == "backbone"
     n_test = demo["saved"]["dataset"]["split_sizes"]["test"]
     assert demo["saved"]["dataset"]["sequences"] == 64
     for m in SSL:
