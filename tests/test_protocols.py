@@ -307,5 +307,5 @@ def test_one_resize_convention_for_evaluation_pretraining_and_preprocessing() ->
         ev = resize_time(x, length)
         pre = TemporalResize(length)(x, g)
         prep = np.stack([resample_to_length(s.permute(1, 2, 0).numpy(), length) for s in x])  # (N, L, V, C)
-        torch.testing.assert_close(ev, pre, atol=1e-5, rtol=0)  # the crop computes positions in float32
+        torch.testing.assert_close(ev, pre, atol=1e-4, rtol=0)  # the crop computes positions in float32
         torch.testing.assert_close(ev, torch.from_numpy(prep).permute(0, 3, 1, 2), atol=1e-12, rtol=0)
