@@ -231,22 +231,27 @@ def write_video(cv2, path: Path, frames: list[np.ndarray], fps: float = 25.0) ->
     return path
 
 
-@pytest.fixture(scope="module")
-def photo_video(video_stack, tmp_path_factory) -> Path:
+def photo_frames(n: int = 30) -> list[np.ndarray]:
     """Grace Hopper's portrait (a photograph matplotlib ships) moved left to right across a
-    grey 480x360 frame: 30 frames at 25 fps, head and shoulders in the picture, hips below it."""
+    grey 480x360 frame in ``n`` frames: head and shoulders in the picture, hips below it."""
     import matplotlib.cbook
     from PIL import Image
 
     photo = Image.open(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)).convert("RGB")
     photo = np.asarray(photo.resize((256, 300)))
     frames = []
-    for k in range(30):
+    for k in range(n):
         canvas = np.full((360, 480, 3), 128, np.uint8)
-        x0 = 10 + k * (480 - 256 - 20) // 29
+        x0 = 10 + k * (480 - 256 - 20) // max(n - 1, 1)
         canvas[60:360, x0:x0 + 256] = photo
         frames.append(canvas)
-    return write_video(video_stack, tmp_path_factory.mktemp("video") / "hopper.mp4", frames)
+    return frames
+
+
+@pytest.fixture(scope="module")
+def photo_video(video_stack, tmp_path_factory) -> Path:
+    """:func:`photo_frames` as a 30-frame MPEG-4 video at 25 fps."""
+    return write_video(video_stack, tmp_path_factory.mktemp("video") / "hopper.mp4", photo_frames())
 
 
 @pytest.fixture(scope="module")
@@ -390,3 +395,18 @@ def test_not_a_video_and_no_person_are_one_line_errors(video_stack, classifier, 
         assert rc == 2, argv
         assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
     assert not list(tmp_path.glob("*.npz")) and not list(tmp_path.glob("*.gif"))
+
+
+def test_a_walker_who_leaves_the_picture_gives_two_sequences(video_stack, tmp_path):
+    """30 frames with her, 1 s (25 frames) of an empty frame, 30 frames with her again."""
+    from ssal.data.video import extract_poses
+
+    frames = photo_frames()
+    empty = [np.full_like(frames[0], 128)] * 25
+    video = write_video(video_stack, tmp_path / "twice.mp4", frames + empty + frames[::-1])
+    poses = extract_poses(video, progress=False)
+    assert poses.detected.tolist() == [True] * 30 + [False] * 25 + [True] * 30
+    seqs = walk_sequences(poses, VideoSettings(min_visibility=0.0))
+    assert [(s.first_frame, s.stop_frame) for s in seqs] == [(0, 30), (55, 85)]
+    assert [s.name for s in seqs] == ["twice.mp4@0.00-1.16s", "twice.mp4@2.20-3.36s"]
+    assert [s.positions.shape[0] for s in seqs] == [35, 35]
