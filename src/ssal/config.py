@@ -120,17 +120,29 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """A YAML mapping from ``path`` (clear one-line errors for missing or malformed files)."""
+    import stat
+
+    from .data.preprocess import check_json_size
+    from .errors import display_path, stat_input
+
     p = Path(path)
-    if not p.is_file():
-        raise SsalInputError(p, "config file not found")
+    where = display_path(p)
+    st = stat_input(p, where)
+    if not stat.S_ISREG(st.st_mode):
+        raise SsalInputError(where, "config file is not a regular file")
+    check_json_size(st.st_size, where)  # same budget as JSON files
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise SsalInputError(p, f"not a valid YAML file ({str(exc).splitlines()[0]})") from None
+        with open(p, "rb") as fh:
+            text = fh.read(st.st_size + 1).decode("utf-8-sig")
+        data = yaml.safe_load(text)
+    except (yaml.YAMLError, UnicodeDecodeError, OSError, ValueError) as exc:
+        raise SsalInputError(where, f"not a valid YAML file ({(str(exc).splitlines() or [''])[0]})") from None
+    except RecursionError:
+        raise SsalInputError(where, "not a valid config file (nested too deeply)") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise SsalInputError(p, "a config file must hold a mapping at the top level")
+        raise SsalInputError(where, "a config file must hold a mapping at the top level")
     return data
 
 
@@ -161,7 +173,7 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "data.val_fraction": (0.0, 0.99, False),
     "data.test_fraction": (0.0, 0.99, False),
     "data.split_seed": (0, 2**63 - 1, False),
-    "train.lr": (0.0, 1e4, True),
+    "train.lr": (0.0, 1e300, True),  # huge rates are allowed: they stop with "loss became nan"
     "train.weight_decay": (0.0, 1e4, False),
     "train.momentum": (0.0, 1.0, False),
     "train.batch_size": (1, 10**6, False),

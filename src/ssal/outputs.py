@@ -116,12 +116,14 @@ def check_output_file(path: str | os.PathLike[str], *, suffixes: Iterable[str] |
 
 
 def check_output_dir(path: str | os.PathLike[str], *, overwrite: bool = False, resume: bool = False,
-                     leftovers: Collection[str] = (), what: str = "output directory") -> Path:
+                     leftovers: Collection[str] = (), what: str = "output directory",
+                     resumable: bool = False) -> Path:
     """Check an output *directory* before work starts; returns it as a :class:`Path`.
 
     An existing non-empty directory is refused unless ``overwrite`` or ``resume`` is set, or
     it holds only names in ``leftovers`` (files a command writes before its first result, which
-    a rerun may replace) and hidden temporary files (``.*.tmp``). Nothing is created.
+    a rerun may replace) and hidden temporary files (``.*.tmp``). ``resumable``: the command
+    has ``--resume`` (the message mentions it). Nothing is created.
 
     Raises:
         SsalInputError: a file or dangling link at ``path``, a non-empty directory without a
@@ -146,7 +148,7 @@ def check_output_dir(path: str | os.PathLike[str], *, overwrite: bool = False, r
         if content:
             raise SsalInputError(
                 where, f"{what} is not empty; pass --overwrite to write into it"
-                       + (" or --resume to continue it" if leftovers else "")
+                       + (" or --resume to continue it" if resumable else "")
             )
     probe_writable(p, where)
     return p
