@@ -158,6 +158,8 @@ def _experiment_for_checkpoint(args: argparse.Namespace):
     out = Path(args.out) if args.out else Path(args.checkpoint).parent / f"eval_{args.protocol}"
     check_output_dir(out, overwrite=args.overwrite)
     _check_training_numbers(args)
+    if args.split:
+        load_split(args.split)  # the file's structure, before any data are read
     _, ck = load_encoder(args.checkpoint)
     where = display_path(args.checkpoint)
     cfg = ck.get("config") or {}

@@ -353,6 +353,33 @@ def read_bvh(
     return resample_fps(mapped, src_fps, fps)
 
 
+_FRAMES_RE = re.compile(r"(?<!\S)MOTION\s+Frames:\s*([0-9]{1,15})\s+Frame Time:\s*(\S{1,40})")
+
+
+def declared_output_bytes(path: Path, fps: float, num_joints: int) -> int:
+    """Bytes of the ``(T, V, 3)`` float64 sequence a BVH file will give at ``fps``, from its
+    ``MOTION`` header alone (0 when the header cannot be read: the full parse will say why)."""
+    try:
+        st = path.stat()
+        check_text_size(st.st_size, display_path(path))
+        with open(path, "rb") as fh:
+            text = fh.read(st.st_size + 1).decode("utf-8", errors="replace")
+    except (OSError, SsalInputError):
+        return 0
+    m = _FRAMES_RE.search(text)
+    if not m:
+        return 0
+    try:
+        frames, frame_time = int(m.group(1)), float(m.group(2))
+    except ValueError:
+        return 0
+    if not (frames > 0 and math.isfinite(frame_time) and frame_time > 0):
+        return 0
+    span = (frames - 1) * fps * frame_time
+    n_out = math.floor(span + 1e-9) + 1 if span < 1e15 else 10**15
+    return n_out * int(num_joints) * 3 * 8
+
+
 def resampled_bytes(frames: int, num_joints: int) -> int:
     """Memory of one sequence resampled to ``frames`` frames: the result (float64) and the
     interpolation's two temporaries."""
@@ -444,9 +471,14 @@ def read_bvh_folder(
             y.append(resolved[f])
     else:
         y = [UNLABELLED] * len(files)
-    # The folder as a whole: the sequences kept so far plus the next file's working memory,
-    # and at the end the padding of all of them, stay within MAX_BYTES.
-    check_bytes(dataset_bytes(len(files), cfg, layout.num_joints), where, f"padding {len(files)} sequences")
+    # The folder as a whole: first from every file's MOTION header (frames after resampling),
+    # before any motion is parsed; then the sequences kept so far plus the next file's working
+    # memory; at the end the padding of all of them; all within MAX_BYTES.
+    fps = check_fps(fps, where, "the working frame rate (fps)")
+    planned = dataset_bytes(len(files), cfg, layout.num_joints)
+    for f in files:
+        planned += declared_output_bytes(f, fps, layout.num_joints)
+        check_bytes(planned, where, f"{len(files)} sequences at {fps:g} fps, padded to {cfg.length} frames")
     seqs: list[np.ndarray] = []
     kept = dataset_bytes(len(files), cfg, layout.num_joints)
     for f in files:
