@@ -54,7 +54,7 @@ def load_encoder(path: str | Path, map_location: str | torch.device = "cpu") -> 
     enc_cfg = fields.check_mapping(ck["encoder_config"], where, "encoder_config")
     weights = fields.check_tensor_dict(ck["encoder"], where, "encoder")
     config = fields.check_mapping(ck.get("config"), where, "config", required=False)
-    preprocess = fields.check_preprocess(ck.get("preprocess") or (config or {}).get("preprocess"), where)
+    preprocess = fields.check_preprocess(fields.stored_preprocess(ck, config, where), where)
     clip = stored_clip_len(ck, config, where)
     frames = clip or preprocess.length or PreprocessConfig().length
     params, sample_bytes = fields.estimate_encoder(enc_cfg, layout, frames, where)
@@ -236,8 +236,8 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> EmotionModel:
         except RuntimeError as exc:
             raise SsalInputError(where, f"classifier head does not fit ({str(exc).splitlines()[0]})") from None
         head = head.to(device).eval()
-    config = ck.get("config") or {}
-    preprocess = fields.check_preprocess(ck.get("preprocess") or config.get("preprocess"), where)
+    config = ck.get("config") if isinstance(ck.get("config"), Mapping) else {}
+    preprocess = fields.check_preprocess(fields.stored_preprocess(ck, config, where), where)
     clip_len = stored_clip_len(ck, config, where)
     estimate = ck.get("_estimate") or {}
     ck["_batch_size"] = fields.inference_batch(int(estimate.get("sample_bytes", 0)), 512)

@@ -178,12 +178,12 @@ def load_checkpoint(path: str | Path, expect_layout: str | None = None,
     if not all(isinstance(k, str) for k in state):
         raise SsalInputError(p, "not an ssal checkpoint (a key that is not text)")
     version = state.get("format_version")
-    if version != FORMAT_VERSION or isinstance(version, bool):
+    if not (isinstance(version, int) and not isinstance(version, bool) and version == FORMAT_VERSION):
         shown = version if isinstance(version, (int, str, float)) or version is None else type(version).__name__
         raise SsalInputError(
             p, f"checkpoint format version {str(shown)[:40]} is not supported (this ssal reads {FORMAT_VERSION})"
         )
-    if expect_layout is not None and state.get("layout") != expect_layout:
+    if expect_layout is not None and not (isinstance(state.get("layout"), str) and state["layout"] == expect_layout):
         raise SsalInputError(
             p, f"checkpoint was trained on layout {state.get('layout')!r}, data has {expect_layout!r}"
         )

@@ -141,8 +141,19 @@ def check_preprocess(value: Any, where: str, field: str = "preprocess"):
         raise _fail(where, field, str(exc)) from None
 
 
+def stored_preprocess(ck: Mapping[str, Any], config: Mapping[str, Any] | None, where: str) -> Any:
+    """The preprocessing mapping of a checkpoint: ``preprocess``, else ``config.preprocess``
+    (``None`` when neither is given); never a truth test on a value of unknown type."""
+    value = ck.get("preprocess")
+    if value is None or (isinstance(value, Mapping) and not value):
+        value = (config or {}).get("preprocess") if isinstance(config, Mapping) else None
+    if value is not None and not isinstance(value, Mapping):
+        raise _fail(where, "preprocess", f"must be a mapping, got {type(value).__name__}")
+    return value
+
+
 def check_tensor_dict(value: Any, where: str, field: str, max_bytes: int | None = None) -> dict[str, torch.Tensor]:
-    """A ``{name: tensor}`` weight dictionary (non-empty, plain dense tensors)."""
+    """A ``{name: tensor}`` weight dictionary (non-empty, plain dense tensors, finite floats)."""
     from .checkpoint import MAX_CHECKPOINT_BYTES
 
     limit = MAX_CHECKPOINT_BYTES if max_bytes is None else max_bytes
@@ -161,6 +172,8 @@ def check_tensor_dict(value: Any, where: str, field: str, max_bytes: int | None 
         total += t.numel() * t.element_size()
         if total > limit:
             raise _fail(where, field, f"weights larger than {limit} bytes")
+        if t.is_floating_point() and t.numel() and not bool(torch.isfinite(t).all()):
+            raise _fail(where, field, f"weight {k[:80]!r} holds NaN or infinite values")
     return dict(value)
 
 
