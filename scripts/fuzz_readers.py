@@ -674,6 +674,7 @@ def run_cli_cases(report) -> int:
 
     spec = importlib.util.spec_from_file_location("hostile_cases", Path(__file__).with_name("hostile_cases.py"))
     cases = importlib.util.module_from_spec(spec)
+    sys.modules["hostile_cases"] = cases  # dataclasses look their module up while it loads
     spec.loader.exec_module(cases)
     ran = 0
     with tempfile.TemporaryDirectory(prefix="ssal-fuzz-cli-") as tmp:
