@@ -190,7 +190,8 @@ class EmotionModel:
         x = self.prepare(data)
         self.encoder.eval()
         feats = [self.encoder(xb).float().cpu() for xb in self._batches(x, batch_size)]
-        return torch.cat(feats).numpy() if feats else np.zeros((0, self.encoder.out_dim), np.float32)
+        out = torch.cat(feats).numpy() if feats else np.zeros((0, self.encoder.out_dim), np.float32)
+        return self._finite(out, "features")
 
     @torch.inference_mode()
     def predict(self, data: Any, batch_size: int = 512) -> np.ndarray:
@@ -202,7 +203,16 @@ class EmotionModel:
         self.encoder.eval()
         self.head.eval()
         probs = [torch.softmax(self.head(self.encoder(xb)).float(), dim=1).cpu() for xb in self._batches(x, batch_size)]
-        return torch.cat(probs).numpy() if probs else np.zeros((0, len(self.classes)), np.float32)
+        out = torch.cat(probs).numpy() if probs else np.zeros((0, len(self.classes)), np.float32)
+        return self._finite(out, "probabilities")
+
+    def _finite(self, out: np.ndarray, what: str) -> np.ndarray:
+        """``out``, or a one-line error naming the checkpoint when its weights overflowed
+        (extreme but finite values give NaN or inf)."""
+        if not np.isfinite(out).all():
+            raise SsalInputError(self.meta.get("_where"), f"the model produced non-finite {what}: its weights "
+                                                          "overflow (a damaged or foreign checkpoint?)")
+        return out
 
     def predict_labels(self, data: Any) -> list[str]:
         """The most probable emotion name per sequence."""
@@ -241,6 +251,7 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> EmotionModel:
     clip_len = stored_clip_len(ck, config, where)
     estimate = ck.get("_estimate") or {}
     ck["_batch_size"] = fields.inference_batch(int(estimate.get("sample_bytes", 0)), 512)
+    ck["_where"] = where
     return EmotionModel(encoder=encoder, head=head, layout=get_layout(ck["layout"]), classes=classes,
                         preprocess=preprocess, clip_len=clip_len, meta=ck, device=device,
                         batch_size=int(ck["_batch_size"]))
