@@ -230,9 +230,11 @@ def npz_names_u250000000(base: Base) -> Case:
 
 
 def npz_699050_four_frame_sequences(base: Base) -> Case:
+    # The file held 699,050 sequences (its raw float64 copy alone is over the limit);
+    # 200,000 fit the raw budget, so what refuses them here is the padding to 75 frames.
     p = base.root / "many_short.npz"
-    np.savez_compressed(p, x=np.zeros((699_050, 3, 4, 16), dtype=np.float16))
-    return Case(["data", "info", str(p)], says="memory", memory=True)
+    np.savez_compressed(p, x=np.zeros((200_000, 3, 4, 16), dtype=np.float16))
+    return Case(["data", "info", str(p)], says="padding 200000 sequences", memory=True)
 
 
 def bvh_folder_frame_time_1000(base: Base) -> Case:

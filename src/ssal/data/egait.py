@@ -117,11 +117,13 @@ def plain_dataset(f: Any, key: Any, where: str) -> Any:
     import h5py
 
     name = key_name(key)
-    link = f.get(key, getlink=True)
-    if isinstance(link, h5py.ExternalLink):
+    raw = key if isinstance(key, bytes) else str(key).encode("utf-8", "surrogateescape")
+    kind = f.id.links.get_info(raw).type
+    if kind == h5py.h5l.TYPE_EXTERNAL:
         raise SsalInputError(f"{where} [{name}]", "is an external link to another file; refused")
-    if isinstance(link, h5py.SoftLink):
-        raise SsalInputError(f"{where} [{name}]", "is a soft link; only datasets stored under their own name are read")
+    if kind != h5py.h5l.TYPE_HARD:
+        raise SsalInputError(f"{where} [{name}]", "is a soft or user-defined link; only datasets stored under "
+                                                  "their own name are read")
     item = f[key]
     if isinstance(item, h5py.Dataset):
         if item.is_virtual:
