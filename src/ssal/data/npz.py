@@ -51,7 +51,7 @@ def array_bytes(shape: tuple[int, ...], dtype: np.dtype) -> int:
 
 # Errors the zipfile and zlib modules raise on corrupt archives (besides OSError/ValueError).
 _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, EOFError, OSError,
-               ValueError, struct.error, OverflowError, KeyError)
+               ValueError, struct.error, OverflowError, KeyError, IndexError)
 
 
 def read_npy_header(fh: BinaryIO, where: str) -> tuple[tuple[int, ...], bool, np.dtype]:
@@ -157,7 +157,7 @@ def load_arrays(
     arrays: dict[str, np.ndarray] = {}
     try:
         with zipfile.ZipFile(p) as zf:
-            infos = [i for i in zf.infolist() if not i.is_dir()]
+            infos = [i for i in zf.infolist() if not i.filename.endswith("/")]
             if len(infos) > MAX_ARRAYS:
                 raise SsalInputError(where, f"archive holds {len(infos)} members, more than {MAX_ARRAYS}")
             headers = []
