@@ -136,9 +136,10 @@ class EmotionModel:
     def prepare(self, data: Any, where: str | None = None) -> np.ndarray:
         """Turn a path, an array, a :class:`GaitDataset` or a list of sequences into ``(N, 3, T, V)``."""
         if isinstance(data, (str, os.PathLike)):
+            where = where or display_path(data)
             data = self.read(data)
         if isinstance(data, GaitDataset):
-            self.layout.check_array(data.x, where or "dataset")
+            self.layout.check_array(data.x, where or str(data.meta.get("source") or "dataset"))
             return np.asarray(data.x, dtype=np.float32)
         if isinstance(data, (list, tuple)):
             return self._from_sequences([np.asarray(s, dtype=np.float64) for s in data], where)
