@@ -161,7 +161,7 @@ def write_model_seeds(root: Path) -> dict[str, Path]:
 
     root.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
-    cfg = {"name": "stgcn", "base_channels": 4, "num_layers": 2}
+    cfg = {"name": "stgcn", "base_channels": 4, "num_layers": 2, "hidden_dim": None}
     enc = build_encoder(cfg, EGAIT16)
     feats = BackboneFeatures(enc)
     classes = ["happy", "angry", "sad", "neutral"]

@@ -98,7 +98,7 @@ def make_base(root: Path) -> Base:
     root.mkdir(parents=True, exist_ok=True)
     seeds = write_seeds(root / "seeds", 0)
     torch.manual_seed(0)
-    cfg = {"name": "stgcn", "base_channels": 4, "num_layers": 2}
+    cfg = {"name": "stgcn", "base_channels": 4, "num_layers": 2, "hidden_dim": None}
     enc = build_encoder(cfg, EGAIT16)
     feats = BackboneFeatures(enc)
     head = LinearClassifier(feats.out_dim, 4)

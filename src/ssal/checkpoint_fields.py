@@ -6,7 +6,8 @@ that any bad value is one line naming the file, the field and the problem:
 
 * ``layout``: a built-in layout name; ``classes``: 1..:data:`MAX_CLASSES` unique names;
   ``clip_len``: ``None`` or 1..``MAX_LENGTH`` frames; ``preprocess``: the typed
-  :class:`~ssal.data.preprocess.PreprocessConfig`; ``feature``: ``"fused"`` or ``"backbone"``;
+  :class:`~ssal.data.preprocess.PreprocessConfig`; ``feature``: ``"output"`` (``"fused"``) or
+  ``"backbone"``;
   settings trees (``config``, ``encoder_config``): plain JSON-like values, at most
   :data:`MAX_TREE_NODES` nodes and :data:`MAX_TREE_DEPTH` levels;
 * ``encoder_config`` goes through the same :func:`ssal.models.build_encoder` as a run's
@@ -47,7 +48,8 @@ MAX_NAME_CHARS = 200
 MAX_TREE_NODES = 100_000
 #: Deepest nesting of a settings tree.
 MAX_TREE_DEPTH = 32
-FEATURES = ("fused", "backbone")
+#: Features a checkpoint may name: the encoder's output ("fused" in ssal 0.1) or the backbone's.
+FEATURES = ("output", "fused", "backbone")
 
 
 def _fail(where: str, field: str, problem: str) -> SsalInputError:
