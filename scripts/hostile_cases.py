@@ -530,6 +530,13 @@ def resume_directory_where_temp_file_expected(base: Base) -> Case:
     return Case(tiny_run_args(run, "--resume"), says="temporary file")
 
 
+def resume_directory_where_a_run_file_is_written(base: Base) -> Case:
+    run = _run_copy(base, "resume_encoder_dir")
+    (run / "encoder.pt").unlink()
+    (run / "encoder.pt").mkdir()
+    return Case(tiny_run_args(run, "--resume"), says="is a directory")
+
+
 def split_version_string(base: Base) -> Case:
     return Case(_split(base, "split_version", json.dumps({"format": "ssal-split", "version": "one",
                                                           "parts": {"train": [0, 1]}})), says="version")
@@ -655,7 +662,8 @@ CASES: dict[str, Callable[[Base], Case]] = {
         checkpoint_preprocess_length_string, checkpoint_empty_class_list, checkpoint_clip_len_1e9,
         checkpoint_layout_list, checkpoint_huge_channel_counts, checkpoint_head_weight_int,
         resume_checkpoint_of_another_model_shape, resume_checkpoint_without_config, resume_wrong_rng_state,
-        resume_directory_where_temp_file_expected, split_version_string, split_huge_integer,
+        resume_directory_where_temp_file_expected, resume_directory_where_a_run_file_is_written,
+        split_version_string, split_huge_integer,
         split_deep_nesting, split_without_train, out_unwritable_predict, out_unwritable_embed,
         out_unwritable_pretrain, out_unwritable_show, out_unwritable_synth, predict_out_existing_directory,
         run_dir_dangling_symlink, show_fps_nan, synth_n_1e9, npy_subarray_dtype, npz_empty_person_axis,

@@ -70,6 +70,8 @@ def resolve_device(name: str) -> torch.device:
 #: hidden temporary files) is a run killed before it saved anything: a plain rerun starts it
 #: afresh, and so does ``--resume`` (there is nothing else to continue).
 RUN_LEFTOVERS = ("config.yaml", "split.json", "metrics.jsonl")
+#: Files a run writes (each replaced atomically through a temporary file beside it).
+RUN_FILES = RUN_LEFTOVERS + ("checkpoint.pt", "encoder.pt")
 
 
 def _only_leftovers(out: Path) -> bool:
@@ -87,6 +89,9 @@ def prepare_run_dir(out_dir: str | Path, resume: bool, overwrite: bool) -> tuple
 
     out = Path(out_dir)
     check_output_dir(out, overwrite=True, what="run directory")  # a file, dangling link, unwritable place
+    for name in RUN_FILES:
+        if (out / name).is_dir():
+            raise SsalInputError(out / name, "is a directory where the run writes a file")
     if out.exists() and not out.is_dir():
         raise SsalInputError(out, "run directory path exists and is not a directory")
     if resume and out.is_dir() and not (out / "checkpoint.pt").exists() and _only_leftovers(out):
