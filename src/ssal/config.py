@@ -194,6 +194,12 @@ OPTIONAL_TEXTS = ("data.labels",)
 TEXT_OR_LIST = ("data.label_map",)
 
 
+def _shown(value: Any) -> str:
+    """A setting's value for a message: its type and (cut) text."""
+    text = repr(value) if isinstance(value, str) else str(value)
+    return f"{type(value).__name__} {text[:80]}"
+
+
 def _check_range(path: str, number: float, value: Any) -> None:
     if path in RANGES:
         lo, hi, exclusive = RANGES[path]
@@ -208,7 +214,7 @@ def _number(path: str, value: Any, whole: bool) -> int | float:
     except (TypeError, ValueError, OverflowError):
         number = None
     if number is None or number != number or number in (float("inf"), float("-inf")):
-        raise SsalInputError(None, f"setting {path!r} must be a finite number, got {str(value)[:80]!r}")
+        raise SsalInputError(None, f"setting {path!r} must be a finite number, got {_shown(value)}")
     if whole:
         if number != int(number):
             raise SsalInputError(None, f"setting {path!r} must be a whole number, got {value!r}")
@@ -234,7 +240,7 @@ def check_types(cfg: Mapping[str, Any], defaults: Mapping[str, Any] = DEFAULTS, 
         value = out[key]
         if isinstance(default, dict):
             if default and not isinstance(value, Mapping):
-                raise SsalInputError(None, f"setting {path!r} must be a section of settings, got {str(value)[:80]!r}")
+                raise SsalInputError(None, f"setting {path!r} must be a section of settings, got {_shown(value)}")
             if isinstance(value, Mapping) and default:
                 out[key] = check_types(value, default, path)
             continue
@@ -244,17 +250,17 @@ def check_types(cfg: Mapping[str, Any], defaults: Mapping[str, Any] = DEFAULTS, 
             if path in OPTIONAL_INTS:
                 out[key] = _number(path, value, whole=True)
             elif path in OPTIONAL_TEXTS and not isinstance(value, str):
-                raise SsalInputError(None, f"setting {path!r} must be a text (a path), got {str(value)[:80]!r}")
+                raise SsalInputError(None, f"setting {path!r} must be a text (a path), got {_shown(value)}")
             continue
         if isinstance(default, str):
             ok = isinstance(value, str) or (
                 path in TEXT_OR_LIST and isinstance(value, list) and value and all(isinstance(v, str) for v in value))
             if not ok:
-                raise SsalInputError(None, f"setting {path!r} must be a text, got {str(value)[:80]!r}")
+                raise SsalInputError(None, f"setting {path!r} must be a text, got {_shown(value)}")
             continue
         if isinstance(default, list):
             if not isinstance(value, list) or len(value) > 10_000:
-                raise SsalInputError(None, f"setting {path!r} must be a list, got {str(value)[:80]!r}")
+                raise SsalInputError(None, f"setting {path!r} must be a list, got {_shown(value)}")
             if all(isinstance(d, int) and not isinstance(d, bool) for d in default):
                 out[key] = [_number(f"{path}[]", v, whole=True) for v in value]
                 if any(v < 0 for v in out[key]):
