@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Fuzz every dataset reader of ssal with mutated and hostile inputs.
+"""Fuzz every dataset reader of ssal, checkpoints and split files with mutated and hostile inputs.
 
 The script writes one small valid file of each supported format (E-Gait HDF5 + labels, BVH,
 a folder of BVH + labels.csv, ``.npz`` dataset, pose ``.npy`` and ``.npz``, canonical
@@ -7,7 +7,13 @@ a folder of BVH + labels.csv, ``.npz`` dataset, pose ``.npy`` and ``.npz``, cano
 random overwrites, truncations at random offsets, insertions, deletions, splices of two files,
 numbers replaced by NaN/inf/huge/negative values (text formats), random bytes and empty files,
 plus a fixed list of hand-made hostile inputs (huge declared shapes, negative channel counts,
-...). Every input must either load or raise :class:`ssal.errors.SsalInputError`; anything else
+...). Checkpoints (a tiny ``classifier.pt``, ``encoder.pt`` and a pretraining run's
+``checkpoint.pt``) are mutated byte-wise and field-wise (any field set to a value of another
+type or size, removed, or a weight replaced by a tensor of another shape or dtype) and loaded as
+``ssal predict`` / ``--resume`` do; split files (``split.json``) are mutated as JSON and as
+bytes and read with :func:`ssal.data.splits.load_split`. With ``--cli-cases`` the hand-made
+cases of ``scripts/hostile_cases.py`` (issue 15) run first through the command line.
+Every input must either load or raise :class:`ssal.errors.SsalInputError`; anything else
 (another exception, a hang past ``--timeout`` seconds, a ``MemoryError`` under the address
 space limit ``--memory-gb``) is a crash, printed with the input's description and saved under
 ``--crash-dir`` when given.
@@ -16,6 +22,7 @@ Usage::
 
     python scripts/fuzz_readers.py --iterations 20000 --seed 0
     python scripts/fuzz_readers.py --seconds 300 --seed 1 --crash-dir /tmp/crashes
+    python scripts/fuzz_readers.py --iterations 100000 --cli-cases --log fuzz.log
 
 Exit status: 0 when no crash was found, 1 otherwise.
 """
@@ -23,6 +30,7 @@ Exit status: 0 when no crash was found, 1 otherwise.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import random
@@ -131,6 +139,135 @@ def write_seeds(root: Path, seed: int = 0) -> dict[str, Path]:
     save_dataset(ds, root / "corpus.ssal")
     seeds["ssal"] = root / "corpus.ssal"
     return seeds
+
+
+#: Dataset size the fuzzed split files are checked against.
+SPLIT_N = 12
+
+
+def write_model_seeds(root: Path) -> dict[str, Path]:
+    """A tiny ``classifier.pt``, ``encoder.pt``, a run's ``checkpoint.pt`` and a ``split.json``."""
+    import torch
+
+    from ssal.api import save_classifier
+    from ssal.checkpoint import save_checkpoint
+    from ssal.config import resolve_config
+    from ssal.data.splits import save_split
+    from ssal.methods.moco import build_learner
+    from ssal.models import build_encoder
+    from ssal.models.base import BackboneFeatures
+    from ssal.models.heads import LinearClassifier
+    from ssal.skeleton import EGAIT16
+
+    root.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    cfg = {"name": "stgcn", "base_channels": 4, "num_layers": 2, "hidden_dim": None}
+    enc = build_encoder(cfg, EGAIT16)
+    feats = BackboneFeatures(enc)
+    classes = ["happy", "angry", "sad", "neutral"]
+    pre = PreprocessConfig(length=16).to_dict()
+    seeds = {"classifier": root / "classifier.pt", "encoder_pt": root / "encoder.pt", "run_ckpt": root / "checkpoint.pt",
+             "split": root / "split.json"}
+    save_classifier(seeds["classifier"], feats, LinearClassifier(feats.out_dim, 4), encoder_config=cfg,
+                    layout=EGAIT16, classes=classes, preprocess=pre, clip_len=16, protocol="linear")
+    save_checkpoint({"stage": "pretrain", "config": None, "encoder_config": cfg, "layout": "egait16",
+                     "classes": classes, "preprocess": pre, "clip_len": 16,
+                     "encoder": {k: v.detach().clone() for k, v in enc.state_dict().items()}}, seeds["encoder_pt"])
+    config = resolve_config("skeletonclr", overrides=["model.queue_size=16", "model.encoder.channels=[4,8]",
+                                                      "model.encoder.strides=[1,2]"])
+    learner = build_learner(config["model"], EGAIT16)
+    opt = torch.optim.SGD(learner.parameters(), lr=0.1, momentum=0.9)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: 1.0)
+    save_checkpoint({"config": config, "layout": "egait16", "classes": classes, "epoch": 1, "step_in_epoch": 0,
+                     "global_step": 3, "model": learner.state_dict(), "optimizer": opt.state_dict(),
+                     "scheduler": sched.state_dict(), "rng": {"torch": torch.get_rng_state()},
+                     "aug_generator": torch.Generator().get_state(), "history": [{"epoch": 1, "loss": 1.0}]},
+                    seeds["run_ckpt"])
+    save_split({"train": list(range(8)), "val": [8, 9], "test": [10, 11]}, seeds["split"], meta={"seed": 0})
+    return seeds
+
+
+def _hostile_values():
+    import torch
+
+    return [None, -1, 0, 1, 3, 2**31, 10**9, 2**70, -2**63, 1.5, float("nan"), float("inf"), -1e308, 1e-308,
+            "", "x", "egait16", "h36m17", "cffn", "stgcn", "backbone", "\n\x1b[31m\x07", "a" * 5000, [], [1], [0, 0],
+            ["a", "b"], [None], {}, {"a": 1}, {"name": "stgcn"}, True, False, torch.zeros(0), torch.zeros(3, 3),
+            torch.ones(2, dtype=torch.int64), torch.tensor(5), torch.zeros(4, 1, 1, 1), torch.zeros(2, dtype=torch.uint8),
+            torch.zeros(2, 2, dtype=torch.float16), torch.zeros(2, dtype=torch.bool), [[[[[1]]]]],
+            {"fc.weight": torch.zeros(4, 3)}, 10**6, 100_000, -0.0]
+
+
+def _tree_slots(node, depth: int = 0, out=None):
+    """Every (container, key) pair of a checkpoint tree, down to depth 4."""
+    out = [] if out is None else out
+    if depth > 4:
+        return out
+    if isinstance(node, dict):
+        for k in list(node):
+            out.append((node, k))
+            _tree_slots(node[k], depth + 1, out)
+    elif isinstance(node, list):
+        for i in range(min(len(node), 8)):
+            out.append((node, i))
+            _tree_slots(node[i], depth + 1, out)
+    return out
+
+
+def mutate_checkpoint(rng: random.Random, state: dict) -> tuple[dict, str]:
+    """One field-level mutation of a loaded checkpoint (in place): a value of another type or
+    size, a removed key, an added key, or a weight of another shape/dtype."""
+    import torch
+
+    slots = _tree_slots(state)
+    container, key = rng.choice(slots)
+    action = rng.random()
+    if action < 0.15 and isinstance(container, dict):
+        del container[key]
+        return state, f"drop {key!r}"
+    if action < 0.25 and isinstance(container.get(key) if isinstance(container, dict) else None, torch.Tensor):
+        t = container[key]
+        shape = [rng.choice([0, 1, 2, 3, 7]) for _ in range(rng.randint(0, 4))]
+        dtype = rng.choice([torch.float32, torch.float64, torch.int64, torch.uint8, torch.float16, torch.bool])
+        container[key] = torch.zeros(shape, dtype=dtype)
+        return state, f"tensor {key!r} {tuple(t.shape)} -> {shape} {dtype}"
+    if action < 0.3 and isinstance(container, dict):
+        container[rng.choice(["extra", "clip_len", "feature", "head", "preprocess", "fc.weight", 5])] = rng.choice(
+            _hostile_values())
+        return state, "add a key"
+    value = rng.choice(_hostile_values())
+    container[key] = value
+    return state, f"set {key!r} = {str(value)[:40]!r}"
+
+
+def mutate_split(rng: random.Random, text: str) -> tuple[str, str]:
+    """Structure-aware mutation of a split file."""
+    doc = json.loads(text)
+    hostile = [None, -1, 0, 2**70, "1", "", [], {}, [1.5], [True], [-3], [10**30], [[0]], {"a": [0]}, 1e308,
+               list(range(20)), [0] * 30, "one", 2, 3, "ssal-split"]
+    kind = rng.random()
+    if kind < 0.15:
+        return "[" * rng.choice([10, 1000, 100_000]) + "]" * rng.choice([0, 10, 100_000]), "deep nesting"
+    if kind < 0.25:
+        part = rng.choice(["train", "val", "test"])
+        return text.replace(f'"{part}": [', f'"{part}": [1{"0" * rng.choice([20, 400, 5000])}, ', 1), "huge integer"
+    if kind < 0.4:
+        doc.pop(rng.choice(list(doc)), None)
+        if "parts" in doc and isinstance(doc["parts"], dict) and rng.random() < 0.5:
+            doc["parts"].pop(rng.choice(["train", "val", "test"]), None)
+        return json.dumps(doc), "drop a key"
+    if kind < 0.7 and isinstance(doc.get("parts"), dict):
+        part = rng.choice(list(doc["parts"]) or ["train"])
+        values = doc["parts"].get(part) or []
+        if values and rng.random() < 0.5:
+            values[rng.randrange(len(values))] = rng.choice(hostile)
+            doc["parts"][part] = values
+        else:
+            doc["parts"][part] = rng.choice(hostile)
+        return json.dumps(doc, allow_nan=True), f"part {part!r} mutated"
+    key = rng.choice(["format", "version", "parts", "meta", "extra"])
+    doc[key] = rng.choice(hostile)
+    return json.dumps(doc, allow_nan=True), f"set {key!r}"
 
 
 # ---------------------------------------------------------------------------------------
@@ -421,15 +558,49 @@ def _alarm(_signum, _frame):
     raise Timeout()
 
 
+def _load_checkpoint_like_the_cli(path: Path) -> None:
+    """What ``ssal predict`` / ``embed`` / ``--resume`` do with a checkpoint file."""
+    import torch
+
+    from ssal.api import load
+    from ssal.checkpoint import load_checkpoint
+    from ssal.engine import check_learner_size, check_run_checkpoint
+    from ssal.skeleton import get_layout
+
+    state = load_checkpoint(path)
+    if "model" in state or "optimizer" in state:  # a run's checkpoint.pt
+        ck = check_run_checkpoint(path)
+        check_learner_size(ck["config"]["model"], get_layout(ck["layout"]))
+        return
+    model = load(path)
+    x = torch.zeros(2, 3, 10, model.layout.num_joints).numpy() + np.arange(model.layout.num_joints)[None, None, None]
+    model.embed(x)
+    if model.head is not None:
+        probs = model.predict(x)
+        if probs.shape != (2, len(model.classes)) or not np.isfinite(probs).all():
+            raise AssertionError(f"predict returned {probs.shape} / non-finite values")
+
+
 def try_input(path: Path, timeout: float) -> tuple[str, str | None]:
     """Load ``path``: ``("loaded", None)``, ``("refused", None)`` (SsalInputError) or
     ``("crash", report)`` for any other exception, a multi-line message, a timeout or a
-    dataset that holds NaN/inf."""
+    dataset that holds NaN/inf. ``.pt`` files are loaded as checkpoints, ``.json`` files as
+    split files, everything else as a dataset."""
+    from ssal.data.splits import load_split
+
     signal.signal(signal.SIGALRM, _alarm)
     signal.setitimer(signal.ITIMER_REAL, timeout)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
+            if path.suffix == ".pt":
+                _load_checkpoint_like_the_cli(path)
+                return "loaded", None
+            if path.suffix == ".json":
+                split = load_split(path, n=SPLIT_N)
+                if "train" not in split or any(v.dtype != np.int64 for v in split.values()):
+                    return "crash", "load_split returned a split without 'train' or with non-int64 indices"
+                return "loaded", None
             ds = load_dataset(path)
         if not np.isfinite(np.asarray(ds.x, dtype=np.float64)).all():
             return "crash", "loaded a dataset holding NaN/inf values"
@@ -446,6 +617,79 @@ def try_input(path: Path, timeout: float) -> tuple[str, str | None]:
         return "crash", "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-6:])
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def model_inputs(rng: random.Random, work: Path, seeds: dict[str, Path]) -> Iterator[tuple[Path, str]]:
+    """An endless stream of mutated checkpoints and split files written under ``work``."""
+    import io as _io
+
+    import torch
+
+    originals = {k: seeds[k].read_bytes() for k in ("classifier", "encoder_pt", "run_ckpt", "split")}
+    states = {k: torch.load(_io.BytesIO(originals[k]), weights_only=True)
+              for k in ("classifier", "encoder_pt", "run_ckpt")}
+    count = 0
+    while True:
+        count += 1
+        case = work / f"model{count % 4}"
+        if case.exists():
+            shutil.rmtree(case)
+        case.mkdir()
+        kind = rng.choice(["classifier", "classifier", "encoder_pt", "run_ckpt", "split", "split"])
+        if kind == "split":
+            p = case / "split.json"
+            r = rng.random()
+            if r < 0.6:
+                text, how = mutate_split(rng, originals["split"].decode())
+                p.write_text(text, encoding="utf-8")
+            elif r < 0.8:
+                data, how = mutate_text(rng, originals["split"])
+                p.write_bytes(data)
+            else:
+                data, how = mutate_bytes(rng, originals["split"], [])
+                p.write_bytes(data)
+            yield p, f"split: {how}"
+            continue
+        p = case / "c.pt"
+        if rng.random() < 0.75:
+            state = copy.deepcopy(states[kind])
+            hows = []
+            for _ in range(rng.choice([1, 1, 2, 3])):
+                state, how = mutate_checkpoint(rng, state)
+                hows.append(how)
+            buf = _io.BytesIO()
+            torch.save(state, buf)
+            p.write_bytes(buf.getvalue())
+            yield p, f"{kind} fields: {'; '.join(hows)}"
+        else:
+            data, how = mutate_bytes(rng, originals[kind], [])
+            p.write_bytes(data)
+            yield p, f"{kind} bytes: {how}"
+
+
+def run_cli_cases(report) -> int:
+    """The hand-made cases of ``scripts/hostile_cases.py`` through the command line; returns
+    how many ran (each failure is reported)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("hostile_cases", Path(__file__).with_name("hostile_cases.py"))
+    cases = importlib.util.module_from_spec(spec)
+    sys.modules["hostile_cases"] = cases  # dataclasses look their module up while it loads
+    spec.loader.exec_module(cases)
+    ran = 0
+    with tempfile.TemporaryDirectory(prefix="ssal-fuzz-cli-") as tmp:
+        base = cases.make_base(Path(tmp))
+        for name, build in cases.CASES.items():
+            ran += 1
+            case = build(base)
+            try:
+                code, _, err = cases.run_case(case)
+                found = cases.problems(case, code, err)
+            except BaseException as exc:  # noqa: BLE001
+                found = [f"{type(exc).__name__}: {exc}"]
+            if found:
+                report(Path(tmp) / name, f"cli case {name}", "; ".join(found))
+    return ran
 
 
 def mutated_inputs(rng: random.Random, work: Path, seeds: dict[str, Path]) -> Iterator[tuple[Path, str]]:
@@ -527,7 +771,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-gb", type=float, default=4.0, help="address-space limit (0: none)")
     parser.add_argument("--crash-dir", default=None, help="copy crashing inputs here")
     parser.add_argument("--no-hostile", action="store_true", help="skip the hand-made hostile inputs")
+    parser.add_argument("--cli-cases", action="store_true",
+                        help="also run the cases of scripts/hostile_cases.py through the command line")
+    parser.add_argument("--model-share", type=float, default=0.3,
+                        help="share of mutated inputs that are checkpoints or split files (default 0.3)")
+    parser.add_argument("--log", default=None, help="also append progress and crashes to this file")
     args = parser.parse_args(argv)
+    log_fh = open(args.log, "a", encoding="utf-8") if args.log else None
+
+    def say(text: str) -> None:
+        print(text, flush=True)
+        if log_fh is not None:
+            log_fh.write(text + "\n")
+            log_fh.flush()
 
     if args.memory_gb > 0:
         import resource
@@ -552,7 +808,7 @@ def main(argv: list[str] | None = None) -> int:
         def report(path: Path, what: str, problem: str) -> None:
             nonlocal crashes
             crashes += 1
-            print(f"CRASH #{crashes} on {what[:200]} ({os.fsencode(str(path))[:200]!r}):\n{problem}", flush=True)
+            say(f"CRASH #{crashes} on {what[:200]} ({os.fsencode(str(path))[:200]!r}):\n{problem}")
             if crash_dir is not None:
                 crash_dir.mkdir(parents=True, exist_ok=True)
                 dest = crash_dir / f"crash{crashes:04d}{path.suffix}"
@@ -577,20 +833,44 @@ def main(argv: list[str] | None = None) -> int:
                 elif time.monotonic() - t0 > 5:
                     print(f"slow ({time.monotonic() - t0:.1f} s): {what}", flush=True)
 
+        if args.cli_cases:
+            tried += run_cli_cases(report)
+            say(f"cli cases done: {tried} inputs, {crashes} crashes, {time.monotonic() - start:.0f} s")
+
+        models = write_model_seeds(root / "model-seeds")
+        for kind, path in models.items():
+            outcome, problem = try_input(path, args.timeout)
+            if outcome != "loaded":
+                say(f"seed {kind} does not load: {outcome} {problem}")
+                return 1
         work = root / "work"
         work.mkdir()
-        for path, what in mutated_inputs(rng, work, seeds):
+        readers = mutated_inputs(rng, work, seeds)
+        others = model_inputs(rng, work, models)
+        counts = {"readers": 0, "models": 0}
+        while True:
             if tried >= args.iterations and args.seconds is None:
                 break
             if args.seconds is not None and time.monotonic() - start > args.seconds:
                 break
+            stream = "models" if rng.random() < args.model_share else "readers"
+            path, what = next(others if stream == "models" else readers)
             tried += 1
+            counts[stream] += 1
             _, problem = try_input(path, args.timeout)
             if problem:
                 report(path, what, problem)
             if tried % 1000 == 0:
-                print(f"{tried} inputs, {crashes} crashes, {time.monotonic() - start:.0f} s", flush=True)
-    print(f"tried {tried} inputs in {time.monotonic() - start:.0f} s: {crashes} crash(es)")
+                peak = 0
+                try:
+                    with open("/proc/self/status") as fh:
+                        peak = next(int(ln.split()[1]) // 1024 for ln in fh if ln.startswith("VmHWM:"))
+                except (OSError, StopIteration):
+                    pass
+                say(f"{tried} inputs ({counts['readers']} reader, {counts['models']} checkpoint/split), "
+                    f"{crashes} crashes, peak RSS {peak} MB, {time.monotonic() - start:.0f} s")
+    say(f"tried {tried} inputs in {time.monotonic() - start:.0f} s: {crashes} crash(es); "
+        f"{counts['readers']} mutated reader inputs, {counts['models']} mutated checkpoints/split files")
     return 1 if crashes else 0
 
 

@@ -24,7 +24,7 @@ from .config import clip_len as config_clip_len
 from .data.dataset import GaitDataset
 from .data.pose import make_upright
 from .data.preprocess import PreprocessConfig, sequences_to_dataset
-from .errors import SsalInputError
+from .errors import SsalInputError, display_path
 from .models import build_encoder
 from .models.base import BackboneFeatures, Encoder
 from .models.heads import LinearClassifier
@@ -45,19 +45,51 @@ def upgrade_encoder_config(cfg: Any) -> Any:
 def load_encoder(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[Encoder, dict[str, Any]]:
     """Rebuild the encoder stored in ``path`` (``encoder.pt`` or ``classifier.pt``).
 
+    Every field the rebuild reads is validated first (:mod:`ssal.checkpoint_fields`): the
+    layout, the encoder settings (built on the meta device against the size limits before any
+    memory is allocated), the clip length, the preprocessing and the weights. The sizes found
+    are kept in ``checkpoint["_estimate"]`` (parameters, bytes of one sequence's largest
+    activation).
+
     Returns:
         ``(encoder, checkpoint)``; the encoder is in eval mode on ``map_location``.
     """
+    from . import checkpoint_fields as fields
+    from .data.preprocess import PreprocessConfig
+
     ck = load_checkpoint(path, map_location=map_location)
+    where = display_path(path)
     if "encoder" not in ck or "encoder_config" not in ck:
-        raise SsalInputError(path, "checkpoint holds no encoder (expected encoder.pt or classifier.pt)")
-    layout = get_layout(ck["layout"])
-    encoder = build_encoder(upgrade_encoder_config(ck["encoder_config"]), layout)
+        raise SsalInputError(where, "checkpoint holds no encoder (expected encoder.pt or classifier.pt)")
+    layout = fields.check_layout(ck.get("layout"), where)
+    enc_cfg = upgrade_encoder_config(fields.check_mapping(ck["encoder_config"], where, "encoder_config"))
+    weights = fields.check_tensor_dict(ck["encoder"], where, "encoder")
+    config = fields.check_mapping(ck.get("config"), where, "config", required=False)
+    preprocess = fields.check_preprocess(fields.stored_preprocess(ck, config, where), where)
+    clip = stored_clip_len(ck, config, where)
+    frames = clip or preprocess.length or PreprocessConfig().length
+    params, sample_bytes = fields.estimate_encoder(enc_cfg, layout, frames, where)
+    ck["_estimate"] = {"parameters": params, "sample_bytes": sample_bytes, "frames": frames}
+    encoder = build_encoder(enc_cfg, layout)
     try:
-        encoder.load_state_dict(ck["encoder"])
+        encoder.load_state_dict(weights)
     except RuntimeError as exc:
-        raise SsalInputError(path, f"encoder weights do not fit its configuration ({str(exc).splitlines()[0]})") from None
+        raise SsalInputError(where, f"encoder weights do not fit its configuration ({str(exc).splitlines()[0]})") from None
     return encoder.to(map_location).eval(), ck
+
+
+def stored_clip_len(ck: Mapping[str, Any], config: Mapping[str, Any] | None, where: str) -> int | None:
+    """The clip length a checkpoint's encoder is evaluated at: ``clip_len`` (classifiers),
+    else the pretraining clip length of its ``config`` (encoder.pt); validated."""
+    from . import checkpoint_fields as fields
+
+    if ck.get("clip_len") is not None:
+        return fields.check_clip_len(ck.get("clip_len"), where)
+    try:
+        value = config_clip_len(config if isinstance(config, Mapping) else None)
+    except (TypeError, ValueError, AttributeError, OverflowError):
+        raise SsalInputError(where, "field 'config': model.augment.general.clip_len is not a whole number") from None
+    return fields.check_clip_len(value, where, "config.model.augment.general.clip_len")
 
 
 def save_classifier(path: str | Path, encoder: Encoder, head: torch.nn.Module, *, encoder_config: Mapping[str, Any],
@@ -100,6 +132,9 @@ class EmotionModel:
     clip_len: int | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    #: Largest inference batch (sized from the checkpoint's activation estimate, so that a
+    #: batch stays within ``ssal.checkpoint_fields.INFERENCE_BATCH_BYTES``).
+    batch_size: int = 512
 
     # ------------------------------------------------------------------ input preparation
     def read(self, path: str | os.PathLike[str]) -> GaitDataset:
@@ -113,9 +148,10 @@ class EmotionModel:
     def prepare(self, data: Any, where: str | None = None) -> np.ndarray:
         """Turn a path, an array, a :class:`GaitDataset` or a list of sequences into ``(N, 3, T, V)``."""
         if isinstance(data, (str, os.PathLike)):
+            where = where or display_path(data)
             data = self.read(data)
         if isinstance(data, GaitDataset):
-            self.layout.check_array(data.x, where or "dataset")
+            self.layout.check_array(data.x, where or str(data.meta.get("source") or "dataset"))
             return np.asarray(data.x, dtype=np.float32)
         if isinstance(data, (list, tuple)):
             return self._from_sequences([np.asarray(s, dtype=np.float64) for s in data], where)
@@ -153,6 +189,7 @@ class EmotionModel:
     def _batches(self, x: np.ndarray, batch_size: int):
         from .evaluation.features import resize_time
 
+        batch_size = max(1, min(int(batch_size), int(self.batch_size)))
         for i in range(0, len(x), batch_size):
             chunk = np.ascontiguousarray(x[i:i + batch_size], dtype=np.float32)
             if not chunk.flags.writeable:  # a read-only (cached or memory-mapped) corpus
@@ -166,7 +203,8 @@ class EmotionModel:
         x = self.prepare(data)
         self.encoder.eval()
         feats = [self.encoder(xb).float().cpu() for xb in self._batches(x, batch_size)]
-        return torch.cat(feats).numpy() if feats else np.zeros((0, self.encoder.out_dim), np.float32)
+        out = torch.cat(feats).numpy() if feats else np.zeros((0, self.encoder.out_dim), np.float32)
+        return self._finite(out, "features")
 
     @torch.inference_mode()
     def predict(self, data: Any, batch_size: int = 512) -> np.ndarray:
@@ -178,7 +216,16 @@ class EmotionModel:
         self.encoder.eval()
         self.head.eval()
         probs = [torch.softmax(self.head(self.encoder(xb)).float(), dim=1).cpu() for xb in self._batches(x, batch_size)]
-        return torch.cat(probs).numpy() if probs else np.zeros((0, len(self.classes)), np.float32)
+        out = torch.cat(probs).numpy() if probs else np.zeros((0, len(self.classes)), np.float32)
+        return self._finite(out, "probabilities")
+
+    def _finite(self, out: np.ndarray, what: str) -> np.ndarray:
+        """``out``, or a one-line error naming the checkpoint when its weights overflowed
+        (extreme but finite values give NaN or inf)."""
+        if not np.isfinite(out).all():
+            raise SsalInputError(self.meta.get("_where"), f"the model produced non-finite {what}: its weights "
+                                                          "overflow (a damaged or foreign checkpoint?)")
+        return out
 
     def predict_labels(self, data: Any) -> list[str]:
         """The most probable emotion name per sequence."""
@@ -187,27 +234,38 @@ class EmotionModel:
 
 def load(path: str | Path, device: str | torch.device = "cpu") -> EmotionModel:
     """Load ``encoder.pt`` (embeddings only) or ``classifier.pt`` (embeddings and predictions)."""
-    device = torch.device(device)
+    from . import checkpoint_fields as fields
+
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise SsalInputError("--device", f"unknown device {device!r} ({exc})") from None
     encoder, ck = load_encoder(path, map_location=device)
+    where = display_path(path)
     # The checkpoint names the feature it was evaluated on: "output" (the encoder's output: CFFN's
     # fused vector, ST-GCN's pooled maps; "fused" in ssal 0.1) or "backbone" (pooled maps of
     # every branch). Files from ssal 0.1 without the key were evaluated on the backbone.
-    if ck.get("feature", "backbone") == "backbone":
+    feature = ck.get("feature", "backbone")
+    if feature not in fields.FEATURES:
+        raise SsalInputError(where, f"field 'feature': must be one of {fields.FEATURES}, got {str(feature)[:40]!r}")
+    if feature == "backbone":
         encoder = BackboneFeatures(encoder).eval()
+    classes = fields.check_classes(ck.get("classes"), where)
     head = None
     if "head" in ck:
-        weight = ck["head"].get("fc.weight", next(iter(ck["head"].values())))
-        head = LinearClassifier(encoder.out_dim, int(weight.shape[0]))
+        weights = fields.check_head(ck["head"], where, len(classes), int(encoder.out_dim))
+        head = LinearClassifier(encoder.out_dim, len(classes))
         try:
-            head.load_state_dict(ck["head"])
+            head.load_state_dict(weights)
         except RuntimeError as exc:
-            raise SsalInputError(path, f"classifier head does not fit ({str(exc).splitlines()[0]})") from None
+            raise SsalInputError(where, f"classifier head does not fit ({str(exc).splitlines()[0]})") from None
         head = head.to(device).eval()
-    preprocess = PreprocessConfig.from_dict(ck.get("preprocess") or ck.get("config", {}).get("preprocess"))
-    clip_len = ck.get("clip_len")
-    if clip_len is None:
-        # encoder.pt: the clip length the encoder was pretrained (and is evaluated) on.
-        clip_len = config_clip_len(ck.get("config"))
-    return EmotionModel(encoder=encoder, head=head, layout=get_layout(ck["layout"]), classes=list(ck["classes"]),
-                        preprocess=preprocess, clip_len=None if clip_len is None else int(clip_len), meta=ck,
-                        device=device)
+    config = ck.get("config") if isinstance(ck.get("config"), Mapping) else {}
+    preprocess = fields.check_preprocess(fields.stored_preprocess(ck, config, where), where)
+    clip_len = stored_clip_len(ck, config, where)
+    estimate = ck.get("_estimate") or {}
+    ck["_batch_size"] = fields.inference_batch(int(estimate.get("sample_bytes", 0)), 512)
+    ck["_where"] = where
+    return EmotionModel(encoder=encoder, head=head, layout=get_layout(ck["layout"]), classes=classes,
+                        preprocess=preprocess, clip_len=clip_len, meta=ck, device=device,
+                        batch_size=int(ck["_batch_size"]))

@@ -120,17 +120,29 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """A YAML mapping from ``path`` (clear one-line errors for missing or malformed files)."""
+    import stat
+
+    from .data.preprocess import check_json_size
+    from .errors import display_path, stat_input
+
     p = Path(path)
-    if not p.is_file():
-        raise SsalInputError(p, "config file not found")
+    where = display_path(p)
+    st = stat_input(p, where)
+    if not stat.S_ISREG(st.st_mode):
+        raise SsalInputError(where, "config file is not a regular file")
+    check_json_size(st.st_size, where)  # same budget as JSON files
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise SsalInputError(p, f"not a valid YAML file ({str(exc).splitlines()[0]})") from None
+        with open(p, "rb") as fh:
+            text = fh.read(st.st_size + 1).decode("utf-8-sig")
+        data = yaml.safe_load(text)
+    except (yaml.YAMLError, UnicodeDecodeError, OSError, ValueError) as exc:
+        raise SsalInputError(where, f"not a valid YAML file ({(str(exc).splitlines() or [''])[0]})") from None
+    except RecursionError:
+        raise SsalInputError(where, "not a valid config file (nested too deeply)") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise SsalInputError(p, "a config file must hold a mapping at the top level")
+        raise SsalInputError(where, "a config file must hold a mapping at the top level")
     return data
 
 
@@ -152,11 +164,73 @@ def resolve_config(method: str = "ssal", config_file: str | Path | None = None,
     return check_types(cfg)
 
 
+#: Allowed ranges of numeric settings: ``path -> (low, high, low_is_exclusive)``. A setting
+#: outside its range (``train.epochs=-3``, ``train.lr=0``) is an error naming it.
+RANGES: dict[str, tuple[float, float, bool]] = {
+    "seed": (0, 2**63 - 1, False),
+    "data.builtin_n": (1, 10**7, False),
+    "data.builtin_seed": (0, 2**63 - 1, False),
+    "data.val_fraction": (0.0, 0.99, False),
+    "data.test_fraction": (0.0, 0.99, False),
+    "data.split_seed": (0, 2**63 - 1, False),
+    "train.lr": (0.0, 1e300, True),  # huge rates are allowed: they stop with "loss became nan"
+    "train.weight_decay": (0.0, 1e4, False),
+    "train.momentum": (0.0, 1.0, False),
+    "train.batch_size": (1, 10**6, False),
+    "train.epochs": (1, 10**7, False),
+    "train.lr_gamma": (0.0, 1e4, True),
+    "train.warmup_epochs": (0, 10**7, False),
+    "run.knn_every": (0, 10**7, False),
+    "run.knn_k": (1, 10**6, False),
+    "run.knn_temperature": (0.0, 1e6, True),
+    "run.max_steps": (1, 10**12, False),
+    "run.threads": (1, 4096, False),
+}
+#: Settings whose default is ``None`` and which take a whole number when given.
+OPTIONAL_INTS = ("run.max_steps", "run.threads")
+#: Settings whose default is ``None`` and which take a text when given.
+OPTIONAL_TEXTS = ("data.labels",)
+#: Text settings that may also be a list of texts.
+TEXT_OR_LIST = ("data.label_map",)
+
+
+def _shown(value: Any) -> str:
+    """A setting's value for a message: its type and (cut) text."""
+    text = repr(value) if isinstance(value, str) else str(value)
+    return f"{type(value).__name__} {text[:80]}"
+
+
+def _check_range(path: str, number: float, value: Any) -> None:
+    if path in RANGES:
+        lo, hi, exclusive = RANGES[path]
+        if number < lo or number > hi or (exclusive and number == lo):
+            low = f"above {lo:g}" if exclusive else f"at least {lo:g}"
+            raise SsalInputError(None, f"setting {path!r} must be {low} and at most {hi:g}, got {value!r}")
+
+
+def _number(path: str, value: Any, whole: bool) -> int | float:
+    try:
+        number = float(value) if not isinstance(value, bool) else None
+    except (TypeError, ValueError, OverflowError):
+        number = None
+    if number is None or number != number or number in (float("inf"), float("-inf")):
+        raise SsalInputError(None, f"setting {path!r} must be a finite number, got {_shown(value)}")
+    if whole:
+        if number != int(number):
+            raise SsalInputError(None, f"setting {path!r} must be a whole number, got {value!r}")
+        result: int | float = int(value) if isinstance(value, int) else int(number)
+    else:
+        result = number
+    _check_range(path, result, value)
+    return result
+
+
 def check_types(cfg: Mapping[str, Any], defaults: Mapping[str, Any] = DEFAULTS, where: str = "") -> dict[str, Any]:
-    """Coerce settings whose default is a number or a switch to that type, or raise.
+    """Coerce settings to the type of their default, check their range, or raise.
 
     YAML reads ``1e30`` as a string and ``yes`` as a bool; a setting that cannot be the type of
-    its default is an error naming the setting instead of a traceback deep in the trainer.
+    its default, or lies outside its range (:data:`RANGES`), is an error naming the setting
+    instead of a traceback deep in the trainer (or a run that silently does nothing).
     """
     out = dict(cfg)
     for key, default in defaults.items():
@@ -165,25 +239,43 @@ def check_types(cfg: Mapping[str, Any], defaults: Mapping[str, Any] = DEFAULTS, 
         path = f"{where}.{key}" if where else str(key)
         value = out[key]
         if isinstance(default, dict):
+            if default and not isinstance(value, Mapping):
+                raise SsalInputError(None, f"setting {path!r} must be a section of settings, got {_shown(value)}")
             if isinstance(value, Mapping) and default:
                 out[key] = check_types(value, default, path)
+            continue
+        if default is None:
+            if value is None:
+                continue
+            if path in OPTIONAL_INTS:
+                out[key] = _number(path, value, whole=True)
+            elif path in OPTIONAL_TEXTS and not isinstance(value, str):
+                raise SsalInputError(None, f"setting {path!r} must be a text (a path), got {_shown(value)}")
+            continue
+        if isinstance(default, str):
+            ok = isinstance(value, str) or (
+                path in TEXT_OR_LIST and isinstance(value, list) and value and all(isinstance(v, str) for v in value))
+            if not ok:
+                raise SsalInputError(None, f"setting {path!r} must be a text, got {_shown(value)}")
+            continue
+        if isinstance(default, list):
+            if not isinstance(value, list) or len(value) > 10_000:
+                raise SsalInputError(None, f"setting {path!r} must be a list, got {_shown(value)}")
+            if all(isinstance(d, int) and not isinstance(d, bool) for d in default):
+                out[key] = [_number(f"{path}[]", v, whole=True) for v in value]
+                if any(v < 0 for v in out[key]):
+                    raise SsalInputError(None, f"setting {path!r} must hold numbers >= 0, got {value!r}")
             continue
         if isinstance(default, bool):
             if not isinstance(value, bool):
                 raise SsalInputError(None, f"setting {path!r} must be true or false, got {value!r}")
         elif isinstance(default, (int, float)):
-            try:
-                number = float(value) if not isinstance(value, bool) else None
-            except (TypeError, ValueError):
-                number = None
-            if number is None or number != number or number in (float("inf"), float("-inf")):
-                raise SsalInputError(None, f"setting {path!r} must be a finite number, got {value!r}")
-            if isinstance(default, int):
-                if number != int(number):
-                    raise SsalInputError(None, f"setting {path!r} must be a whole number, got {value!r}")
-                out[key] = int(number)
-            else:
-                out[key] = number
+            out[key] = _number(path, value, whole=isinstance(default, int))
+    if not where:
+        data = out.get("data")
+        if isinstance(data, Mapping) and "val_fraction" in data and "test_fraction" in data:
+            if float(data["val_fraction"]) + float(data["test_fraction"]) >= 1.0:
+                raise SsalInputError(None, "settings 'data.val_fraction' + 'data.test_fraction' must be below 1")
     return out
 
 

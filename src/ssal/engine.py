@@ -31,11 +31,11 @@ from tqdm.auto import tqdm
 
 from .checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
 from .config import clip_len as config_clip_len
-from .config import dump_config
+from .config import check_types, dump_config
 from .data.canonical import release_pages
 from .data.dataset import GaitDataset
 from .distributed import DEBUG_ENV, DistContext, install_key_recorder, session
-from .errors import SsalInputError
+from .errors import SsalInputError, display_path
 
 
 class TrainingDiverged(RuntimeError):
@@ -66,24 +66,121 @@ def resolve_device(name: str) -> torch.device:
         raise SsalInputError(None, f"unknown device {name!r} ({exc})") from None
 
 
-def prepare_run_dir(out_dir: str | Path, resume: bool, overwrite: bool) -> Path:
-    """Create the run directory, refusing to clobber a non-empty one without a flag."""
+#: Files a run writes before its first checkpoint. A directory holding only these (and
+#: hidden temporary files) is a run killed before it saved anything: a plain rerun starts it
+#: afresh, and so does ``--resume`` (there is nothing else to continue).
+RUN_LEFTOVERS = ("config.yaml", "split.json", "metrics.jsonl")
+#: Files a run writes (each replaced atomically through a temporary file beside it).
+RUN_FILES = RUN_LEFTOVERS + ("checkpoint.pt", "encoder.pt")
+
+
+def _only_leftovers(out: Path) -> bool:
+    return all(e.name in RUN_LEFTOVERS or (e.name.startswith(".") and e.name.endswith(".tmp"))
+               for e in os.scandir(out))
+
+
+def prepare_run_dir(out_dir: str | Path, resume: bool, overwrite: bool) -> tuple[Path, bool]:
+    """Create the run directory, refusing to clobber a non-empty one without a flag.
+
+    Returns ``(directory, resume)``: ``resume`` turns false when the directory holds only the
+    files of a run killed before its first checkpoint (:data:`RUN_LEFTOVERS`).
+    """
+    from .outputs import check_output_dir
+
     out = Path(out_dir)
+    check_output_dir(out, overwrite=True, what="run directory")  # a file, dangling link, unwritable place
+    for name in RUN_FILES:
+        if (out / name).is_dir():
+            raise SsalInputError(out / name, "is a directory where the run writes a file")
     if out.exists() and not out.is_dir():
         raise SsalInputError(out, "run directory path exists and is not a directory")
+    if resume and out.is_dir() and not (out / "checkpoint.pt").exists() and _only_leftovers(out):
+        resume = False  # killed before its first checkpoint: start it afresh
+        overwrite = True
     if resume:
-        if not (out / "checkpoint.pt").is_file():
+        ck = out / "checkpoint.pt"
+        if not ck.exists() and not ck.is_symlink():
             raise SsalInputError(out, "nothing to resume: no checkpoint.pt in this directory")
+        if not ck.is_file():
+            raise SsalInputError(ck, "checkpoint.pt is not a regular file (a directory or dangling link?)")
         # Temporary files of writes cut short by a crash (the renamed files are intact).
         for stale in out.glob(".*.tmp"):
+            if stale.is_dir() and not stale.is_symlink():
+                raise SsalInputError(stale, "a directory stands where a temporary file of the run is expected; "
+                                            "remove it and resume again")
             stale.unlink(missing_ok=True)
-        return out
-    if out.exists() and any(out.iterdir()) and not overwrite:
+        return out, True
+    if out.exists() and any(out.iterdir()) and not overwrite and not _only_leftovers(out):
         raise SsalInputError(
             out, "run directory is not empty; pass --resume to continue it or --overwrite to reuse it"
         )
     out.mkdir(parents=True, exist_ok=True)
-    return out
+    return out, False
+
+
+#: Most bytes of parameters and buffers (both encoders, heads, the queue) a learner may hold.
+MAX_LEARNER_BYTES = 2**31
+
+
+def check_learner_size(model_cfg: Mapping[str, Any], layout: Any) -> None:
+    """Build the learner of ``model_cfg`` on the meta device (no memory) and refuse one whose
+    parameters and buffers exceed :data:`MAX_LEARNER_BYTES` (huge widths or queue sizes)."""
+    from .methods.moco import build_learner
+
+    try:
+        with torch.device("meta"):
+            learner = build_learner(model_cfg, layout)
+    except SsalInputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a setting the builders did not foresee
+        raise SsalInputError(None, f"settings 'model': the learner cannot be built ({type(exc).__name__}: "
+                                   f"{(str(exc).splitlines() or [''])[0][:200]})") from None
+    nbytes = sum(t.numel() * t.element_size() for t in [*learner.parameters(), *learner.buffers()])
+    if nbytes > MAX_LEARNER_BYTES:
+        raise SsalInputError(None, f"settings 'model': the learner would hold {nbytes} bytes of weights and "
+                                   f"buffers, more than the limit of {MAX_LEARNER_BYTES} (ssal.engine.MAX_LEARNER_BYTES)")
+
+
+def check_run_checkpoint(path: Path) -> dict[str, Any]:
+    """Load a run's ``checkpoint.pt`` and validate every field resuming reads (types, ranges),
+    so a damaged or foreign checkpoint is one line naming the file and the field."""
+    from . import checkpoint_fields as fields
+
+    ck = load_checkpoint(path)
+    where = display_path(path)
+    if "config" not in ck:
+        raise SsalInputError(where, "field 'config' is missing (not a checkpoint of a pretraining run)")
+    config = fields.check_mapping(ck["config"], where, "config")
+    for section in ("data", "train", "model", "run"):
+        if not isinstance(config.get(section), Mapping):
+            raise SsalInputError(where, f"field 'config': section {section!r} is missing")
+    try:
+        ck["config"] = check_types(config)
+    except SsalInputError as exc:
+        raise SsalInputError(where, f"field 'config': {exc.problem}") from None
+    fields.check_layout(ck.get("layout"), where)
+    for key in ("epoch", "step_in_epoch", "global_step"):
+        value = ck.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**62:
+            raise SsalInputError(where, f"field {key!r} must be a whole number >= 0, got {str(value)[:40]!r}")
+    fields.check_tensor_dict(ck.get("model"), where, "model")
+    for key in ("optimizer", "scheduler"):
+        if not isinstance(ck.get(key), Mapping):
+            raise SsalInputError(where, f"field {key!r} must be a mapping (a saved {key} state)")
+    rng = ck.get("rng")
+    if not isinstance(rng, Mapping) or not isinstance(rng.get("torch"), torch.Tensor):
+        raise SsalInputError(where, "field 'rng' must hold the saved random state ('torch': a tensor)")
+    expected = torch.get_rng_state()
+    if rng["torch"].dtype != expected.dtype or rng["torch"].shape != expected.shape:
+        raise SsalInputError(where, f"field 'rng': the random state has {rng['torch'].dtype} {tuple(rng['torch'].shape)}, "
+                                    f"expected {expected.dtype} {tuple(expected.shape)}")
+    history = ck.get("history", [])
+    if not isinstance(history, list) or not all(isinstance(h, Mapping) for h in history):
+        raise SsalInputError(where, "field 'history' must be a list of per-epoch records")
+    gen = ck.get("aug_generator")
+    if gen is not None and not isinstance(gen, torch.Tensor):
+        raise SsalInputError(where, "field 'aug_generator' must be a random state tensor")
+    return ck
 
 
 def epoch_seed(seed: int, epoch: int, stream: int) -> int:
@@ -197,11 +294,12 @@ def _pretrain(ctx: DistContext, config: Mapping[str, Any], out_dir: str | Path, 
     from .methods.moco import build_learner
 
     def open_run_dir() -> tuple[Path, dict[str, Any] | None]:
-        run_dir = prepare_run_dir(out_dir, resume, overwrite)
-        return run_dir, (load_checkpoint(run_dir / "checkpoint.pt") if resume else None)
+        run_dir, resuming = prepare_run_dir(out_dir, resume, overwrite)
+        return run_dir, (check_run_checkpoint(run_dir / "checkpoint.pt") if resuming else None)
 
     # Rank 0 does the file work; every other rank receives its result (no shared disk needed).
     run_dir, checkpoint = ctx.on_main(open_run_dir)
+    resume = checkpoint is not None
     if checkpoint is not None:
         # The experiment is the checkpoint's; the ``run`` section (device, progress, max_steps)
         # belongs to this invocation.
@@ -237,6 +335,7 @@ def _pretrain(ctx: DistContext, config: Mapping[str, Any], out_dir: str | Path, 
     train_idx = np.sort(np.asarray(split["train"], dtype=np.int64))
 
     torch.manual_seed(seed)
+    check_learner_size(config["model"], dataset.layout)
     learner = ctx.prepare(build_learner(config["model"], dataset.layout), run.get("dist_bn", "shuffle")).to(device)
     optimizer = build_optimizer([p for p in learner.parameters() if p.requires_grad], train)
     milestones = [int(m) for m in train["lr_milestones"]]
@@ -261,15 +360,25 @@ def _pretrain(ctx: DistContext, config: Mapping[str, Any], out_dir: str | Path, 
     aug_gen = torch.Generator(device=device)
     aug_state = None
     if checkpoint is not None:
-        learner.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        scheduler.load_state_dict(checkpoint["scheduler"])
+        ck_where = display_path(run_dir / "checkpoint.pt")
+        for what, target in (("model", learner), ("optimizer", optimizer), ("scheduler", scheduler)):
+            try:
+                target.load_state_dict(checkpoint[what])
+            except Exception as exc:  # noqa: BLE001 - any mismatch of a stored state is a bad file
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+                raise SsalInputError(ck_where, f"field {what!r} does not fit this run's {what} ({first})") from None
         start_epoch = int(checkpoint["epoch"])
         start_step = int(checkpoint["step_in_epoch"])
         global_step = int(checkpoint["global_step"])
         history = list(checkpoint.get("history", []))
         aug_state = checkpoint.get("aug_generator")
-        _set_rng_state(checkpoint["rng"])
+        try:
+            _set_rng_state(checkpoint["rng"])
+            if aug_state is not None:
+                torch.Generator(device=device).set_state(aug_state)
+        except Exception as exc:  # noqa: BLE001
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise SsalInputError(ck_where, f"field 'rng' or 'aug_generator' is not a valid random state ({first})") from None
         if ctx.rank > 0:  # a rank's own streams; None (other world size) reseeds from the epoch
             own = checkpoint.get("rank_states") or []
             own = own[ctx.rank] if len(own) == ctx.world_size else None

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.dataset import UNLABELLED, GaitDataset
-from ..errors import SsalInputError, display_path
+from ..errors import SsalInputError, display_path, escape_text
 from .pretrain_cmd import LABEL_MAP_HELP
 from .video_cmd import add_video_flags, settings_from_args
 
@@ -33,6 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth.add_argument("--n", type=int, default=2000, help="number of sequences (default 2000)")
     synth.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
     synth.add_argument("--out", required=True, help="output file: .npz or a .ssal directory")
+    synth.add_argument("--overwrite", action="store_true", help="replace an existing .ssal directory")
     synth.set_defaults(handler=cmd_synth)
 
     info = data_sub.add_parser("info", help="summarise a dataset (file, folder or 'builtin')")
@@ -65,17 +66,26 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from ..data.io import save_dataset
     from ..data.synthetic import generate
 
+    from ..outputs import check_output_dir, check_output_file
+
     if args.n < 1:
         raise SsalInputError("--n", f"must be at least 1, got {args.n}")
+    if not 0 <= args.seed < 2**63:
+        raise SsalInputError("--seed", f"must be from 0 to 2**63 - 1, got {args.seed}")
     out = Path(args.out)
     if out.suffix.lower() not in (".npz", ".ssal"):
         raise SsalInputError(display_path(out), "output must end in .npz or .ssal")
-    if not out.parent.is_dir():
-        raise SsalInputError(display_path(out), "the output folder does not exist")
+    if out.suffix.lower() == ".npz":
+        check_output_file(out, what="output file")
+    else:
+        if not out.absolute().parent.is_dir():
+            raise SsalInputError(display_path(out), "the output folder does not exist")
+        check_output_dir(out, overwrite=args.overwrite, what=".ssal output directory")
+
     ds = generate(args.n, args.seed)
-    save_dataset(ds, out)
+    save_dataset(ds, out, **({"overwrite": True} if out.suffix.lower() == ".ssal" else {}))
     counts = ", ".join(f"{k} {v}" for k, v in ds.class_counts().items())
-    print(f"wrote {len(ds)} sequences {tuple(ds.x.shape)} to {display_path(out)} ({counts})")
+    print(f"wrote {len(ds)} sequences {tuple(ds.x.shape)} to {display_path(out)} ({escape_text(counts)})")
     return 0
 
 
@@ -100,7 +110,7 @@ def describe(ds: GaitDataset, source: str) -> str:
     ]
     for name, count in ds.class_counts().items():
         share = count / n if n else 0.0
-        lines.append(f"  {name:<12} {count:6d}  ({share:.1%})")
+        lines.append(f"  {escape_text(name, 80):<12} {count:6d}  ({share:.1%})")
     unlabelled = int(np.sum(ds.y == UNLABELLED))
     lines.append(f"  {'unlabelled':<12} {unlabelled:6d}")
     if n:
@@ -111,7 +121,7 @@ def describe(ds: GaitDataset, source: str) -> str:
         )
     for key in ("generator", "seed", "format"):
         if key in ds.meta:
-            lines.append(f"{key + ':':<10} {ds.meta[key]}")
+            lines.append(f"{key + ':':<10} {escape_text(ds.meta[key], 200)}")
     return "\n".join(lines)
 
 
@@ -127,21 +137,22 @@ def cmd_show(args: argparse.Namespace) -> int:
     from ..data.video import is_video_path
     from ..viz import plot_skeleton_frame, render_gif
 
+    from ..data.preprocess import check_fps
+    from ..outputs import check_output_file
+
     if is_video_path(args.file):
         return _show_video(args)
-    out = Path(args.out)
-    if out.suffix.lower() not in (".gif", ".png"):
-        raise SsalInputError(display_path(out), "output must end in .gif or .png")
-    if not out.parent.is_dir():
-        raise SsalInputError(display_path(out), "the output folder does not exist")
+    out = check_output_file(args.out, suffixes=(".gif", ".png"))
+    if args.fps is not None:
+        check_fps(args.fps, "--fps")
     # Drawn with the walking path kept (the training default removes it), so the walker moves.
     ds = _load(args.file, args.label_map, center="first_frame")
     if not -len(ds) <= args.index < len(ds):
-        raise SsalInputError(args.file, f"index {args.index} out of range: the dataset has {len(ds)} sequences")
+        raise SsalInputError(display_path(args.file), f"index {args.index} out of range: the dataset has {len(ds)} sequences")
     i = args.index % len(ds)
     label = int(ds.y[i])
     label_name = ds.classes[label] if label != UNLABELLED else "unlabelled"
-    title = f"{ds.names[i]}: {label_name}"
+    title = escape_text(f"{ds.names[i]}: {label_name}", 120)
     # Show the recorded frames only (looped padding would make the walker jump back).
     frames = int(min(max(int(ds.lengths[i]), 1), ds.num_frames))
     seq = np.asarray(ds.x[i, :, :frames], dtype=np.float32)
@@ -151,14 +162,16 @@ def cmd_show(args: argparse.Namespace) -> int:
         plot_skeleton_frame(seq, ds.layout, out, frame=args.frame, title=title)
     else:
         render_gif(seq, ds.layout, out, title=title, fps=args.fps or ds.fps)
-    print(f"wrote {display_path(out)} (sequence {i}, {label_name}, {frames} frames)")
+    print(f"wrote {display_path(out)} (sequence {i}, {escape_text(label_name, 80)}, {frames} frames)")
     return 0
 
 
 def _show_video(args: argparse.Namespace) -> int:
     """``ssal show VIDEO``: the skeleton over the video's frames."""
+    from ..outputs import check_output_file
     from ..viz_video import render_video_overlay
 
+    check_output_file(args.out, suffixes=(".gif", ".mp4", ".png"))
     if args.max_width < 16:
         raise SsalInputError("--max-width", f"must be at least 16, got {args.max_width}")
     if args.fps is not None and not 0 < args.fps <= 1000:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..config import clip_len as config_clip_len
-from ..errors import SsalInputError
+from ..errors import SsalInputError, display_path
 from .pretrain_cmd import LABEL_MAP_HELP
 from .video_cmd import add_video_flags, settings_from_args
 
@@ -68,7 +68,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument("--labels", help="labels file beside the data")
         p.add_argument("--label-map", help=LABEL_MAP_HELP)
         p.add_argument("--split", help="split JSON (default: split.json beside the checkpoint, else a new one)")
-        p.add_argument("--out", help="directory for results.json (and classifier.pt for linear/finetune)")
+        p.add_argument("--out", help="directory for results.json (and classifier.pt for linear/finetune); "
+                                     "default: eval_<protocol> beside the checkpoint")
+        p.add_argument("--overwrite", action="store_true", help="allow a non-empty --out")
         p.add_argument("--epochs", type=int, help="training epochs (protocol default otherwise)")
         p.add_argument("--lr", type=float, help="learning rate (protocol default otherwise)")
         p.add_argument("--device", default="cpu")
@@ -158,8 +160,23 @@ def _experiment_for_checkpoint(args: argparse.Namespace):
     from ..engine import load_configured_dataset
     from ..pipeline import SCHEDULES, Experiment
 
+    from ..config import DEFAULTS, check_types
+    from ..outputs import check_output_dir
+
+    out = Path(args.out) if args.out else Path(args.checkpoint).parent / f"eval_{args.protocol}"
+    check_output_dir(out, overwrite=args.overwrite)
+    _check_training_numbers(args)
+    if args.split:
+        load_split(args.split)  # the file's structure, before any data are read
     _, ck = load_encoder(args.checkpoint)
+    where = display_path(args.checkpoint)
     cfg = ck.get("config") or {}
+    if cfg.get("data") is not None:
+        try:
+            cfg = {**cfg, "data": check_types({"data": {**DEFAULTS["data"], **cfg["data"]}})["data"]}
+        except (SsalInputError, TypeError) as exc:
+            problem = exc.problem if isinstance(exc, SsalInputError) else str(exc)
+            raise SsalInputError(where, f"field 'config.data': {problem}") from None
     if args.data:
         # Read the data as the encoder was trained: its preprocessing and label names.
         from ..data.preprocess import PreprocessConfig
@@ -170,9 +187,9 @@ def _experiment_for_checkpoint(args: argparse.Namespace):
     elif cfg.get("data"):
         dataset = load_configured_dataset(cfg["data"])
     else:
-        raise SsalInputError(args.checkpoint, "checkpoint does not name its data; pass --data")
+        raise SsalInputError(where, "checkpoint does not name its data; pass --data")
     if dataset.layout.name != ck["layout"]:
-        raise SsalInputError(args.checkpoint, f"trained on layout {ck['layout']}, data has {dataset.layout.name}")
+        raise SsalInputError(where, f"trained on layout {ck['layout']}, data has {dataset.layout.name}")
     beside = Path(args.checkpoint).with_name("split.json")
     if args.split:
         split = load_split(args.split, n=len(dataset))
@@ -181,7 +198,6 @@ def _experiment_for_checkpoint(args: argparse.Namespace):
     else:
         split = stratified_split(dataset.y, val=0.1, test=0.1, seed=0)
     split = {k: np.asarray(v, dtype=np.int64) for k, v in split.items()}
-    out = Path(args.out) if args.out else Path(args.checkpoint).parent / f"eval_{args.protocol}"
     out.mkdir(parents=True, exist_ok=True)
     exp = Experiment(dataset=dataset, split=split, schedule=SCHEDULES["default"], out=out, device=args.device,
                      progress=False, log=lambda m: print(m, file=sys.stderr))
@@ -235,6 +251,10 @@ def run_supervised(args: argparse.Namespace) -> int:
     from ..pipeline import SCHEDULES, evaluate_encoder, method_config, prepare_experiment, _fresh_encoder
     from dataclasses import replace
 
+    from ..outputs import check_output_dir
+
+    check_output_dir(args.out, overwrite=args.overwrite)
+    _check_training_numbers(args)
     sched = replace(SCHEDULES["default"], finetune_epochs=args.epochs, semi_epochs=args.epochs,
                     finetune_lr=args.lr, fractions=tuple(args.fractions), seeds=tuple(args.seeds))
     exp = prepare_experiment(args.out, schedule=sched, data=args.data, labels=args.labels, label_map=args.label_map,
@@ -259,6 +279,30 @@ def run_supervised(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_training_numbers(args: argparse.Namespace) -> None:
+    """Refuse out-of-range numeric options before any work starts."""
+    if getattr(args, "epochs", None) is not None and not 1 <= args.epochs <= 10**6:
+        raise SsalInputError("--epochs", f"must be from 1 to 1000000, got {args.epochs}")
+    if getattr(args, "lr", None) is not None and not (0 < args.lr < float("inf")):
+        raise SsalInputError("--lr", f"must be a positive number, got {args.lr}")
+    for f in getattr(args, "fractions", None) or []:
+        if not 0 < f <= 1:
+            raise SsalInputError("--fractions", f"label fractions must lie in (0, 1], got {f}")
+    for seed in getattr(args, "seeds", None) or []:
+        if not 0 <= seed < 2**32:
+            raise SsalInputError("--seeds", f"seeds must be from 0 to 2**32 - 1, got {seed}")
+
+
+def _checked_out(args: argparse.Namespace) -> str:
+    """:func:`_out_dir`, checked before any work starts (unwritable place, a file, a dangling
+    link, a non-empty directory without --overwrite / --resume)."""
+    from ..outputs import check_output_dir
+
+    out = _out_dir(args)
+    check_output_dir(out, overwrite=args.overwrite, resume=args.resume, resumable=True)
+    return out
+
+
 def _out_dir(args: argparse.Namespace) -> str:
     """``--out``, or a fresh time-stamped directory so repeated runs never collide."""
     if args.out:
@@ -280,7 +324,7 @@ def run_demo(args: argparse.Namespace) -> int:
     """Handler of ``ssal demo``."""
     from ..pipeline import run_demo as demo
 
-    results = demo(_out_dir(args), _schedule(args), resume=args.resume, overwrite=args.overwrite, device=args.device,
+    results = demo(_checked_out(args), _schedule(args), resume=args.resume, overwrite=args.overwrite, device=args.device,
                    progress=not args.no_progress, command=_command_line(), log=_log(args))
     _print_summary(results, args.out)
     return 0
@@ -299,6 +343,9 @@ def run_reproduce(args: argparse.Namespace) -> int:
     """Handler of ``ssal reproduce``."""
     from ..pipeline import prepare_experiment, run_kfold, run_protocols
 
+    _checked_out(args)
+    if not 0 <= args.folds <= 1000 or args.folds == 1:
+        raise SsalInputError("--folds", f"must be 0 (off) or from 2 to 1000, got {args.folds}")
     sched = _schedule(args)
     exp = prepare_experiment(args.out, schedule=sched, data=args.data, labels=args.labels, label_map=args.label_map,
                              resume=args.resume, overwrite=args.overwrite, device=args.device,
@@ -319,7 +366,7 @@ def run_ablate(args: argparse.Namespace) -> int:
     """Handler of ``ssal ablate``."""
     from ..pipeline import run_ablation
 
-    results = run_ablation(_out_dir(args), _schedule(args), data=args.data, labels=args.labels,
+    results = run_ablation(_checked_out(args), _schedule(args), data=args.data, labels=args.labels,
                            label_map=args.label_map, variants=args.variants,
                            device=args.device, progress=not args.no_progress, resume=args.resume,
                            overwrite=args.overwrite, command=_command_line(), log=_log(args))
@@ -344,10 +391,13 @@ def run_predict(args: argparse.Namespace) -> int:
     """Handler of ``ssal predict``."""
     from ..api import load
     from ..checkpoint import atomic_write_text
+    from ..outputs import check_output_file
 
+    if args.out:
+        check_output_file(args.out, suffixes=(".csv", ".json"), what="predictions file")
     model = load(args.checkpoint, device=args.device)
     if model.head is None:
-        raise SsalInputError(args.checkpoint, "this is a pretrained encoder without a classifier; "
+        raise SsalInputError(display_path(args.checkpoint), "this is a pretrained encoder without a classifier; "
                                               "use classifier.pt from `ssal linear`, `ssal finetune` or `ssal demo`")
     names, ds = _load_input(model, args.input, args)
     probs = model.predict(ds)
@@ -365,7 +415,7 @@ def run_predict(args: argparse.Namespace) -> int:
         else:
             sys.stdout.write(buf.getvalue())
     if args.out:
-        print(f"{len(rows)} predictions written to {args.out}")
+        print(f"{len(rows)} predictions written to {display_path(args.out)}")
     return 0
 
 
@@ -373,7 +423,9 @@ def run_embed(args: argparse.Namespace) -> int:
     """Handler of ``ssal embed``."""
     from ..api import load
     from ..checkpoint import atomic_write_bytes
+    from ..outputs import check_output_file
 
+    check_output_file(args.out, suffixes=(".npy",), what="features file")
     model = load(args.checkpoint, device=args.device)
     if args.input == "builtin":
         from ..config import DEFAULTS
@@ -390,5 +442,5 @@ def run_embed(args: argparse.Namespace) -> int:
     buf = io.BytesIO()
     np.save(buf, feats.astype(np.float32))
     atomic_write_bytes(args.out, buf.getvalue())
-    print(f"features {feats.shape} written to {args.out}")
+    print(f"features {feats.shape} written to {display_path(args.out)}")
     return 0

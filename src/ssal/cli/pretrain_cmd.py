@@ -62,8 +62,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_pretrain(args: argparse.Namespace) -> int:
     """Handler of ``ssal pretrain``."""
-    from ..engine import TrainingDiverged, TrainingInterrupted, pretrain
+    from ..engine import RUN_LEFTOVERS, TrainingDiverged, TrainingInterrupted, pretrain
+    from ..outputs import check_output_dir
 
+    check_output_dir(args.out, overwrite=args.overwrite, resume=args.resume, leftovers=RUN_LEFTOVERS,
+                     what="run directory", resumable=True)
     config = config_from_args(args, args.method)
     try:
         result = pretrain(config, args.out, resume=args.resume, overwrite=args.overwrite)

@@ -54,11 +54,9 @@ def run_pose(args: argparse.Namespace) -> int:
     from ..data.video import extract_poses, walk_sequences, write_poses
 
     settings = settings_from_args(args)
-    out = Path(args.out)
-    if out.suffix.lower() != ".npz":
-        raise SsalInputError(display_path(out), "the pose file must end in .npz")
-    if not out.parent.is_dir():
-        raise SsalInputError(display_path(out), "the output folder does not exist")
+    from ..outputs import check_output_file
+
+    out = check_output_file(args.out, suffixes=(".npz",), what="pose file")
     # The working frame rate (30 fps): the one every reader assumes for an .npz.
     fps = WORKING_FPS
     poses = extract_poses(args.video, progress=False if args.no_progress else None)

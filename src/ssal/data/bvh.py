@@ -36,7 +36,8 @@ from .dataset import UNLABELLED, GaitDataset
 from .egait import resolve_label_map
 from . import preprocess as _limits
 from .preprocess import (
-    PreprocessConfig, check_frame_count, check_text_size, check_value_count, resample_fps, sequences_to_dataset,
+    PreprocessConfig, check_bytes, check_fps, check_frame_count, check_text_size, check_value_count, dataset_bytes,
+    resample_fps, sequences_to_dataset,
 )
 
 #: Unit factor of the CMU BVH conversion (ASF length unit 0.45 inch... i.e. 1 unit = 1/0.45 in).
@@ -130,9 +131,26 @@ def _read_text(path: Path, what: str = "a .bvh file") -> str:
     except OSError as exc:
         raise SsalInputError(where, f"cannot read file ({exc.strerror or exc})") from None
     check_text_size(len(raw), where)
+    if raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark (Windows editors write one)
+        raw = raw[3:]
     if not raw.strip():
         raise SsalInputError(where, "file is empty")
     return raw.decode("utf-8", errors="replace")
+
+
+#: ``MOTION`` as a token of its own (a joint may be named ``MOTIONSensor``).
+_MOTION = re.compile(r"(?<!\S)MOTION(?!\S)")
+#: Largest hierarchy part of a BVH file (before ``MOTION``), in bytes: tokenising it costs
+#: about 60 bytes per token, and MAX_BVH_JOINTS joints need far less than this.
+MAX_BVH_HIERARCHY_BYTES = 4 * 2**20
+#: Frame lines parsed per block (bounds the temporary Python strings of the parse).
+_PARSE_BLOCK = 4096
+
+
+def fk_bytes(frames: int, joints: int) -> int:
+    """Working memory of :meth:`BvhMotion.positions`: per joint and frame a rotation and a
+    position (12 float64) plus the local and per-channel temporaries (another ~24)."""
+    return int(frames) * int(joints) * 36 * 8
 
 
 def parse_bvh(
@@ -151,7 +169,12 @@ def parse_bvh(
     p = Path(path)
     where = display_path(p)
     text = _read_text(p)
-    head, sep, motion_text = text.partition("MOTION")
+    found = _MOTION.search(text)
+    head, sep, motion_text = (text[: found.start()], "MOTION", text[found.end():]) if found else (text, "", "")
+    del text
+    if len(head) > MAX_BVH_HIERARCHY_BYTES:
+        raise SsalInputError(where, f"hierarchy of {len(head)} characters, more than the limit of "
+                                    f"{MAX_BVH_HIERARCHY_BYTES} (ssal.data.bvh.MAX_BVH_HIERARCHY_BYTES)")
     tokens = head.split()
     if not tokens or tokens[0] != "HIERARCHY":
         raise SsalInputError(where, "not a BVH file (does not start with HIERARCHY)")
@@ -246,6 +269,8 @@ def parse_bvh(
     # Declared sizes are checked before the frame lines are parsed or anything is allocated.
     check_value_count(n_frames * n_channels, where, "the MOTION section")
     check_value_count(n_frames * len(joints) * 12, where, "forward kinematics (frames x joints x 12)")
+    check_bytes(n_frames * n_channels * 8 + fk_bytes(n_frames, len(joints)), where,
+                f"forward kinematics of {n_frames} frames x {len(joints)} joints")
     if max_frames is not None:
         n_check = n_frames
         if target_fps is not None and n_frames:
@@ -256,23 +281,28 @@ def parse_bvh(
                 where, f"has {n_check} frames (at the working rate), more than the limit of {max_frames} (max_frames)"
             )
     frame_lines = [ln for ln in lines[k:] if ln.strip()]
+    del lines, motion_text
     if len(frame_lines) < n_frames:
         raise SsalInputError(
             where, f"truncated BVH: {n_frames} frames declared, {len(frame_lines)} frame lines found"
         )
-    frame_lines = frame_lines[:n_frames]
-    counts = np.fromiter((len(ln.split()) for ln in frame_lines), dtype=np.int64, count=n_frames)
-    wrong = np.flatnonzero(counts != n_channels)
-    if wrong.size:
-        f0 = int(wrong[0])
-        raise SsalInputError(
-            where,
-            f"frame {f0} has {int(counts[f0])} values, the hierarchy declares {n_channels} channels",
-        )
-    try:
-        motion = np.array(" ".join(frame_lines).split(), dtype=np.float64).reshape(n_frames, n_channels)
-    except ValueError:
-        raise SsalInputError(where, "non-numeric value in the MOTION section") from None
+    del frame_lines[n_frames:]
+    motion = np.empty((n_frames, n_channels), dtype=np.float64)
+    # Parsed in blocks of lines, so the temporary token strings stay small whatever the size.
+    for b in range(0, n_frames, _PARSE_BLOCK):
+        block = frame_lines[b : b + _PARSE_BLOCK]
+        tokens = [ln.split() for ln in block]
+        for f0, toks in enumerate(tokens, start=b):
+            if len(toks) != n_channels:
+                raise SsalInputError(
+                    where, f"frame {f0} has {len(toks)} values, the hierarchy declares {n_channels} channels",
+                )
+        try:
+            motion[b : b + len(block)] = np.array([t for toks in tokens for t in toks],
+                                                  dtype=np.float64).reshape(len(block), n_channels)
+        except ValueError:
+            raise SsalInputError(where, "non-numeric value in the MOTION section") from None
+        del tokens, block
     if not np.isfinite(motion).all():
         bad = int(np.flatnonzero(~np.isfinite(motion).all(axis=1))[0])
         raise SsalInputError(where, f"NaN or inf channel values (first: frame {bad})")
@@ -295,23 +325,65 @@ def read_bvh(
     units_to_metres: float = 1.0,
     aliases: Mapping[str, Sequence[str]] | None = None,
     config: PreprocessConfig | None = None,
+    reserved_bytes: int = 0,
 ) -> np.ndarray:
     """Read one BVH file as ``(T, V, 3)`` positions on ``layout`` at ``fps`` frames per second.
+
+    ``reserved_bytes`` is memory the caller already holds (a folder's sequences read so far):
+    it counts against :data:`ssal.data.preprocess.MAX_BYTES` with this file's forward
+    kinematics and resampling, checked before they run.
 
     Joints are matched by name (:func:`ssal.skeleton.map_to_layout`, alias table
     :data:`ssal.skeleton.EGAIT16_ALIASES` for E-Gait-16), then resampled from the file's rate.
     """
     cfg = config or PreprocessConfig()
     where = display_path(path)
+    fps = check_fps(fps, where, "the working frame rate (fps)")
     motion = parse_bvh(path, max_frames=cfg.max_frames, target_fps=fps)
     src_fps = motion.fps
     # frames after resampling, checked before FK allocates anything
     n_src = motion.motion.shape[0]
     n_out = int(np.floor((n_src - 1) * fps / src_fps + 1e-9)) + 1 if n_src else 0
     check_frame_count(n_out, where, None, cfg)
+    check_bytes(int(reserved_bytes) + fk_bytes(n_src, len(motion.joints)) + resampled_bytes(n_out, layout.num_joints),
+                where,
+                f"forward kinematics and resampling to {n_out} frames")
     world = motion.positions() * float(units_to_metres)
     mapped = map_to_layout(world, motion.joints, layout, aliases, where)
     return resample_fps(mapped, src_fps, fps)
+
+
+_FRAMES_RE = re.compile(r"(?<!\S)MOTION\s+Frames:\s*([0-9]{1,15})\s+Frame Time:\s*(\S{1,40})")
+
+
+def declared_output_bytes(path: Path, fps: float, num_joints: int) -> int:
+    """Bytes of the ``(T, V, 3)`` float64 sequence a BVH file will give at ``fps``, from its
+    ``MOTION`` header alone (0 when the header cannot be read: the full parse will say why)."""
+    try:
+        st = path.stat()
+        check_text_size(st.st_size, display_path(path))
+        with open(path, "rb") as fh:
+            text = fh.read(st.st_size + 1).decode("utf-8", errors="replace")
+    except (OSError, SsalInputError):
+        return 0
+    m = _FRAMES_RE.search(text)
+    if not m:
+        return 0
+    try:
+        frames, frame_time = int(m.group(1)), float(m.group(2))
+    except ValueError:
+        return 0
+    if not (frames > 0 and math.isfinite(frame_time) and frame_time > 0):
+        return 0
+    span = (frames - 1) * fps * frame_time
+    n_out = math.floor(span + 1e-9) + 1 if span < 1e15 else 10**15
+    return n_out * int(num_joints) * 3 * 8
+
+
+def resampled_bytes(frames: int, num_joints: int) -> int:
+    """Memory of one sequence resampled to ``frames`` frames: the result (float64) and the
+    interpolation's two temporaries."""
+    return int(frames) * int(num_joints) * 3 * 8 * 3
 
 
 def read_labels_csv(
@@ -341,13 +413,16 @@ def read_labels_csv(
         if n == 1 and name.lower() == "file" and label.lower() == "label":
             continue
         if label == "":
-            out[name] = UNLABELLED
+            value = UNLABELLED
         elif label.lower() in lowered:
-            out[name] = lowered.index(label.lower())
+            value = lowered.index(label.lower())
         elif re.fullmatch(r"-?[0-9]{1,9}", label) and -1 <= int(label) < len(classes):
-            out[name] = int(label)
+            value = int(label)
         else:
             raise SsalInputError(where, f"line {n}: label {label!r} is neither a class of {list(classes)} nor an index")
+        if name in out and out[name] != value:
+            raise SsalInputError(where, f"line {n}: {name!r} is listed again with another label")
+        out[name] = value
     return out
 
 
@@ -387,6 +462,8 @@ def read_bvh_folder(
             f = by_name.get(key) or by_stem.get(key)
             if f is None:
                 raise SsalInputError(display_path(csv_path), f"file {key!r} listed but not found in {where}")
+            if f in resolved and resolved[f] != lab:
+                raise SsalInputError(display_path(csv_path), f"{f.name!r} is listed twice with different labels")
             resolved[f] = lab
         for f in files:
             if f not in resolved:
@@ -394,9 +471,21 @@ def read_bvh_folder(
             y.append(resolved[f])
     else:
         y = [UNLABELLED] * len(files)
-    seqs = [
-        read_bvh(f, layout=layout, fps=fps, units_to_metres=units_to_metres, config=cfg) for f in files
-    ]
+    # The folder as a whole: first from every file's MOTION header (frames after resampling),
+    # before any motion is parsed; then the sequences kept so far plus the next file's working
+    # memory; at the end the padding of all of them; all within MAX_BYTES.
+    fps = check_fps(fps, where, "the working frame rate (fps)")
+    planned = dataset_bytes(len(files), cfg, layout.num_joints)
+    for f in files:
+        planned += declared_output_bytes(f, fps, layout.num_joints)
+        check_bytes(planned, where, f"{len(files)} sequences at {fps:g} fps, padded to {cfg.length} frames")
+    seqs: list[np.ndarray] = []
+    kept = dataset_bytes(len(files), cfg, layout.num_joints)
+    for f in files:
+        seq = read_bvh(f, layout=layout, fps=fps, units_to_metres=units_to_metres, config=cfg, reserved_bytes=kept)
+        kept += seq.nbytes
+        check_bytes(kept, where, f"the folder's {len(seqs) + 1} sequences read so far (at {fps:g} fps)")
+        seqs.append(seq)
     meta = {"format": "bvh-folder", "labels_path": display_path(csv_path) if table is not None else None}
     return sequences_to_dataset(
         seqs, y, [f.name for f in files], classes, layout=layout, fps=fps, config=cfg, source=where, meta=meta

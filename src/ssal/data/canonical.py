@@ -33,7 +33,7 @@ import numpy as np
 from ..errors import SsalInputError, display_path
 from ..skeleton import EGAIT16, SkeletonLayout, get_layout
 from .dataset import UNLABELLED, GaitDataset
-from .preprocess import check_text_size, check_value_count
+from .preprocess import check_fps, check_json_size, check_value_count
 
 FORMAT_NAME = "ssal-canonical"
 FORMAT_VERSION = 1
@@ -332,8 +332,8 @@ def read_canonical(path: str | os.PathLike[str], layout: SkeletonLayout | None =
     mwhere = display_path(meta_path)
     try:
         size = meta_path.stat().st_size
-        check_text_size(size, mwhere)
-        meta = json.loads(meta_path.read_bytes().decode("utf-8"))
+        check_json_size(size, mwhere)
+        meta = json.loads(meta_path.read_bytes().decode("utf-8-sig"))
     except SsalInputError:
         raise
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError, ValueError) as exc:
@@ -352,14 +352,20 @@ def read_canonical(path: str | os.PathLike[str], layout: SkeletonLayout | None =
             raise TypeError("'shape' must hold integers")
         shape = tuple(int(s) for s in meta["shape"])
         dtype = str(meta["dtype"])
-        names = [str(s) for s in meta["names"]]
-        classes = [str(c) for c in meta["classes"]]
-        fps = float(meta["fps"])
+        if not all(isinstance(v, str) for v in meta["names"]) or not all(isinstance(v, str) for v in meta["classes"]):
+            raise TypeError("'names' and 'classes' must be lists of texts")
+        names = list(meta["names"])
+        classes = list(meta["classes"])
+        if isinstance(meta["fps"], bool) or not isinstance(meta["fps"], (int, float)):
+            raise TypeError(f"fps must be a number, got {str(meta['fps'])[:40]!r}")
+        fps = check_fps(meta["fps"], mwhere)
+        if not isinstance(meta["layout"], str) or not isinstance(meta["dtype"], str):
+            raise TypeError("'layout' and 'dtype' must be texts")
         layout_name = str(meta["layout"])
-        if not (math.isfinite(fps) and fps > 0):
-            raise ValueError(f"fps must be a positive number, got {meta['fps']!r}")
         if not isinstance(meta.get("meta") or {}, dict):
             raise TypeError("'meta' must be an object")
+    except SsalInputError:
+        raise
     except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise SsalInputError(mwhere, f"missing or invalid field ({str(exc)[:200]})") from None
     if len(shape) != 4 or shape[1] != 3 or min(shape) < 0:

@@ -14,17 +14,21 @@ against the emotions named in its keys shows, see ``docs/data.md``), ``"step"`` 
 
 from __future__ import annotations
 
+import math
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import SsalInputError, display_path
+from ..errors import SsalInputError, display_path, stat_input
 from ..skeleton import EGAIT16, SkeletonLayout
 from .dataset import EGAIT_EMOTIONS, UNLABELLED, GaitDataset
-from .preprocess import PreprocessConfig, check_frame_count, check_value_count, sequences_to_dataset
+from .preprocess import (
+    PreprocessConfig, check_bytes, check_frame_count, check_value_count, dataset_bytes, sequences_to_dataset,
+)
 
 #: Named index-to-emotion maps of E-Gait label files.
 LABEL_MAPS: dict[str, tuple[str, ...]] = {
@@ -64,11 +68,12 @@ def check_hdf5_file(path: str | os.PathLike[str]) -> Path:
     """
     p = Path(path)
     where = display_path(p)
-    if not p.exists():
-        raise SsalInputError(where, "file not found")
-    if p.is_dir():
+    st = stat_input(p, where)
+    if stat.S_ISDIR(st.st_mode):
         raise SsalInputError(where, "is a directory, expected an HDF5 file")
-    size = p.stat().st_size
+    if not stat.S_ISREG(st.st_mode):
+        raise SsalInputError(where, "not a regular file (a FIFO, socket or device?)")
+    size = st.st_size
     if size == 0:
         raise SsalInputError(where, "file is empty")
     offsets = [0] + [512 * 2**k for k in range(12) if 512 * 2**k + 8 <= size]
@@ -94,6 +99,46 @@ def _numeric_dtype(item: Any) -> bool:
         return np.dtype(item.dtype).kind in "iuf"
     except TypeError:
         return False
+
+
+#: Most HDF5 chunks one file may declare over all its datasets: HDF5 keeps bookkeeping per
+#: chunk while reading, so a tiny file of (1, 1) chunks could otherwise take gigabytes.
+MAX_HDF5_CHUNKS = 100_000
+
+
+def plain_dataset(f: Any, key: Any, where: str) -> Any:
+    """``f[key]`` if it is a dataset stored in this file, else :class:`SsalInputError`.
+
+    Refused before anything is read: external links (they open another file), soft links,
+    virtual datasets (their data come from other files) and datasets with external storage
+    (their bytes live in any named file: ``/etc/passwd``, a FIFO that blocks forever), so a
+    read can neither block nor reach a file other than the one given.
+    """
+    import h5py
+
+    name = key_name(key)
+    raw = key if isinstance(key, bytes) else str(key).encode("utf-8", "surrogateescape")
+    kind = f.id.links.get_info(raw).type
+    if kind == h5py.h5l.TYPE_EXTERNAL:
+        raise SsalInputError(f"{where} [{name}]", "is an external link to another file; refused")
+    if kind != h5py.h5l.TYPE_HARD:
+        raise SsalInputError(f"{where} [{name}]", "is a soft or user-defined link; only datasets stored under "
+                                                  "their own name are read")
+    item = f[key]
+    if isinstance(item, h5py.Dataset):
+        if item.is_virtual:
+            raise SsalInputError(f"{where} [{name}]", "is a virtual dataset (data from other files); refused")
+        if item.id.get_create_plist().get_external_count() > 0:
+            raise SsalInputError(f"{where} [{name}]", "keeps its data in an external file; refused")
+    return item
+
+
+def chunk_count(item: Any) -> int:
+    """Number of chunks of a chunked dataset's declared shape (0 when contiguous)."""
+    chunks = getattr(item, "chunks", None)
+    if not chunks or item.shape is None:
+        return 0
+    return math.prod(-(-int(s) // max(1, int(c))) for s, c in zip(item.shape, chunks))
 
 
 # h5py/HDF5 errors on corrupt files (SsalInputError, a ValueError, is re-raised before these).
@@ -126,8 +171,9 @@ def read_label_file(path: str | os.PathLike[str]) -> dict[str, int]:
     out: dict[str, int] = {}
     with _open_h5(p) as f:
         try:
+            chunks = 0
             for key in f.keys():
-                item = f[key]
+                item = plain_dataset(f, key, where)
                 name = key_name(key)
                 if not hasattr(item, "shape"):
                     raise SsalInputError(where, f"entry {name!r} is a group; expected a flat label file")
@@ -138,6 +184,9 @@ def read_label_file(path: str | os.PathLike[str]) -> dict[str, int]:
                         f"{where} [{name}]",
                         f"label must be one integer, got {item.dtype} array of shape {shape}",
                     )
+                chunks += chunk_count(item)
+                if chunks > MAX_HDF5_CHUNKS or len(out) >= MAX_HDF5_CHUNKS:
+                    raise SsalInputError(where, f"declares more than {MAX_HDF5_CHUNKS} labels or chunks")
                 out[name] = _scalar_int(item[()], f"{where} [{name}]")
         except SsalInputError:
             raise
@@ -183,9 +232,10 @@ def read_egait_raw(
         try:
             keys = list(f.keys())
             # First pass: declared shapes and types only; nothing is read before all are checked.
-            total = 0
+            total = nbytes = chunks = 0
+            items = []
             for key in keys:
-                item = f[key]
+                item = plain_dataset(f, key, where)
                 name = key_name(key)
                 if not hasattr(item, "shape"):
                     raise SsalInputError(where, f"entry {name!r} is a group; expected a flat E-Gait file")
@@ -201,8 +251,16 @@ def read_egait_raw(
                 check_frame_count(shape[0], where, name, cfg)
                 total += shape[0] * shape[1]
                 check_value_count(total, where, "the file")
-            for key in keys:
-                item = f[key]
+                chunks += chunk_count(item)
+                if chunks > MAX_HDF5_CHUNKS:
+                    raise SsalInputError(
+                        where, f"declares more than {MAX_HDF5_CHUNKS} storage chunks (ssal.data.egait.MAX_HDF5_CHUNKS)"
+                    )
+                # as stored, plus the float64 copy
+                nbytes += shape[0] * shape[1] * (np.dtype(item.dtype).itemsize + 8)
+                items.append(item)
+            check_bytes(nbytes + dataset_bytes(len(keys), cfg, v), where, "reading and preprocessing the file")
+            for key, item in zip(keys, items):
                 shape = tuple(item.shape)
                 data = np.asarray(item[()], dtype=np.float64)
                 sequences.append(data.reshape(shape[0], v, 3))

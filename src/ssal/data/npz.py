@@ -17,7 +17,7 @@ import struct
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Any, BinaryIO, Sequence
+from typing import Any, BinaryIO, Callable, Sequence
 
 import numpy as np
 
@@ -25,7 +25,9 @@ from ..errors import SsalInputError, display_path
 from ..skeleton import EGAIT16, SkeletonLayout
 from .dataset import UNLABELLED, GaitDataset
 from .egait import resolve_label_map
-from .preprocess import PreprocessConfig, check_frame_count, check_value_count, sequences_to_dataset
+from .preprocess import (
+    PreprocessConfig, check_bytes, check_frame_count, check_value_count, dataset_bytes, sequences_to_dataset,
+)
 
 ORDERS = ("NCTV", "NTVC", "NMCTV", "NMTVC", "NCTVM")
 
@@ -33,10 +35,23 @@ NPY_MAGIC = b"\x93NUMPY"
 ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
 #: Most arrays read from one ``.npz`` archive.
 MAX_ARRAYS = 100_000
+#: dtype kinds read: booleans, integers, floats, complex (refused later with a clear message),
+#: byte strings and text. Datetimes/timedeltas (``M``/``m``, which NumPy counts as integers),
+#: void/structured, sub-array and object dtypes are refused in the header.
+ALLOWED_KINDS = "biufcSU"
+
+
+def array_bytes(shape: tuple[int, ...], dtype: np.dtype) -> int:
+    """Working memory of reading an array: its bytes as stored plus its float64 copy (numbers)
+    or the Python strings made from it (text, about 64 bytes of overhead per item)."""
+    count = math.prod(shape)
+    if dtype.kind in "SU":
+        return count * (2 * dtype.itemsize + 64)
+    return count * (dtype.itemsize + 8)
 
 # Errors the zipfile and zlib modules raise on corrupt archives (besides OSError/ValueError).
 _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, EOFError, OSError,
-               ValueError, struct.error, OverflowError, KeyError)
+               ValueError, struct.error, OverflowError, KeyError, IndexError)
 
 
 def read_npy_header(fh: BinaryIO, where: str) -> tuple[tuple[int, ...], bool, np.dtype]:
@@ -61,6 +76,10 @@ def read_npy_header(fh: BinaryIO, where: str) -> tuple[tuple[int, ...], bool, np
     dtype = np.dtype(dtype)
     if dtype.hasobject:
         raise SsalInputError(where, "the array holds Python objects (would need pickle); refused")
+    if dtype.subdtype is not None or dtype.names is not None or dtype.kind not in ALLOWED_KINDS:
+        raise SsalInputError(
+            where, f"the array has dtype {str(dtype)[:60]}; only plain numbers, booleans and strings are read"
+        )
     if dtype.itemsize == 0:
         raise SsalInputError(where, f"the array has a zero-size dtype {dtype}")
     if not all(isinstance(d, int) and d >= 0 for d in shape):
@@ -79,7 +98,8 @@ def _read_npy_data(fh: BinaryIO, shape: tuple[int, ...], fortran: bool, dtype: n
 
 
 def load_arrays(
-    path: str | os.PathLike[str], max_values: int | None = None, npz_only: bool = False
+    path: str | os.PathLike[str], max_values: int | None = None, npz_only: bool = False,
+    plan: Callable[[dict[str, tuple[tuple[int, ...], np.dtype]]], None] | None = None,
 ) -> dict[str, np.ndarray]:
     """Read a ``.npy`` file (``{stem: array}``) or an ``.npz`` archive (``{name: array}``)
     without pickle and without trusting declared sizes.
@@ -87,7 +107,10 @@ def load_arrays(
     Every header is parsed first and the declared values are summed and checked against
     :data:`ssal.data.preprocess.MAX_VALUES` (or ``max_values``) before any data are read; a
     member whose data would exceed the archive's declared member size is refused as
-    truncated. With ``npz_only`` a single ``.npy`` array is refused. Raises
+    truncated. The bytes reading takes (:func:`array_bytes`) are summed and checked against
+    :data:`ssal.data.preprocess.MAX_BYTES` too; ``plan``, when given, is called with every
+    array's ``(shape, dtype)`` before any data are read (a reader adds what it will allocate
+    next, e.g. padding). With ``npz_only`` a single ``.npy`` array is refused. Raises
     :class:`SsalInputError` for anything that is not a readable NumPy file.
     """
     p = Path(path)
@@ -118,6 +141,9 @@ def load_arrays(
                 shape, fortran, dtype = read_npy_header(fh, where)
                 count = math.prod(shape)
                 budget(count, "the array")
+                check_bytes(array_bytes(shape, dtype), where, "reading the array")
+                if plan is not None:
+                    plan({p.stem: (shape, dtype)})
                 if fh.tell() + count * dtype.itemsize > st.st_size:
                     raise SsalInputError(
                         where, f"truncated .npy: shape {shape} of {dtype} needs more data than the file holds"
@@ -131,11 +157,12 @@ def load_arrays(
     arrays: dict[str, np.ndarray] = {}
     try:
         with zipfile.ZipFile(p) as zf:
-            infos = [i for i in zf.infolist() if not i.is_dir()]
+            infos = [i for i in zf.infolist() if not i.filename.endswith("/")]
             if len(infos) > MAX_ARRAYS:
                 raise SsalInputError(where, f"archive holds {len(infos)} members, more than {MAX_ARRAYS}")
             headers = []
-            total = 0
+            total = nbytes = 0
+            declared: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
             for info in infos:
                 name = info.filename
                 if not name.endswith(".npy"):
@@ -147,11 +174,16 @@ def load_arrays(
                 count = math.prod(shape)
                 total += count
                 budget(total, "the archive")
+                nbytes += array_bytes(shape, dtype)
+                check_bytes(nbytes, where, "reading the archive")
+                declared[name[:-4]] = (shape, dtype)
                 if offset + count * dtype.itemsize > info.file_size:
                     raise SsalInputError(
                         mwhere, f"truncated array: shape {shape} of {dtype} needs more data than the member holds"
                     )
                 headers.append((info, name[:-4], mwhere))
+            if plan is not None:
+                plan(declared)
             for info, key, mwhere in headers:
                 with zf.open(info) as fh:
                     shape, fortran, dtype = read_npy_header(fh, mwhere)
@@ -175,26 +207,30 @@ def detect_order(shape: tuple[int, ...], num_joints: int) -> list[str]:
     return hits
 
 
-def to_ntvc(x: np.ndarray, order: str) -> np.ndarray:
+def to_ntvc(x: np.ndarray, order: str, where: str = "order") -> np.ndarray:
     """Reorder ``x`` from ``order`` to ``(N, T, V, C)``, taking person 0 of an ``M`` axis."""
+    if not isinstance(order, str):
+        raise SsalInputError(where, f"axis order must be a text, got {type(order).__name__}")
     order = order.upper()
     if order not in ORDERS:
-        raise SsalInputError("order", f"unknown axis order {order!r}; use one of {', '.join(ORDERS)}")
+        raise SsalInputError(where, f"unknown axis order {order[:20]!r}; use one of {', '.join(ORDERS)}")
+    if x.ndim != len(order):
+        raise SsalInputError(where, f"array of shape {x.shape} does not fit order {order}")
     if "M" in order:
+        if x.shape[order.index("M")] == 0:
+            raise SsalInputError(where, f"the person axis M of 'x' {x.shape} is empty (no person 0 to take)")
         x = np.take(x, 0, axis=order.index("M"))
         order = order.replace("M", "")
-    if x.ndim != len(order):
-        raise SsalInputError("order", f"array of shape {x.shape} does not fit order {order}")
     return np.transpose(x, [order.index(a) for a in "NTVC"])
 
 
-def _load_npz(path: Path) -> dict[str, np.ndarray]:
+def _load_npz(path: Path, plan=None) -> dict[str, np.ndarray]:
     where = display_path(path)
     if not path.exists():
         raise SsalInputError(where, "file not found")
     if path.is_dir():
         raise SsalInputError(where, "is a directory, expected an .npz file")
-    return load_arrays(path, npz_only=True)
+    return load_arrays(path, npz_only=True, plan=plan)
 
 
 def npz_member_names(path: str | os.PathLike[str]) -> list[str] | None:
@@ -229,7 +265,16 @@ def read_npz_raw(
     cfg = config or PreprocessConfig()
     p = Path(path)
     where = display_path(p)
-    data = _load_npz(p)
+    v = layout.num_joints
+
+    def plan(declared: dict[str, tuple[tuple[int, ...], np.dtype]]) -> None:
+        # padding/cutting every sequence to the working length, before any data are read
+        shape = declared.get("x", ((0,), None))[0]
+        n = shape[0] if shape else 0
+        check_bytes(sum(array_bytes(s, d) for s, d in declared.values()) + dataset_bytes(n, cfg, v),
+                    where, f"reading and padding {n} sequences to {cfg.length} frames")
+
+    data = _load_npz(p, plan)
     if "x" not in data:
         raise SsalInputError(where, f"no array 'x' in the archive (arrays: {', '.join(sorted(data)) or 'none'})")
     x = data["x"]
@@ -249,7 +294,7 @@ def read_npz_raw(
         order = hits[0]
     if x.ndim != len(order):
         raise SsalInputError(where, f"'x' has shape {x.shape}, which does not fit order {order}")
-    ntvc = to_ntvc(x, order)
+    ntvc = to_ntvc(x, order, where)
     n, t = ntvc.shape[0], ntvc.shape[1]
     if ntvc.shape[3] != 3:
         raise SsalInputError(where, f"'x' in order {order} has {ntvc.shape[3]} coordinates, expected 3")

@@ -47,13 +47,21 @@ def make_upright(seq: np.ndarray, layout: SkeletonLayout) -> tuple[np.ndarray, b
     return out, True
 
 
-def _load_pose_arrays(path: Path) -> dict[str, np.ndarray]:
-    from .npz import load_arrays
+def _load_pose_arrays(path: Path, layout: SkeletonLayout, config: PreprocessConfig) -> dict[str, np.ndarray]:
+    from .npz import array_bytes, load_arrays
+    from .preprocess import check_bytes, dataset_bytes
 
     where = display_path(path)
     if not path.exists():
         raise SsalInputError(where, "file not found")
-    return load_arrays(path)
+
+    def plan(declared) -> None:
+        # each array is one sequence: raw bytes, its float64 copy and mapping, then padding
+        raw = sum(array_bytes(s, d) + 2 * 8 * int(np.prod(s)) for s, d in declared.values())
+        check_bytes(raw + dataset_bytes(len(declared), config, layout.num_joints), where,
+                    f"reading and padding {len(declared)} sequences")
+
+    return load_arrays(path, plan=plan)
 
 
 def read_pose(
@@ -70,7 +78,7 @@ def read_pose(
     cfg = preprocess or PreprocessConfig()
     p = Path(path)
     where = display_path(p)
-    arrays = _load_pose_arrays(p)
+    arrays = _load_pose_arrays(p, layout, cfg)
     if not arrays:
         raise SsalInputError(where, "holds no arrays")
     seqs: list[np.ndarray] = []

@@ -50,13 +50,42 @@ CENTER_MODES = ("first_frame", "per_frame", "none")
 #: Most numbers one source may declare in total (all sequences x frames x values per frame;
 #: for BVH also joints x frames x 12 for forward kinematics): 2**27 (1 GiB as float64).
 MAX_VALUES = 2**27
-#: Largest text file (BVH, labels CSV, canonical ``meta.json``) read, in bytes (256 MiB).
-MAX_TEXT_BYTES = 256 * 2**20
+#: Most bytes of working memory reading one source may take, estimated from its declared
+#: sizes before anything is allocated: the raw arrays as read (their dtype's bytes, strings
+#: included), the float64 copies, forward kinematics and frame-rate resampling (BVH), and what
+#: padding/cutting to ``length`` frames and preprocessing cost (:func:`dataset_bytes`). For a
+#: folder the sequences kept so far count too. Peak memory of a read stays below the
+#: interpreter's baseline plus about this much (docs/data.md, "Limits").
+MAX_BYTES = 2**30
+#: Bytes per value of the ``(N, length, V, 3)`` output while :func:`sequences_to_dataset`
+#: runs: the float64 fixed-length stack, up to 2.7 float64 temporaries of the centring /
+#: facing / scale steps and the float32 result.
+DATASET_BYTES_PER_VALUE = 32
+#: Largest text file (BVH, labels CSV) read, in bytes (128 MiB; a BVH file costs about 4x its
+#: size while parsed, see :func:`ssal.data.bvh.parse_bvh`).
+MAX_TEXT_BYTES = 128 * 2**20
+#: Largest JSON file (canonical ``meta.json``, split files) read, in bytes (16 MiB): decoded
+#: JSON takes up to ~40x its size in Python objects.
+MAX_JSON_BYTES = 16 * 2**20
+#: Lowest and highest frame rate accepted from a file or a setting (frames per second).
+MIN_FPS, MAX_FPS = 0.1, 10_000.0
 #: Most joints in a BVH hierarchy.
 MAX_BVH_JOINTS = 2_000
 #: Largest absolute coordinate accepted (larger values overflow preprocessing in float32).
 MAX_COORDINATE = 1e9
 LENGTH_MODES = ("loop", "resample")
+#: Largest fixed length (``PreprocessConfig.length``, a clip length) accepted, in frames.
+MAX_LENGTH = 100_000
+
+
+def _whole(name: str, value: Any, lo: int, hi: int) -> int:
+    """A whole-number setting in ``[lo, hi]`` (no bools, strings or fractions)."""
+    ok = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+    if not ok and isinstance(value, (float, np.floating)) and float(value).is_integer():
+        ok, value = True, int(value)
+    if not ok or not lo <= int(value) <= hi:
+        raise SsalInputError(f"preprocess.{name}", f"must be a whole number from {lo} to {hi}, got {value!r}")
+    return int(value)
 
 
 @dataclass
@@ -91,17 +120,20 @@ class PreprocessConfig:
     max_frames: int = 100_000
 
     def __post_init__(self) -> None:
-        if self.center not in CENTER_MODES:
+        if not isinstance(self.center, str) or self.center not in CENTER_MODES:
             raise SsalInputError("preprocess.center", f"must be one of {CENTER_MODES}, got {self.center!r}")
-        if self.length_mode not in LENGTH_MODES:
+        if not isinstance(self.length_mode, str) or self.length_mode not in LENGTH_MODES:
             raise SsalInputError(
                 "preprocess.length_mode", f"must be one of {LENGTH_MODES}, got {self.length_mode!r}"
             )
-        if int(self.length) < 1:
-            raise SsalInputError("preprocess.length", f"must be at least 1, got {self.length}")
-        if int(self.min_frames) < 1:
-            raise SsalInputError("preprocess.min_frames", f"must be at least 1, got {self.min_frames}")
-        if int(self.max_frames) < int(self.min_frames):
+        for name in ("scale", "align_facing"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise SsalInputError(f"preprocess.{name}", f"must be true or false, got {getattr(self, name)!r}")
+            setattr(self, name, bool(getattr(self, name)))
+        self.length = _whole("length", self.length, 1, MAX_LENGTH)
+        self.min_frames = _whole("min_frames", self.min_frames, 1, MAX_LENGTH)
+        self.max_frames = _whole("max_frames", self.max_frames, 1, 10**9)
+        if self.max_frames < self.min_frames:
             raise SsalInputError(
                 "preprocess.max_frames", f"must be >= min_frames ({self.min_frames}), got {self.max_frames}"
             )
@@ -113,6 +145,8 @@ class PreprocessConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> "PreprocessConfig":
         """Rebuild from :meth:`to_dict` output; unknown keys are an error."""
+        if data is not None and not isinstance(data, dict):
+            raise SsalInputError("preprocess", f"must be a mapping of settings, got {type(data).__name__}")
         data = dict(data or {})
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(data) - known)
@@ -142,6 +176,54 @@ def check_value_count(count: int, where: str, what: str = "the data") -> None:
             _printable(where),
             f"{what} declares {count} values, more than the limit of {MAX_VALUES} "
             f"(ssal.data.preprocess.MAX_VALUES; see 'Limits' in docs/data.md)",
+        )
+
+
+def check_bytes(nbytes: int | float, where: str, what: str = "the data") -> None:
+    """Refuse a read whose estimated working memory ``nbytes`` exceeds :data:`MAX_BYTES`
+    (call before allocating)."""
+    if nbytes > MAX_BYTES:
+        raise SsalInputError(
+            _printable(where),
+            f"{what} would need about {_size_text(nbytes)} of memory, more than the limit of "
+            f"{_size_text(MAX_BYTES)} (ssal.data.preprocess.MAX_BYTES; see 'Limits' in docs/data.md)",
+        )
+
+
+def _size_text(nbytes: int | float) -> str:
+    value = float(nbytes)
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"  # pragma: no cover
+
+
+def dataset_bytes(n: int, config: "PreprocessConfig | None", num_joints: int) -> int:
+    """Working memory of :func:`sequences_to_dataset` for ``n`` sequences (padding or cutting
+    to ``config.length`` frames and preprocessing), in bytes."""
+    cfg = config or PreprocessConfig()
+    return int(n) * int(cfg.length) * int(num_joints) * 3 * DATASET_BYTES_PER_VALUE
+
+
+def check_fps(value: Any, where: str, what: str = "fps") -> float:
+    """``value`` as a frame rate in ``[MIN_FPS, MAX_FPS]``, or a one-line error."""
+    try:
+        fps = float(value) if not isinstance(value, (bool, str, bytes)) else float("nan")
+    except (TypeError, ValueError, OverflowError):
+        fps = float("nan")
+    if not (MIN_FPS <= fps <= MAX_FPS):
+        raise SsalInputError(_printable(where), f"{what} must be a number from {MIN_FPS:g} to {MAX_FPS:g}, got {value!r}")
+    return fps
+
+
+def check_json_size(size: int, where: str) -> None:
+    """Refuse a JSON file larger than :data:`MAX_JSON_BYTES`."""
+    if size > MAX_JSON_BYTES:
+        raise SsalInputError(
+            _printable(where),
+            f"JSON file of {size} bytes is larger than the limit of {MAX_JSON_BYTES} bytes "
+            f"(ssal.data.preprocess.MAX_JSON_BYTES)",
         )
 
 
@@ -484,6 +566,8 @@ def sequences_to_dataset(
         raise SsalInputError(source, f"{len(names)} names for {n} sequences")
     y = _labels_array(labels, n, len(classes), source, names)
     v = layout.num_joints
+    check_bytes(dataset_bytes(n, cfg, v), source, f"{n} sequences padded to {cfg.length} frames")
+    fps = check_fps(fps, source)
     fixed = np.empty((n, cfg.length, v, 3), dtype=np.float64)
     lengths = np.empty(n, dtype=np.int64)
     for i, (seq, name) in enumerate(zip(sequences, names)):

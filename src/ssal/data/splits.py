@@ -13,17 +13,22 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
-from ..errors import SsalInputError
+from ..errors import SsalInputError, display_path, escape_text, stat_input
 from .dataset import UNLABELLED
 
 SPLIT_FORMAT = "ssal-split"
 SPLIT_VERSION = 1
+#: Parts every split file must hold (a list of indices, not empty).
+REQUIRED_PARTS = ("train",)
+#: Parts read as empty when a split file leaves them out.
+OPTIONAL_PARTS = ("val", "test")
 
 
 def _labels(y: Any) -> np.ndarray:
@@ -202,33 +207,59 @@ def load_split(path: str | os.PathLike[str], n: int | None = None) -> dict[str, 
         SsalInputError: missing or unreadable file, not a split file, non-integer, negative,
             out-of-range or repeated indices.
     """
-    where = str(path)
+    from .preprocess import check_json_size
+
+    where = display_path(path)
+    p = Path(path)
+    st = stat_input(p, where)
+    if not stat.S_ISREG(st.st_mode):
+        raise SsalInputError(where, "split file is not a regular file")
+    check_json_size(st.st_size, where)
     try:
-        with open(path, encoding="utf-8") as fh:
-            doc = json.load(fh)
-    except FileNotFoundError:
-        raise SsalInputError(where, "split file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SsalInputError(where, f"cannot read split file ({exc})") from None
+        with open(p, "rb") as fh:
+            raw = fh.read(st.st_size + 1)
+        doc = json.loads(raw.decode("utf-8-sig"))
+    except OSError as exc:
+        raise SsalInputError(where, f"cannot read split file ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise SsalInputError(where, "cannot read split file (not UTF-8 text)") from None
     except json.JSONDecodeError as exc:
         raise SsalInputError(where, f"not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise SsalInputError(where, "not a split file (JSON nested too deeply)") from None
+    except ValueError as exc:  # e.g. an integer literal with too many digits
+        raise SsalInputError(where, f"not valid JSON ({str(exc)[:100]})") from None
     if not isinstance(doc, dict) or doc.get("format") != SPLIT_FORMAT or not isinstance(doc.get("parts"), dict):
         raise SsalInputError(where, f"not an ssal split file (expected format {SPLIT_FORMAT!r} with 'parts')")
-    if int(doc.get("version", 0)) > SPLIT_VERSION:
-        raise SsalInputError(where, f"split file version {doc.get('version')} is newer than supported ({SPLIT_VERSION})")
+    version = doc.get("version", SPLIT_VERSION)
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= SPLIT_VERSION:
+        shown = version if isinstance(version, (int, float)) and abs(version) < 1e12 else str(version)[:20]
+        raise SsalInputError(where, f"split file version {shown!r} is not supported (this ssal reads 1..{SPLIT_VERSION})")
+    missing = [k for k in REQUIRED_PARTS if k not in doc["parts"]]
+    if missing:
+        raise SsalInputError(where, f"split file has no part {missing[0]!r} (needs {', '.join(REQUIRED_PARTS)})")
+    if len(doc["parts"]) > 100:
+        raise SsalInputError(where, f"split file has {len(doc['parts'])} parts, more than 100")
+    limit = np.iinfo(np.int64).max
     out: dict[str, np.ndarray] = {}
     seen: set[int] = set()
     for name, values in doc["parts"].items():
+        shown = escape_text(name, 40)
         if not isinstance(values, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-            raise SsalInputError(where, f"part {name!r} must be a list of integer indices")
+            raise SsalInputError(where, f"part {shown!r} must be a list of integer indices")
+        if values and (min(values) < 0 or max(values) > limit):
+            bad = min(values) if min(values) < 0 else max(values)
+            raise SsalInputError(where, f"part {shown!r} holds an index out of range ({str(bad)[:30]})")
         idx = np.asarray(values, dtype=np.int64)
-        if idx.size and idx.min() < 0:
-            raise SsalInputError(where, f"part {name!r} holds a negative index ({int(idx.min())})")
         if n is not None and idx.size and idx.max() >= n:
-            raise SsalInputError(where, f"part {name!r} holds index {int(idx.max())}, the dataset has {n} sequences")
+            raise SsalInputError(where, f"part {shown!r} holds index {int(idx.max())}, the dataset has {n} sequences")
         overlap = seen.intersection(values)
         if overlap or len(set(values)) != len(values):
-            raise SsalInputError(where, f"part {name!r} repeats indices or shares them with another part")
+            raise SsalInputError(where, f"part {shown!r} repeats indices or shares them with another part")
         seen.update(values)
         out[str(name)] = idx
+    if out["train"].size == 0:
+        raise SsalInputError(where, "part 'train' is empty")
+    for name in OPTIONAL_PARTS:
+        out.setdefault(name, np.zeros(0, dtype=np.int64))
     return out

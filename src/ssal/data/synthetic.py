@@ -444,6 +444,12 @@ def generate(
     (``meta["subjects"]``, for subject-disjoint splits).
     """
     syn = synthetic or SyntheticConfig()
+    from .preprocess import check_bytes, dataset_bytes
+
+    # raw sequences (float32 result and the kinematic model's float64 temporaries), then padding
+    raw = int(n) * syn.max_frames * EGAIT16.num_joints * 3 * (4 + 4 * 8)
+    check_bytes(raw + dataset_bytes(n, config, EGAIT16.num_joints), "builtin",
+                f"generating {n} synthetic sequences")
     sequences, labels, names, subjects = generate_sequences(n, seed, syn)
     meta: dict[str, Any] = {
         "generator": "ssal.data.synthetic",
