@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..errors import SsalInputError, display_path
+from ..errors import display_path
 
 #: Frame rate of the sequences ``ssal pose`` writes (``load_dataset``'s default ``fps``).
 WORKING_FPS = 30.0
