@@ -70,6 +70,24 @@ def test_resume_mid_epoch_matches_uninterrupted_run(tmp_path):
     assert ma[-1]["knn_val_top1"] == mb[-1]["knn_val_top1"]
 
 
+def test_resume_from_checkpoint_with_old_cffn_keys(tmp_path):
+    """A checkpoint.pt written before CFFN's ``graph`` became ``graph_branch`` resumes."""
+    from ssal.checkpoint import save_checkpoint
+
+    pretrain(tiny_config("ssal", max_steps=1), tmp_path / "run")
+    ck = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    new = ck["model"]
+    ck["model"] = {k.replace(".graph_branch.", ".graph."): v for k, v in new.items()}
+    assert any(".graph.blocks." in k for k in ck["model"]) and ck["model"].keys() != new.keys()
+    save_checkpoint(ck, tmp_path / "run" / "checkpoint.pt")
+    pretrain(tiny_config("ssal", max_steps=2), tmp_path / "run", resume=True)
+    after = _weights(tmp_path / "run")
+    assert after.keys() == new.keys()
+    # One more step was taken from the loaded weights (they changed, and stayed finite).
+    key = next(k for k in new if "graph_branch.blocks.0.gcn.conv.weight" in k)
+    assert not torch.equal(after[key], new[key]) and torch.isfinite(after[key]).all()
+
+
 def test_same_seed_same_weights_other_seed_differs(tmp_path):
     a = pretrain(tiny_config("skeletonclr", max_steps=2), tmp_path / "a")
     b = pretrain(tiny_config("skeletonclr", max_steps=2), tmp_path / "b")

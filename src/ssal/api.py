@@ -25,7 +25,7 @@ from .data.dataset import GaitDataset
 from .data.pose import make_upright
 from .data.preprocess import PreprocessConfig, sequences_to_dataset
 from .errors import SsalInputError
-from .models import build_encoder
+from .models import build_encoder, upgrade_state_dict
 from .models.base import BackboneFeatures, Encoder
 from .models.heads import LinearClassifier
 from .skeleton import H36M17, SkeletonLayout, get_layout, map_to_layout
@@ -54,7 +54,8 @@ def load_encoder(path: str | Path, map_location: str | torch.device = "cpu") -> 
     layout = get_layout(ck["layout"])
     encoder = build_encoder(upgrade_encoder_config(ck["encoder_config"]), layout)
     try:
-        encoder.load_state_dict(ck["encoder"])
+        # Checkpoints written before CFFN's ``graph`` submodule became ``graph_branch`` load too.
+        encoder.load_state_dict(upgrade_state_dict(ck["encoder"], encoder.state_dict()))
     except RuntimeError as exc:
         raise SsalInputError(path, f"encoder weights do not fit its configuration ({str(exc).splitlines()[0]})") from None
     return encoder.to(map_location).eval(), ck

@@ -261,7 +261,9 @@ def _pretrain(ctx: DistContext, config: Mapping[str, Any], out_dir: str | Path, 
     aug_gen = torch.Generator(device=device)
     aug_state = None
     if checkpoint is not None:
-        learner.load_state_dict(checkpoint["model"])
+        from .models import upgrade_state_dict
+
+        learner.load_state_dict(upgrade_state_dict(checkpoint["model"], learner.state_dict()))
         optimizer.load_state_dict(checkpoint["optimizer"])
         scheduler.load_state_dict(checkpoint["scheduler"])
         start_epoch = int(checkpoint["epoch"])
