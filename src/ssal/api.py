@@ -101,6 +101,20 @@ class EmotionModel:
     clip_len: int | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    #: What ``embed`` / ``predict`` run: an inference copy of ``encoder`` with BatchNorm folded
+    #: (:func:`ssal.models.fold.fold_batchnorm`, made by :func:`load`), or None for ``encoder``
+    #: itself. ``encoder`` stays the checkpoint's module (to save, inspect or train); after
+    #: changing its weights call :meth:`optimize` again.
+    runner: torch.nn.Module | None = None
+
+    def optimize(self) -> "EmotionModel":
+        """Rebuild :attr:`runner` from :attr:`encoder` (BatchNorm folded, channels-last ST-GCN)."""
+        self.runner = fold_for_inference(self.encoder)
+        return self
+
+    def _features(self) -> torch.nn.Module:
+        module = self.runner if self.runner is not None else self.encoder
+        return module.eval()
 
     # ------------------------------------------------------------------ input preparation
     def read(self, path: str | os.PathLike[str]) -> GaitDataset:
@@ -160,13 +174,24 @@ class EmotionModel:
             xb = torch.from_numpy(chunk).to(self.device)
             yield resize_time(xb, self.clip_len)
 
+    def _run(self, x: np.ndarray, batch_size: int, width: int, fn) -> np.ndarray:
+        """``fn`` on each batch of ``x``, written into one preallocated ``(N, width)`` array."""
+        out = np.empty((len(x), width), dtype=np.float32)
+        for i, xb in zip(range(0, len(x), batch_size), self._batches(x, batch_size)):
+            out[i:i + len(xb)] = fn(xb).float().cpu().numpy()
+        return out
+
+    @property
+    def has_classifier(self) -> bool:
+        """Whether :meth:`predict` can run (a classifier checkpoint, not a bare encoder)."""
+        return self.head is not None
+
     @torch.inference_mode()
     def embed(self, data: Any, batch_size: int = 512) -> np.ndarray:
         """Encoder features ``(N, D)`` of the input."""
         x = self.prepare(data)
-        self.encoder.eval()
-        feats = [self.encoder(xb).float().cpu() for xb in self._batches(x, batch_size)]
-        return torch.cat(feats).numpy() if feats else np.zeros((0, self.encoder.out_dim), np.float32)
+        features = self._features()
+        return self._run(x, batch_size, self.encoder.out_dim, features)
 
     @torch.inference_mode()
     def predict(self, data: Any, batch_size: int = 512) -> np.ndarray:
@@ -175,18 +200,69 @@ class EmotionModel:
             raise SsalInputError(None, "this checkpoint is a pretrained encoder without a classifier; "
                                        "train one with `ssal linear` or `ssal finetune` first")
         x = self.prepare(data)
-        self.encoder.eval()
-        self.head.eval()
-        probs = [torch.softmax(self.head(self.encoder(xb)).float(), dim=1).cpu() for xb in self._batches(x, batch_size)]
-        return torch.cat(probs).numpy() if probs else np.zeros((0, len(self.classes)), np.float32)
+        features, head = self._features(), self.head.eval()
+        return self._run(x, batch_size, len(self.classes), lambda xb: torch.softmax(head(features(xb)), dim=1))
 
     def predict_labels(self, data: Any) -> list[str]:
         """The most probable emotion name per sequence."""
         return [self.classes[i] for i in self.predict(data).argmax(axis=1)]
 
 
-def load(path: str | Path, device: str | torch.device = "cpu") -> EmotionModel:
-    """Load ``encoder.pt`` (embeddings only) or ``classifier.pt`` (embeddings and predictions)."""
+@dataclass
+class OnnxEmotionModel(EmotionModel):
+    """An :class:`EmotionModel` over an ONNX file written by ``ssal export`` (onnxruntime).
+
+    ``encoder`` is an :class:`ssal.export.OnnxRunner`; the file computes either probabilities
+    (``kind == "classifier"``, for :meth:`predict`) or embeddings (``"encoder"``, for
+    :meth:`embed`). Input preparation (reading, preprocessing, resizing to ``clip_len``) is the
+    checkpoint's, taken from the file's metadata.
+    """
+
+    kind: str = "classifier"
+
+    def optimize(self) -> "OnnxEmotionModel":
+        return self  # onnxruntime optimises the graph itself
+
+    @property
+    def has_classifier(self) -> bool:
+        return self.kind == "classifier"
+
+    def embed(self, data: Any, batch_size: int = 512) -> np.ndarray:
+        """Embeddings ``(N, D)``, from an exported ``encoder.pt``."""
+        if self.kind != "encoder":
+            raise SsalInputError(None, "this ONNX model outputs probabilities; export encoder.pt for embeddings")
+        with torch.inference_mode():
+            return self._run(self.prepare(data), batch_size, self.encoder.out_dim, self.encoder)
+
+    def predict(self, data: Any, batch_size: int = 512) -> np.ndarray:
+        """Probabilities ``(N, num_classes)``, from an exported ``classifier.pt``."""
+        if self.kind != "classifier":
+            raise SsalInputError(None, "this ONNX model is an exported encoder without a classifier; "
+                                       "export a classifier.pt to predict")
+        with torch.inference_mode():
+            return self._run(self.prepare(data), batch_size, len(self.classes), self.encoder)
+
+
+def fold_for_inference(encoder: torch.nn.Module) -> torch.nn.Module:
+    """An inference copy of an encoder (or its :class:`BackboneFeatures` view) with BatchNorm folded."""
+    from .models.fold import fold_batchnorm
+
+    if isinstance(encoder, BackboneFeatures):
+        return BackboneFeatures(fold_batchnorm(encoder.encoder)).eval()
+    return fold_batchnorm(encoder)
+
+
+def load(path: str | Path, device: str | torch.device = "cpu", optimize: bool = True) -> EmotionModel:
+    """Load ``encoder.pt`` (embeddings only), ``classifier.pt`` (embeddings and predictions) or
+    a model exported to ONNX by ``ssal export`` (``.onnx``, run through onnxruntime).
+
+    ``optimize`` (default): predictions run an inference copy of the encoder with BatchNorm
+    folded into the convolutions (equal to the checkpoint's encoder up to float round-off).
+    """
+    if str(path).lower().endswith(".onnx"):
+        from .export import load_onnx
+
+        return load_onnx(path)
     device = torch.device(device)
     encoder, ck = load_encoder(path, map_location=device)
     # The checkpoint names the feature it was evaluated on: "output" (the encoder's output: CFFN's
@@ -208,6 +284,7 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> EmotionModel:
     if clip_len is None:
         # encoder.pt: the clip length the encoder was pretrained (and is evaluated) on.
         clip_len = config_clip_len(ck.get("config"))
-    return EmotionModel(encoder=encoder, head=head, layout=get_layout(ck["layout"]), classes=list(ck["classes"]),
-                        preprocess=preprocess, clip_len=None if clip_len is None else int(clip_len), meta=ck,
-                        device=device)
+    model = EmotionModel(encoder=encoder, head=head, layout=get_layout(ck["layout"]), classes=list(ck["classes"]),
+                         preprocess=preprocess, clip_len=None if clip_len is None else int(clip_len), meta=ck,
+                         device=device)
+    return model.optimize() if optimize else model

@@ -13,9 +13,9 @@ from typing import Sequence
 
 from .. import __version__
 from ..errors import EXIT_INPUT_ERROR, SsalInputError
-from . import data_cmd, eval_cmd, pretrain_cmd
+from . import data_cmd, eval_cmd, export_cmd, pretrain_cmd
 
-COMMAND_MODULES = (data_cmd, pretrain_cmd, eval_cmd)
+COMMAND_MODULES = (data_cmd, pretrain_cmd, eval_cmd, export_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:
