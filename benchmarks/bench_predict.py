@@ -35,15 +35,27 @@ import torch
 from _common import header
 
 
+DEVICE = torch.device("cpu")
+
+
+def _sync() -> None:
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize(DEVICE)
+
+
 def matmul_gflops(size: int = 2048, reps: int = 5) -> float:
-    """Sustained fp32 matmul rate (median of ``reps``) in GFLOP/s."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
+    """Sustained fp32 matmul rate on :data:`DEVICE` (median of ``reps``) in GFLOP/s
+    (8192^3 on a GPU, where 2048^3 is too short to time)."""
+    size = 8192 if DEVICE.type == "cuda" else size
+    a, b = torch.randn(size, size, device=DEVICE), torch.randn(size, size, device=DEVICE)
     with torch.inference_mode():
         a @ b
         times = []
         for _ in range(reps):
+            _sync()
             t0 = time.perf_counter()
             a @ b
+            _sync()
             times.append(time.perf_counter() - t0)
     return 2 * size**3 / statistics.median(times) / 1e9
 
@@ -53,7 +65,7 @@ def flops_per_sequence(module, t: int, v: int) -> float:
 
     counter = FlopCounterMode(display=False)
     with torch.inference_mode(), counter:
-        module(torch.randn(1, 3, t, v))
+        module(torch.randn(1, 3, t, v, device=DEVICE))
     return float(counter.get_total_flops())
 
 
@@ -63,7 +75,7 @@ def timed_rate(fn, n: int, reps: int) -> tuple[float, float]:
     rates, refs = [], [matmul_gflops()]
     for _ in range(reps):
         t0 = time.perf_counter()
-        fn()
+        fn()  # predict returns numpy arrays: the device work is done when it returns
         rates.append(n / (time.perf_counter() - t0))
         refs.append(matmul_gflops())
     return statistics.median(rates), statistics.mean(refs)
@@ -78,7 +90,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--methods", nargs="+", default=["aimclr", "ssal"])
     ap.add_argument("--onnx", action="store_true", help="also time the ONNX export through onnxruntime")
+    ap.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     args = ap.parse_args()
+    global DEVICE
+    DEVICE = torch.device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -93,7 +108,7 @@ def main() -> None:
     v = EGAIT16.num_joints
     x = (np.random.default_rng(0).standard_normal((args.n, 3, args.T, v)) * 0.3).astype(np.float32)
     print(f"input ({args.n}, 3, {args.T}, {v}) float32, predict batch_size {args.batch}, clip_len None, "
-          f"{torch.get_num_threads()} threads")
+          f"device {DEVICE}, {torch.get_num_threads()} threads")
     print(f"{'encoder':<8}{'variant':<14}{'MFLOP/seq':>10}{'seq/s':>9}{'GFLOP/s':>9}{'matmul GFLOP/s':>16}"
           f"{'limit seq/s':>13}{'of limit':>10}{'load 1m':>9}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -106,10 +121,10 @@ def main() -> None:
             save_classifier(path, enc, head, encoder_config=enc_cfg, layout=EGAIT16,
                             classes=["angry", "happy", "neutral", "sad"], preprocess=None, clip_len=None,
                             protocol="linear", method=method)
-            fast = ssal.load(path)
+            fast = ssal.load(path, device=DEVICE)
             flops = flops_per_sequence(fast.runner, args.T, v)
-            variants = [("folded", fast), ("checkpoint", ssal.load(path, optimize=False))]
-            if args.onnx:
+            variants = [("folded", fast), ("checkpoint", ssal.load(path, device=DEVICE, optimize=False))]
+            if args.onnx and DEVICE.type == "cpu":
                 from ssal.export import export_model
 
                 export_model(path, "onnx", Path(tmp) / f"{method}.onnx", frames=args.T)
