@@ -1,16 +1,30 @@
-"""Inference throughput of ``ssal.api.EmotionModel.predict`` on ``(N, 3, 75, 16)`` arrays.
+"""Inference throughput of ``ssal.api.EmotionModel.predict`` against the machine's FLOP limit.
 
-A classifier checkpoint is written with ``ssal.api.save_classifier`` (default SSAL CFFN encoder
-and the AimCLR-size ST-GCN, untrained weights, a linear head over 4 emotions) and loaded back
-with ``ssal.load``, so the figure includes everything a user's ``predict`` call does (input
-checks, batching, the encoder in eval mode, softmax).
+For each preset encoder (``aimclr``: ST-GCN at AimCLR's widths; ``ssal``: CFFN) a classifier
+checkpoint is written with ``ssal.api.save_classifier`` (untrained weights, a linear head over 4
+emotions) and loaded back with ``ssal.load``, so the figure includes everything a user's
+``predict`` call does (input checks, batching, softmax). Printed per encoder:
 
-    python benchmarks/bench_predict.py [--n 4096] [--T 75] [--batch 512] [--reps 3]
+* ``MFLOP/seq``: matmul + convolution FLOPs of one sequence (``torch.utils.flop_counter``;
+  2 per multiply-add; element-wise work is not counted);
+* ``seq/s`` of ``predict`` with the BatchNorm-folded channels-last encoder (``optimize=True``,
+  the default) and with the checkpoint's own encoder (``optimize=False``); with ``--onnx`` also
+  of the ONNX export through onnxruntime;
+* ``limit seq/s``: the FLOP-bound rate, ``sustained GFLOP/s / FLOP per sequence``, where the
+  sustained rate is a 2048^3 fp32 matmul timed **in the same run**, right before and after each
+  measurement (mean of the two), so that a loaded machine lowers both; ``of limit`` is the ratio.
+
+Single process, ``torch`` intra-op threads as given (default: all cores). The load average is
+printed beside each row: on a shared machine read the fractions, not the seconds.
+
+    python benchmarks/bench_predict.py [--n 1024] [--T 75] [--batch 256] [--reps 3] [--onnx]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -18,16 +32,70 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from _common import header, median
+from _common import header
+
+
+DEVICE = torch.device("cpu")
+
+
+def _sync() -> None:
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize(DEVICE)
+
+
+def matmul_gflops(size: int = 2048, reps: int = 5) -> float:
+    """Sustained fp32 matmul rate on :data:`DEVICE` (median of ``reps``) in GFLOP/s
+    (8192^3 on a GPU, where 2048^3 is too short to time)."""
+    size = 8192 if DEVICE.type == "cuda" else size
+    a, b = torch.randn(size, size, device=DEVICE), torch.randn(size, size, device=DEVICE)
+    with torch.inference_mode():
+        a @ b
+        times = []
+        for _ in range(reps):
+            _sync()
+            t0 = time.perf_counter()
+            a @ b
+            _sync()
+            times.append(time.perf_counter() - t0)
+    return 2 * size**3 / statistics.median(times) / 1e9
+
+
+def flops_per_sequence(module, t: int, v: int) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with torch.inference_mode(), counter:
+        module(torch.randn(1, 3, t, v, device=DEVICE))
+    return float(counter.get_total_flops())
+
+
+def timed_rate(fn, n: int, reps: int) -> tuple[float, float]:
+    """(median seq/s over ``reps`` calls, mean matmul GFLOP/s measured around them)."""
+    fn()  # warm-up
+    rates, refs = [], [matmul_gflops()]
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()  # predict returns numpy arrays: the device work is done when it returns
+        rates.append(n / (time.perf_counter() - t0))
+        refs.append(matmul_gflops())
+    return statistics.median(rates), statistics.mean(refs)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=4096)
+    ap.add_argument("--n", type=int, default=1024)
     ap.add_argument("--T", type=int, default=75)
-    ap.add_argument("--batch", type=int, default=512)
+    ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--methods", nargs="+", default=["aimclr", "ssal"])
+    ap.add_argument("--onnx", action="store_true", help="also time the ONNX export through onnxruntime")
+    ap.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     args = ap.parse_args()
+    global DEVICE
+    DEVICE = torch.device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     import ssal
     from ssal.api import save_classifier
@@ -36,13 +104,15 @@ def main() -> None:
     from ssal.models.heads import LinearClassifier
     from ssal.skeleton import EGAIT16
 
-    header("bench_predict: EmotionModel.predict throughput")
-    x = (np.random.default_rng(0).standard_normal((args.n, 3, args.T, 16)) * 0.3).astype(np.float32)
-    print(f"input ({args.n}, 3, {args.T}, 16) float32, predict batch_size {args.batch}, clip_len None "
-          f"(the encoder sees all {args.T} frames)")
-    print(f"{'encoder':<10}{'median s':>10}{'seq/s':>10}{'CPU seq/s':>11}")
+    header("bench_predict: EmotionModel.predict throughput against the FLOP limit")
+    v = EGAIT16.num_joints
+    x = (np.random.default_rng(0).standard_normal((args.n, 3, args.T, v)) * 0.3).astype(np.float32)
+    print(f"input ({args.n}, 3, {args.T}, {v}) float32, predict batch_size {args.batch}, clip_len None, "
+          f"device {DEVICE}, {torch.get_num_threads()} threads")
+    print(f"{'encoder':<8}{'variant':<14}{'MFLOP/seq':>10}{'seq/s':>9}{'GFLOP/s':>9}{'matmul GFLOP/s':>16}"
+          f"{'limit seq/s':>13}{'of limit':>10}{'load 1m':>9}")
     with tempfile.TemporaryDirectory() as tmp:
-        for method in ("ssal", "aimclr"):
+        for method in args.methods:
             enc_cfg = resolve_config(method)["model"]["encoder"]
             torch.manual_seed(0)
             enc = build_encoder(dict(enc_cfg), EGAIT16)
@@ -51,18 +121,19 @@ def main() -> None:
             save_classifier(path, enc, head, encoder_config=enc_cfg, layout=EGAIT16,
                             classes=["angry", "happy", "neutral", "sad"], preprocess=None, clip_len=None,
                             protocol="linear", method=method)
-            model = ssal.load(path)
-            model.predict(x[: args.batch], batch_size=args.batch)
-            wall, cpu = [], []
-            for _ in range(args.reps):
-                c0, t0 = time.process_time(), time.perf_counter()
-                probs = model.predict(x, batch_size=args.batch)
-                wall.append(time.perf_counter() - t0)
-                cpu.append(time.process_time() - c0)
-            assert probs.shape == (args.n, 4)
-            w, c = median(wall), median(cpu)
-            print(f"{enc_cfg['name']:<10}{w:>10.2f}{args.n / w:>10.0f}{args.n * torch.get_num_threads() / c:>11.0f}",
-                  flush=True)
+            fast = ssal.load(path, device=DEVICE)
+            flops = flops_per_sequence(fast.runner, args.T, v)
+            variants = [("folded", fast), ("checkpoint", ssal.load(path, device=DEVICE, optimize=False))]
+            if args.onnx and DEVICE.type == "cpu":
+                from ssal.export import export_model
+
+                export_model(path, "onnx", Path(tmp) / f"{method}.onnx", frames=args.T)
+                variants.append(("onnxruntime", ssal.load(Path(tmp) / f"{method}.onnx")))
+            for name, model in variants:
+                rate, ref = timed_rate(lambda: model.predict(x, batch_size=args.batch), args.n, args.reps)
+                limit = ref * 1e9 / flops
+                print(f"{enc_cfg['name']:<8}{name:<14}{flops / 1e6:>10.0f}{rate:>9.1f}{rate * flops / 1e9:>9.1f}"
+                      f"{ref:>16.1f}{limit:>13.1f}{rate / limit:>10.0%}{os.getloadavg()[0]:>9.2f}", flush=True)
 
 
 if __name__ == "__main__":

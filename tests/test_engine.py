@@ -70,6 +70,24 @@ def test_resume_mid_epoch_matches_uninterrupted_run(tmp_path):
     assert ma[-1]["knn_val_top1"] == mb[-1]["knn_val_top1"]
 
 
+def test_resume_from_checkpoint_with_old_cffn_keys(tmp_path):
+    """A checkpoint.pt written before CFFN's ``graph`` became ``graph_branch`` resumes."""
+    from ssal.checkpoint import save_checkpoint
+
+    pretrain(tiny_config("ssal", max_steps=1), tmp_path / "run")
+    ck = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    new = ck["model"]
+    ck["model"] = {k.replace(".graph_branch.", ".graph."): v for k, v in new.items()}
+    assert any(".graph.blocks." in k for k in ck["model"]) and ck["model"].keys() != new.keys()
+    save_checkpoint(ck, tmp_path / "run" / "checkpoint.pt")
+    pretrain(tiny_config("ssal", max_steps=2), tmp_path / "run", resume=True)
+    after = _weights(tmp_path / "run")
+    assert after.keys() == new.keys()
+    # One more step was taken from the loaded weights (they changed, and stayed finite).
+    key = next(k for k in new if "graph_branch.blocks.0.gcn.conv.weight" in k)
+    assert not torch.equal(after[key], new[key]) and torch.isfinite(after[key]).all()
+
+
 def test_same_seed_same_weights_other_seed_differs(tmp_path):
     a = pretrain(tiny_config("skeletonclr", max_steps=2), tmp_path / "a")
     b = pretrain(tiny_config("skeletonclr", max_steps=2), tmp_path / "b")
@@ -106,3 +124,48 @@ def test_resolved_config_written(tmp_path):
     assert "method: skeletonclr" in text and "queue_size: 40" in text
     split = json.loads((res.run_dir / "split.json").read_text())
     assert set(split["parts"]) >= {"train", "val", "test"}
+
+
+def test_amp_modes_and_bf16_autocast_on_cpu():
+    from ssal.engine import amp_mode, autocast_factory
+
+    assert [amp_mode(v) for v in (True, False, "auto", "bf16", "off")] == ["auto", "off", "auto", "bf16", "off"]
+    with pytest.raises(SsalInputError, match="run.amp"):
+        amp_mode("fp16")
+    conv = torch.nn.Conv2d(3, 4, 1)
+    x = torch.randn(1, 3, 2, 2)
+    cpu = torch.device("cpu")
+    with autocast_factory(cpu, "bf16")():
+        assert conv(x).dtype == torch.bfloat16
+    for mode in ("auto", "off"):  # "auto" is fp32 on the CPU
+        with autocast_factory(cpu, mode)():
+            assert conv(x).dtype == torch.float32
+
+
+@pytest.mark.parametrize("method", ["ssal", "aimclr"])
+def test_bf16_pretraining_steps_on_cpu(tmp_path, method):
+    res = pretrain(tiny_config(method, max_steps=2, amp="bf16", knn_every=0), tmp_path / "run")
+    ck = load_checkpoint(res.run_dir / "checkpoint.pt")
+    assert res.steps_done == 2 and ck["config"]["run"]["amp"] == "bf16"
+    # Weights stay fp32 (autocast casts per op) and finite after the bf16 steps.
+    assert all(v.dtype != torch.bfloat16 and torch.isfinite(v).all() for v in ck["model"].values()
+               if v.is_floating_point())
+
+
+def test_compiled_encoders_train_and_keep_state_dict_keys(tmp_path):
+    from ssal.engine import compile_encoders
+    from ssal.methods.moco import build_learner
+    from ssal.skeleton import EGAIT16
+
+    cfg = tiny_config("skeletonclr", max_steps=2, compile=True, compile_backend="eager", knn_every=0)
+    res = pretrain(cfg, tmp_path / "run")
+    assert res.steps_done == 2
+    eager = build_learner(cfg["model"], EGAIT16)
+    assert load_checkpoint(res.run_dir / "checkpoint.pt")["model"].keys() == eager.state_dict().keys()
+    # Compiled feature maps equal the eager ones.
+    learner = build_learner(cfg["model"], EGAIT16).eval()
+    x = torch.randn(4, 3, 20, 16)
+    with torch.no_grad():
+        ref = learner.encoder_q(x)
+        compile_encoders(learner, "eager")
+        torch.testing.assert_close(learner.encoder_q(x), ref)

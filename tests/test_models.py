@@ -236,7 +236,7 @@ def test_gradients_reach_both_cffn_branches() -> None:
     maps = enc.feature_maps(x)
     loss = enc.fuse(maps).pow(2).sum() + enc.fuse([simam_drop(m) for m in maps]).pow(2).sum()
     loss.backward()
-    graph_grad = enc.graph.blocks[0].gcn.conv.weight.grad
+    graph_grad = enc.graph_branch.blocks[0].gcn.conv.weight.grad
     image_grad = enc.image.stem[0].weight.grad
     mixer_grad = enc.image.blocks[0].mixer.fc2.bias_real.grad
     for g in (graph_grad, image_grad, mixer_grad):
@@ -377,3 +377,30 @@ def test_backbone_features_pool_the_last_maps(name):
     assert view.out_dim == sum(m.shape[1] for m in maps) == feats.shape[1]
     torch.testing.assert_close(feats, torch.cat([m.mean(dim=(2, 3)) for m in maps], dim=1))
     assert not enc.training  # probing the width left the encoder's mode alone
+
+
+# ------------------------------------------------------------------ renamed graph branch
+def _old_keys(state: dict) -> dict:
+    """A state dict as written before CFFN's ``graph`` submodule became ``graph_branch``."""
+    return {k.replace("graph_branch.", "graph."): v for k, v in state.items()}
+
+
+def test_old_cffn_state_dict_keys_load(tmp_path) -> None:
+    from ssal.api import load_encoder
+    from ssal.checkpoint import save_checkpoint
+    from ssal.models import upgrade_state_dict
+
+    torch.manual_seed(0)
+    enc = build_encoder(tiny("cffn"), EGAIT16).eval()
+    old = _old_keys(enc.state_dict())
+    assert any(k.startswith("graph.blocks.") for k in old) and "proj.graph.weight" in old
+    # The renaming maps exactly the branch's keys back and leaves proj.graph (a ModuleDict key).
+    assert upgrade_state_dict(old, enc.state_dict()).keys() == enc.state_dict().keys()
+    with pytest.raises(RuntimeError):
+        build_encoder(tiny("cffn"), EGAIT16).load_state_dict(old)
+    save_checkpoint({"encoder_config": tiny("cffn"), "layout": EGAIT16.name, "encoder": old,
+                     "classes": ["a", "b"]}, tmp_path / "old.pt")
+    loaded, _ = load_encoder(tmp_path / "old.pt")
+    x = torch.randn(3, 3, 12, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), enc(x), rtol=0, atol=0)

@@ -25,7 +25,7 @@ from .data.dataset import GaitDataset
 from .data.pose import make_upright
 from .data.preprocess import PreprocessConfig, sequences_to_dataset
 from .errors import SsalInputError, display_path
-from .models import build_encoder
+from .models import build_encoder, upgrade_state_dict
 from .models.base import BackboneFeatures, Encoder
 from .models.heads import LinearClassifier
 from .skeleton import H36M17, SkeletonLayout, get_layout, map_to_layout
@@ -72,7 +72,8 @@ def load_encoder(path: str | Path, map_location: str | torch.device = "cpu") -> 
     ck["_estimate"] = {"parameters": params, "sample_bytes": sample_bytes, "frames": frames}
     encoder = build_encoder(enc_cfg, layout)
     try:
-        encoder.load_state_dict(weights)
+        # Checkpoints written before CFFN's ``graph`` submodule became ``graph_branch`` load too.
+        encoder.load_state_dict(upgrade_state_dict(weights, encoder.state_dict()))
     except RuntimeError as exc:
         raise SsalInputError(where, f"encoder weights do not fit its configuration ({str(exc).splitlines()[0]})") from None
     return encoder.to(map_location).eval(), ck
@@ -135,6 +136,20 @@ class EmotionModel:
     #: Largest inference batch (sized from the checkpoint's activation estimate, so that a
     #: batch stays within ``ssal.checkpoint_fields.INFERENCE_BATCH_BYTES``).
     batch_size: int = 512
+    #: What ``embed`` / ``predict`` run: an inference copy of ``encoder`` with BatchNorm folded
+    #: (:func:`ssal.models.fold.fold_batchnorm`, made by :func:`load`), or None for ``encoder``
+    #: itself. ``encoder`` stays the checkpoint's module (to save, inspect or train); after
+    #: changing its weights call :meth:`optimize` again.
+    runner: torch.nn.Module | None = None
+
+    def optimize(self) -> "EmotionModel":
+        """Rebuild :attr:`runner` from :attr:`encoder` (BatchNorm folded, channels-last ST-GCN)."""
+        self.runner = fold_for_inference(self.encoder)
+        return self
+
+    def _features(self) -> torch.nn.Module:
+        module = self.runner if self.runner is not None else self.encoder
+        return module.eval()
 
     # ------------------------------------------------------------------ input preparation
     def read(self, path: str | os.PathLike[str]) -> GaitDataset:
@@ -197,13 +212,26 @@ class EmotionModel:
             xb = torch.from_numpy(chunk).to(self.device)
             yield resize_time(xb, self.clip_len)
 
+    def _run(self, x: np.ndarray, batch_size: int, width: int, fn) -> np.ndarray:
+        """``fn`` on each batch of ``x``, written into one preallocated ``(N, width)`` array."""
+        out = np.empty((len(x), width), dtype=np.float32)
+        i = 0
+        for xb in self._batches(x, batch_size):  # batches may be smaller than asked (memory bound)
+            out[i:i + len(xb)] = fn(xb).float().cpu().numpy()
+            i += len(xb)
+        return out
+
+    @property
+    def has_classifier(self) -> bool:
+        """Whether :meth:`predict` can run (a classifier checkpoint, not a bare encoder)."""
+        return self.head is not None
+
     @torch.inference_mode()
     def embed(self, data: Any, batch_size: int = 512) -> np.ndarray:
         """Encoder features ``(N, D)`` of the input."""
         x = self.prepare(data)
-        self.encoder.eval()
-        feats = [self.encoder(xb).float().cpu() for xb in self._batches(x, batch_size)]
-        out = torch.cat(feats).numpy() if feats else np.zeros((0, self.encoder.out_dim), np.float32)
+        features = self._features()
+        out = self._run(x, batch_size, self.encoder.out_dim, features)
         return self._finite(out, "features")
 
     @torch.inference_mode()
@@ -213,10 +241,8 @@ class EmotionModel:
             raise SsalInputError(None, "this checkpoint is a pretrained encoder without a classifier; "
                                        "train one with `ssal linear` or `ssal finetune` first")
         x = self.prepare(data)
-        self.encoder.eval()
-        self.head.eval()
-        probs = [torch.softmax(self.head(self.encoder(xb)).float(), dim=1).cpu() for xb in self._batches(x, batch_size)]
-        out = torch.cat(probs).numpy() if probs else np.zeros((0, len(self.classes)), np.float32)
+        features, head = self._features(), self.head.eval()
+        out = self._run(x, batch_size, len(self.classes), lambda xb: torch.softmax(head(features(xb)), dim=1))
         return self._finite(out, "probabilities")
 
     def _finite(self, out: np.ndarray, what: str) -> np.ndarray:
@@ -232,8 +258,61 @@ class EmotionModel:
         return [self.classes[i] for i in self.predict(data).argmax(axis=1)]
 
 
-def load(path: str | Path, device: str | torch.device = "cpu") -> EmotionModel:
-    """Load ``encoder.pt`` (embeddings only) or ``classifier.pt`` (embeddings and predictions)."""
+@dataclass
+class OnnxEmotionModel(EmotionModel):
+    """An :class:`EmotionModel` over an ONNX file written by ``ssal export`` (onnxruntime).
+
+    ``encoder`` is an :class:`ssal.export.OnnxRunner`; the file computes either probabilities
+    (``kind == "classifier"``, for :meth:`predict`) or embeddings (``"encoder"``, for
+    :meth:`embed`). Input preparation (reading, preprocessing, resizing to ``clip_len``) is the
+    checkpoint's, taken from the file's metadata.
+    """
+
+    kind: str = "classifier"
+
+    def optimize(self) -> "OnnxEmotionModel":
+        return self  # onnxruntime optimises the graph itself
+
+    @property
+    def has_classifier(self) -> bool:
+        return self.kind == "classifier"
+
+    def embed(self, data: Any, batch_size: int = 512) -> np.ndarray:
+        """Embeddings ``(N, D)``, from an exported ``encoder.pt``."""
+        if self.kind != "encoder":
+            raise SsalInputError(None, "this ONNX model outputs probabilities; export encoder.pt for embeddings")
+        with torch.inference_mode():
+            return self._run(self.prepare(data), batch_size, self.encoder.out_dim, self.encoder)
+
+    def predict(self, data: Any, batch_size: int = 512) -> np.ndarray:
+        """Probabilities ``(N, num_classes)``, from an exported ``classifier.pt``."""
+        if self.kind != "classifier":
+            raise SsalInputError(None, "this ONNX model is an exported encoder without a classifier; "
+                                       "export a classifier.pt to predict")
+        with torch.inference_mode():
+            return self._run(self.prepare(data), batch_size, len(self.classes), self.encoder)
+
+
+def fold_for_inference(encoder: torch.nn.Module) -> torch.nn.Module:
+    """An inference copy of an encoder (or its :class:`BackboneFeatures` view) with BatchNorm folded."""
+    from .models.fold import fold_batchnorm
+
+    if isinstance(encoder, BackboneFeatures):
+        return BackboneFeatures(fold_batchnorm(encoder.encoder)).eval()
+    return fold_batchnorm(encoder)
+
+
+def load(path: str | Path, device: str | torch.device = "cpu", optimize: bool = True) -> EmotionModel:
+    """Load ``encoder.pt`` (embeddings only), ``classifier.pt`` (embeddings and predictions) or
+    a model exported to ONNX by ``ssal export`` (``.onnx``, run through onnxruntime).
+
+    ``optimize`` (default): predictions run an inference copy of the encoder with BatchNorm
+    folded into the convolutions (equal to the checkpoint's encoder up to float round-off).
+    """
+    if str(path).lower().endswith(".onnx"):
+        from .export import load_onnx
+
+        return load_onnx(path)
     from . import checkpoint_fields as fields
 
     try:
@@ -266,6 +345,7 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> EmotionModel:
     estimate = ck.get("_estimate") or {}
     ck["_batch_size"] = fields.inference_batch(int(estimate.get("sample_bytes", 0)), 512)
     ck["_where"] = where
-    return EmotionModel(encoder=encoder, head=head, layout=get_layout(ck["layout"]), classes=classes,
-                        preprocess=preprocess, clip_len=clip_len, meta=ck, device=device,
-                        batch_size=int(ck["_batch_size"]))
+    model = EmotionModel(encoder=encoder, head=head, layout=get_layout(ck["layout"]), classes=classes,
+                         preprocess=preprocess, clip_len=clip_len, meta=ck, device=device,
+                         batch_size=int(ck["_batch_size"]))
+    return model.optimize() if optimize else model

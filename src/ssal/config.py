@@ -57,10 +57,15 @@ DEFAULTS: dict[str, Any] = {
     "run": {
         # "auto" takes CUDA when present, else the CPU.
         "device": "auto",
-        # bf16 autocast on CUDA (ignored on the CPU).
-        "amp": True,
-        # Optional torch.compile of the encoders (CUDA only; off by default).
+        # Mixed precision of the training step: "auto" (bf16 autocast on CUDA, fp32 on the CPU),
+        # "bf16" (bf16 autocast on any device, the CPU included), "off" (fp32). The losses are
+        # always computed in fp32. true / false of ssal 0.1 read as "auto" / "off".
+        "amp": "auto",
+        # torch.compile of the encoders' feature_maps (query and key encoder), off by default.
         "compile": False,
+        # torch.compile backend when compile is on: "inductor" (code generation; needs a C/C++
+        # compiler on the CPU), or "aot_eager" / "eager" (tracing only, for checks).
+        "compile_backend": "inductor",
         # kNN monitor on the validation split every N epochs (0 = off).
         "knn_every": 5,
         "knn_k": 20,

@@ -1,6 +1,7 @@
 """The pretraining engine: one loop for every method, checkpoints, resume, monitors.
 
-The loop is plain PyTorch and device-agnostic (CPU; CUDA with bf16 autocast when present).
+The loop is plain PyTorch and device-agnostic (CPU; CUDA with bf16 autocast when present;
+``run.amp: bf16`` turns bf16 autocast on for the CPU too, ``run.compile`` compiles the encoders).
 Randomness is derived from ``(seed, epoch)`` at the start of each epoch and the augmentation
 generator's state is saved in every checkpoint, so a run stopped anywhere (even mid-epoch, by
 SIGINT/SIGTERM) resumes to the same weights as an uninterrupted run.
@@ -247,6 +248,43 @@ def load_batch(x: np.ndarray, idx: np.ndarray, device: torch.device) -> torch.Te
     return tensor
 
 
+#: ``run.amp`` values (ssal 0.1's booleans are read as "auto" / "off").
+AMP_MODES = ("auto", "bf16", "off")
+
+
+def amp_mode(value: Any) -> str:
+    """The ``run.amp`` setting as one of :data:`AMP_MODES`."""
+    if value is True:
+        return "auto"
+    if value is False or value is None:
+        return "off"
+    if value not in AMP_MODES:
+        raise SsalInputError(None, f"setting 'run.amp' must be one of {', '.join(AMP_MODES)}, got {value!r}")
+    return str(value)
+
+
+def autocast_factory(device: torch.device, amp: Any):
+    """A zero-argument context-manager factory for one training step's forward pass: bf16
+    autocast on ``device`` for ``amp == "bf16"`` (and ``"auto"`` on CUDA), else a no-op."""
+    mode = amp_mode(amp)
+    if mode == "bf16" or (mode == "auto" and device.type == "cuda"):
+        return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
+    return nullcontext
+
+
+def compile_encoders(learner: torch.nn.Module, backend: str = "inductor") -> None:
+    """``torch.compile`` the ``feature_maps`` of the learner's query and key encoders in place.
+
+    Only the encoders' maps are compiled: the augmentations (seeded generators), the SimAM drop
+    and the queue stay eager. Module structure and state-dict keys are unchanged, so checkpoints
+    of compiled and eager runs are interchangeable.
+    """
+    for name in ("encoder_q", "encoder_k"):
+        encoder = getattr(learner, name, None)
+        if encoder is not None:
+            encoder.feature_maps = torch.compile(encoder.feature_maps, backend=backend)
+
+
 def _rng_state() -> dict[str, Any]:
     state = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available():
@@ -360,10 +398,15 @@ def _pretrain(ctx: DistContext, config: Mapping[str, Any], out_dir: str | Path, 
     aug_gen = torch.Generator(device=device)
     aug_state = None
     if checkpoint is not None:
+        from .models import upgrade_state_dict
+
         ck_where = display_path(run_dir / "checkpoint.pt")
         for what, target in (("model", learner), ("optimizer", optimizer), ("scheduler", scheduler)):
             try:
-                target.load_state_dict(checkpoint[what])
+                state = checkpoint[what]
+                if what == "model":  # CFFN's old ``graph`` keys load as ``graph_branch``
+                    state = upgrade_state_dict(state, learner.state_dict())
+                target.load_state_dict(state)
             except Exception as exc:  # noqa: BLE001 - any mismatch of a stored state is a bad file
                 first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
                 raise SsalInputError(ck_where, f"field {what!r} does not fit this run's {what} ({first})") from None
@@ -385,12 +428,13 @@ def _pretrain(ctx: DistContext, config: Mapping[str, Any], out_dir: str | Path, 
             aug_state = own["aug_generator"] if own else None
             if own:
                 _set_rng_state(own["rng"])
+    if run.get("compile"):
+        compile_encoders(learner, str(run.get("compile_backend") or "inductor"))
     model = ctx.wrap(learner)  # DistributedDataParallel under torchrun, else the learner itself
     if os.environ.get(DEBUG_ENV):
         install_key_recorder(learner)
 
-    amp = device.type == "cuda" and bool(run["amp"])
-    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if amp else nullcontext
+    autocast = autocast_factory(device, run.get("amp", "auto"))
     max_steps = run.get("max_steps")
     metrics_path = run_dir / "metrics.jsonl"
 

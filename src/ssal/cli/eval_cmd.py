@@ -134,7 +134,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     # Using a trained model -------------------------------------------------------------------
     p = subparsers.add_parser("predict", help="per-sequence emotion probabilities from a classifier.pt")
-    p.add_argument("--checkpoint", required=True, help="classifier.pt (from linear / finetune / demo)")
+    p.add_argument("--checkpoint", required=True,
+                   help="classifier.pt (from linear / finetune / demo), or its ONNX export (ssal export)")
     p.add_argument("input", help="BVH file or folder, .npz (poses.npz from `ssal pose`), E-Gait .h5, .ssal, "
                                  "a (T, 17, 3) Human3.6M .npy, or a video (.mp4, ...; needs the 'video' extra)")
     p.add_argument("--out", help="write CSV (.csv) or JSON (.json) instead of printing CSV")
@@ -396,7 +397,7 @@ def run_predict(args: argparse.Namespace) -> int:
     if args.out:
         check_output_file(args.out, suffixes=(".csv", ".json"), what="predictions file")
     model = load(args.checkpoint, device=args.device)
-    if model.head is None:
+    if not model.has_classifier:
         raise SsalInputError(display_path(args.checkpoint), "this is a pretrained encoder without a classifier; "
                                               "use classifier.pt from `ssal linear`, `ssal finetune` or `ssal demo`")
     names, ds = _load_input(model, args.input, args)

@@ -12,7 +12,7 @@ from typing import Any, Mapping
 from ..errors import SsalInputError
 from ..skeleton import SkeletonLayout
 from .base import BackboneFeatures, Encoder, count_parameters
-from .cffn import CFFN
+from .cffn import CFFN, upgrade_state_dict
 from .heads import LinearClassifier, MLPHead
 from .simam import simam_attention, simam_drop, simam_energy
 from .stgcn import STGCN
@@ -71,4 +71,5 @@ __all__ = [
     "simam_attention",
     "simam_drop",
     "simam_energy",
+    "upgrade_state_dict",
 ]

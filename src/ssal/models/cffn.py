@@ -23,7 +23,7 @@ is ``fc(f)`` of the remaining branch and ``feature_maps`` returns only its map.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -34,6 +34,34 @@ from .base import Encoder, as_int, check_setting, global_pool
 from .stgcn import STGCNBackbone
 
 FUSIONS = ("gate", "concat")
+
+#: Old -> new name of the graph branch submodule (renamed after ssal 0.1, see :class:`CFFN`).
+RENAMED_MODULES = {"graph": "graph_branch"}
+
+
+def upgrade_state_dict(state: Mapping[str, Any], expected: Iterable[str]) -> dict[str, Any]:
+    """``state`` with the keys of modules renamed since it was written mapped to today's names.
+
+    A key is renamed only where one of its path components is an old name of
+    :data:`RENAMED_MODULES`, the renamed key is one of ``expected`` (the keys of the module
+    that will load it) and the old key is not. This keeps every other key as it is, so it works
+    for an encoder's state (``graph.blocks...``) and a learner's (``encoder_q.graph.blocks...``)
+    alike and never touches ``proj.graph.weight`` (a ModuleDict entry that kept its name).
+    """
+    wanted = set(expected)
+    out: dict[str, Any] = {}
+    for key, value in state.items():
+        new = key
+        if key not in wanted:
+            parts = key.split(".")
+            for i, part in enumerate(parts):
+                if part in RENAMED_MODULES:
+                    candidate = ".".join([*parts[:i], RENAMED_MODULES[part], *parts[i + 1:]])
+                    if candidate in wanted:
+                        new = candidate
+                        break
+        out[new] = value
+    return out
 
 
 class CFFN(Encoder):
@@ -91,15 +119,18 @@ class CFFN(Encoder):
         self.branch_names: tuple[str, ...] = tuple(
             name for name, on in (("graph", use_graph), ("image", use_image)) if on
         )
-        self.graph: STGCNBackbone | None = None
+        # Named ``graph_branch``, not ``graph``: ``torch.fx.GraphModule.graph`` is the traced
+        # graph, and a submodule of that name breaks the dynamo ONNX exporter. Checkpoints from
+        # before the rename load through :func:`upgrade_state_dict`.
+        self.graph_branch: STGCNBackbone | None = None
         self.image: AFFBackbone | None = None
         self.proj = nn.ModuleDict()
         if use_graph:
-            self.graph = STGCNBackbone(
+            self.graph_branch = STGCNBackbone(
                 layout, base_channels, num_layers, channels, strides, temporal_kernel, dropout,
                 edge_importance, hidden_dim,
             )
-            self.proj["graph"] = nn.Linear(self.graph.out_channels, self.out_dim)
+            self.proj["graph"] = nn.Linear(self.graph_branch.out_channels, self.out_dim)
         if use_image:
             self.image = AFFBackbone(
                 layout, image_channels, image_depth, image_blocks, image_mlp_ratio,
@@ -119,8 +150,8 @@ class CFFN(Encoder):
         """``[graph_map (N, C_g, T_g, V), image_map (N, C_i, T_i, V)]`` (only the enabled ones)."""
         self.check_input(x)
         maps = []
-        if self.graph is not None:
-            maps.append(self.graph(x))
+        if self.graph_branch is not None:
+            maps.append(self.graph_branch(x))
         if self.image is not None:
             maps.append(self.image(x))
         return maps

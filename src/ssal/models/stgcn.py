@@ -74,6 +74,12 @@ class _RecomputedGraphConv(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, a_cat: Tensor, weight: Tensor, k: int) -> Tensor:  # type: ignore[override]
         ctx.k = k
+        # The backward pass recomputes under the forward's autocast state (as
+        # torch.utils.checkpoint does): under bf16 autocast x arrives in bf16 while the
+        # adjacency and weight are fp32, and only autocast makes their matmul/conv agree.
+        ctx.device_type = x.device.type
+        ctx.amp = torch.is_autocast_enabled(ctx.device_type)
+        ctx.amp_dtype = torch.get_autocast_dtype(ctx.device_type)
         ctx.save_for_backward(x, a_cat, weight)
         return _aggregate_mix(x, a_cat, weight, k)
 
@@ -81,7 +87,7 @@ class _RecomputedGraphConv(torch.autograd.Function):
     def backward(ctx, grad_out: Tensor):  # type: ignore[override]
         saved = ctx.saved_tensors
         inputs = [t.detach().requires_grad_(need) for t, need in zip(saved, ctx.needs_input_grad[:3])]
-        with torch.enable_grad():
+        with torch.enable_grad(), torch.autocast(ctx.device_type, dtype=ctx.amp_dtype, enabled=ctx.amp):
             y = _aggregate_mix(*inputs, ctx.k)
         wanted = [t for t in inputs if t.requires_grad]
         grads = iter(torch.autograd.grad(y, wanted, grad_out) if wanted else ())

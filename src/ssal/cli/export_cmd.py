@@ -1,0 +1,42 @@
+"""``ssal export``: a trained model as one ONNX or TorchScript file (see :mod:`ssal.export`)."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..errors import SsalInputError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``export`` command."""
+    p = subparsers.add_parser(
+        "export", help="write encoder.pt / classifier.pt as an ONNX or TorchScript file",
+        description="Export a checkpoint: encoder.pt gives embeddings, classifier.pt probabilities. "
+                    "Batch size and clip length are dynamic; the input is (N, 3, T, V) after the "
+                    "checkpoint's preprocessing. `ssal predict --checkpoint model.onnx` runs an ONNX "
+                    "export through onnxruntime.")
+    p.add_argument("--checkpoint", required=True, help="encoder.pt or classifier.pt")
+    p.add_argument("--format", required=True, choices=("onnx", "torchscript"), dest="fmt")
+    p.add_argument("--out", required=True, help="output file (.onnx / .pt); replaced atomically")
+    p.add_argument("--frames", type=int, help="T of the example input for tracing (default: the clip length, else 75)")
+    p.add_argument("--opset", type=int, help="ONNX opset (default: the exporter's)")
+    p.set_defaults(handler=run_export)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """Handler of ``ssal export``."""
+    from ..export import export_model
+
+    if args.frames is not None and args.frames < 1:
+        raise SsalInputError(None, f"--frames must be >= 1, got {args.frames}")
+    meta = export_model(args.checkpoint, args.fmt, args.out, frames=args.frames, opset=args.opset)
+    what = "probabilities over " + ", ".join(meta["classes"]) if meta["kind"] == "classifier" else \
+        f"{meta['out_dim']}-d embeddings"
+    print(f"{args.fmt} model ({what}; input (N, 3, T, {_num_joints(meta)})) written to {args.out}")
+    return 0
+
+
+def _num_joints(meta: dict) -> int:
+    from ..skeleton import get_layout
+
+    return get_layout(meta["layout"]).num_joints

@@ -1,0 +1,192 @@
+"""Inference copies of the encoders with every BatchNorm folded into a neighbouring layer.
+
+In eval mode a BatchNorm is the per-channel affine map ``s * x + t`` with
+``s = gamma / sqrt(running_var + eps)`` and ``t = beta - s * running_mean``. Where it sits right
+after a linear layer (or right before a 1x1 one) it can be merged into that layer's weight and
+bias, which removes one pass over the activations per BatchNorm and leaves the output equal up
+to float round-off (tested to 1e-5 in ``tests/test_inference.py``):
+
+* ST-GCN layer ``gcn -> BN -> ReLU -> conv(9x1) -> BN (-> dropout) (+ conv1x1 -> BN residual)``:
+  the first BN goes into the graph convolution (its 1x1 weight rows and its ``(C, V)`` bias map,
+  which absorbs ``sum_k b_k colsum(A_k)`` too), the second into the temporal convolution, the
+  residual's into the residual convolution. The edge importance is multiplied into the adjacency
+  once. Activations stay in channels-last memory order (N, T, V, C): the neighbour aggregation
+  is then one batched matmul whose result already is the 1x1 convolution's input layout, so the
+  permute-and-copy of the training path disappears, and oneDNN's channels-last convolutions are
+  10-30% faster than NCHW ones on this CPU (see benchmarks/RESULTS.md).
+* the per-joint input BatchNorm (``data_bn``) becomes a ``(C, V)`` affine map without the
+  transposes BatchNorm1d needs.
+* AFF image branch: the stem's BN goes into the stem convolution, each block's ``norm2`` into the
+  first 1x1 convolution of its channel MLP (a 1x1 convolution has no padding, so a BN before it
+  folds exactly). ``norm1`` (before the FFT) and the final ``norm`` (its output is a feature map
+  callers read) stay, as eval-mode affine maps.
+
+The folded copy is for inference only: its layers refuse to run in training mode. The original
+encoder is not modified.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .aff import AFFBackbone
+from .base import Encoder, JointBatchNorm
+from .stgcn import STGCNBackbone, STGCNBlock
+
+
+def bn_affine(bn: nn.BatchNorm1d | nn.BatchNorm2d) -> tuple[Tensor, Tensor]:
+    """``(s, t)`` with ``bn(x) == s * x + t`` per channel in eval mode."""
+    if bn.running_var is None or bn.running_mean is None:
+        raise ValueError("cannot fold a BatchNorm without running statistics")
+    s = torch.rsqrt(bn.running_var.double() + bn.eps)
+    if bn.weight is not None:
+        s = s * bn.weight.double()
+    t = -bn.running_mean.double() * s
+    if bn.bias is not None:
+        t = t + bn.bias.double()
+    return s, t
+
+
+def fold_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
+    """A copy of ``conv`` with the BatchNorm that follows it merged in: ``bn(conv(x))``."""
+    s, t = bn_affine(bn)
+    out = copy.deepcopy(conv)
+    w = conv.weight.double() * s.view(-1, *([1] * (conv.weight.ndim - 1)))
+    b = t if conv.bias is None else conv.bias.double() * s + t
+    out.weight = nn.Parameter(w.to(conv.weight.dtype), requires_grad=False)
+    out.bias = nn.Parameter(b.to(conv.weight.dtype), requires_grad=False)
+    return out
+
+
+def fold_bn_conv1x1(bn: nn.BatchNorm2d, conv: nn.Conv2d) -> nn.Conv2d:
+    """A copy of the 1x1 ``conv`` with the BatchNorm before it merged in: ``conv(bn(x))``."""
+    if conv.kernel_size != (1, 1) or conv.groups != 1:
+        raise ValueError("only an ungrouped 1x1 convolution absorbs a preceding BatchNorm exactly")
+    s, t = bn_affine(bn)
+    w = conv.weight.double()[:, :, 0, 0]
+    b = w @ t + (0.0 if conv.bias is None else conv.bias.double())
+    out = copy.deepcopy(conv)
+    out.weight = nn.Parameter((w * s).to(conv.weight.dtype)[:, :, None, None], requires_grad=False)
+    out.bias = nn.Parameter(b.to(conv.weight.dtype), requires_grad=False)
+    return out
+
+
+def _add_relu_(y: Tensor, other: Tensor) -> Tensor:
+    """``relu(y + other)`` written into ``y`` (one pass with aten's fused kernel when present)."""
+    if _FUSED_ADD_RELU is not None and not torch.is_grad_enabled():
+        return _FUSED_ADD_RELU(y, other)
+    return y.add_(other).relu_()
+
+
+try:  # a private aten kernel (PyTorch's mobile optimiser uses it); fall back to two passes
+    _FUSED_ADD_RELU = torch.ops.aten._add_relu_.Tensor
+except (AttributeError, RuntimeError):  # pragma: no cover - depends on the torch build
+    _FUSED_ADD_RELU = None
+
+
+class _InferenceOnly(nn.Module):
+    def _check_eval(self) -> None:
+        if self.training:
+            raise RuntimeError(f"{type(self).__name__} has BatchNorm folded in and is for inference only; "
+                               "train the original encoder (ssal.api.load_encoder)")
+
+
+class JointAffine(_InferenceOnly):
+    """The eval-mode :class:`~ssal.models.base.JointBatchNorm` as ``x * scale + shift`` with
+    ``(1, C, 1, V)`` buffers (no transposes)."""
+
+    def __init__(self, norm: JointBatchNorm, channels: int, num_joints: int) -> None:
+        super().__init__()
+        s, t = bn_affine(norm.bn)  # BatchNorm1d over C*V, index c * V + v
+        self.register_buffer("scale", s.float().view(1, channels, 1, num_joints))
+        self.register_buffer("shift", t.float().view(1, channels, 1, num_joints))
+
+    def forward(self, x: Tensor) -> Tensor:
+        self._check_eval()
+        return torch.addcmul(self.shift, x, self.scale)
+
+
+class FoldedSTGCNBlock(_InferenceOnly):
+    """An eval-mode :class:`~ssal.models.stgcn.STGCNBlock` with its BatchNorms folded.
+
+    ``forward(x, adjacency)`` keeps the block's signature; the adjacency (times the edge
+    importance) was baked in when the block was folded, so the argument is ignored.
+    """
+
+    def __init__(self, block: STGCNBlock, adjacency: Tensor) -> None:
+        super().__init__()
+        with torch.no_grad():
+            a = adjacency if block.edge_importance is None else adjacency * block.edge_importance
+            k, v = a.shape[0], a.shape[2]
+            self.num_subsets = k
+            bn1, conv_t, bn2 = block.tcn[0], block.tcn[2], block.tcn[3]
+            s1, t1 = bn_affine(bn1)
+            w = block.gcn.conv.weight.double() * s1.view(-1, 1, 1, 1)
+            bias = torch.einsum("ko,kw->ow", block.gcn.bias.double(), a.double().sum(dim=1))
+            bias = bias * s1[:, None] + t1[:, None]
+            dtype = block.gcn.conv.weight.dtype
+            # Aggregation matrix for activations in channels-last memory order (N, T, V, C): row
+            # w * K + k, column v holds A_k[v, w], so ``agg @ x[n, t]`` (V, C) -> (V*K, C) is the
+            # aggregated map laid out as (N, T, V, K*C), i.e. an (N, K*C, T, V) channels-last
+            # tensor whose channel k * C + c is what the 1x1 weight expects. No layout copies.
+            agg = a.permute(2, 0, 1).reshape(v * k, v)
+            self.register_buffer("agg", agg.to(dtype).contiguous())
+            self.register_buffer("gcn_weight", w.to(dtype).contiguous(memory_format=torch.channels_last))
+            self.register_buffer("gcn_bias", bias.to(dtype).unsqueeze(1).unsqueeze(0))  # (1, C, 1, V)
+            self.tconv = fold_conv_bn(conv_t, bn2).to(memory_format=torch.channels_last)
+            self.residual: nn.Module | None
+            if block.residual is None or isinstance(block.residual, nn.Identity):
+                self.residual = block.residual
+            else:
+                self.residual = fold_conv_bn(block.residual[0], block.residual[1]).to(
+                    memory_format=torch.channels_last)
+
+    def forward(self, x: Tensor, adjacency: Tensor | None = None) -> Tensor:
+        """``x`` (N, C_in, T, V) -> (N, C_out, ceil(T / stride), V); ``adjacency`` is ignored."""
+        self._check_eval()
+        x = x.contiguous(memory_format=torch.channels_last)  # a no-op after the first block
+        n, c, t, v = x.shape
+        z = torch.matmul(self.agg, x.permute(0, 2, 3, 1))  # (N, T, V*K, C), contiguous
+        z = z.view(n, t, v, self.num_subsets * c).permute(0, 3, 1, 2)  # (N, K*C, T, V) channels-last
+        # y and the convolution outputs are fresh tensors of this block: updating them in place
+        # is safe. add + ReLU run as one pass where torch has the fused kernel.
+        y = self.tconv(_add_relu_(F.conv2d(z, self.gcn_weight), self.gcn_bias))
+        if self.residual is not None:
+            return _add_relu_(y, self.residual(x))
+        return y.relu_()
+
+
+def _fold_stgcn(backbone: STGCNBackbone) -> None:
+    c, v = 3, backbone.layout.num_joints
+    backbone.input_norm = JointAffine(backbone.input_norm, c, v)  # type: ignore[assignment]
+    backbone.blocks = nn.ModuleList([FoldedSTGCNBlock(b, backbone.A) for b in backbone.blocks])
+
+
+def _fold_aff(backbone: AFFBackbone) -> None:
+    backbone.input_norm = JointAffine(backbone.input_norm, 3, backbone.layout.num_joints)  # type: ignore[assignment]
+    stem_conv, stem_bn, relu = backbone.stem
+    backbone.stem = nn.Sequential(fold_conv_bn(stem_conv, stem_bn), relu)
+    for block in backbone.blocks:
+        block.mlp[0] = fold_bn_conv1x1(block.norm2, block.mlp[0])
+        block.norm2 = nn.Identity()
+
+
+def fold_batchnorm(encoder: Encoder) -> Encoder:
+    """An eval-mode copy of ``encoder`` (ST-GCN or CFFN) with its BatchNorms folded (see the
+    module docstring). Same ``feature_maps`` / ``fuse`` / ``forward`` results up to round-off."""
+    folded = copy.deepcopy(encoder).eval()
+    for module in list(folded.modules()):
+        if isinstance(module, STGCNBackbone):
+            _fold_stgcn(module)
+        elif isinstance(module, AFFBackbone):
+            _fold_aff(module)
+    for p in folded.parameters():
+        p.requires_grad_(False)
+    return folded.eval()
+
+
+__all__ = ["FoldedSTGCNBlock", "JointAffine", "bn_affine", "fold_batchnorm", "fold_bn_conv1x1", "fold_conv_bn"]

@@ -1,0 +1,112 @@
+"""BatchNorm folding for inference (ssal.models.fold) and its use by ``ssal.load``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ssal.api import EmotionModel, fold_for_inference, save_classifier
+from ssal.api import load as load_model
+from ssal.models import BackboneFeatures, build_encoder
+from ssal.models.fold import FoldedSTGCNBlock, bn_affine, fold_batchnorm, fold_bn_conv1x1, fold_conv_bn
+from ssal.models.heads import LinearClassifier
+from ssal.skeleton import EGAIT16, H36M17
+
+CONFIGS = {
+    "stgcn": {"name": "stgcn", "channels": [8, 16, 16, 32], "strides": [1, 2, 1, 2], "dropout": 0.3},
+    "stgcn_fc": {"name": "stgcn", "channels": [8, 16], "out_dim": 12, "edge_importance": False},
+    "cffn": {"name": "cffn", "out_dim": 16, "channels": [8, 16, 16], "image_channels": 8, "image_depth": 2,
+             "image_blocks": 2, "image_mlp_ratio": 1.5},
+}
+
+
+def randomise(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Non-trivial BatchNorm statistics and affines, and edge importances away from 1."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+                n = m.num_features
+                m.running_mean.copy_(torch.randn(n, generator=g))
+                m.running_var.copy_(0.3 + 2 * torch.rand(n, generator=g))
+                m.weight.copy_(0.5 + torch.rand(n, generator=g))
+                m.bias.copy_(torch.randn(n, generator=g) * 0.5)
+        for name, p in module.named_parameters():
+            if "edge_importance" in name:
+                p.copy_(0.5 + torch.rand(p.shape, generator=g))
+    return module
+
+
+def test_bn_affine_and_conv_folds_by_hand():
+    bn = randomise(torch.nn.BatchNorm2d(3)).eval()
+    s, t = bn_affine(bn)
+    x = torch.randn(2, 3, 4, 5)
+    torch.testing.assert_close(bn(x), (s.float().view(1, 3, 1, 1) * x + t.float().view(1, 3, 1, 1)))
+    conv = torch.nn.Conv2d(3, 4, (3, 1), padding=(1, 0))
+    bn4 = randomise(torch.nn.BatchNorm2d(4), 1).eval()
+    torch.testing.assert_close(fold_conv_bn(conv, bn4)(x), bn4(conv(x)), rtol=0, atol=1e-5)
+    conv1 = torch.nn.Conv2d(3, 4, 1)
+    torch.testing.assert_close(fold_bn_conv1x1(bn, conv1)(x), conv1(bn(x)), rtol=0, atol=1e-5)
+    with pytest.raises(ValueError, match="1x1"):
+        fold_bn_conv1x1(bn, conv)
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+@pytest.mark.parametrize("layout", [EGAIT16, H36M17], ids=lambda l: l.name)
+def test_folded_encoder_equals_original(name, layout):
+    torch.manual_seed(0)
+    enc = randomise(build_encoder(CONFIGS[name], layout)).eval()
+    before = {k: v.clone() for k, v in enc.state_dict().items()}
+    folded = fold_batchnorm(enc)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules() if not _aff_kept(folded, m))
+    if name.startswith("stgcn"):
+        assert all(isinstance(b, FoldedSTGCNBlock) for b in folded.backbone.blocks)
+    x = torch.randn(5, 3, 23, layout.num_joints)
+    with torch.inference_mode():
+        out, ref = folded(x), enc(x)
+        assert out.abs().max() > 0.1
+        torch.testing.assert_close(out, ref, rtol=0, atol=1e-5)
+        for a, b in zip(folded.feature_maps(x), enc.feature_maps(x)):  # entries reach ~20: relative too
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    # The original is untouched and can still train; the folded copy refuses to.
+    assert all(torch.equal(before[k], v) for k, v in enc.state_dict().items())
+    with pytest.raises(RuntimeError, match="inference only"):
+        folded.train()(x)
+
+
+def _aff_kept(folded, m) -> bool:
+    """The AFF branch's norm1 (before the FFT) and final norm are kept by design."""
+    image = getattr(folded, "image", None)
+    if image is None:
+        return False
+    return m is image.norm or any(m is b.norm1 for b in image.blocks)
+
+
+def test_folded_backbone_view_and_grad_mode_agree():
+    enc = randomise(build_encoder(CONFIGS["cffn"], EGAIT16)).eval()
+    view = fold_for_inference(BackboneFeatures(enc))
+    x = torch.randn(3, 3, 20, 16)
+    with torch.no_grad():
+        ref = BackboneFeatures(enc)(x)
+        torch.testing.assert_close(view(x), ref, rtol=0, atol=1e-5)
+    # Outside no_grad / inference mode (the two-pass add + ReLU path) the result is the same.
+    torch.testing.assert_close(view(x), ref, rtol=0, atol=1e-5)
+
+
+def test_load_predicts_with_the_folded_encoder(tmp_path):
+    torch.manual_seed(1)
+    cfg = CONFIGS["stgcn"]
+    enc = randomise(build_encoder(cfg, EGAIT16), 3).eval()
+    head = LinearClassifier(enc.out_dim, 3)
+    save_classifier(tmp_path / "c.pt", enc, head, encoder_config=cfg, layout=EGAIT16, classes=["a", "b", "c"],
+                    preprocess=None, clip_len=None, protocol="linear")
+    fast, plain = load_model(tmp_path / "c.pt"), load_model(tmp_path / "c.pt", optimize=False)
+    assert isinstance(fast, EmotionModel) and fast.runner is not None and plain.runner is None
+    x = np.random.default_rng(0).standard_normal((9, 3, 30, 16)).astype(np.float32)
+    p_fast, p_plain = fast.predict(x, batch_size=4), plain.predict(x, batch_size=4)
+    assert p_fast.shape == (9, 3) and np.allclose(p_fast.sum(1), 1, atol=1e-5)
+    np.testing.assert_allclose(p_fast, p_plain, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(fast.embed(x), plain.embed(x), rtol=0, atol=1e-5)
+    # The checkpoint's encoder stays a plain trainable module.
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.encoder.modules())
