@@ -49,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description="Pretrain an encoder without labels; writes checkpoints, "
                                           "metrics.jsonl and encoder.pt into --out.")
     p.add_argument("--method", choices=METHODS, default="ssal")
-    p.add_argument("--data", default="builtin", help="'builtin' or a dataset path (E-Gait .h5, BVH folder, .npz, .ssal)")
+    p.add_argument("--data", help="'builtin' (the default) or a dataset path (E-Gait .h5, BVH folder, .npz, .ssal); overrides --set data.source")
     p.add_argument("--labels", help="labels file beside the data (only used by the kNN monitor)")
     p.add_argument("--label-map", help=LABEL_MAP_HELP)
     p.add_argument("--epochs", type=int, help="number of epochs (same as --set train.epochs=N)")
