@@ -246,11 +246,21 @@ def evaluate_encoder(exp: Experiment, name: str, make_encoder: Callable[[int], E
             counter["n"] += 1
             return make_encoder(exp.seed + counter["n"])
 
+        sampler = None
+        if train.groups is not None:
+            # clips of one recording: draw whole recordings (ssal.data.splits, groups=)
+            from .data.splits import label_fraction
+
+            lab_groups = [train.groups[i] for i in train.labelled]
+
+            def sampler(y: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+                return label_fraction(y, fraction, seed, groups=lab_groups)
+
         out["semi"] = {}
         for fraction in s.fractions:
             epochs = semi_epochs(s, fraction, len(train.labelled), train.num_classes)
             out["semi"].update(semi_supervised(factory, train, val, test, fractions=(fraction,), seeds=s.seeds,
-                                               mode=end_to_end, epochs=epochs, lr=s.finetune_lr,
+                                               mode=end_to_end, epochs=epochs, lr=s.finetune_lr, sampler=sampler,
                                                milestones=(max(1, int(epochs * 0.8)),), **common))
     return out
 
@@ -283,8 +293,11 @@ def evaluate_pretrained(exp: Experiment, name: str, encoder_path: Path, method: 
     return res
 
 
-def evaluate_from_scratch(exp: Experiment, arch_method: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The supervised reference and the random-init linear baseline for one architecture."""
+def evaluate_from_scratch(exp: Experiment, arch_method: str, supervised: Sequence[str] = ("finetune", "semi"),
+                          random: Sequence[str] = ("knn", "linear", "linear_std"),
+                          ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The supervised reference (protocols ``supervised``) and the random-init baselines
+    (protocols ``random``) for one architecture."""
     cfg = method_config(exp, arch_method)
     enc_cfg = cfg["model"]["encoder"]
     clip_len = config_clip_len(cfg)
@@ -295,10 +308,10 @@ def evaluate_from_scratch(exp: Experiment, arch_method: str) -> tuple[dict[str, 
 
     exp.log(f"[supervised-{arch}] training from scratch")
     sup = evaluate_encoder(exp, f"supervised-{arch}", make, clip_len=clip_len, encoder_config=enc_cfg,
-                           pretrained=False, protocols=("finetune", "semi"))
+                           pretrained=False, protocols=tuple(supervised))
     exp.log(f"[random-{arch}] linear probe on a random initialisation")
     rnd = evaluate_encoder(exp, f"random-{arch}", make, clip_len=clip_len, encoder_config=enc_cfg,
-                           pretrained=False, protocols=("knn", "linear", "linear_std"))
+                           pretrained=False, protocols=tuple(random))
     return sup, rnd
 
 
