@@ -12,7 +12,7 @@ def test_benchmark_bandai_small_subset(require_shared, tmp_path, capsys):
     require_shared("bandai-namco", "dataset-2", "data")
     out = tmp_path / "bench"
     code = main(["benchmark", "bandai", "--data", str(data), "--out", str(out), "--quick", "--folds", "2",
-                 "--limit", "1", "--methods", "skeletonclr", "--no-progress"])
+                 "--limit", "3", "--methods", "skeletonclr", "--no-progress"])
     printed = capsys.readouterr().out
     assert code == 0 and "emotion:" in printed and "style:" in printed
     results = json.loads((out / "results.json").read_text())

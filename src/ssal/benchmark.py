@@ -157,6 +157,9 @@ def load_bandai(root: str | Path, plan: BandaiPlan, seed: int = 0) -> BandaiData
     style = _limit(read_bvh_folder(d2, name_labels=d2_spec, window=plan.window, stride=plan.stride), d2_spec,
                    plan.limit)
     style_split = stratified_split(style.y, val=0.1, test=0.2, seed=seed, groups=style.recording_ids)
+    if not len(style_split["test"]) or not len(style_split["val"]):
+        raise SsalInputError(display_path(d2), "too few recordings per style for validation and test recordings "
+                                               "(need at least 3 per style: raise --limit)")
     d1_pre.y[:] = UNLABELLED  # pretraining reads no dataset-1 labels
     d2_trainval = style.subset(np.concatenate([style_split["train"], style_split["val"]]))
     pretrain = concat_datasets([d2_trainval, d1_pre], style.classes, display_path(root))

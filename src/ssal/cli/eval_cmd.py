@@ -329,8 +329,8 @@ def run_benchmark(args: argparse.Namespace) -> int:
 
     if args.folds < 2:
         raise SsalInputError("--folds", f"must be at least 2, got {args.folds}")
-    if args.limit is not None and args.limit < 1:
-        raise SsalInputError("--limit", f"must be at least 1, got {args.limit}")
+    if args.limit is not None and args.limit < 3:
+        raise SsalInputError("--limit", f"must be at least 3 (train, validation and test recordings), got {args.limit}")
     name = "quick" if args.quick else "full" if args.full else "default"
     plan = BandaiPlan(folds=args.folds, limit=args.limit)
     out = _out_dir(args)
