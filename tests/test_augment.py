@@ -19,6 +19,7 @@ from ssal.augment import (
     Rotate,
     Shear,
     TemporalCropResize,
+    TimeFlip,
     TemporalMask,
     TemporalResize,
     UpperBodyJitter,
@@ -55,9 +56,13 @@ def all_transforms(layout) -> list[torch.nn.Module]:
         PartMask(layout),
         TemporalMask(0.2),
         Flip(layout, p=1.0),
+        Flip(layout, p=1.0, mirror=True),
         Rotate(30.0, p=1.0),
+        Rotate(30.0, p=1.0, symmetric=True),
+        TimeFlip(p=1.0),
         GaussianNoise(0.01, p=1.0),
         GaussianBlur(15, (0.1, 2.0), p=1.0),
+        GaussianBlur(15, (0.1, 2.0), p=1.0, normalize=True),
         AxisMask(p=1.0),
     ]
 
@@ -81,7 +86,7 @@ def test_every_transform_keeps_shape_dtype_and_is_seeded(layout, dtype):
             assert torch.equal(a, x)
             continue
         assert not torch.equal(a, x), f"{t} did nothing"
-        if not isinstance(t, Flip):  # deterministic when always applied
+        if not isinstance(t, (Flip, TimeFlip)):  # deterministic when always applied
             assert not torch.equal(a, t(x, gen(4))), f"{t} ignores the generator"
 
 
@@ -129,20 +134,44 @@ def test_temporal_resize_interpolates_linearly():
     torch.testing.assert_close(out[1, 2, :, 5], expect)
 
 
-def test_temporal_crop_pads_by_reflection():
-    # L = 20, pad 5 reflected frames each end, full-length window: a shift of 0..10 frames of
-    # the reflect-padded sequence, copied exactly.
-    n, t = 32, 20
+def _aimclr_temporal_crop_windows(seq: np.ndarray, ratio: int = 6) -> list[np.ndarray]:
+    """Every output AimCLR's ``temperal_crop`` can give for ``seq`` (C, T, V): pad T // ratio
+    frames at each end by ``data[:, :P][:, ::-1]`` / ``data[:, -P:][:, ::-1]``, then one window
+    of T frames per start ``0 .. 2P``."""
+    t = seq.shape[1]
+    p = t // ratio
+    padded = np.concatenate((seq[:, :p][:, ::-1], seq, seq[:, -p:][:, ::-1]), axis=1)
+    return [padded[:, start:start + t] for start in range(2 * p + 1)]
+
+
+@pytest.mark.parametrize("t", [20, 48, 75])
+def test_temporal_crop_is_aimclrs_symmetric_pad_and_shift(t):
+    """The default crop gives exactly AimCLR's windows: T//6 frames padded with the edge frame
+    repeated (numpy "symmetric"), a full-length window at a uniform start in 0..2P, no resize."""
+    n = 64
     x = batch(EGAIT16, n=n, t=t, dtype=torch.float64)
-    out = TemporalCropResize(clip_len=t, pad_ratio=0.25, crop_ratio=(1.0, 1.0))(x, gen(0))
-    padded = np.pad(x.numpy(), ((0, 0), (0, 0), (5, 5), (0, 0)), mode="reflect")
+    crop = TemporalCropResize(clip_len=t)  # defaults: pad_ratio 1/6, crop_ratio (1, 1)
+    out = crop(x, gen(0))
+    p = t // 6
     starts = []
     for i in range(n):
-        hits = [s for s in range(11) if np.array_equal(out[i].numpy(), padded[i, :, s : s + t])]
-        assert hits, f"sample {i} is not a window of the reflect-padded sequence"
+        windows = _aimclr_temporal_crop_windows(x[i].numpy())
+        hits = [s for s, w in enumerate(windows) if np.array_equal(out[i].numpy(), w)]
+        assert hits, f"sample {i} is not one of AimCLR's windows"
         starts.append(hits[0])
-    assert len(set(starts)) > 4  # the shift is random
-    assert min(starts) >= 0 and max(starts) <= 10
+    assert min(starts) >= 0 and max(starts) <= 2 * p
+    assert len(set(starts)) > min(2 * p, 6)  # the start is random over the range
+    # The padded frames are the symmetric ones: frame -1 is frame 0, frame T is frame T-1.
+    padded = np.pad(x[0].numpy(), ((0, 0), (p, p), (0, 0)), mode="symmetric")
+    windows = _aimclr_temporal_crop_windows(x[0].numpy())
+    assert all(np.array_equal(w, padded[:, s:s + t]) for s, w in enumerate(windows))
+
+
+def test_temporal_crop_resizes_the_full_window_to_clip_len():
+    # L = 30, clip 20: the shifted 30-frame window, resized keeping its end frames.
+    x = torch.arange(30, dtype=torch.float64).view(1, 1, 30, 1).expand(1, 3, 30, 16).contiguous()
+    out = TemporalCropResize(clip_len=20, pad_ratio=0.0)(x, gen(0))
+    torch.testing.assert_close(out[0, 0, :, 0], torch.linspace(0, 29, 20, dtype=torch.float64))
 
 
 def test_temporal_crop_window_is_a_contiguous_crop():
@@ -252,29 +281,78 @@ def test_temporal_mask_zeroes_whole_frames(layout):
 
 
 @pytest.mark.parametrize("layout", LAYOUTS, ids=lambda l: l.name)
-def test_flip_swaps_mirror_pairs_and_negates_x(layout):
+def test_flip_swaps_mirror_pairs_only(layout):
+    """AimCLR's flip: ``seq[:, :, transform_order]``, a permutation of joints, nothing negated."""
     x = batch(layout)
     flip = Flip(layout, p=1.0)
+    out = flip(x, gen(0))
+    assert torch.equal(flip(out, gen(1)), x)
+    perm = layout.mirror_permutation()
+    for j in range(layout.num_joints):
+        assert torch.equal(out[:, :, :, j], x[:, :, :, perm[j]])
+    left, right = (layout.index(n) for n in HANDS[layout.name])
+    assert torch.equal(out[:, :, :, right], x[:, :, :, left])
+    assert torch.equal(out[:, :, :, layout.center], x[:, :, :, layout.center])
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=lambda l: l.name)
+def test_mirror_flip_also_negates_x(layout):
+    x = batch(layout)
+    flip = Flip(layout, p=1.0, mirror=True)
     out = flip(x, gen(0))
     assert torch.equal(flip(out, gen(1)), x)
     left, right = (layout.index(n) for n in HANDS[layout.name])
     assert torch.equal(out[:, 0, :, right], -x[:, 0, :, left])
     assert torch.equal(out[:, 1:, :, right], x[:, 1:, :, left])
-    assert torch.equal(out[:, 0, :, layout.center], -x[:, 0, :, layout.center])
     with pytest.raises(SsalInputError):
         Flip(layout, lateral_axis=layout.up_axis)
 
 
-def test_rotate_is_a_proper_rotation_within_bounds():
-    x = batch(EGAIT16, n=8, dtype=torch.float64)
-    out = Rotate(30.0, 1.0, p=1.0)(x, gen(0))
-    for i in range(8):
-        pts = x[i].reshape(3, -1).T
-        r = torch.linalg.lstsq(pts, out[i].reshape(3, -1).T).solution.T
-        torch.testing.assert_close(r @ r.T, torch.eye(3, dtype=torch.float64))
-        assert abs(float(torch.linalg.det(r)) - 1.0) < 1e-9
-        angle = torch.rad2deg(torch.arccos(((torch.trace(r) - 1) / 2).clamp(-1, 1)))
-        assert float(angle) <= 30.0 * 1.01 + 2.0
+def _aimclr_rotation(angles_deg: np.ndarray) -> np.ndarray:
+    """AimCLR's ``random_rotate`` matrix for angles (x, y, z) in degrees, as its code builds it:
+    ``seq @ R.T`` per axis in the order x, y, z (so a point p goes to R_z R_y R_x p)."""
+    total = np.eye(3)
+    for axis, deg in enumerate(angles_deg):
+        a = np.radians(deg)
+        c, s = np.cos(a), np.sin(a)
+        if axis == 0:
+            r = np.array([[1, 0, 0], [0, c, s], [0, -s, c]])
+        elif axis == 1:
+            r = np.array([[c, 0, -s], [0, 1, 0], [s, 0, c]])
+        else:
+            r = np.array([[c, s, 0], [-s, c, 0], [0, 0, 1]])
+        total = r @ total
+    return total
+
+
+def test_rotate_is_aimclrs_rotation_always_applied():
+    x = batch(EGAIT16, n=200, t=4, dtype=torch.float64)
+    rot = Rotate()  # defaults: 30 / 1 degrees, p = 1, angles in [0, max)
+    assert rot.p == 1.0
+    out = rot(x, gen(0))
+    angles = rot.angles(200, gen(0), x).numpy()  # the same draws (p = 1 draws no mask first)
+    main = angles.argmax(axis=1)
+    assert (angles >= 0).all()
+    assert (angles[np.arange(200), main] < 30.0).all() and np.partition(angles, 1, axis=1)[:, :2].max() < 1.0
+    assert set(main.tolist()) == {0, 1, 2}
+    assert angles.max(axis=1).min() < 10 and angles.max(axis=1).max() > 20  # spread over U(0, 30)
+    for i in range(200):
+        expected = np.einsum("ij,jtv->itv", _aimclr_rotation(angles[i]), x[i].numpy())
+        np.testing.assert_allclose(out[i].numpy(), expected, atol=1e-12)
+    # every sample moved (p = 1)
+    assert bool(((out - x).abs().flatten(1).amax(dim=1) > 0).all())
+
+
+def test_symmetric_rotate_draws_both_signs():
+    rot = Rotate(30.0, 1.0, p=1.0, symmetric=True)
+    angles = rot.angles(500, gen(3), torch.zeros(1, dtype=torch.float64)).numpy()
+    assert angles.min() < -20 and angles.max() > 20 and np.abs(angles).max() < 30
+
+
+def test_time_flip_reverses_frames():
+    x = batch(EGAIT16, n=4, t=9)
+    out = TimeFlip(p=1.0)(x, gen(0))
+    assert torch.equal(out, x[:, :, torch.arange(8, -1, -1)])
 
 
 def test_gaussian_noise_has_the_requested_std():
@@ -283,9 +361,31 @@ def test_gaussian_noise_has_the_requested_std():
     assert abs(float(d.std()) - 0.01) < 0.0005 and abs(float(d.mean())) < 0.0005
 
 
-@pytest.mark.parametrize("dtype", DTYPES, ids=str)
-def test_blur_keeps_constants_and_matches_reference(dtype):
+def test_blur_is_aimclrs_unnormalised_zero_padded_kernel():
+    """AimCLR's GaussianBlurConv: taps exp(-k^2 / (2 sigma^2)), k = -7..7, not normalised,
+    conv2d with zero padding along T."""
     blur = GaussianBlur(15, (0.1, 2.0), p=1.0)
+    x = batch(H36M17, n=3, t=20, dtype=torch.float64)
+    out = blur(x, gen(5))
+    w = blur.kernels(3, gen(5), x).numpy()  # the same first draw
+    sigma = np.sqrt(-1.0 / (2.0 * np.log(w[:, 8])))  # from the tap at k = 1
+    assert ((sigma > 0.1 - 1e-9) & (sigma < 2.0 + 1e-9)).all()
+    xp = np.pad(x.numpy(), ((0, 0), (0, 0), (7, 7), (0, 0)), mode="constant")
+    for i in range(3):
+        taps = np.exp(-np.arange(-7, 8) ** 2 / (2.0 * sigma[i] ** 2))
+        np.testing.assert_allclose(w[i], taps, rtol=1e-9)
+        assert w[i, 7] == 1.0  # the centre tap: not normalised
+        ref = sum(taps[k] * xp[i, :, k : k + 20] for k in range(15))
+        np.testing.assert_allclose(out[i].numpy(), ref, rtol=1e-10, atol=1e-10)
+    # An unnormalised kernel scales a constant by the sum of its taps: ~5x at sigma = 2.
+    wide = GaussianBlur(15, (2.0, 2.0), p=1.0)(torch.ones(1, 3, 40, 16, dtype=torch.float64), gen(0))
+    assert float(wide[0, 0, 20, 0]) == pytest.approx(np.exp(-np.arange(-7, 8) ** 2 / 8.0).sum(), rel=1e-9)
+    assert 4.9 < float(wide[0, 0, 20, 0]) < 5.1
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_normalised_blur_keeps_constants_and_matches_reference(dtype):
+    blur = GaussianBlur(15, (0.1, 2.0), p=1.0, normalize=True)
     const = torch.full((4, 3, 20, 16), 0.7, dtype=dtype)
     torch.testing.assert_close(blur(const, gen(0)), const)
     x = batch(H36M17, n=3, t=20, dtype=torch.float64).to(dtype)
@@ -297,7 +397,7 @@ def test_blur_keeps_constants_and_matches_reference(dtype):
         np.testing.assert_allclose(out[i].double().numpy(), ref, rtol=1e-5, atol=1e-5)
     # wide kernels damp a frame-to-frame alternation
     alt = (torch.arange(20) % 2 * 2 - 1).to(dtype).view(1, 1, 20, 1).expand(2, 3, 20, 16)
-    smooth = GaussianBlur(15, (1.5, 2.0), p=1.0)(alt, gen(0))
+    smooth = GaussianBlur(15, (1.5, 2.0), p=1.0, normalize=True)(alt, gen(0))
     assert float(smooth[:, :, 7:13].abs().max()) < 0.05
 
 
@@ -344,9 +444,10 @@ def test_every_component_switches_off_alone():
                       ("temporal_mask", TemporalMask), ("shear", Shear)]:
         assert _types(ssa_augment({key: False}, EGAIT16)) == [t for t in full_ssa if t is not gone]
     assert _types(general_augment({"temporal_crop": False}, EGAIT16)) == [TemporalResize, Shear]
-    full_ext = [TemporalCropResize, Shear, Flip, Rotate, GaussianNoise, GaussianBlur, AxisMask]
+    # AimCLR's order: crop, shear, flip, rotate, time flip, noise, blur, axis mask.
+    full_ext = [TemporalCropResize, Shear, Flip, Rotate, TimeFlip, GaussianNoise, GaussianBlur, AxisMask]
     assert _types(extreme_augment({}, H36M17)) == full_ext
-    for key, gone in [("flip", Flip), ("rotate", Rotate), ("noise", GaussianNoise),
+    for key, gone in [("flip", Flip), ("rotate", Rotate), ("time_flip", TimeFlip), ("noise", GaussianNoise),
                       ("blur", GaussianBlur), ("axis_mask", AxisMask)]:
         expect = [t for t in full_ext if t is not gone]
         assert _types(extreme_augment({key: False}, H36M17)) == expect

@@ -71,9 +71,23 @@ def test_knn(run, test_size, capsys):
     rc, stdout, err = _cli(["knn", "--checkpoint", run / "pre" / "encoder.pt", "--out", out], capsys)
     assert rc == 0, err
     entry = _results(out)
-    assert set(entry) == {"knn"}
+    assert set(entry) == {"knn", "feature"}
     _check_report(entry["knn"], test_size)
-    assert "| method | knn |" in stdout
+    # SkeletonCLR's ST-GCN (channels [8, 16], no fc) is read on its 16-d pooled feature.
+    assert entry["feature"] == "pooled 16-d"
+    assert "| method | feature | knn |" in stdout
+
+
+def test_knn_on_the_backbone_feature_of_a_cffn(tmp_path, capsys):
+    pre = tmp_path / "pre"
+    rc, _, err = _cli(["pretrain", "--method", "ssal", "--out", pre, *TINY, "--set", "train.epochs=1",
+                       "--set", "model.encoder.image_channels=4", "--set", "model.encoder.image_depth=1"], capsys)
+    assert rc == 0, err
+    for feature, expected in (("output", "fused 128-d"), ("backbone", "branch maps pooled 20-d")):
+        out = tmp_path / feature
+        rc, _, err = _cli(["knn", "--checkpoint", pre / "encoder.pt", "--out", out, "--feature", feature], capsys)
+        assert rc == 0, err
+        assert _results(out)["feature"] == expected
 
 
 def test_linear_trains_only_the_head(run, test_size, capsys):
@@ -97,7 +111,7 @@ def test_linear_standardize_flag(run, test_size, capsys):
     rc, stdout, err = _cli(["linear", "--checkpoint", run / "pre" / "encoder.pt", "--out", out, "--epochs", "3",
                             "--standardize"], capsys)
     assert rc == 0, err
-    assert set(_results(out)) == {"linear_std"} and "linear (std. features)" in stdout
+    assert set(_results(out)) == {"linear_std", "feature"} and "linear (std. features)" in stdout
     _check_report(_results(out)["linear_std"], test_size)
     clf = load_checkpoint(out / "classifier.pt")
     assert clf["protocol"] == "linear_std" and ssal.load(out / "classifier.pt").head is not None
@@ -178,3 +192,22 @@ def test_demo_refuses_a_non_empty_out(capsys, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == before and (out / "notes.txt").read_text() == "mine"
     rc, _, err = _cli(["demo", "--out", tmp_path / "fresh", "--resume"], capsys)
     assert rc == 2 and "nothing to resume" in err
+
+
+def test_pretrain_aimclr_writes_aimclrs_encoder(tmp_path, capsys):
+    """Acceptance: `ssal pretrain --method aimclr` (preset encoder, nothing overridden) writes an
+    ST-GCN with AimCLR's widths and parameter count on the E-Gait layout."""
+    out = tmp_path / "aimclr"
+    rc, _, err = _cli(["pretrain", "--method", "aimclr", "--out", out, "--set", "data.builtin_n=48",
+                       "--set", "train.batch_size=16", "--set", "train.epochs=1", "--set", "model.queue_size=32",
+                       "--set", "model.augment.general.clip_len=12", "--set", "run.knn_every=0"], capsys)
+    assert rc == 0, err
+    model = ssal.load(out / "encoder.pt")
+    enc = model.encoder
+    assert [b.gcn.conv.out_channels for b in enc.backbone.blocks] == [16, 16, 16, 16, 32, 32, 32, 64, 64, 256]
+    assert enc.out_dim == 256 and model.layout.name == "egait16"
+    # AimCLR's Model has 843,152 parameters with its 256 -> 128 fc; the projector replaces that fc.
+    assert sum(p.numel() for p in enc.parameters()) == 843_152 - (256 * 128 + 128)
+    ck = load_checkpoint(out / "checkpoint.pt")
+    head = {k: tuple(v.shape) for k, v in ck["model"].items() if k.startswith("head_q.") and k.endswith("weight")}
+    assert sorted(head.values()) == [(128, 256), (256, 256)]  # Linear(256, 256) - ReLU - Linear(256, 128)

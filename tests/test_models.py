@@ -67,15 +67,47 @@ def test_cffn_shapes(layout, t: int) -> None:
     assert torch.all((feats["gate"] > 0) & (feats["gate"] < 1))
 
 
-def test_default_stgcn_is_aimclr_small_variant() -> None:
+def test_default_stgcn_is_aimclrs_encoder() -> None:
+    """AimCLR/CrosSCLR's ST-GCN (hidden_channels 16, hidden_dim 256), written out layer by layer."""
     enc = build_encoder({"name": "stgcn"}, EGAIT16).eval()
     widths = [b.gcn.conv.out_channels for b in enc.backbone.blocks]
-    assert widths == [16, 16, 16, 16, 32, 32, 32, 64, 64, 64]
+    assert widths == [16, 16, 16, 16, 32, 32, 32, 64, 64, 256]
+    strides = [b.tcn[2].stride[0] for b in enc.backbone.blocks]
+    assert strides == [1, 1, 1, 1, 2, 1, 1, 2, 1, 1]
+    assert all(b.tcn[2].kernel_size == (9, 1) for b in enc.backbone.blocks)
     assert enc.backbone.blocks[0].residual is None  # ST-GCN's first layer has no residual
-    assert enc.fc.in_features == 64 and enc.out_dim == 128
+    assert isinstance(enc.backbone.blocks[9].residual, torch.nn.Sequential)  # 64 -> 256 needs a conv
+    assert isinstance(enc.fc, torch.nn.Identity) and enc.out_dim == 256  # the pooled feature
     assert enc.backbone.A.shape == (3, 16, 16)
     (m,) = enc.feature_maps(torch.randn(2, 3, 50, 16))
-    assert m.shape == (2, 64, 13, 16)
+    assert m.shape == (2, 256, 13, 16)
+    assert enc(torch.randn(2, 3, 50, 16)).shape == (2, 256)
+
+
+def test_stgcn_parameter_count_is_aimclrs() -> None:
+    """AimCLR's ``Model`` on 16 joints, with its 256 -> 128 output layer, has 843,152 parameters."""
+    with_fc = build_encoder({"name": "stgcn", "out_dim": 128}, EGAIT16)
+    assert count_parameters(with_fc) == 843_152
+    pooled = build_encoder({"name": "stgcn"}, EGAIT16)
+    assert count_parameters(pooled) == 843_152 - (256 * 128 + 128)
+    # Per layer: data BN 2*48; gcn K*C_in*C_out + K*C_out bias; tcn 9*C*C + C; two BNs 4*C;
+    # edge importance 3*16*16; residual conv + BN where the width changes.
+    widths = [3, 16, 16, 16, 16, 32, 32, 32, 64, 64, 256]
+    total = 2 * 48
+    for i, (c_in, c_out) in enumerate(zip(widths, widths[1:])):
+        total += 3 * c_in * c_out + 3 * c_out + 9 * c_out * c_out + c_out + 4 * c_out + 3 * 16 * 16
+        if i > 0 and c_in != c_out:
+            total += c_in * c_out + c_out + 2 * c_out
+    assert count_parameters(pooled) == total
+
+
+def test_old_checkpoint_settings_rebuild_the_narrow_encoder() -> None:
+    from ssal.api import upgrade_encoder_config
+
+    cfg = upgrade_encoder_config({"name": "stgcn", "base_channels": 16, "out_dim": 128})
+    enc = build_encoder(cfg, EGAIT16)
+    assert [b.gcn.conv.out_channels for b in enc.backbone.blocks][-1] == 64 and enc.out_dim == 128
+    assert upgrade_encoder_config({"name": "stgcn", "hidden_dim": None}) == {"name": "stgcn", "hidden_dim": None}
 
 
 def test_default_cffn_image_branch_is_light() -> None:
@@ -144,7 +176,12 @@ def test_mask_dropout() -> None:
 
 def test_layer_plan() -> None:
     assert layer_plan(8)[4] == (16, 2) and layer_plan(8)[7] == (32, 2) and len(layer_plan(8)) == 10
+    assert layer_plan(8)[9] == (256, 1) and layer_plan(8, hidden_dim=32)[9] == (32, 1)
     assert layer_plan(16, num_layers=3) == [(16, 1)] * 3
+    assert layer_plan(16, num_layers=3, hidden_dim=24) == [(16, 1), (16, 1), (24, 1)]
+    assert layer_plan(channels=[4, 8], hidden_dim=8) == [(4, 1), (8, 2)]
+    with pytest.raises(SsalInputError, match="hidden_dim"):
+        layer_plan(channels=[4, 8], hidden_dim=16)
     assert layer_plan(channels=[4, 8, 8, 16]) == [(4, 1), (8, 2), (8, 1), (16, 2)]
     assert layer_plan(channels=[4, 8], strides=[1, 1]) == [(4, 1), (8, 1)]
 

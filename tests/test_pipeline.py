@@ -12,6 +12,7 @@ import pytest
 
 import ssal
 from ssal import pipeline
+from ssal.checkpoint import load_checkpoint
 from ssal.cli.main import main
 from ssal.data.io import save_dataset
 from ssal.data.splits import load_split
@@ -21,7 +22,8 @@ from ssal.pipeline import Schedule, run_demo
 
 TINY = Schedule(name="test", corpus_size=64, pretrain_epochs=1, batch_size=16, queue_size=40, knn_every=1,
                 channels=(8, 16), strides=(1, 2), image_channels=8, image_depth=1, clip_len=20,
-                linear_epochs=3, finetune_epochs=1, semi_epochs=1, semi_steps=None, fractions=(0.1,), seeds=(0, 1))
+                linear_epochs=3, finetune_epochs=1, semi_epochs=1, semi_steps=None, fractions=(0.1,), seeds=(0, 1),
+                pretrain_seeds=(0, 1))
 SSL = ("ssal", "aimclr", "skeletonclr")
 PRETRAIN_FILES = ("encoder.pt", "checkpoint.pt", "metrics.jsonl", "config.yaml")
 
@@ -41,20 +43,41 @@ def demo(tmp_path_factory):
 
 def test_demo_results_cover_every_method_and_protocol(demo):
     methods = demo["saved"]["methods"]
-    assert set(methods) == {*SSL, "supervised-cffn", "random-cffn", "supervised-stgcn", "random-stgcn"}
+    assert set(methods) == {*SSL, "ssal (branch maps)", "supervised-cffn", "random-cffn", "supervised-stgcn",
+                            "random-stgcn"}
+    # Which representation each protocol read: SSAL's fused vector, the baselines' pooled maps.
+    assert methods["ssal"]["feature"] == "fused 128-d"
+    assert methods["ssal (branch maps)"]["feature"].startswith("branch maps pooled")
+    assert set(methods["ssal (branch maps)"]) >= {"knn", "linear", "linear_std"}
+    assert "finetune" not in methods["ssal (branch maps)"]
+    for m in ("aimclr", "skeletonclr"):
+        assert methods[m]["feature"].startswith("pooled")
+    # The saved linear classifiers read those features: fused 128-d for SSAL, the pooled last
+    # ST-GCN map (channels[-1] = 16 here) for the baselines, both branches' maps (16 + 8).
+    out = demo["out"]
+    head_in = {name: load_checkpoint(out / path / "classifier.pt")["head"]["fc.weight"].shape[1]
+               for name, path in (("ssal", "ssal"), ("aimclr", "aimclr"), ("skeletonclr", "skeletonclr"),
+                                  ("ssal (branch maps)", "ssal/backbone"))}
+    assert head_in == {"ssal": 128, "aimclr": 16, "skeletonclr": 16, "ssal (branch maps)": 24}
+    assert load_checkpoint(out / "ssal" / "classifier.pt")["feature"] == "output"
+    assert load_checkpoint(out / "ssal" / "backbone" / "classifier.pt")["feature"] == "backbone"
     n_test = demo["saved"]["dataset"]["split_sizes"]["test"]
     assert demo["saved"]["dataset"]["sequences"] == 64
     for m in SSL:
-        for proto in ("knn", "linear", "finetune"):
-            entry = methods[m][proto]
-            assert 0.0 <= entry["top1"] <= 1.0 and entry["n"] == n_test, (m, proto)
+        entry = methods[m]["finetune"]  # finetune and semi: the first pretraining seed's encoder
+        assert 0.0 <= entry["top1"] <= 1.0 and entry["n"] == n_test, m
+        assert methods[m]["pretrain_seeds"] == [0, 1]
+        for proto in ("knn", "linear", "linear_std"):  # mean +- std over the two pretraining seeds
+            summary = methods[m][proto]
+            assert len(summary["runs"]) == 2 and 0.0 <= summary["mean"] <= 1.0, (m, proto)
+            assert all(run["n"] == n_test for run in summary["runs"])
         semi = methods[m]["semi"]["0.1"]
         assert len(semi["runs"]) == 2 and 0.0 <= semi["mean"] <= 1.0
         assert methods[m]["pretrain"]["epochs"] == 1
     for arch in ("cffn", "stgcn"):
         assert 0.0 <= methods[f"supervised-{arch}"]["supervised"]["top1"] <= 1.0
         assert "0.1" in methods[f"supervised-{arch}"]["semi"]
-        assert set(methods[f"random-{arch}"]) == {"knn", "linear", "linear_std"}
+        assert set(methods[f"random-{arch}"]) == {"knn", "linear", "linear_std", "feature", "init_seeds"}
     # The claims checked in plain language (random-init and supervised comparisons).
     assert any("random" in n for n in demo["saved"]["notes"])
     assert demo["saved"]["schedule"]["name"] == "test"
@@ -68,7 +91,7 @@ def test_demo_writes_report_and_plots(demo):
         assert m in report
     plots = out / "plots"
     for name in ("pretrain_loss.png", "pretrain_knn.png", "label_fraction.png", "embedding_ssal.png",
-                 "confusion_ssal_linear.png", "confusion_supervised-cffn_supervised.png"):
+                 "confusion_ssal_finetune.png", "confusion_supervised-cffn_supervised.png"):
         data = (plots / name).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000, name
         assert f"plots/{name}" in report, name
@@ -100,11 +123,11 @@ def test_demo_resume_reuses_pretrained_encoders(demo, monkeypatch):
     # (Without the semi-supervised runs, to keep the test short; pretraining is what is checked.)
     results = run_demo(out, replace(TINY, fractions=()), resume=True, progress=False, log=logs.append)
     assert _mtimes(out) == demo["mtimes"]
-    assert sum("pretrained encoder found" in line for line in logs) == 3
+    assert sum("pretrained encoder found" in line for line in logs) == 3 * len(TINY.pretrain_seeds)
     assert set(results["methods"]) == set(demo["saved"]["methods"])
     # Same split, same encoders, same seeds: the kNN numbers are reproduced exactly.
     for m in SSL:
-        assert results["methods"][m]["knn"]["top1"] == demo["saved"]["methods"][m]["knn"]["top1"]
+        assert results["methods"][m]["knn"]["mean"] == demo["saved"]["methods"][m]["knn"]["mean"]
     assert json.loads((out / "results.json").read_text())["methods"].keys() == results["methods"].keys()
 
 

@@ -80,7 +80,9 @@ def test_resize_time_keeps_joints_and_endpoints() -> None:
     assert y.shape == (n, 3, 12, v)
     assert torch.allclose(y[:, :, 0], x[:, :, 0]) and torch.allclose(y[:, :, -1], x[:, :, -1])
     d = y - 100 * offset  # each (channel, joint) carries the same resampled ramp
-    assert torch.allclose(d, d[:, :1, :, :1].expand_as(d))
+    assert torch.allclose(d, d[:, :1, :, :1].expand_as(d), atol=1e-3)  # float32 at offsets ~4700
+    # The convention of pretraining and preprocessing: output frame i at i (T - 1) / (L - 1).
+    torch.testing.assert_close(d[0, 0, :, 0], torch.linspace(0, 5, 12), atol=1e-3, rtol=0)
     assert (d[0, 0, 1:, 0] - d[0, 0, :-1, 0] >= 0).all()
     assert resize_time(x, 6) is x and resize_time(x, None) is x
     assert resize_time(x, 3).shape == (n, 3, 3, v)
@@ -291,3 +293,19 @@ def test_semi_supervised_with_project_label_fraction(splits) -> None:
         assert abs(run["class_counts"][c] - 0.25 * per_class) <= 1
     assert run["best_epoch"] == 1  # no validation set: last epoch
     assert callable(splits_mod.label_fraction)
+
+
+def test_one_resize_convention_for_evaluation_pretraining_and_preprocessing() -> None:
+    """Evaluation's resize, pretraining's deterministic resize and preprocessing's resample all
+    keep the end frames and place frame i at i (T - 1) / (L - 1)."""
+    from ssal.augment import TemporalResize
+    from ssal.data.preprocess import resample_to_length
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 3, 37, EGAIT16.num_joints, generator=g, dtype=torch.float64)
+    for length in (12, 50, 75):
+        ev = resize_time(x, length)
+        pre = TemporalResize(length)(x, g)
+        prep = np.stack([resample_to_length(s.permute(1, 2, 0).numpy(), length) for s in x])  # (N, L, V, C)
+        torch.testing.assert_close(ev, pre, atol=1e-4, rtol=0)  # the crop computes positions in float32
+        torch.testing.assert_close(ev, torch.from_numpy(prep).permute(0, 3, 1, 2), atol=1e-12, rtol=0)

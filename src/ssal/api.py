@@ -31,6 +31,17 @@ from .models.heads import LinearClassifier
 from .skeleton import H36M17, SkeletonLayout, get_layout, map_to_layout
 
 
+def upgrade_encoder_config(cfg: Any) -> Any:
+    """The encoder settings of a checkpoint written before ``hidden_dim`` existed (ssal 0.1),
+    with the width those checkpoints had: the last layer at ``4 * base_channels``."""
+    if not isinstance(cfg, Mapping) or "hidden_dim" in cfg or cfg.get("name") not in ("stgcn", "cffn"):
+        return cfg
+    if cfg.get("channels") is not None or cfg.get("use_graph") is False:
+        return {**cfg, "hidden_dim": None}
+    base = cfg.get("base_channels", 16)
+    return {**cfg, "hidden_dim": 4 * base if isinstance(base, int) and not isinstance(base, bool) else None}
+
+
 def load_encoder(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[Encoder, dict[str, Any]]:
     """Rebuild the encoder stored in ``path`` (``encoder.pt`` or ``classifier.pt``).
 
@@ -41,7 +52,7 @@ def load_encoder(path: str | Path, map_location: str | torch.device = "cpu") -> 
     if "encoder" not in ck or "encoder_config" not in ck:
         raise SsalInputError(path, "checkpoint holds no encoder (expected encoder.pt or classifier.pt)")
     layout = get_layout(ck["layout"])
-    encoder = build_encoder(ck["encoder_config"], layout)
+    encoder = build_encoder(upgrade_encoder_config(ck["encoder_config"]), layout)
     try:
         encoder.load_state_dict(ck["encoder"])
     except RuntimeError as exc:
@@ -58,7 +69,7 @@ def save_classifier(path: str | Path, encoder: Encoder, head: torch.nn.Module, *
     A :class:`~ssal.models.base.BackboneFeatures` view is stored as its encoder plus
     ``feature: backbone``, so the encoder's weights keep the layout of ``encoder.pt``.
     """
-    feature = "fused"
+    feature = "output"
     if isinstance(encoder, BackboneFeatures):
         encoder, feature = encoder.encoder, "backbone"
     save_checkpoint({
@@ -177,8 +188,9 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> EmotionModel:
     """Load ``encoder.pt`` (embeddings only) or ``classifier.pt`` (embeddings and predictions)."""
     device = torch.device(device)
     encoder, ck = load_encoder(path, map_location=device)
-    # Evaluation features are the backbone's pooled maps (classifiers say so; encoder.pt
-    # files are embedded the same way). Checkpoints marked "fused" use the encoder output.
+    # The checkpoint names the feature it was evaluated on: "output" (the encoder's output: CFFN's
+    # fused vector, ST-GCN's pooled maps; "fused" in ssal 0.1) or "backbone" (pooled maps of
+    # every branch). Files from ssal 0.1 without the key were evaluated on the backbone.
     if ck.get("feature", "backbone") == "backbone":
         encoder = BackboneFeatures(encoder).eval()
     head = None

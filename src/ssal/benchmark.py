@@ -89,12 +89,13 @@ class BandaiPlan:
 #: machine shared), ``full`` is for a GPU, ``quick`` is a smoke run.
 BENCH_SCHEDULES: dict[str, Schedule] = {
     "quick": replace(SCHEDULES["quick"], name="bandai-quick", pretrain_epochs=1, batch_size=64, queue_size=256,
-                     knn_every=1, linear_epochs=10, finetune_epochs=1, semi_epochs=1, semi_steps=2, seeds=(0,)),
-    "default": replace(SCHEDULES["default"], name="bandai-default", pretrain_epochs=4, batch_size=128,
-                       queue_size=1024, knn_every=2, linear_epochs=100, finetune_epochs=15, semi_epochs=5,
-                       semi_steps=30, seeds=(0, 1)),
+                     knn_every=1, linear_epochs=10, finetune_epochs=1, semi_epochs=1, semi_steps=2, seeds=(0,),
+                     pretrain_seeds=(0,)),
+    "default": replace(SCHEDULES["default"], name="bandai-default", pretrain_epochs=3, batch_size=128,
+                       queue_size=1024, knn_every=1, linear_epochs=100, finetune_epochs=10, semi_epochs=5,
+                       semi_steps=20, seeds=(0, 1), pretrain_seeds=(0,)),
     "full": replace(SCHEDULES["full"], name="bandai-full", clip_len=50, finetune_epochs=100, semi_steps=None,
-                    seeds=(0, 1, 2, 3, 4)),
+                    seeds=(0, 1, 2, 3, 4), pretrain_seeds=(0,)),
 }
 
 

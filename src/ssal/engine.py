@@ -396,10 +396,9 @@ def knn_monitor(encoder: torch.nn.Module, dataset: GaitDataset, split: Mapping[s
     val = val.subset(val.labelled)
     if len(train) == 0 or len(val) == 0:
         return float("nan")
-    from .models.base import BackboneFeatures
-
-    report = knn_evaluate(BackboneFeatures(encoder), train, val, k=int(run["knn_k"]), temperature=float(run["knn_temperature"]), clip_len=clip_len,
-                          device=device)
+    # The encoder's output is the evaluated feature (CFFN: fused vector; ST-GCN: pooled maps).
+    report = knn_evaluate(encoder, train, val, k=int(run["knn_k"]), temperature=float(run["knn_temperature"]),
+                          clip_len=clip_len, device=device)
     return float(report["top1"])
 
 
@@ -408,6 +407,8 @@ def save_encoder(encoder: torch.nn.Module, config: Mapping[str, Any], dataset: G
     """Write the query encoder with what is needed to rebuild it (``ssal.load``)."""
     save_checkpoint({
         "stage": "pretrain",
+        "feature": "output",  # embeddings are the encoder's output (see ssal.api.load)
+        "clip_len": config_clip_len(config),
         "config": dict(config),
         "encoder_config": dict(config["model"]["encoder"]),
         "layout": dataset.layout.name,

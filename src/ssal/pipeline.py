@@ -56,7 +56,11 @@ class Schedule:
     queue_size: int = 1024
     momentum: float = 0.99
     knn_every: int = 5
-    # Encoder size: None keeps the preset (AimCLR's 10-layer quarter-width ST-GCN).
+    # Pretraining seeds: kNN and the linear probes are reported as mean +- std over one
+    # pretrained encoder per seed (finetune and semi-supervised use the first).
+    pretrain_seeds: tuple[int, ...] = (0, 1, 2)
+    # Encoder size: None keeps the preset (AimCLR's ST-GCN, widths 16..64, 256). The CPU
+    # schedules use a reduced 5-layer plan ending at 64 channels, and the reports say so.
     channels: tuple[int, ...] | None = (16, 32, 32, 64, 64)
     strides: tuple[int, ...] | None = (1, 2, 1, 2, 1)
     image_channels: int | None = 16
@@ -85,6 +89,7 @@ class Schedule:
         if self.channels is not None:
             enc["channels"] = list(self.channels)
             enc["strides"] = list(self.strides) if self.strides is not None else None
+            enc["hidden_dim"] = None  # the last width is the last entry of channels
         if method == "ssal" or encoder_name(method) == "cffn":
             if self.image_channels is not None:
                 enc["image_channels"] = self.image_channels
@@ -104,7 +109,7 @@ SCHEDULES: dict[str, Schedule] = {
     # A first look in about two minutes on 2 CPU cores: small corpus, few epochs, one seed.
     "quick": Schedule(name="quick", corpus_size=600, pretrain_epochs=4, batch_size=64, queue_size=256,
                       knn_every=2, linear_epochs=50, finetune_epochs=5, semi_epochs=3, semi_steps=20,
-                      fractions=(0.05, 0.1), seeds=(0, 1)),
+                      fractions=(0.05, 0.1), seeds=(0, 1), pretrain_seeds=(0,)),
     # The demo's default: about ten minutes on 2 CPU cores.
     "default": Schedule(name="default"),
     # Paper-scale: AimCLR's schedule and encoder (300 epochs, step at 250, 50-frame clips).
@@ -183,34 +188,59 @@ def _fresh_encoder(cfg: Mapping[str, Any], exp: Experiment, seed: int) -> Encode
     return build_encoder(cfg, exp.dataset.layout)
 
 
+#: The evaluated representation: the encoder's output (CFFN: the fused 128-d vector the paper
+#: evaluates, Fig. 4; ST-GCN: AimCLR's 256-d pooled feature) or the pooled last feature maps of
+#: every branch (``BackboneFeatures``; for ST-GCN the same as the output).
+FEATURES = ("output", "backbone")
+#: Protocols run on the encoders of the second and later pretraining seeds.
+SEED_PROTOCOLS = ("knn", "linear", "linear_std")
+
+
+def feature_description(encoder_config: Mapping[str, Any], encoder: Encoder, feature: str) -> str:
+    """A short name of the evaluated feature, e.g. ``fused 128-d`` or ``pooled 256-d``."""
+    view: torch.nn.Module = BackboneFeatures(encoder) if feature == "backbone" else encoder
+    dim = int(getattr(view, "out_dim"))
+    if encoder_config.get("name") == "cffn":
+        return f"fused {dim}-d" if feature == "output" else f"branch maps pooled {dim}-d"
+    return f"pooled {dim}-d" if encoder_config.get("out_dim") is None or feature == "backbone" else f"fc {dim}-d"
+
+
 def evaluate_encoder(exp: Experiment, name: str, make_encoder: Callable[[int], Encoder], *,
                      clip_len: int | None, encoder_config: Mapping[str, Any], pretrained: bool,
                      method: str | None = None,
                      protocols: Sequence[str] = ("knn", "linear", "linear_std", "finetune", "semi"),
-                     classifier_files: Mapping[str, str] | None = None) -> dict[str, Any]:
+                     classifier_files: Mapping[str, str] | None = None,
+                     feature: str = "output") -> dict[str, Any]:
     """Run the protocols on encoders from ``make_encoder(seed)``; returns the method's results.
 
     For a pretrained encoder the full-label end-to-end protocol is ``finetune``; for a random
     initialisation it is ``supervised`` (the same loop, the reference every SSL number is read
-    against). Model selection uses the validation split, never the test split.
+    against). Model selection uses the validation split, never the test split. ``feature``
+    (:data:`FEATURES`) picks the representation every protocol reads; the results name it
+    under ``"feature"``.
 
     The trained linear and end-to-end classifiers are saved in ``exp.out / name`` under the
     file names of ``classifier_files`` (protocol -> file name; defaults: ``classifier.pt`` for
     linear, ``classifier_finetune.pt`` / ``classifier_supervised.pt`` for end to end; the
     ``linear_std`` probe is saved only when given a name).
     """
+    if feature not in FEATURES:
+        raise SsalInputError(None, f"unknown evaluation feature {feature!r}; use one of {', '.join(FEATURES)}")
     files = {"linear": "classifier.pt", "finetune": "classifier_finetune.pt",
              "supervised": "classifier_supervised.pt", **dict(classifier_files or {})}
     s = exp.schedule
     train, val, test = exp.train, exp.val, exp.test
-    # Every protocol reads the backbone's pooled feature (BackboneFeatures), as AimCLR does.
     base_make = make_encoder
 
-    def make_encoder(seed: int) -> BackboneFeatures:
-        return BackboneFeatures(base_make(seed))
+    def make_encoder(seed: int) -> Encoder | BackboneFeatures:
+        enc = base_make(seed)
+        return BackboneFeatures(enc) if feature == "backbone" else enc
 
     out: dict[str, Any] = {}
     common = dict(device=exp.device, clip_len=clip_len, progress=False, select="val")
+    probe = base_make(exp.seed)
+    out["feature"] = feature_description(encoder_config, probe, feature)
+    del probe
     run_dir = exp.out / name
     run_dir.mkdir(parents=True, exist_ok=True)
     # The two linear probes read the same frozen features (same encoder file and seed, same data).
@@ -277,7 +307,7 @@ def semi_epochs(s: Schedule, fraction: float, n_labelled: int, num_classes: int,
 
 def evaluate_pretrained(exp: Experiment, name: str, encoder_path: Path, method: str,
                         protocols: Sequence[str] = ("knn", "linear", "linear_std", "finetune", "semi"),
-                        ) -> dict[str, Any]:
+                        feature: str = "output") -> dict[str, Any]:
     """All protocols on a pretrained encoder file."""
     _, ck = load_encoder(encoder_path)
     clip_len = config_clip_len(ck["config"])
@@ -286,18 +316,64 @@ def evaluate_pretrained(exp: Experiment, name: str, encoder_path: Path, method: 
         enc, _ = load_encoder(encoder_path, map_location=exp.device)
         return enc.train()
 
-    exp.log(f"[{name}] evaluating ({', '.join(protocols)})")
+    exp.log(f"[{name}] evaluating ({', '.join(protocols)}; {feature} feature)")
     res = evaluate_encoder(exp, name, make, clip_len=clip_len, encoder_config=ck["encoder_config"],
-                           pretrained=True, method=method, protocols=protocols)
+                           pretrained=True, method=method, protocols=protocols, feature=feature)
     res["pretrain"] = {"epochs": len(ck.get("history", [])), "history": ck.get("history", [])}
     return res
 
 
+def seed_run_name(name: str, seed: int, first: int) -> str:
+    """Run directory of pretraining seed ``seed``: ``name`` for the first seed, else ``name-seed<k>``."""
+    return name if seed == first else f"{name}-seed{seed}"
+
+
+def pretrain_seeds(exp: Experiment, name: str, method: str,
+                   extra: Mapping[str, Any] | None = None) -> list[tuple[int, Path]]:
+    """Pretrain ``method`` once per seed of the schedule; ``[(seed, encoder.pt)]``, first seed first."""
+    from .config import deep_merge
+
+    seeds = exp.schedule.pretrain_seeds or (exp.seed,)
+    out = []
+    for seed in seeds:
+        cfg = deep_merge(dict(extra or {}), {"seed": int(seed)}, strict=False)
+        out.append((int(seed), run_pretraining(exp, seed_run_name(name, seed, seeds[0]), method, cfg)))
+    return out
+
+
+def merge_seed_results(first: dict[str, Any], others: Sequence[Mapping[str, Any]],
+                       protocols: Sequence[str] = SEED_PROTOCOLS) -> dict[str, Any]:
+    """``first`` with each of ``protocols`` replaced by its mean +- std over ``[first, *others]``."""
+    if not others:
+        return first
+    merged = dict(first)
+    for proto in protocols:
+        runs = [r[proto] for r in (first, *others) if r.get(proto)]
+        if len(runs) == len(others) + 1:
+            merged[proto] = summarize_runs(runs)
+    return merged
+
+
+def evaluate_seeds(exp: Experiment, name: str, method: str, runs: Sequence[tuple[int, Path]],
+                   protocols: Sequence[str] = ("knn", "linear", "linear_std", "finetune", "semi"),
+                   feature: str = "output", suffix: str = "") -> dict[str, Any]:
+    """Every protocol on the first seed's encoder, :data:`SEED_PROTOCOLS` on the others, merged."""
+    first_seed = runs[0][0]
+    results = []
+    for i, (seed, path) in enumerate(runs):
+        run_name = seed_run_name(name, seed, first_seed) + suffix
+        chosen = protocols if i == 0 else [p for p in protocols if p in SEED_PROTOCOLS]
+        results.append(evaluate_pretrained(exp, run_name, path, method, protocols=chosen, feature=feature))
+    merged = merge_seed_results(results[0], results[1:], [p for p in protocols if p in SEED_PROTOCOLS])
+    merged["pretrain_seeds"] = [seed for seed, _ in runs]
+    return merged
+
+
 def evaluate_from_scratch(exp: Experiment, arch_method: str, supervised: Sequence[str] = ("finetune", "semi"),
-                          random: Sequence[str] = ("knn", "linear", "linear_std"),
+                          random: Sequence[str] = SEED_PROTOCOLS,
                           ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The supervised reference (protocols ``supervised``) and the random-init baselines
-    (protocols ``random``) for one architecture."""
+    (protocols ``random``, one initialisation per pretraining seed) for one architecture."""
     cfg = method_config(exp, arch_method)
     enc_cfg = cfg["model"]["encoder"]
     clip_len = config_clip_len(cfg)
@@ -310,8 +386,15 @@ def evaluate_from_scratch(exp: Experiment, arch_method: str, supervised: Sequenc
     sup = evaluate_encoder(exp, f"supervised-{arch}", make, clip_len=clip_len, encoder_config=enc_cfg,
                            pretrained=False, protocols=tuple(supervised))
     exp.log(f"[random-{arch}] linear probe on a random initialisation")
-    rnd = evaluate_encoder(exp, f"random-{arch}", make, clip_len=clip_len, encoder_config=enc_cfg,
-                           pretrained=False, protocols=tuple(random))
+    seeds = exp.schedule.pretrain_seeds or (exp.seed,)
+    rnds = []
+    for seed in seeds:
+        seed_exp = replace(exp, seed=int(seed))
+        rnds.append(evaluate_encoder(seed_exp, seed_run_name(f"random-{arch}", seed, seeds[0]), make,
+                                     clip_len=clip_len, encoder_config=enc_cfg, pretrained=False,
+                                     protocols=tuple(random)))
+    rnd = merge_seed_results(rnds[0], rnds[1:], [p for p in random if p in SEED_PROTOCOLS])
+    rnd["init_seeds"] = [int(s) for s in seeds]
     return sup, rnd
 
 
@@ -368,9 +451,15 @@ def run_protocols(exp: Experiment, methods: Sequence[str], command: str,
     t0 = time.perf_counter()
     results: dict[str, Any] = {"methods": {}, "dataset": describe(exp), "schedule": asdict(exp.schedule),
                                "notes": []}
-    pretrained = {m: run_pretraining(exp, m, m) for m in methods}
-    for m, path in pretrained.items():
-        results["methods"][m] = evaluate_pretrained(exp, m, path, m)
+    seed_runs = {m: pretrain_seeds(exp, m, m) for m in methods}
+    pretrained = {m: runs[0][1] for m, runs in seed_runs.items()}
+    for m, runs in seed_runs.items():
+        results["methods"][m] = evaluate_seeds(exp, m, m, runs)
+        if encoder_name(m) == "cffn":
+            # SSAL is evaluated on the fused vector (the paper's); its branch maps pooled are
+            # reported beside it, as the baselines' ST-GCN is read on its pooled maps.
+            results["methods"][f"{m} (branch maps)"] = evaluate_seeds(
+                exp, m, m, runs, protocols=SEED_PROTOCOLS, feature="backbone", suffix="/backbone")
     if references:
         for arch_method in dict.fromkeys(("ssal" if encoder_name(m) == "cffn" else "skeletonclr") for m in methods):
             sup, rnd = evaluate_from_scratch(exp, arch_method)
@@ -385,15 +474,32 @@ def run_protocols(exp: Experiment, methods: Sequence[str], command: str,
     return results
 
 
+def _top1(entry: Any) -> float | None:
+    """Top-1 of a single-run entry or the mean of a summary over seeds; None if absent."""
+    if not isinstance(entry, Mapping):
+        return None
+    value = entry.get("top1", entry.get("mean"))
+    return None if value is None else float(value)
+
+
+def _pm(entry: Mapping[str, Any]) -> str:
+    """``61.0`` for a single run, ``61.0 ± 2.1`` for a summary (percent)."""
+    if "top1" in entry:
+        return f"{entry['top1'] * 100:.1f}%"
+    return f"{entry['mean'] * 100:.1f} ± {(entry.get('std') or 0) * 100:.1f}%"
+
+
 def compare(results: Mapping[str, Any]) -> list[str]:
     """Plain-language checks of the claims the demo is meant to show."""
     notes = []
     methods = results["methods"]
     for arch in ("cffn", "stgcn"):
         entry = methods.get(f"random-{arch}", {}).get("linear", {})
-        per_class = entry.get("per_class") or {}
-        if entry.get("top1") is not None and per_class and sum(v > 0 for v in per_class.values()) <= 1:
-            notes.append(f"random-{arch}: the linear probe predicts one class. An untrained encoder in eval mode "
+        runs = [r.get("report", r) for r in entry.get("runs", [entry])]
+        one_class = [r for r in runs if r.get("per_class") and sum(v > 0 for v in r["per_class"].values()) <= 1]
+        if one_class:
+            notes.append(f"random-{arch}: the linear probe predicts one class ({len(one_class)} of {len(runs)} "
+                         "initialisations). An untrained encoder in eval mode "
                          "(BatchNorm at its initial statistics) gives features that barely vary between sequences, "
                          "too little for SGD at lr 3.0 on raw features; the probe on standardised features "
                          "(linear_std) is the stronger random reference.")
@@ -401,15 +507,17 @@ def compare(results: Mapping[str, Any]) -> list[str]:
         if m not in methods:
             continue
         arch = encoder_name(m)
-        for proto, label in (("linear", "linear"), ("linear_std", "linear on standardised features")):
-            rnd = methods.get(f"random-{arch}", {}).get(proto, {}).get("top1")
-            lin = methods[m].get(proto, {}).get("top1")
+        for proto, label in (("knn", "kNN"), ("linear", "linear"),
+                             ("linear_std", "linear on standardised features")):
+            rnd_entry = methods.get(f"random-{arch}", {}).get(proto)
+            lin_entry = methods[m].get(proto)
+            rnd, lin = _top1(rnd_entry), _top1(lin_entry)
             if rnd is not None and lin is not None:
                 verdict = "beats" if lin > rnd else "does NOT beat"
-                notes.append(f"{m}: {label} {lin * 100:.1f}% {verdict} a random {arch} encoder "
-                             f"({rnd * 100:.1f}%).")
+                notes.append(f"{m}: {label} {_pm(lin_entry)} {verdict} a random {arch} encoder "
+                             f"({_pm(rnd_entry)}).")
         sup = methods.get(f"supervised-{arch}", {}).get("semi", {})
-        for key, entry in methods[m].get("semi", {}).items():
+        for key, entry in (methods[m].get("semi") or {}).items():
             ref = sup.get(key)
             if ref and entry.get("mean") is not None and ref.get("mean") is not None:
                 verdict = "beats" if entry["mean"] > ref["mean"] else "does NOT beat"
@@ -430,7 +538,8 @@ def describe(exp: Experiment) -> dict[str, Any]:
 
 #: Schedule fields that shape the pretrained encoders (and the corpus they are trained on).
 PRETRAINING_FIELDS = ("corpus_size", "pretrain_epochs", "batch_size", "lr", "lr_milestones", "clip_len",
-                      "queue_size", "momentum", "channels", "strides", "image_channels", "image_depth")
+                      "queue_size", "momentum", "channels", "strides", "image_channels", "image_depth",
+                      "pretrain_seeds")
 
 
 def check_schedule(out: Path, schedule: Schedule, *, resume: bool) -> None:
@@ -576,9 +685,9 @@ def run_ablation(out: str | Path, schedule: Schedule, *, data: str = "builtin", 
     runs: dict[str, Path] = {}
     for i, name in enumerate(chosen):
         slug = f"variant{i}"
-        runs[slug] = run_pretraining(exp, slug, "ssal", copy.deepcopy(table[name]))
-        results["methods"][name] = evaluate_pretrained(exp, slug, runs[slug], "ssal",
-                                                       protocols=("knn", "linear", "linear_std"))
+        seed_runs = pretrain_seeds(exp, slug, "ssal", copy.deepcopy(table[name]))
+        runs[slug] = seed_runs[0][1]
+        results["methods"][name] = evaluate_seeds(exp, slug, "ssal", seed_runs, protocols=SEED_PROTOCOLS)
     results["seconds"] = round(time.perf_counter() - t0, 1)
     write_report(exp.out, results, {}, command=command, machine=machine_description(device))
     return results

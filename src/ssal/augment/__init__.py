@@ -15,7 +15,7 @@ from .builders import (
     DEFAULT_EXTREME, DEFAULT_GENERAL, DEFAULT_SSA, extreme_augment, general_augment,
     resolve_settings, ssa_augment,
 )
-from .extreme import AxisMask, Flip, GaussianBlur, GaussianNoise, Rotate, axis_rotation
+from .extreme import AxisMask, Flip, GaussianBlur, GaussianNoise, Rotate, TimeFlip, axis_rotation
 from .general import Shear, TemporalCropResize, TemporalResize, reflect_index, resample
 from .strong import PartMask, TemporalMask, UpperBodyJitter, jitter_joints
 
@@ -25,5 +25,5 @@ __all__ = [
     "general_augment", "ssa_augment", "extreme_augment", "resolve_settings",
     "TemporalCropResize", "TemporalResize", "Shear", "resample", "reflect_index",
     "UpperBodyJitter", "PartMask", "TemporalMask", "jitter_joints",
-    "Flip", "Rotate", "GaussianNoise", "GaussianBlur", "AxisMask", "axis_rotation",
+    "Flip", "Rotate", "TimeFlip", "GaussianNoise", "GaussianBlur", "AxisMask", "axis_rotation",
 ]

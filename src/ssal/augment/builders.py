@@ -18,16 +18,17 @@ from torch import nn
 
 from ..skeleton import SkeletonLayout, get_layout
 from .base import Compose, check_probability, setting_error
-from .extreme import AxisMask, Flip, GaussianBlur, GaussianNoise, Rotate
+from .extreme import AxisMask, Flip, GaussianBlur, GaussianNoise, Rotate, TimeFlip
 from .general import Shear, TemporalCropResize, TemporalResize
 from .strong import PartMask, TemporalMask, UpperBodyJitter
 
-#: General set T (SkeletonCLR / AimCLR), shared by every view.
+#: General set T (SkeletonCLR / AimCLR ``feeder/tools.py``), shared by every view.
 DEFAULT_GENERAL: dict[str, Any] = {
     "clip_len": 50,             # frames of every output view (AimCLR's 50)
-    "temporal_crop": True,      # switch: random crop + resize; off = plain resize to clip_len
-    "pad_ratio": 1 / 6,         # mirrored frames padded at each end, fraction of the length
-    "crop_ratio": (0.5, 1.0),   # (min, max) crop window, fraction of the length
+    "temporal_crop": True,      # switch: random crop (+ resize to clip_len); off = plain resize
+    "pad_ratio": 1 / 6,         # mirrored frames (edge repeated) padded at each end: L // 6
+    "crop_ratio": (1.0, 1.0),   # (min, max) window, fraction of L: AimCLR's shift-only crop;
+                                # below 1 = crop-and-resize (changes the walking speed)
     "shear": True,              # switch: random 3D shear
     "shear_amplitude": 0.5,     # off-diagonal shear entries ~ U(-a, a)
 }
@@ -50,29 +51,35 @@ DEFAULT_SSA: dict[str, Any] = {
     "temporal_mask_p": 1.0,
 }
 
-#: AimCLR's extreme set = general set + these, each applied with probability 0.5 (AimCLR).
+#: AimCLR's extreme set = general set + these (``Feeder_triple._strong_aug``, in this order).
 DEFAULT_EXTREME: dict[str, Any] = {
     **DEFAULT_GENERAL,
-    "flip": True,                   # switch: left/right mirror
-    "flip_axis": 0,                 # lateral coordinate negated by the flip (x)
+    "flip": True,                   # switch: left/right flip
+    "flip_mirror": False,           # AimCLR swaps the mirrored joints only; true: also negate flip_axis
+    "flip_axis": 0,                 # lateral coordinate negated when flip_mirror (x)
     "flip_p": 0.5,
     "rotate": True,                 # switch: random rotation
-    "rotate_degrees": 30.0,         # main axis angle ~ U(-30, 30) degrees
-    "rotate_minor_degrees": 1.0,    # the two other axes ~ U(-1, 1) degrees
-    "rotate_p": 0.5,
+    "rotate_degrees": 30.0,         # main axis angle ~ U(0, 30) degrees
+    "rotate_minor_degrees": 1.0,    # the two other axes ~ U(0, 1) degrees
+    "rotate_symmetric": False,      # true: U(-30, 30) / U(-1, 1)
+    "rotate_p": 1.0,                # AimCLR rotates every sample
+    "time_flip": True,              # switch: reverse the frame order
+    "time_flip_p": 0.5,
     "noise": True,                  # switch: Gaussian noise
     "noise_std": 0.01,              # metres
     "noise_p": 0.5,
     "blur": True,                   # switch: Gaussian blur along time
     "blur_kernel": 15,              # taps (odd)
     "blur_sigma": (0.1, 2.0),       # (min, max) kernel width, frames
+    "blur_normalize": False,        # AimCLR's kernel is not normalised (scales by 1-5x), zero-padded
     "blur_p": 0.5,
     "axis_mask": True,              # switch: zero one coordinate axis
     "axis_mask_p": 0.5,
 }
 
 _SWITCHES = ("temporal_crop", "shear", "jitter", "jitter_trunk", "spatial_mask", "temporal_mask",
-             "flip", "rotate", "noise", "blur", "axis_mask")
+             "flip", "flip_mirror", "rotate", "rotate_symmetric", "time_flip", "noise", "blur",
+             "blur_normalize", "axis_mask")
 _ALL_KEYS = set(DEFAULT_SSA) | set(DEFAULT_EXTREME)
 
 
@@ -145,19 +152,23 @@ def ssa_augment(cfg: Mapping[str, Any] | None, layout: SkeletonLayout | str) -> 
 
 
 def extreme_augment(cfg: Mapping[str, Any] | None, layout: SkeletonLayout | str) -> Compose:
-    """AimCLR's strong view: T, flip, rotate, noise, blur, axis mask (each switchable, each
-    with its probability); keys of :data:`DEFAULT_EXTREME`. Output ``(N, C, clip_len, V)``."""
+    """AimCLR's strong view: T, flip, rotate, time flip, noise, blur, axis mask (each
+    switchable, each with its probability, in AimCLR's order); keys of :data:`DEFAULT_EXTREME`.
+    Output ``(N, C, clip_len, V)``."""
     layout = get_layout(layout)
     s = resolve_settings(cfg, DEFAULT_EXTREME)
     ops = _general_ops(s)
     if s["flip"]:
-        ops.append(Flip(layout, p=s["flip_p"], lateral_axis=s["flip_axis"]))
+        ops.append(Flip(layout, p=s["flip_p"], lateral_axis=s["flip_axis"], mirror=s["flip_mirror"]))
     if s["rotate"]:
-        ops.append(Rotate(s["rotate_degrees"], s["rotate_minor_degrees"], p=s["rotate_p"]))
+        ops.append(Rotate(s["rotate_degrees"], s["rotate_minor_degrees"], p=s["rotate_p"],
+                          symmetric=s["rotate_symmetric"]))
+    if s["time_flip"]:
+        ops.append(TimeFlip(p=s["time_flip_p"]))
     if s["noise"]:
         ops.append(GaussianNoise(s["noise_std"], p=s["noise_p"]))
     if s["blur"]:
-        ops.append(GaussianBlur(s["blur_kernel"], s["blur_sigma"], p=s["blur_p"]))
+        ops.append(GaussianBlur(s["blur_kernel"], s["blur_sigma"], p=s["blur_p"], normalize=s["blur_normalize"]))
     if s["axis_mask"]:
         ops.append(AxisMask(p=s["axis_mask_p"]))
     return Compose(ops)

@@ -1,7 +1,9 @@
 """The general augmentation set T of SkeletonCLR / AimCLR (SPEC section 2).
 
-* :class:`TemporalCropResize`: pad mirrored frames at both ends, crop a random window, resize
-  it to a fixed clip length by linear interpolation;
+* :class:`TemporalCropResize`: pad mirrored frames at both ends (edge frame repeated, NumPy's
+  ``"symmetric"`` mode, as SkeletonCLR/AimCLR's ``temperal_crop``), take a random window of the
+  original length (AimCLR; a random shorter window is the crop-and-resize variant), resize it to
+  a fixed clip length by linear interpolation;
 * :class:`TemporalResize`: the deterministic resize used when the crop is switched off;
 * :class:`Shear`: a random 3D shear per sample.
 """
@@ -32,13 +34,13 @@ def valid_lengths(
 def reflect_index(index: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """Map frame indices outside ``[0, L-1]`` back inside by mirror reflection.
 
-    Reflection without repeating the edge frame (NumPy's ``mode="reflect"``): index ``-1``
-    maps to ``1`` and ``L`` to ``L-2``. ``index`` is ``(N, K)`` long, ``lengths`` ``(N,)``.
+    Reflection *with* the edge frame repeated (NumPy's ``mode="symmetric"``, which is what
+    SkeletonCLR/AimCLR's ``data[:, :P][:, ::-1]`` padding makes): index ``-1`` maps to ``0``,
+    ``-2`` to ``1``, ``L`` to ``L-1``. ``index`` is ``(N, K)`` long, ``lengths`` ``(N,)``.
     """
-    last = (lengths - 1).view(-1, 1)
-    period = (2 * last).clamp(min=1)
-    r = index.abs() % period
-    return torch.where(r > last, 2 * last - r, r).clamp(min=0)
+    length = lengths.view(-1, 1).clamp(min=1)
+    r = torch.remainder(index, 2 * length)
+    return torch.where(r >= length, 2 * length - 1 - r, r)
 
 
 def resample(
@@ -47,10 +49,12 @@ def resample(
     """Linearly resample a window of each sequence to ``clip_len`` frames.
 
     Sample ``n``'s window spans the frames ``first[n] .. first[n] + window[n] - 1`` (long
-    tensors; indices outside ``[0, lengths[n] - 1]`` are mirror-reflected, which is the same as
-    padding reflected frames). The ``clip_len`` output frames are spaced evenly over the window,
-    its first and last frames included, and interpolated linearly between neighbouring frames;
-    when ``window == clip_len`` the window is copied exactly.
+    tensors; indices outside ``[0, lengths[n] - 1]`` are mirror-reflected with the edge frame
+    repeated, which is the same as padding NumPy-``symmetric`` frames). The ``clip_len`` output
+    frames are spaced evenly over the window, its first and last frames included (the
+    ``align_corners=True`` convention, used everywhere in ssal: preprocessing, evaluation), and
+    interpolated linearly between neighbouring frames; when ``window == clip_len`` the window is
+    copied exactly.
     """
     n, c, _, v = x.shape
     i = torch.arange(clip_len, device=x.device, dtype=torch.float32).view(1, -1)
@@ -79,12 +83,17 @@ class TemporalCropResize(Augmentation):
     """Random temporal crop of a mirror-padded sequence, resized to ``clip_len`` frames.
 
     For a sequence of L valid frames (``lengths``, default T): pad ``P = floor(L * pad_ratio)``
-    reflected frames at both ends (at most ``L - 1``), draw a window of
+    mirrored frames at both ends, the edge frame repeated (at most ``L - 1``), draw a window of
     ``W = round(r * L)`` frames with ``r ~ U(crop_ratio)`` (clamped to ``[1, L + 2P]``) at a
-    uniformly random integer start in the padded sequence, and resize it to ``clip_len`` frames
-    by linear interpolation (:func:`resample`). With ``crop_ratio = (1, 1)`` this is
-    SkeletonCLR's temporal crop (a random shift of up to ``2P`` frames); ``crop_ratio`` below 1
-    adds AimCLR's crop-and-resize speed change. Always applied (no probability).
+    uniformly random integer start in ``[0, L + 2P - W]``, and resize it to ``clip_len`` frames
+    by linear interpolation (:func:`resample`; an exact copy when ``W == clip_len``).
+
+    The default ``crop_ratio = (1, 1)`` is SkeletonCLR/AimCLR's ``temperal_crop``: ``P = L // 6``,
+    a window of the original length at a start in ``0 .. 2P``, no resize (with
+    ``clip_len == L``; otherwise every view is resized by the same factor ``clip_len / L``, as
+    evaluation resizes whole sequences). ``crop_ratio`` below 1 is the crop-and-resize variant
+    (later work, e.g. CMD): it changes the apparent walking speed, itself an emotion cue, so it
+    is a setting, not the default. Always applied (no probability).
 
     Args:
         clip_len: output frames (50 as in AimCLR).
@@ -96,7 +105,7 @@ class TemporalCropResize(Augmentation):
 
     def __init__(
         self, clip_len: int = 50, pad_ratio: float = 1 / 6,
-        crop_ratio: Sequence[float] = (0.5, 1.0),
+        crop_ratio: Sequence[float] = (1.0, 1.0),
     ) -> None:
         super().__init__(p=1.0)
         self.clip_len = check_int("clip_len", clip_len, minimum=1)
@@ -111,7 +120,8 @@ class TemporalCropResize(Augmentation):
         n, _, t, _ = x.shape
         lens = valid_lengths(lengths, n, t, x.device)
         lf = lens.to(torch.float32)
-        pad = torch.minimum(torch.floor(lf * self.pad_ratio), lf - 1).to(torch.long)
+        # floor(L * ratio), robust to the ratio's rounding (0.1666666667 * 48 = 8.000000002).
+        pad = torch.minimum(torch.floor(lf * self.pad_ratio + 1e-6), lf - 1).to(torch.long)
         padded = lens + 2 * pad
         lo, hi = self.crop_ratio
         ratio = uniform((n,), generator, lf, lo, hi)

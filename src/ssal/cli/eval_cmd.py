@@ -71,6 +71,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument("--epochs", type=int, help="training epochs (protocol default otherwise)")
         p.add_argument("--lr", type=float, help="learning rate (protocol default otherwise)")
         p.add_argument("--device", default="cpu")
+        p.add_argument("--feature", choices=("output", "backbone"), default="output",
+                       help="representation to evaluate: the encoder's output (default; SSAL/CFFN: the "
+                            "fused 128-d vector, ST-GCN: the 256-d pooled feature) or every branch's "
+                            "last feature maps pooled and concatenated")
         if name == "linear":
             p.add_argument("--standardize", action="store_true",
                            help="train on standardised features (lr 0.3 unless --lr) instead of SPEC's raw "
@@ -225,7 +229,8 @@ def run_protocol(args: argparse.Namespace) -> int:
 
     res = evaluate_encoder(exp, ".", make, clip_len=clip_len, encoder_config=ck["encoder_config"], pretrained=True,
                            method=(ck.get("config") or {}).get("method"), protocols=(proto,),
-                           classifier_files={"finetune": "classifier.pt", "linear_std": "classifier.pt"})
+                           classifier_files={"finetune": "classifier.pt", "linear_std": "classifier.pt"},
+                           feature=args.feature)
     results = {"methods": {Path(args.checkpoint).parent.name or "encoder": res}}
     from ..checkpoint import atomic_write_text
 

@@ -30,7 +30,8 @@ def as_array(data: SequenceData, where: str | None = None) -> np.ndarray | torch
 def resize_time(x: torch.Tensor, length: int | None) -> torch.Tensor:
     """Resample ``(N, C, T, V)`` to ``length`` frames by linear interpolation in time.
 
-    Uses the same convention as the pretraining crop-and-resize (``align_corners=False``);
+    Uses the convention of the pretraining crop and of preprocessing (``align_corners=True``:
+    the first and last frames are kept, output frame ``i`` sits at ``i (T-1) / (length-1)``);
     joints are untouched. ``length=None`` or ``length == T`` returns ``x`` itself.
     """
     if length is None or x.shape[2] == length:
@@ -39,7 +40,9 @@ def resize_time(x: torch.Tensor, length: int | None) -> torch.Tensor:
         raise ValueError(f"clip length must be positive, got {length}")
     n, c, t, v = x.shape
     flat = x.permute(0, 1, 3, 2).reshape(n, c * v, t)
-    out = F.interpolate(flat, size=length, mode="linear", align_corners=False)
+    if length == 1 or t == 1:  # one output frame: the first (linspace(0, T-1, 1) = [0])
+        return x[:, :, :1].expand(n, c, length, v).contiguous()
+    out = F.interpolate(flat, size=length, mode="linear", align_corners=True)
     return out.reshape(n, c, v, length).permute(0, 1, 3, 2).contiguous()
 
 

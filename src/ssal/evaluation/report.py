@@ -14,6 +14,7 @@ Everything an evaluation run measured, JSON-ready::
                 "supervised": <entry>,         # supervised reference (random init)
                 "semi": {"0.01": <summary>, "0.05": <summary>, ...},   # semi_supervised()
                 "pretrain": {...},             # free-form (losses, epochs), not tabulated
+                "feature": "fused 128-d",      # optional: the evaluated representation (a column)
             },
         },
         "dataset": {...},                      # optional, free-form (name, sizes, split file)
@@ -45,7 +46,7 @@ PROTOCOLS = ("knn", "linear", "linear_std", "finetune", "supervised")
 #: Column titles that differ from the protocol key.
 HEADERS = {"linear_std": "linear (std. features)"}
 #: Method keys that are not protocol entries.
-NON_PROTOCOL_KEYS = ("semi", "pretrain")
+NON_PROTOCOL_KEYS = ("semi", "pretrain", "feature", "pretrain_seeds", "init_seeds")
 #: Metrics the tables can show.
 METRICS = {"top1": "Top-1 accuracy (%)", "macro_f1": "Macro-F1 (%)"}
 
@@ -125,12 +126,15 @@ def format_table(results: Mapping[str, Any], metric: str = "top1") -> str:
     cols = _columns(methods)
     if not methods or not cols:
         return "(no results)"
+    # The evaluated representation of each method (e.g. "fused 128-d"), where results name it.
+    with_feature = any(isinstance(r.get("feature"), str) for r in methods.values())
+    first = "| method | feature |" if with_feature else "| method |"
     lines = [
-        "| method | " + " | ".join(_header(c) for c in cols) + " |",
-        "|---|" + "---|" * len(cols),
+        first + " " + " | ".join(_header(c) for c in cols) + " |",
+        "|---|" + ("---|" if with_feature else "") + "---|" * len(cols),
     ]
     for name, res in methods.items():
-        cells = []
+        cells = [str(res.get("feature", "–"))] if with_feature else []
         for proto, frac in cols:
             entry = res.get(proto)
             if frac is not None:

@@ -276,6 +276,7 @@ class LearnerSettings:
     temperature: float = 0.07
     use_drop: bool = True
     drop_threshold: float = 0.7
+    drop_mode: str = "aimclr"
     use_ld: bool = True
     loss_weights: dict[str, float] = field(default_factory=lambda: {"info": 1.0, "ld": 1.0})
     mining_topk: int = 0
@@ -331,6 +332,12 @@ class LearnerSettings:
         _check_number(values["momentum"], "model.momentum", where, low=0.0, high=1.0)
         _check_number(values["drop_threshold"], "model.drop_threshold", where, low=0.0, high=1.0)
         _check_number(values["temperature"], "model.temperature", where, low=0.0, open_low=True)
+        from ..models.simam import DROP_MODES
+
+        if values["drop_mode"] not in DROP_MODES:
+            raise SsalInputError(
+                where, f"model.drop_mode must be one of {', '.join(DROP_MODES)}, got {values['drop_mode']!r}"
+            )
         for key in ("use_drop", "use_ld"):
             if not isinstance(values[key], bool):
                 raise SsalInputError(where, f"model.{key} must be true or false, got {values[key]!r}")
@@ -393,7 +400,7 @@ def build_learner(cfg: Mapping[str, Any], layout: Any, where: str | None = None)
         strong_cfg = {**settings.augment["general"], **settings.augment["strong"]}
         strong = builder(strong_cfg, layout)
         if settings.use_drop:
-            drop = partial(simam_drop, threshold=settings.drop_threshold)
+            drop = partial(simam_drop, threshold=settings.drop_threshold, mode=settings.drop_mode)
     return MoCoLearner(
         encoder,
         head,

@@ -1,7 +1,7 @@
 """CFFN: complementary feature fusion of a graph branch and an image branch (SSAL's encoder).
 
-* Graph branch: the ST-GCN backbone (:class:`~ssal.models.stgcn.STGCNBackbone`, AimCLR's small
-  variant by default) without its ``fc``.
+* Graph branch: the ST-GCN backbone (:class:`~ssal.models.stgcn.STGCNBackbone`, AimCLR's
+  configuration by default: widths 16..64, 256) without its ``fc``.
 * Image branch: the sequence as a 3-channel T x V image through AFF blocks
   (:class:`~ssal.models.aff.AFFBackbone`), light by default (32 channels, 2 blocks, stem stride
   2 on T) so that CFFN costs little more than ST-GCN alone.
@@ -40,7 +40,8 @@ class CFFN(Encoder):
     """Graph (ST-GCN) + image (AFF) encoder with gated complementary fusion to ``out_dim``.
 
     Graph settings: ``base_channels``, ``num_layers``, ``channels``, ``strides``,
-    ``temporal_kernel``, ``dropout``, ``edge_importance`` (see :class:`STGCNBackbone`).
+    ``hidden_dim``, ``temporal_kernel``, ``dropout``, ``edge_importance`` (see
+    :class:`STGCNBackbone`).
     Image settings: ``image_channels``, ``image_depth``, ``image_blocks``, ``image_mlp_ratio``,
     ``image_stem_stride``, ``image_sparsity`` (see :class:`AFFBackbone`).
     ``fusion``: ``"gate"`` (default) or ``"concat"``. ``use_graph`` / ``use_image``: ablations.
@@ -66,6 +67,7 @@ class CFFN(Encoder):
         image_mlp_ratio: float = 2.0,
         image_stem_stride: int = 2,
         image_sparsity: float = 0.01,
+        hidden_dim: int | None = None,
     ) -> None:
         super().__init__()
         self._settings: dict[str, Any] = {
@@ -77,7 +79,7 @@ class CFFN(Encoder):
             "edge_importance": edge_importance, "image_channels": image_channels,
             "image_depth": image_depth, "image_blocks": image_blocks,
             "image_mlp_ratio": image_mlp_ratio, "image_stem_stride": image_stem_stride,
-            "image_sparsity": image_sparsity,
+            "image_sparsity": image_sparsity, "hidden_dim": hidden_dim,
         }
         for name, flag in (("use_graph", use_graph), ("use_image", use_image)):
             check_setting(isinstance(flag, bool), name, f"expected true or false, got {flag!r}")
@@ -95,7 +97,7 @@ class CFFN(Encoder):
         if use_graph:
             self.graph = STGCNBackbone(
                 layout, base_channels, num_layers, channels, strides, temporal_kernel, dropout,
-                edge_importance,
+                edge_importance, hidden_dim,
             )
             self.proj["graph"] = nn.Linear(self.graph.out_channels, self.out_dim)
         if use_image:

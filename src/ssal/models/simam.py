@@ -7,14 +7,23 @@ On a feature map ``x`` ``(N, C, T, V)``, per sample and channel, with ``n = T*V 
     att = sigmoid(e)
 
 :func:`simam_drop` uses ``att`` to remove the most salient evidence from the strong view's map
-(SPEC section 2): first joints, then frames, whose score is at or above ``threshold`` are zeroed
-and the rest rescaled so the map keeps its overall magnitude (AimCLR's ``mask * numel / sum``).
+(SPEC section 2). The default ``mode="aimclr"`` is the arithmetic of AimCLR's ``Simam_Drop``
+(``net/att_drop.py``), which SSAL adopts:
 
-Choices where SPEC is silent: the rescaling is per sample (``V / kept joints``,
-``T / kept frames``) rather than over the whole batch, so one sample's drop does not change
-another sample's scale; if every joint (frame) of a sample is dropped, its map becomes zero
-(no division by zero). The frame score is the SimAM attention of the *joint-dropped* map
-averaged over C and V. Masks carry no gradient; the kept entries do.
+* ``att`` is computed **once**, on the un-dropped map;
+* joint step: the score of joint ``v`` is ``att`` averaged over C and T; joints with a score
+  ``>= threshold`` are zeroed in every channel and frame, and the map is multiplied by
+  ``mask.numel() / mask.sum()`` of the ``(N, V)`` joint mask, i.e. counted over the whole batch;
+* temporal step: **element-wise** on the ``(N, C*V, T)`` view, every entry whose own ``att`` is
+  ``>= threshold`` is zeroed, and the map is rescaled by the ``(N, C*V, T)`` mask's
+  ``numel / sum``, again over the whole batch.
+
+With threshold 0.7 an entry is dropped where ``|x - mean| >= ~1.18 std`` of its channel, which
+is on the order of 10-15% of a typical map. Where every entry would be dropped, the map becomes
+zero (AimCLR divides by zero there). ``mode="per_frame"`` is an earlier ssal variant, kept as a
+named setting: the temporal step zeroes whole frames whose attention, recomputed on the
+joint-dropped map and averaged over C and V, reaches the threshold, and both steps rescale per
+sample; it drops far less (under 1% of a CFFN map). Masks carry no gradient; kept entries do.
 """
 
 from __future__ import annotations
@@ -46,7 +55,19 @@ def simam_attention(x: Tensor, e_lambda: float = E_LAMBDA) -> Tensor:
     return torch.sigmoid(simam_energy(x, e_lambda))
 
 
-def _drop_rescale(x: Tensor, score: Tensor, threshold: float, shape: tuple[int, ...]) -> Tensor:
+#: Drop modes of :func:`simam_drop`.
+DROP_MODES = ("aimclr", "per_frame")
+
+
+def _batch_drop(x: Tensor, score: Tensor, threshold: float, shape: tuple[int, ...]) -> Tensor:
+    """Zero the entries of ``x`` whose ``score`` (viewed as ``shape``) is ``>= threshold`` and
+    rescale by ``numel / kept`` of the whole mask (AimCLR's ``mask * mask.numel() / mask.sum()``)."""
+    keep = (score < threshold).to(x.dtype)
+    scale = keep.numel() / keep.sum().clamp_min(1.0)
+    return x * (keep * scale).reshape(shape)
+
+
+def _sample_drop(x: Tensor, score: Tensor, threshold: float, shape: tuple[int, ...]) -> Tensor:
     """Zero the entries whose ``score`` ``(N, L)`` is >= ``threshold``; rescale the rest by
     ``L / kept`` per sample. ``shape`` views the ``(N, L)`` mask for broadcasting onto ``x``."""
     keep = (score < threshold).to(x.dtype)
@@ -54,25 +75,36 @@ def _drop_rescale(x: Tensor, score: Tensor, threshold: float, shape: tuple[int, 
     return x * (keep * scale).view(shape)
 
 
-def simam_drop(feature_map: Tensor, threshold: float = 0.7, e_lambda: float = E_LAMBDA) -> Tensor:
-    """Drop the joints, then the frames, that SimAM finds most salient; rescale the rest.
+def simam_drop(
+    feature_map: Tensor, threshold: float = 0.7, e_lambda: float = E_LAMBDA, mode: str = "aimclr"
+) -> Tensor:
+    """Drop the joints, then the entries (or frames), that SimAM finds most salient.
 
     Args:
         feature_map: ``(N, C, T, V)``.
-        threshold: joints (frames) whose mean attention is ``>= threshold`` are zeroed
-            (0.7 in AimCLR; attention values lie in ``(sigmoid(0.5), 1)``, about ``(0.62, 1)``).
+        threshold: scores ``>= threshold`` are zeroed (0.7 in AimCLR; attention values lie in
+            ``(sigmoid(0.5), 1)``, about ``(0.62, 1)``).
         e_lambda: SimAM's lambda.
+        mode: ``"aimclr"`` (AimCLR's arithmetic, the default) or ``"per_frame"`` (see the
+            module docstring).
 
     Returns:
         A new tensor of the same shape; ``feature_map`` is not modified.
     """
-    n, _, t, v = feature_map.shape
+    if mode not in DROP_MODES:
+        raise ValueError(f"SimAM drop mode must be one of {DROP_MODES}, got {mode!r}")
+    n, c, t, v = feature_map.shape
     with torch.no_grad():
-        joint_score = simam_attention(feature_map, e_lambda).mean(dim=(1, 2))  # (N, V)
-    x = _drop_rescale(feature_map, joint_score, threshold, (n, 1, 1, v))
+        att = simam_attention(feature_map, e_lambda)
+        joint_score = att.mean(dim=(1, 2))  # (N, V)
+    if mode == "aimclr":
+        x = _batch_drop(feature_map, joint_score, threshold, (n, 1, 1, v))
+        # att viewed as (N, C*V, T) is the same entries as att itself: mask element-wise.
+        return _batch_drop(x, att, threshold, (n, c, t, v))
+    x = _sample_drop(feature_map, joint_score, threshold, (n, 1, 1, v))
     with torch.no_grad():
         frame_score = simam_attention(x, e_lambda).mean(dim=(1, 3))  # (N, T)
-    return _drop_rescale(x, frame_score, threshold, (n, 1, t, 1))
+    return _sample_drop(x, frame_score, threshold, (n, 1, t, 1))
 
 
-__all__ = ["E_LAMBDA", "simam_attention", "simam_drop", "simam_energy"]
+__all__ = ["DROP_MODES", "E_LAMBDA", "simam_attention", "simam_drop", "simam_energy"]

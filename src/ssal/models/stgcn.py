@@ -1,4 +1,4 @@
-"""ST-GCN (Yan et al., AAAI 2018) for any skeleton layout; AimCLR's small variant by default.
+"""ST-GCN (Yan et al., AAAI 2018) for any skeleton layout; AimCLR's configuration by default.
 
 The graph is the ST-GCN "spatial" partition of the layout, ``A`` of shape ``(K=3, V, V)``
 (:meth:`ssal.skeleton.SkeletonLayout.adjacency`), registered as a buffer. Each layer is
@@ -8,9 +8,13 @@ The graph is the ST-GCN "spatial" partition of the layout, ``A`` of shape ``(K=3
     out = ReLU(tcn(gcn(x)) + residual(x))
 
 with learnable edge-importance weights multiplying ``A`` element-wise per layer. The default
-plan is AimCLR's encoder (a quarter of ST-GCN's width): 10 layers of
-16, 16, 16, 16, 32/s2, 32, 32, 64/s2, 64, 64 channels, global average pooling over T and V and a
-``fc`` layer 64 -> 128.
+plan is the encoder AimCLR and CrosSCLR pretrain (``hidden_channels: 16, hidden_dim: 256`` in
+their configs, ``net/st_gcn.py``): 10 layers of 16, 16, 16, 16, 32/s2, 32, 32, 64/s2, 64, **256**
+channels and global average pooling over T and V to a 256-d feature. Their ``fc`` (256 -> 128)
+is what MoCo's projector replaces; :class:`STGCN` with ``out_dim=None`` returns the pooled
+feature itself (the evaluated feature; the learner puts AimCLR's projector
+``Linear(256, 256)-ReLU-Linear(256, 128)`` on top), with ``out_dim=128`` it keeps the ``fc``
+(843,152 parameters on the 16-joint E-Gait layout, as AimCLR's ``Model``).
 
 Graph convolution cost: ST-GCN computes ``conv1x1(x)`` to ``K*C_out`` channels and then
 ``einsum('nkctv,kvw->nctw')``. The operator is linear in ``x`` on both sides, so
@@ -189,20 +193,35 @@ class STGCNBlock(nn.Module):
         return self.relu(y)
 
 
+#: AimCLR's ``hidden_dim``: the width of the last layer, i.e. of the pooled feature.
+AIMCLR_HIDDEN_DIM = 256
+
+
 def layer_plan(
     base_channels: int = 16,
     num_layers: int | None = None,
     channels: Sequence[int] | None = None,
     strides: Sequence[int] | None = None,
+    hidden_dim: int | None = None,
 ) -> list[tuple[int, int]]:
     """The ``(channels, stride)`` of each layer.
 
     * ``channels`` given: those widths; ``strides`` default to 2 wherever the width grows
-      (after the first layer) and 1 elsewhere, as in ST-GCN's plan.
+      (after the first layer) and 1 elsewhere, as in ST-GCN's plan. ``hidden_dim``, if given,
+      must equal the last entry of ``channels``.
     * otherwise: the 10-layer ST-GCN plan scaled by ``base_channels``
-      (:data:`STANDARD_PLAN`), truncated to its first ``num_layers`` layers if given.
+      (:data:`STANDARD_PLAN`), truncated to its first ``num_layers`` layers if given; the last
+      layer has ``hidden_dim`` channels. By default (None) the full 10-layer plan ends at
+      AimCLR's 256 (:data:`AIMCLR_HIDDEN_DIM`) and a truncated plan keeps its scaled width;
+      ``hidden_dim = 4 * base_channels`` gives the plain scaled 10-layer plan.
     """
     if channels is not None:
+        check_setting(
+            hidden_dim is None or (isinstance(channels, (list, tuple)) and len(channels) > 0
+                                   and hidden_dim == channels[-1]),
+            "hidden_dim",
+            f"{hidden_dim!r} differs from the last entry of channels {channels!r} (set one of them)",
+        )
         check_setting(
             isinstance(channels, (list, tuple)) and len(channels) > 0,
             "channels", f"expected a non-empty list of integers, got {channels!r}",
@@ -224,7 +243,12 @@ def layer_plan(
         n <= len(STANDARD_PLAN), "num_layers",
         f"at most {len(STANDARD_PLAN)} (or give 'channels'), got {n}",
     )
-    return [(base * mult, stride) for mult, stride in STANDARD_PLAN[:n]]
+    plan = [(base * mult, stride) for mult, stride in STANDARD_PLAN[:n]]
+    if hidden_dim is not None:
+        plan[-1] = (as_int(hidden_dim, "hidden_dim"), plan[-1][1])
+    elif n == len(STANDARD_PLAN):
+        plan[-1] = (AIMCLR_HIDDEN_DIM, plan[-1][1])
+    return plan
 
 
 class STGCNBackbone(nn.Module):
@@ -232,7 +256,8 @@ class STGCNBackbone(nn.Module):
 
     Args:
         layout: skeleton layout; its adjacency ``(K, V, V)`` is stored as buffer ``A``.
-        base_channels, num_layers, channels, strides: the layer plan (:func:`layer_plan`).
+        base_channels, num_layers, channels, strides, hidden_dim: the layer plan
+            (:func:`layer_plan`; default AimCLR's 16..64, 256; ``hidden_dim`` None = 256).
         temporal_kernel: temporal kernel size (odd).
         dropout: dropout of every layer but the first (AimCLR's practice).
         edge_importance: learn a per-layer multiplicative weight on each edge of ``A``.
@@ -248,6 +273,7 @@ class STGCNBackbone(nn.Module):
         temporal_kernel: int = 9,
         dropout: float = 0.5,
         edge_importance: bool = True,
+        hidden_dim: int | None = None,
     ) -> None:
         super().__init__()
         kernel = as_int(temporal_kernel, "temporal_kernel")
@@ -255,7 +281,7 @@ class STGCNBackbone(nn.Module):
         drop = as_float(dropout, "dropout", 0.0, 1.0)
         check_setting(isinstance(edge_importance, bool), "edge_importance",
                       f"expected true or false, got {edge_importance!r}")
-        plan = layer_plan(base_channels, num_layers, channels, strides)
+        plan = layer_plan(base_channels, num_layers, channels, strides, hidden_dim)
         adjacency = torch.from_numpy(layout.adjacency())
         self.register_buffer("A", adjacency)
         num_subsets, v = adjacency.shape[0], layout.num_joints
@@ -288,11 +314,12 @@ class STGCNBackbone(nn.Module):
 
 
 class STGCN(Encoder):
-    """ST-GCN encoder: backbone, global average pooling over T and V, ``fc`` to ``out_dim``.
+    """ST-GCN encoder: backbone, global average pooling over T and V, optional ``fc``.
 
-    Settings (all keyword arguments of :class:`STGCNBackbone`) plus ``out_dim`` (128).
-    ``feature_maps`` returns ``[map]`` with ``map`` of shape ``(N, C_last, T', V)``
-    (``(N, 64, ceil(ceil(T/2)/2), V)`` for the default plan).
+    Settings (all keyword arguments of :class:`STGCNBackbone`) plus ``out_dim``: ``None``
+    (no ``fc``: the output is the pooled ``C_last``-d feature, AimCLR's evaluated feature) or
+    the size of an ``fc`` layer on it. ``feature_maps`` returns ``[map]`` with ``map`` of shape
+    ``(N, C_last, T', V)`` (``(N, 256, ceil(ceil(T/2)/2), V)`` for the default plan).
     """
 
     def __init__(
@@ -305,7 +332,8 @@ class STGCN(Encoder):
         temporal_kernel: int = 9,
         dropout: float = 0.5,
         edge_importance: bool = True,
-        out_dim: int = 128,
+        out_dim: int | None = None,
+        hidden_dim: int | None = None,
     ) -> None:
         super().__init__()
         self._settings: dict[str, Any] = {
@@ -313,15 +341,20 @@ class STGCN(Encoder):
             "channels": None if channels is None else list(channels),
             "strides": None if strides is None else list(strides),
             "temporal_kernel": temporal_kernel, "dropout": dropout,
-            "edge_importance": edge_importance, "out_dim": out_dim,
+            "edge_importance": edge_importance, "out_dim": out_dim, "hidden_dim": hidden_dim,
         }
         self.layout = layout
-        self.out_dim = as_int(out_dim, "out_dim")
         self.backbone = STGCNBackbone(
             layout, base_channels, num_layers, channels, strides, temporal_kernel, dropout,
-            edge_importance,
+            edge_importance, hidden_dim,
         )
-        self.fc = nn.Linear(self.backbone.out_channels, self.out_dim)
+        self.fc: nn.Module
+        if out_dim is None:
+            self.out_dim = self.backbone.out_channels
+            self.fc = nn.Identity()
+        else:
+            self.out_dim = as_int(out_dim, "out_dim")
+            self.fc = nn.Linear(self.backbone.out_channels, self.out_dim)
 
     def feature_maps(self, x: Tensor) -> list[Tensor]:
         """``[last map (N, C_last, T', V)]``."""
@@ -329,7 +362,7 @@ class STGCN(Encoder):
         return [self.backbone(x)]
 
     def fuse(self, maps: list[Tensor]) -> Tensor:
-        """Global average pooling over T and V, then ``fc``: ``(N, out_dim)``."""
+        """Global average pooling over T and V, then ``fc`` (if any): ``(N, out_dim)``."""
         if len(maps) != 1:
             raise ValueError(f"STGCN.fuse expects 1 feature map, got {len(maps)}")
         return self.fc(global_pool(maps[0]))
