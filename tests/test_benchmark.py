@@ -38,8 +38,14 @@ def test_benchmark_bandai_small_subset(require_shared, tmp_path, capsys):
     report = (out / "report.md").read_text()
     assert "Emotion, 4 classes: mean ± std over 2 folds" in report and "(n=2)" in report
     assert (out / "plots" / "pretrain_loss.png").is_file()
-    # a non-empty output directory is refused without --overwrite / --resume
+    # a non-empty output directory is refused without --overwrite / --resume; --resume reuses
+    # the pretrained encoders and the finished folds
     assert main(["benchmark", "bandai", "--data", str(data), "--out", str(out), "--quick"]) == 2
+    capsys.readouterr()
+    assert main(["benchmark", "bandai", "--data", str(data), "--out", str(out), "--quick", "--folds", "2",
+                 "--limit", "3", "--methods", "skeletonclr", "--resume"]) == 0
+    log = capsys.readouterr().err
+    assert "reusing" in log and "[emotion fold 1] reusing" in log
 
 
 def test_benchmark_bad_data_folder(tmp_path, capsys):

@@ -85,15 +85,16 @@ class BandaiPlan:
     limit: int | None = None
 
 
-#: Training schedules: ``default`` fits about 20 minutes of work on 2 CPU cores (30 with the
-#: machine shared), ``full`` is for a GPU, ``quick`` is a smoke run.
+#: Training schedules: ``default`` is sized for about 20-30 minutes on 2 CPU cores (3 pretraining
+#: epochs; one few-label run per fold and fraction, so the std is over folds), ``full`` is for a
+#: GPU, ``quick`` is a smoke run.
 BENCH_SCHEDULES: dict[str, Schedule] = {
     "quick": replace(SCHEDULES["quick"], name="bandai-quick", pretrain_epochs=1, batch_size=64, queue_size=256,
                      knn_every=1, linear_epochs=10, finetune_epochs=1, semi_epochs=1, semi_steps=2, seeds=(0,),
                      pretrain_seeds=(0,)),
     "default": replace(SCHEDULES["default"], name="bandai-default", pretrain_epochs=3, batch_size=128,
-                       queue_size=1024, knn_every=1, linear_epochs=100, finetune_epochs=10, semi_epochs=5,
-                       semi_steps=20, seeds=(0, 1), pretrain_seeds=(0,)),
+                       queue_size=1024, knn_every=1, linear_epochs=100, finetune_epochs=8, semi_epochs=5,
+                       semi_steps=20, seeds=(0,), pretrain_seeds=(0,)),
     "full": replace(SCHEDULES["full"], name="bandai-full", clip_len=50, finetune_epochs=100, semi_steps=None,
                     seeds=(0, 1, 2, 3, 4), pretrain_seeds=(0,)),
 }
@@ -257,7 +258,10 @@ def run_bandai(data: str | Path, out: str | Path, *, schedule: str | Schedule = 
     out = Path(out)
     root = Path(data)
     _require_folder(root)
-    prepare_run_dir(out, resume=resume and out.is_dir(), overwrite=overwrite)
+    if resume and not (out / "schedule.json").is_file():
+        raise SsalInputError(out, "nothing to resume: no schedule.json of a benchmark run in this directory")
+    # resuming reuses the finished stages of the directory (never deleted either way)
+    prepare_run_dir(out, resume=False, overwrite=overwrite or resume)
     check_schedule(out, sched, resume=resume)
     log(f"reading {display_path(root)} ...")
     bd = load_bandai(root, plan, seed=seed)
