@@ -178,6 +178,8 @@ def _fold_summary(per_fold: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     for name in names:
         runs = [f[name] for f in per_fold if name in f]
         entry: dict[str, Any] = {}
+        if runs and runs[0].get("feature"):
+            entry["feature"] = runs[0]["feature"]
         for proto in ("knn", "linear", "linear_std", "finetune", "supervised"):
             reports = [r[proto] for r in runs if isinstance(r.get(proto), Mapping)]
             if reports:
@@ -208,11 +210,13 @@ def compare_summaries(methods: Mapping[str, Mapping[str, Any]], task: str) -> li
         for proto in ("knn", "linear", "linear_std"):
             mine = methods[m].get(proto, {})
             ref = methods.get(f"random-{arch}", {}).get(proto, {})
-            if mine.get("mean") is not None and ref.get("mean") is not None:
-                verdict = "beats" if mine["mean"] > ref["mean"] else "does NOT beat"
-                notes.append(f"{task}: {m} {proto} {mine['mean'] * 100:.1f} ± {(mine.get('std') or 0) * 100:.1f}% "
-                             f"{verdict} a random {arch} encoder ({ref['mean'] * 100:.1f} ± "
-                             f"{(ref.get('std') or 0) * 100:.1f}%).")
+            a, b = mine.get("mean", mine.get("top1")), ref.get("mean", ref.get("top1"))
+            if a is not None and b is not None:  # a summary over folds or one run
+                verdict = "beats" if a > b else "does NOT beat"
+                sa = f" ± {(mine.get('std') or 0) * 100:.1f}" if "mean" in mine else ""
+                sb = f" ± {(ref.get('std') or 0) * 100:.1f}" if "mean" in ref else ""
+                notes.append(f"{task}: {m} {proto} {a * 100:.1f}{sa}% {verdict} a random {arch} encoder "
+                             f"({b * 100:.1f}{sb}%).")
         for key, entry in (methods[m].get("semi") or {}).items():
             ref = (methods.get(f"supervised-{arch}", {}).get("semi") or {}).get(key)
             if ref and entry.get("mean") is not None and ref.get("mean") is not None:
