@@ -276,11 +276,21 @@ def evaluate_encoder(exp: Experiment, name: str, make_encoder: Callable[[int], E
             counter["n"] += 1
             return make_encoder(exp.seed + counter["n"])
 
+        sampler = None
+        if train.groups is not None:
+            # clips of one recording: draw whole recordings (ssal.data.splits, groups=)
+            from .data.splits import label_fraction
+
+            lab_groups = [train.groups[i] for i in train.labelled]
+
+            def sampler(y: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+                return label_fraction(y, fraction, seed, groups=lab_groups)
+
         out["semi"] = {}
         for fraction in s.fractions:
             epochs = semi_epochs(s, fraction, len(train.labelled), train.num_classes)
             out["semi"].update(semi_supervised(factory, train, val, test, fractions=(fraction,), seeds=s.seeds,
-                                               mode=end_to_end, epochs=epochs, lr=s.finetune_lr,
+                                               mode=end_to_end, epochs=epochs, lr=s.finetune_lr, sampler=sampler,
                                                milestones=(max(1, int(epochs * 0.8)),), **common))
     return out
 
@@ -359,8 +369,11 @@ def evaluate_seeds(exp: Experiment, name: str, method: str, runs: Sequence[tuple
     return merged
 
 
-def evaluate_from_scratch(exp: Experiment, arch_method: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The supervised reference and the random-init linear baseline for one architecture."""
+def evaluate_from_scratch(exp: Experiment, arch_method: str, supervised: Sequence[str] = ("finetune", "semi"),
+                          random: Sequence[str] = SEED_PROTOCOLS,
+                          ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The supervised reference (protocols ``supervised``) and the random-init baselines
+    (protocols ``random``, one initialisation per pretraining seed) for one architecture."""
     cfg = method_config(exp, arch_method)
     enc_cfg = cfg["model"]["encoder"]
     clip_len = config_clip_len(cfg)
@@ -371,7 +384,7 @@ def evaluate_from_scratch(exp: Experiment, arch_method: str) -> tuple[dict[str, 
 
     exp.log(f"[supervised-{arch}] training from scratch")
     sup = evaluate_encoder(exp, f"supervised-{arch}", make, clip_len=clip_len, encoder_config=enc_cfg,
-                           pretrained=False, protocols=("finetune", "semi"))
+                           pretrained=False, protocols=tuple(supervised))
     exp.log(f"[random-{arch}] linear probe on a random initialisation")
     seeds = exp.schedule.pretrain_seeds or (exp.seed,)
     rnds = []
@@ -379,8 +392,8 @@ def evaluate_from_scratch(exp: Experiment, arch_method: str) -> tuple[dict[str, 
         seed_exp = replace(exp, seed=int(seed))
         rnds.append(evaluate_encoder(seed_exp, seed_run_name(f"random-{arch}", seed, seeds[0]), make,
                                      clip_len=clip_len, encoder_config=enc_cfg, pretrained=False,
-                                     protocols=SEED_PROTOCOLS))
-    rnd = merge_seed_results(rnds[0], rnds[1:])
+                                     protocols=tuple(random)))
+    rnd = merge_seed_results(rnds[0], rnds[1:], [p for p in random if p in SEED_PROTOCOLS])
     rnd["init_seeds"] = [int(s) for s in seeds]
     return sup, rnd
 

@@ -263,40 +263,63 @@ def resolve_joint_mapping(
     target: SkeletonLayout = EGAIT16,
     aliases: Mapping[str, Sequence[str]] | None = None,
     where: str | None = None,
+    *,
+    parents: Sequence[int] | None = None,
+    joint_map: Mapping[str, str] | None = None,
 ) -> np.ndarray:
     """Index into ``source_joints`` for each joint of ``target``, matched by name.
 
-    For the built-in H36M17 layout the mapping is exact; for other skeletons the alias table
-    (default :data:`EGAIT16_ALIASES` for E-Gait-16) lists candidate names, best first. A
-    specific alias (e.g. ``leftshoulder``) is preferred over a generic one in the order given.
+    For E-Gait-16 without an explicit alias table the joints are placed by the rules of
+    :mod:`ssal.jointmatch` (any common rig: side markers, part synonyms, clavicles and end
+    sites told apart; ``parents`` settles the rest), falling back to the alias table
+    :data:`EGAIT16_ALIASES`. ``joint_map`` (target joint -> source joint name, the
+    ``--joint-map`` file) overrides any joint it names. For other targets the alias table
+    (default: the target's own names) lists candidate names, best first.
 
     Raises:
-        SsalInputError: a target joint has no match among ``source_joints``.
+        SsalInputError: a target joint has no match among ``source_joints`` (the message names
+            the joints not placed and the names seen) or a joint-map name the rig lacks.
     """
-    if aliases is None:
-        if target.name != EGAIT16.name:
+    from .jointmatch import apply_joint_map, match_egait16
+
+    forced = apply_joint_map(source_joints, joint_map, where) if joint_map else {}
+    missing: list[str] = []
+    if aliases is None and target.name == EGAIT16.name:
+        placed, missing = match_egait16(source_joints, parents)
+        placed.update(forced)
+        missing = [j for j in missing if j not in placed]
+        if not missing:
+            return np.asarray([placed[j] for j in target.joints], dtype=np.int64)
+        try:  # the alias table knows a few rigs the rules may not
+            return resolve_joint_mapping(source_joints, target, EGAIT16_ALIASES, where, joint_map=joint_map)
+        except SsalInputError:
+            pass
+    else:
+        if aliases is None:
             aliases = {j: (j,) for j in target.joints}
-        else:
-            aliases = EGAIT16_ALIASES
-    norm = {}
-    for i, n in enumerate(source_joints):
-        norm.setdefault(normalize_joint_name(n), i)
-    index = []
-    missing = []
-    for joint in target.joints:
-        candidates = [normalize_joint_name(a) for a in aliases.get(joint, (joint,))]
-        hit = next((norm[c] for c in candidates if c in norm), None)
-        if hit is None:
-            missing.append(joint)
-        else:
-            index.append(hit)
-    if missing:
-        raise SsalInputError(
-            where,
-            f"cannot map skeleton onto {target.name}: no joint found for {', '.join(missing)} "
-            f"(source joints: {', '.join(source_joints[:40])})",
-        )
-    return np.asarray(index, dtype=np.int64)
+        norm = {}
+        for i, n in enumerate(source_joints):
+            norm.setdefault(normalize_joint_name(n), i)
+        placed = {}
+        for joint in target.joints:
+            if joint in forced:
+                placed[joint] = forced[joint]
+                continue
+            candidates = [normalize_joint_name(a) for a in aliases.get(joint, (joint,))]
+            hit = next((norm[c] for c in candidates if c in norm), None)
+            if hit is None:
+                missing.append(joint)
+            else:
+                placed[joint] = hit
+        if not missing:
+            return np.asarray([placed[j] for j in target.joints], dtype=np.int64)
+    shown = [n for n in source_joints if not n.endswith("End")][:60]
+    raise SsalInputError(
+        where,
+        f"cannot map skeleton onto {target.name}: no joint found for {', '.join(missing)} "
+        f"(source joints: {', '.join(shown)}); name them in a joint map (--joint-map FILE, "
+        f"YAML 'target: source joint')",
+    )
 
 
 def map_to_layout(
@@ -305,6 +328,9 @@ def map_to_layout(
     target: SkeletonLayout = EGAIT16,
     aliases: Mapping[str, Sequence[str]] | None = None,
     where: str | None = None,
+    *,
+    parents: Sequence[int] | None = None,
+    joint_map: Mapping[str, str] | None = None,
 ) -> np.ndarray:
     """Map joint positions ``(T, J, 3)`` of another skeleton onto ``target`` by joint name.
 
@@ -325,7 +351,7 @@ def map_to_layout(
         raise SsalInputError(
             where, f"expected positions of shape (T, {len(names)}, 3), got {tuple(positions.shape)}"
         )
-    idx = resolve_joint_mapping(names, target, aliases, where)
+    idx = resolve_joint_mapping(names, target, aliases, where, parents=parents, joint_map=joint_map)
     return positions[:, idx]
 
 

@@ -39,6 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     info = data_sub.add_parser("info", help="summarise a dataset (file, folder or 'builtin')")
     info.add_argument("file", help="dataset source: .h5, .npz, .ssal, .bvh folder, ... or 'builtin'")
     info.add_argument("--label-map", help=LABEL_MAP_HELP)
+    add_bvh_arguments(info)
     info.set_defaults(handler=cmd_info)
 
     show = subparsers.add_parser("show", help="render one sequence of a dataset as a GIF (or PNG), or a "
@@ -50,10 +51,51 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument("--frame", type=int, default=0, help="frame drawn when --out is a .png")
     show.add_argument("--fps", type=float, default=None, help="playback rate (default: the dataset's)")
     show.add_argument("--label-map", help=LABEL_MAP_HELP)
+    add_bvh_arguments(show)
     video = show.add_argument_group("video input")
     add_video_flags(video)
     video.add_argument("--max-width", type=int, default=480, help="frames wider than this are scaled down (default 480)")
     show.set_defaults(handler=cmd_show)
+
+
+def add_bvh_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of BVH sources: rig mapping, units, labels from file names, clips."""
+    g = parser.add_argument_group("BVH sources")
+    g.add_argument("--joint-map", metavar="YAML", help="joint map 'target joint: source joint name' for rigs the "
+                   "rule-based matching cannot place (E-Gait joints: root, spine, neck, head, left_shoulder, ...)")
+    g.add_argument("--units", default="auto", help="length units of the BVH files: auto (default: from the "
+                   "skeleton's height), m, cm, mm, in, cmu or metres per unit")
+    g.add_argument("--labels-from-name", metavar="PATTERN", help="read labels from file names, e.g. "
+                   "'dataset-1_{content}_{style}_{id}' (or a regex with (?P<field>...) groups)")
+    g.add_argument("--label-field", help="the pattern field holding the label (default: the first of label, "
+                   "emotion, style, class)")
+    g.add_argument("--where", action="append", metavar="FIELD=V1,V2", help="keep files whose field has one of "
+                   "the values (FIELD!=... drops them); repeatable")
+    g.add_argument("--rename", metavar="RAW=CLASS,...", help="map raw label values onto class names, e.g. "
+                   "normal=neutral")
+    g.add_argument("--window", type=int, help="cut each recording into clips of this many frames (at 30 fps); "
+                   "default: one sequence per file")
+    g.add_argument("--stride", type=int, help="frames between clip starts (default: half the window)")
+
+
+def bvh_options(args: argparse.Namespace) -> dict:
+    """``load_dataset`` keyword arguments from :func:`add_bvh_arguments` options."""
+    from ..data.names import NameLabels, parse_rename, parse_where
+
+    name_labels = None
+    if getattr(args, "labels_from_name", None):
+        classes = None
+        if getattr(args, "label_map", None):
+            from ..data.egait import resolve_label_map
+
+            classes = resolve_label_map(args.label_map)
+        name_labels = NameLabels(args.labels_from_name, label_field=args.label_field, where=parse_where(args.where),
+                                 rename=parse_rename(args.rename), classes=classes)
+    elif getattr(args, "where", None) or getattr(args, "rename", None) or getattr(args, "label_field", None):
+        raise SsalInputError("--where", "--where, --rename and --label-field need --labels-from-name")
+    return {"units": getattr(args, "units", None) or "auto", "joint_map": getattr(args, "joint_map", None),
+            "name_labels": name_labels, "window": getattr(args, "window", None),
+            "stride": getattr(args, "stride", None)}
 
 
 def _help(parser: argparse.ArgumentParser) -> int:
@@ -89,12 +131,13 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load(source: str, label_map: str | None = None, center: str | None = None) -> GaitDataset:
+def _load(source: str, label_map: str | None = None, center: str | None = None,
+          bvh: dict | None = None) -> GaitDataset:
     from ..data.io import load_dataset
     from ..data.preprocess import PreprocessConfig
 
     preprocess = PreprocessConfig(center=center) if center else None
-    return load_dataset(source, label_map=label_map or "egait", preprocess=preprocess)
+    return load_dataset(source, label_map=label_map or "egait", preprocess=preprocess, **(bvh or {}))
 
 
 def describe(ds: GaitDataset, source: str) -> str:
@@ -119,15 +162,24 @@ def describe(ds: GaitDataset, source: str) -> str:
             f"lengths:   min {lens.min()}  median {np.median(lens):g}  mean {lens.mean():.1f}  max {lens.max()} frames"
             f"  ({lens.min() / ds.fps:.2f}-{lens.max() / ds.fps:.2f} s)"
         )
-    for key in ("generator", "seed", "format"):
-        if key in ds.meta:
+    if ds.groups is not None:
+        rec = {}
+        for g, lab in zip(ds.groups, ds.y):
+            rec.setdefault(g, int(lab))
+        per_class = np.bincount([v for v in rec.values() if v >= 0], minlength=ds.num_classes)
+        counts = ", ".join(f"{c} {int(k)}" for c, k in zip(ds.classes, per_class))
+        window = ds.meta.get("window") or {}
+        lines.append(f"recordings: {len(rec)} ({counts}); clips of {window.get('length', '?')} frames "
+                     f"every {window.get('stride', '?')}")
+    for key in ("generator", "seed", "format", "units", "labels_from_name", "label_field"):
+        if ds.meta.get(key):
             lines.append(f"{key + ':':<10} {escape_text(ds.meta[key], 200)}")
     return "\n".join(lines)
 
 
 def cmd_info(args: argparse.Namespace) -> int:
     """Print a summary of a dataset."""
-    ds = _load(args.file, args.label_map)
+    ds = _load(args.file, None if getattr(args, "labels_from_name", None) else args.label_map, bvh=bvh_options(args))
     print(describe(ds, display_path(args.file)))
     return 0
 
@@ -146,7 +198,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.fps is not None:
         check_fps(args.fps, "--fps")
     # Drawn with the walking path kept (the training default removes it), so the walker moves.
-    ds = _load(args.file, args.label_map, center="first_frame")
+    ds = _load(args.file, None if getattr(args, "labels_from_name", None) else args.label_map, center="first_frame",
+               bvh=bvh_options(args))
     if not -len(ds) <= args.index < len(ds):
         raise SsalInputError(display_path(args.file), f"index {args.index} out of range: the dataset has {len(ds)} sequences")
     i = args.index % len(ds)

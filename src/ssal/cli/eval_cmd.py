@@ -123,6 +123,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_run_flags(p, None)
     p.set_defaults(handler=run_reproduce)
 
+    p = subparsers.add_parser("benchmark", help="benchmarks on real data (bandai: acted-emotion motion capture)",
+                              description="Pretrain SSAL, AimCLR and SkeletonCLR on real motion capture and evaluate "
+                                          "them against from-scratch and random encoders (docs/results-real.md).")
+    p.add_argument("name", choices=["bandai"], help="bandai: the Bandai-Namco-Research-Motiondataset "
+                   "(4-class emotion on dataset-1 locomotion over recording-level folds, 7-style on dataset-2)")
+    p.add_argument("--data", required=True, help="folder holding dataset-1/data and dataset-2/data")
+    p.add_argument("--methods", nargs="+", default=["ssal", "aimclr", "skeletonclr"],
+                   choices=["ssal", "aimclr", "skeletonclr"])
+    p.add_argument("--folds", type=int, default=5, help="recording-level folds of the emotion task (default 5)")
+    p.add_argument("--limit", type=int, help="at most this many recordings per style for pretraining and the "
+                   "style task (a small subset; default: all)")
+    p.add_argument("--seed", type=int, default=0)
+    _add_schedule_flags(p)
+    _add_run_flags(p, "runs/bandai")
+    p.set_defaults(handler=run_benchmark)
+
     p = subparsers.add_parser("ablate", help="SSAL with each component switched off alone")
     p.add_argument("--data", default="builtin")
     p.add_argument("--labels")
@@ -360,6 +376,28 @@ def run_reproduce(args: argparse.Namespace) -> int:
         for m, protos in summary.items():
             cells = ", ".join(f"{p} {v['mean'] * 100:.1f} ± {(v['std'] or 0) * 100:.1f}%" for p, v in protos.items())
             print(f"{args.folds}-fold {m}: {cells}")
+    return 0
+
+
+def run_benchmark(args: argparse.Namespace) -> int:
+    """Handler of ``ssal benchmark``."""
+    from ..benchmark import BandaiPlan, run_bandai
+    from ..evaluation import format_table
+
+    if args.folds < 2:
+        raise SsalInputError("--folds", f"must be at least 2, got {args.folds}")
+    if args.limit is not None and args.limit < 3:
+        raise SsalInputError("--limit", f"must be at least 3 (train, validation and test recordings), got {args.limit}")
+    name = "quick" if args.quick else "full" if args.full else "default"
+    plan = BandaiPlan(folds=args.folds, limit=args.limit)
+    out = _out_dir(args)
+    results = run_bandai(args.data, out, schedule=name, plan=plan, methods=args.methods, device=args.device,
+                         progress=not args.no_progress, resume=args.resume, overwrite=args.overwrite, seed=args.seed,
+                         command=_command_line(), log=lambda m: print(m, file=sys.stderr, flush=True))
+    for task in ("emotion", "style"):
+        print(f"{task}:")
+        print(format_table(results[task]))
+    print(f"report: {Path(out) / 'report.md'}  ({results['seconds']:.0f} s)")
     return 0
 
 

@@ -31,9 +31,10 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from ..errors import SsalInputError, display_path, stat_input
-from ..skeleton import EGAIT16, SkeletonLayout, map_to_layout
+from ..skeleton import EGAIT16, SkeletonLayout, resolve_joint_mapping
 from .dataset import UNLABELLED, GaitDataset
 from .egait import resolve_label_map
+from .names import NameLabels, select_and_label
 from . import preprocess as _limits
 from .preprocess import (
     PreprocessConfig, check_bytes, check_fps, check_frame_count, check_text_size, check_value_count, dataset_bytes,
@@ -317,24 +318,70 @@ def _add_joint(joints, parents, offsets, channels, name: str, parent: int) -> in
     return len(joints) - 1
 
 
-def read_bvh(
+#: Length units a BVH file may use, in metres per file unit (``--units``). ``cmu``: the CMU
+#: ASF-derived unit of 1/0.45 inch.
+UNITS: dict[str, float] = {"m": 1.0, "cm": 0.01, "mm": 0.001, "in": 0.0254, "cmu": CMU_UNITS_TO_METRES}
+
+#: Height proxy (:func:`ssal.data.preprocess.height_proxy`) of an adult in metres, against
+#: which a file's units are guessed.
+ADULT_HEIGHT_PROXY = 1.45
+
+
+def units_to_metres_factor(units: str | float, where: str | None = None) -> float:
+    """Metres per file unit of ``units``: a name of :data:`UNITS` or a positive number."""
+    if isinstance(units, (int, float)) and not isinstance(units, bool):
+        value = float(units)
+    else:
+        text = str(units).strip().lower()
+        text = {"inch": "in", "inches": "in", "metres": "m", "meters": "m", "centimetres": "cm",
+                "centimeters": "cm", "millimetres": "mm", "millimeters": "mm"}.get(text, text)
+        if text in UNITS:
+            return UNITS[text]
+        try:
+            value = float(text)
+        except ValueError:
+            raise SsalInputError(where or "--units", f"unknown units {units!r}; use auto, "
+                                 f"{', '.join(UNITS)} or metres per unit as a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise SsalInputError(where or "--units", f"units must be a positive number of metres, got {units!r}")
+    return value
+
+
+def guess_units(height_proxy: float) -> str:
+    """The unit of :data:`UNITS` under which a skeleton's height proxy (in file units) is
+    nearest, on a log scale, to an adult's :data:`ADULT_HEIGHT_PROXY` metres."""
+    if not (math.isfinite(height_proxy) and height_proxy > 0):
+        return "m"
+    return min(UNITS, key=lambda u: abs(math.log(height_proxy * UNITS[u] / ADULT_HEIGHT_PROXY)))
+
+
+@dataclass
+class BvhReadInfo:
+    """What :func:`read_bvh_with_info` found out about a file."""
+
+    source_fps: float
+    units: str  # a key of UNITS, "auto:<key>" when guessed, or the factor given
+    units_to_metres: float
+    joints: dict[str, str]  # E-Gait joint -> source joint name
+
+
+def read_bvh_with_info(
     path: str | os.PathLike[str],
     *,
     layout: SkeletonLayout = EGAIT16,
     fps: float = 30.0,
-    units_to_metres: float = 1.0,
+    units_to_metres: float | None = None,
+    units: str | float | None = None,
     aliases: Mapping[str, Sequence[str]] | None = None,
+    joint_map: Mapping[str, str] | None = None,
     config: PreprocessConfig | None = None,
     reserved_bytes: int = 0,
-) -> np.ndarray:
-    """Read one BVH file as ``(T, V, 3)`` positions on ``layout`` at ``fps`` frames per second.
+) -> tuple[np.ndarray, BvhReadInfo]:
+    """:func:`read_bvh` that also returns the source rate, the units and the joint mapping.
 
     ``reserved_bytes`` is memory the caller already holds (a folder's sequences read so far):
     it counts against :data:`ssal.data.preprocess.MAX_BYTES` with this file's forward
     kinematics and resampling, checked before they run.
-
-    Joints are matched by name (:func:`ssal.skeleton.map_to_layout`, alias table
-    :data:`ssal.skeleton.EGAIT16_ALIASES` for E-Gait-16), then resampled from the file's rate.
     """
     cfg = config or PreprocessConfig()
     where = display_path(path)
@@ -348,9 +395,47 @@ def read_bvh(
     check_bytes(int(reserved_bytes) + fk_bytes(n_src, len(motion.joints)) + resampled_bytes(n_out, layout.num_joints),
                 where,
                 f"forward kinematics and resampling to {n_out} frames")
-    world = motion.positions() * float(units_to_metres)
-    mapped = map_to_layout(world, motion.joints, layout, aliases, where)
-    return resample_fps(mapped, src_fps, fps)
+    world = motion.positions()
+    idx = resolve_joint_mapping(motion.joints, layout, aliases, where, parents=motion.parents, joint_map=joint_map)
+    mapped = world[:, idx]
+    if units_to_metres is not None:
+        factor, unit_name = float(units_to_metres), f"{float(units_to_metres):g} m per unit"
+    elif units is None or str(units).lower() == "auto":
+        from .preprocess import height_proxy
+
+        proxy = float(height_proxy(mapped[None, : min(len(mapped), 30)], layout)[0])
+        guessed = guess_units(proxy)
+        factor, unit_name = UNITS[guessed], f"auto:{guessed}"
+    else:
+        factor = units_to_metres_factor(units, "--units")
+        unit_name = str(units)
+    info = BvhReadInfo(src_fps, unit_name, factor, {t: motion.joints[i] for t, i in zip(layout.joints, idx)})
+    return resample_fps(mapped * factor, src_fps, fps), info
+
+
+def read_bvh(
+    path: str | os.PathLike[str],
+    *,
+    layout: SkeletonLayout = EGAIT16,
+    fps: float = 30.0,
+    units_to_metres: float | None = None,
+    units: str | float | None = None,
+    aliases: Mapping[str, Sequence[str]] | None = None,
+    joint_map: Mapping[str, str] | None = None,
+    config: PreprocessConfig | None = None,
+    reserved_bytes: int = 0,
+) -> np.ndarray:
+    """Read one BVH file as ``(T, V, 3)`` positions on ``layout`` at ``fps`` frames per second.
+
+    Joints are placed by :func:`ssal.skeleton.resolve_joint_mapping` (rule-based matching of
+    :mod:`ssal.jointmatch` for E-Gait-16, with the rig's hierarchy; ``joint_map`` overrides),
+    positions are converted to metres (``units_to_metres``, else ``units``: ``auto`` guesses
+    m/cm/mm/in/cmu from the skeleton's height) and resampled from the file's rate to ``fps``.
+    """
+    seq, _ = read_bvh_with_info(path, layout=layout, fps=fps, units_to_metres=units_to_metres, units=units,
+                                aliases=aliases, joint_map=joint_map, config=config,
+                                reserved_bytes=reserved_bytes)
+    return seq
 
 
 _FRAMES_RE = re.compile(r"(?<!\S)MOTION\s+Frames:\s*([0-9]{1,15})\s+Frame Time:\s*(\S{1,40})")
@@ -426,6 +511,20 @@ def read_labels_csv(
     return out
 
 
+def cut_windows(n_frames: int, window: int, stride: int) -> list[int]:
+    """Start frames of the clips of an ``n_frames`` recording: windows of ``window`` frames
+    every ``stride`` frames, the last one ending at the recording's end (so no frame is
+    lost); a recording shorter than ``window`` is one clip (looped to length later)."""
+    if window < 1 or stride < 1:
+        raise SsalInputError("--window", f"window and stride must be at least 1, got {window} and {stride}")
+    if n_frames <= window:
+        return [0]
+    starts = list(range(0, n_frames - window + 1, stride))
+    if starts[-1] != n_frames - window:
+        starts.append(n_frames - window)
+    return starts
+
+
 def read_bvh_folder(
     folder: str | os.PathLike[str],
     labels: str | os.PathLike[str] | None = None,
@@ -433,15 +532,29 @@ def read_bvh_folder(
     label_map: str | Sequence[str] = "egait",
     layout: SkeletonLayout = EGAIT16,
     fps: float = 30.0,
-    units_to_metres: float = 1.0,
+    units_to_metres: float | None = None,
+    units: str | float | None = None,
+    joint_map: Mapping[str, str] | None = None,
+    name_labels: "NameLabels | None" = None,
+    window: int | None = None,
+    stride: int | None = None,
     preprocess: PreprocessConfig | None = None,
 ) -> GaitDataset:
-    """Read every ``*.bvh`` in ``folder`` (sorted by name) with labels from a CSV.
+    """Read every ``*.bvh`` in ``folder`` (sorted by name), labelled by a CSV or by file names.
 
-    The CSV is ``labels`` or ``folder/labels.csv`` when present; without one every sequence is
-    unlabelled. Each ``.bvh`` must have a row (matched by file name, with or without the
-    extension), and each row must name an existing file.
+    Labels come from ``name_labels`` (fields of the file names, :mod:`ssal.data.names`; its
+    ``where`` filters pick the files), else from the CSV ``labels`` or ``folder/labels.csv``
+    when present (each ``.bvh`` must have a row, matched by file name with or without the
+    extension, and each row must name an existing file); else every sequence is unlabelled.
+
+    With ``window`` (frames at the working rate) each recording is cut into clips of that many
+    frames every ``stride`` frames (default ``window // 2``; :func:`cut_windows`), named
+    ``<file>@<start frame>``; the dataset's ``groups`` hold the file name of each clip, and
+    its length T is ``window`` (``preprocess.length`` is replaced). Without ``window`` every
+    file is one sequence, brought to ``preprocess.length`` frames.
     """
+    from dataclasses import replace
+
     cfg = preprocess or PreprocessConfig()
     root = Path(folder)
     where = display_path(root)
@@ -450,10 +563,18 @@ def read_bvh_folder(
     files = sorted(q for q in root.iterdir() if q.suffix.lower() == ".bvh" and q.is_file())
     if not files:
         raise SsalInputError(where, "no .bvh files in the folder")
-    classes = resolve_label_map(label_map)
     csv_path = Path(labels) if labels is not None else root / "labels.csv"
-    table = read_labels_csv(csv_path, classes) if (labels is not None or csv_path.is_file()) else None
+    table = None
     y: list[int] = []
+    if name_labels is not None:
+        if labels is not None:
+            raise SsalInputError(where, "labels come either from a CSV or from file names, not both")
+        kept, names_, classes = select_and_label([f.stem for f in files], name_labels, where)
+        files = [files[i] for i in kept]
+        y = [classes.index(lab) for lab in names_]
+    else:
+        classes = resolve_label_map(label_map)
+        table = read_labels_csv(csv_path, classes) if (labels is not None or csv_path.is_file()) else None
     if table is not None:
         by_name = {f.name: f for f in files}
         by_stem = {f.stem: f for f in files}
@@ -469,8 +590,13 @@ def read_bvh_folder(
             if f not in resolved:
                 raise SsalInputError(display_path(csv_path), f"no label row for {f.name!r}")
             y.append(resolved[f])
-    else:
+    elif name_labels is None:
         y = [UNLABELLED] * len(files)
+    if window is not None:
+        window = int(window)
+        stride = int(stride) if stride is not None else max(1, window // 2)
+        cut_windows(window, window, stride)  # validates both
+        cfg = replace(cfg, length=window)
     # The folder as a whole: first from every file's MOTION header (frames after resampling),
     # before any motion is parsed; then the sequences kept so far plus the next file's working
     # memory; at the end the padding of all of them; all within MAX_BYTES.
@@ -480,15 +606,36 @@ def read_bvh_folder(
         planned += declared_output_bytes(f, fps, layout.num_joints)
         check_bytes(planned, where, f"{len(files)} sequences at {fps:g} fps, padded to {cfg.length} frames")
     seqs: list[np.ndarray] = []
+    clip_y: list[int] = []
+    clip_names: list[str] = []
+    groups: list[str] = []
+    units_seen: dict[str, int] = {}
     kept = dataset_bytes(len(files), cfg, layout.num_joints)
-    for f in files:
-        seq = read_bvh(f, layout=layout, fps=fps, units_to_metres=units_to_metres, config=cfg, reserved_bytes=kept)
+    for f, lab in zip(files, y):
+        seq, info = read_bvh_with_info(f, layout=layout, fps=fps, units_to_metres=units_to_metres, units=units,
+                                       joint_map=joint_map, config=cfg, reserved_bytes=kept)
         kept += seq.nbytes
-        check_bytes(kept, where, f"the folder's {len(seqs) + 1} sequences read so far (at {fps:g} fps)")
-        seqs.append(seq)
-    meta = {"format": "bvh-folder", "labels_path": display_path(csv_path) if table is not None else None}
+        check_bytes(kept, where, f"the folder's sequences read so far (at {fps:g} fps)")
+        units_seen[info.units] = units_seen.get(info.units, 0) + 1
+        starts = cut_windows(len(seq), window, int(stride)) if window is not None else [0]
+        for s0 in starts:
+            seqs.append(seq[s0:s0 + window] if window is not None else seq)
+            clip_y.append(lab)
+            clip_names.append(f"{f.name}@{s0}" if window is not None else f.name)
+            groups.append(f.name)
+    # Clips overlap (stride < window): their stacked copy is what the dataset will hold.
+    check_bytes(kept + dataset_bytes(len(seqs), cfg, layout.num_joints), where,
+                f"{len(seqs)} clips of {cfg.length} frames")
+    meta = {"format": "bvh-folder", "labels_path": display_path(csv_path) if table is not None else None,
+            "units": units_seen, "recordings": len(files)}
+    if name_labels is not None:
+        meta["labels_from_name"] = name_labels.pattern
+        meta["label_field"] = name_labels.label_field
+    if window is not None:
+        meta["window"] = {"length": window, "stride": stride}
     return sequences_to_dataset(
-        seqs, y, [f.name for f in files], classes, layout=layout, fps=fps, config=cfg, source=where, meta=meta
+        seqs, clip_y, clip_names, classes, layout=layout, fps=fps, config=cfg, source=where, meta=meta,
+        groups=groups if window is not None else None,
     )
 
 

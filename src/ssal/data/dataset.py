@@ -33,6 +33,9 @@ class GaitDataset:
         layout: the skeleton layout of the V axis.
         fps: frames per second of the T axis.
         meta: provenance (source path, preprocessing settings, generator seed, ...).
+        groups: recording id of each sequence, where several sequences are clips (windows) of
+            one recording; ``None``: every sequence is its own recording. Splits keep the clips
+            of one recording on one side (``ssal.data.splits``, ``groups=``).
     """
 
     x: np.ndarray
@@ -43,6 +46,7 @@ class GaitDataset:
     layout: SkeletonLayout = EGAIT16
     fps: float = 30.0
     meta: dict[str, Any] = field(default_factory=dict)
+    groups: list[str] | None = None
 
     def __post_init__(self) -> None:
         self.y = np.asarray(self.y, dtype=np.int64)
@@ -58,6 +62,10 @@ class GaitDataset:
             )
         if not (len(self.y) == len(self.names) == len(self.lengths) == n):
             raise ValueError("x, y, names and lengths must have the same length")
+        if self.groups is not None:
+            self.groups = [str(g) for g in self.groups]
+            if len(self.groups) != n:
+                raise ValueError("groups must have one recording id per sequence")
         if len(self.y) and (self.y.max(initial=-1) >= len(self.classes) or self.y.min(initial=0) < UNLABELLED):
             raise ValueError("labels must be -1 (unlabelled) or a valid class index")
 
@@ -73,6 +81,11 @@ class GaitDataset:
     def num_frames(self) -> int:
         """T, the fixed sequence length."""
         return int(self.x.shape[2])
+
+    @property
+    def recording_ids(self) -> list[str]:
+        """The recording of each sequence: :attr:`groups`, else the sequence names."""
+        return list(self.groups) if self.groups is not None else list(self.names)
 
     @property
     def labelled(self) -> np.ndarray:
@@ -91,6 +104,7 @@ class GaitDataset:
             layout=self.layout,
             fps=self.fps,
             meta=dict(self.meta),
+            groups=[self.groups[i] for i in idx] if self.groups is not None else None,
         )
 
     def class_counts(self) -> dict[str, int]:

@@ -58,7 +58,12 @@ def load_dataset(
     labels: str | os.PathLike[str] | None = None,
     order: str | None = None,
     fps: float = 30.0,
-    units_to_metres: float = 1.0,
+    units_to_metres: float | None = None,
+    units: str | float | None = None,
+    joint_map: Any = None,
+    name_labels: Any = None,
+    window: int | None = None,
+    stride: int | None = None,
 ) -> GaitDataset:
     """Load a dataset from any supported source (see the module table).
 
@@ -71,7 +76,14 @@ def load_dataset(
         labels: explicit label file (E-Gait ``.h5`` or BVH-folder CSV).
         order: axis order of an ``.npz`` ``x`` (``"NCTV"``, ``"NTVC"``, ...).
         fps: the working frame rate (BVH files are resampled to it).
-        units_to_metres: factor applied to BVH positions.
+        units_to_metres: metres per BVH file unit (default: ``units``).
+        units: BVH length units, ``auto`` (default: guessed from the skeleton's height), ``m``,
+            ``cm``, ``mm``, ``in``, ``cmu`` or metres per unit.
+        joint_map: BVH joint map (target joint -> source joint name) or the path of its YAML
+            file; overrides the rule-based matching for the joints it names.
+        name_labels: a :class:`ssal.data.names.NameLabels` (labels and filters from the file
+            names of a BVH folder).
+        window, stride: cut each recording of a BVH folder into clips (``groups`` = file).
 
     Raises:
         SsalInputError: missing or unreadable source, unknown extension, malformed content.
@@ -87,9 +99,14 @@ def load_dataset(
     except TypeError:
         raise SsalInputError(None, f"a dataset source must be a path or 'builtin', got {type(source).__name__}") from None
     try:
+        if isinstance(joint_map, (str, os.PathLike)):
+            from ..jointmatch import load_joint_map
+
+            joint_map = load_joint_map(joint_map, layout.joints)
         return _load_path(
             path, layout=layout, preprocess=preprocess, label_map=label_map, labels=labels, order=order,
-            fps=fps, units_to_metres=units_to_metres,
+            fps=fps, units_to_metres=units_to_metres, bvh=dict(units=units, joint_map=joint_map),
+            folder=dict(name_labels=name_labels, window=window, stride=stride),
         )
     except MemoryError:
         raise SsalInputError(display_path(path), "not enough memory to load this source") from None
@@ -97,7 +114,8 @@ def load_dataset(
 
 def _load_path(
     path: Path, *, layout: SkeletonLayout, preprocess: PreprocessConfig | None, label_map: str | Sequence[str],
-    labels: str | os.PathLike[str] | None, order: str | None, fps: float, units_to_metres: float,
+    labels: str | os.PathLike[str] | None, order: str | None, fps: float, units_to_metres: float | None,
+    bvh: dict[str, Any] | None = None, folder: dict[str, Any] | None = None,
 ) -> GaitDataset:
     where = display_path(path)
     suffix = path.suffix.lower()
@@ -115,7 +133,7 @@ def _load_path(
 
         return read_bvh_folder(
             path, labels, label_map=label_map, layout=layout, fps=fps,
-            units_to_metres=units_to_metres, preprocess=preprocess,
+            units_to_metres=units_to_metres, preprocess=preprocess, **(bvh or {}), **(folder or {}),
         )
     if suffix in HDF5_SUFFIXES:
         from .egait import read_egait
@@ -127,7 +145,7 @@ def _load_path(
         from .egait import resolve_label_map
 
         cfg = preprocess or PreprocessConfig()
-        seq = read_bvh(path, layout=layout, fps=fps, units_to_metres=units_to_metres, config=cfg)
+        seq = read_bvh(path, layout=layout, fps=fps, units_to_metres=units_to_metres, config=cfg, **(bvh or {}))
         return sequences_to_dataset(
             [seq], [UNLABELLED], [path.name], resolve_label_map(label_map), layout=layout, fps=fps,
             config=cfg, source=where, meta={"format": "bvh"},

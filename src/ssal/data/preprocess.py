@@ -538,6 +538,7 @@ def sequences_to_dataset(
     config: PreprocessConfig | None = None,
     source: str = "<memory>",
     meta: dict | None = None,
+    groups: Sequence[str] | None = None,
 ) -> GaitDataset:
     """Validate, preprocess and stack raw sequences into a :class:`GaitDataset`.
 
@@ -551,6 +552,7 @@ def sequences_to_dataset(
         config: preprocessing switches (default :class:`PreprocessConfig()`).
         source: the file the sequences came from, for error messages and ``meta["source"]``.
         meta: extra provenance merged into the dataset's ``meta``.
+        groups: recording id per sequence when sequences are clips of recordings.
 
     Returns:
         A dataset with ``x`` of shape ``(N, 3, config.length, V)`` float32; ``lengths`` holds
@@ -587,5 +589,6 @@ def sequences_to_dataset(
     info.update(meta or {})
     info["preprocess"] = cfg.to_dict()
     return GaitDataset(
-        x=x, y=y, names=names, lengths=lengths, classes=list(classes), layout=layout, fps=float(fps), meta=info
+        x=x, y=y, names=names, lengths=lengths, classes=list(classes), layout=layout, fps=float(fps), meta=info,
+        groups=list(groups) if groups is not None else None,
     )

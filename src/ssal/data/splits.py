@@ -7,6 +7,11 @@ saved to (and reloaded from) a JSON file that a run directory keeps next to its 
 Labels are ``int`` class indices with ``-1`` for unlabelled sequences. :func:`stratified_split`
 treats the unlabelled sequences as one more stratum (they are divided among train/val/test in
 the same proportions); :func:`label_fraction` and :func:`kfold` ignore them.
+
+Clips of one recording (``GaitDataset.groups``) must not straddle a split: given ``groups``
+(one recording id per index) every function draws *recordings* (stratified by the recording's
+label) and hands out all of a recording's clips together; fractions and fold counts are then
+counts of recordings. A recording whose clips carry two different labels is an error.
 """
 
 from __future__ import annotations
@@ -60,7 +65,29 @@ def _allocate(n: int, fractions: tuple[float, float]) -> tuple[int, int]:
     return counts[0], counts[1]
 
 
-def stratified_split(y: Any, val: float = 0.1, test: float = 0.1, seed: int = 0) -> dict[str, np.ndarray]:
+def _group_labels(labels: np.ndarray, groups: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``(group index of each entry, label of each group)`` for recording ids ``groups``."""
+    g = np.asarray([str(v) for v in groups])
+    if g.shape != labels.shape:
+        raise SsalInputError("groups", f"expected one recording id per label ({labels.shape[0]}), got {g.shape[0]}")
+    uniq, inv = np.unique(g, return_inverse=True)
+    glab = np.full(len(uniq), UNLABELLED, dtype=np.int64)
+    for k in range(len(uniq)):
+        vals = np.unique(labels[inv == k])
+        vals = vals[vals != UNLABELLED]
+        if len(vals) > 1:
+            raise SsalInputError("groups", f"recording {uniq[k]!r} has clips with different labels {vals.tolist()}")
+        if len(vals):
+            glab[k] = vals[0]
+    return inv.astype(np.int64), glab
+
+
+def _members(inv: np.ndarray, picked_groups: np.ndarray) -> np.ndarray:
+    return np.flatnonzero(np.isin(inv, picked_groups)).astype(np.int64)
+
+
+def stratified_split(y: Any, val: float = 0.1, test: float = 0.1, seed: int = 0,
+                     groups: Any = None) -> dict[str, np.ndarray]:
     """Split indices into ``train``/``val``/``test``, stratified by class.
 
     Each class (and the unlabelled sequences, as one stratum) is shuffled with ``seed`` and
@@ -72,6 +99,7 @@ def stratified_split(y: Any, val: float = 0.1, test: float = 0.1, seed: int = 0)
         val: fraction for validation (0 allowed: empty ``val``).
         test: fraction for test (0 allowed: empty ``test``).
         seed: random seed.
+        groups: recording id per index; recordings are split, not indices (module docstring).
 
     Returns:
         ``{"train": idx, "val": idx, "test": idx}``, sorted int64 index arrays that together
@@ -81,6 +109,10 @@ def stratified_split(y: Any, val: float = 0.1, test: float = 0.1, seed: int = 0)
         SsalInputError: fractions outside ``[0, 1)`` or summing to 1 or more.
     """
     labels = _labels(y)
+    if groups is not None:
+        inv, glab = _group_labels(labels, groups)
+        parts_g = stratified_split(glab, val=val, test=test, seed=seed)
+        return {k: _members(inv, v) for k, v in parts_g.items()}
     for name, f in (("val", val), ("test", test)):
         if not (0.0 <= float(f) < 1.0):
             raise SsalInputError(f"split.{name}", f"fraction must be in [0, 1), got {f}")
@@ -97,7 +129,7 @@ def stratified_split(y: Any, val: float = 0.1, test: float = 0.1, seed: int = 0)
     return {k: np.sort(np.concatenate(v)).astype(np.int64) if v else np.zeros(0, np.int64) for k, v in parts.items()}
 
 
-def label_fraction(y: Any, fraction: float, seed: int = 0, min_per_class: int = 1) -> np.ndarray:
+def label_fraction(y: Any, fraction: float, seed: int = 0, min_per_class: int = 1, groups: Any = None) -> np.ndarray:
     """A class-balanced random subset of the labelled indices (for semi-supervised training).
 
     From each class, ``max(min_per_class, round(fraction * n_c))`` members are drawn (all of
@@ -109,6 +141,8 @@ def label_fraction(y: Any, fraction: float, seed: int = 0, min_per_class: int = 
         fraction: share of each class to keep, in ``(0, 1]``.
         seed: random seed.
         min_per_class: least number kept per class.
+        groups: recording id per index: whole recordings are drawn (``fraction`` and
+            ``min_per_class`` count recordings) and all their labelled clips returned.
 
     Returns:
         Sorted int64 indices into ``y``.
@@ -118,6 +152,11 @@ def label_fraction(y: Any, fraction: float, seed: int = 0, min_per_class: int = 
         raise SsalInputError("label_fraction", f"fraction must be in (0, 1], got {fraction}")
     if min_per_class < 0:
         raise SsalInputError("label_fraction", f"min_per_class must be >= 0, got {min_per_class}")
+    if groups is not None:
+        inv, glab = _group_labels(labels, groups)
+        picked_g = label_fraction(glab, fraction, seed=seed, min_per_class=min_per_class)
+        idx = _members(inv, picked_g)
+        return idx[labels[idx] != UNLABELLED]
     rng = np.random.default_rng(seed)
     picked = []
     for c in np.unique(labels[labels != UNLABELLED]):
@@ -129,11 +168,12 @@ def label_fraction(y: Any, fraction: float, seed: int = 0, min_per_class: int = 
     return np.sort(np.concatenate(picked)).astype(np.int64)
 
 
-def kfold(y: Any, k: int = 10, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+def kfold(y: Any, k: int = 10, seed: int = 0, groups: Any = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """Stratified k-fold cross-validation over the labelled indices.
 
     Each class is shuffled and dealt round-robin onto the folds (starting at a running offset
-    so fold sizes differ by at most one); unlabelled entries appear in no fold.
+    so fold sizes differ by at most one); unlabelled entries appear in no fold. With ``groups``
+    the recordings are dealt onto the folds (``k`` at most the number of labelled recordings).
 
     Returns:
         ``k`` pairs ``(train_idx, test_idx)`` of sorted int64 arrays; the test parts are
@@ -143,6 +183,16 @@ def kfold(y: Any, k: int = 10, seed: int = 0) -> list[tuple[np.ndarray, np.ndarr
         SsalInputError: ``k < 2`` or more folds than labelled sequences.
     """
     labels = _labels(y)
+    if groups is not None:
+        inv, glab = _group_labels(labels, groups)
+        if int(k) > int(np.sum(glab != UNLABELLED)) and int(k) >= 2:
+            raise SsalInputError("kfold", f"k = {k} folds need at least {k} labelled recordings, "
+                                          f"got {int(np.sum(glab != UNLABELLED))}")
+        out = []
+        for tr_g, te_g in kfold(glab, k=k, seed=seed):
+            tr, te = _members(inv, tr_g), _members(inv, te_g)
+            out.append((tr[labels[tr] != UNLABELLED], te[labels[te] != UNLABELLED]))
+        return out
     labelled = np.flatnonzero(labels != UNLABELLED)
     if int(k) < 2:
         raise SsalInputError("kfold", f"k must be at least 2, got {k}")
@@ -168,10 +218,13 @@ def kfold(y: Any, k: int = 10, seed: int = 0) -> list[tuple[np.ndarray, np.ndarr
 # --------------------------------------------------------------------------------------
 
 
-def save_split(split: Mapping[str, Any], path: str | os.PathLike[str], meta: Mapping[str, Any] | None = None) -> Path:
+def save_split(split: Mapping[str, Any], path: str | os.PathLike[str], meta: Mapping[str, Any] | None = None,
+               groups: Any = None) -> Path:
     """Write a split (``name -> indices``) as JSON, atomically (temp file + ``os.replace``).
 
     ``meta`` (e.g. seed, fractions, dataset name) is stored alongside and ignored on load.
+    With ``groups`` (recording id per dataset index) the file also lists, under ``"groups"``,
+    the recordings of each part, so a reader can check that none is on two sides.
     """
     path = Path(path)
     doc = {
@@ -180,6 +233,9 @@ def save_split(split: Mapping[str, Any], path: str | os.PathLike[str], meta: Map
         "parts": {str(k): [int(i) for i in np.asarray(v).ravel()] for k, v in split.items()},
         "meta": dict(meta or {}),
     }
+    if groups is not None:
+        g = [str(v) for v in groups]
+        doc["groups"] = {str(k): sorted({g[int(i)] for i in np.asarray(v).ravel()}) for k, v in split.items()}
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise SsalInputError(path, "the folder to write the split into does not exist")
