@@ -47,8 +47,8 @@ from .errors import SsalInputError, display_path
 from .evaluation import format_table, summarize_runs, write_report
 from .evaluation.report import _atomic_write, to_jsonable
 from .pipeline import (
-    SCHEDULES, SSL_METHODS, Experiment, Schedule, check_schedule, encoder_name, evaluate_from_scratch,
-    evaluate_pretrained, machine_description, run_pretraining,
+    SCHEDULES, SSL_METHODS, Experiment, Schedule, check_schedule, encoder_name, entry_top1, evaluate_from_scratch,
+    evaluate_pretrained, format_entry, machine_description, run_pretraining,
 )
 
 D1_PATTERN = "dataset-1_{content}_{style}_{id}"
@@ -210,20 +210,17 @@ def compare_summaries(methods: Mapping[str, Mapping[str, Any]], task: str) -> li
         for proto in ("knn", "linear", "linear_std"):
             mine = methods[m].get(proto, {})
             ref = methods.get(f"random-{arch}", {}).get(proto, {})
-            a, b = mine.get("mean", mine.get("top1")), ref.get("mean", ref.get("top1"))
+            a, b = entry_top1(mine), entry_top1(ref)
             if a is not None and b is not None:  # a summary over folds or one run
                 verdict = "beats" if a > b else "does NOT beat"
-                sa = f" ± {(mine.get('std') or 0) * 100:.1f}" if "mean" in mine else ""
-                sb = f" ± {(ref.get('std') or 0) * 100:.1f}" if "mean" in ref else ""
-                notes.append(f"{task}: {m} {proto} {a * 100:.1f}{sa}% {verdict} a random {arch} encoder "
-                             f"({b * 100:.1f}{sb}%).")
+                notes.append(f"{task}: {m} {proto} {format_entry(mine)} {verdict} a random {arch} encoder "
+                             f"({format_entry(ref)}).")
         for key, entry in (methods[m].get("semi") or {}).items():
             ref = (methods.get(f"supervised-{arch}", {}).get("semi") or {}).get(key)
             if ref and entry.get("mean") is not None and ref.get("mean") is not None:
                 verdict = "beats" if entry["mean"] > ref["mean"] else "does NOT beat"
                 notes.append(f"{task}: {m} finetune on {float(key) * 100:g}% of the training recordings "
-                             f"{entry['mean'] * 100:.1f} ± {(entry.get('std') or 0) * 100:.1f}% {verdict} "
-                             f"from scratch ({ref['mean'] * 100:.1f} ± {(ref.get('std') or 0) * 100:.1f}%).")
+                             f"{format_entry(entry)} {verdict} from scratch ({format_entry(ref)}).")
     return notes
 
 

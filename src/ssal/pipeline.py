@@ -196,9 +196,9 @@ FEATURES = ("output", "backbone")
 SEED_PROTOCOLS = ("knn", "linear", "linear_std")
 
 
-def feature_description(encoder_config: Mapping[str, Any], encoder: Encoder, feature: str) -> str:
-    """A short name of the evaluated feature, e.g. ``fused 128-d`` or ``pooled 256-d``."""
-    view: torch.nn.Module = BackboneFeatures(encoder) if feature == "backbone" else encoder
+def feature_description(encoder_config: Mapping[str, Any], view: torch.nn.Module, feature: str) -> str:
+    """A short name of the evaluated feature, e.g. ``fused 128-d`` or ``pooled 256-d``, from the
+    module the protocols read (the encoder, or its :class:`BackboneFeatures` view)."""
     dim = int(getattr(view, "out_dim"))
     if encoder_config.get("name") == "cffn":
         return f"fused {dim}-d" if feature == "output" else f"branch maps pooled {dim}-d"
@@ -232,15 +232,16 @@ def evaluate_encoder(exp: Experiment, name: str, make_encoder: Callable[[int], E
     train, val, test = exp.train, exp.val, exp.test
     base_make = make_encoder
 
+    out: dict[str, Any] = {}
+
     def make_encoder(seed: int) -> Encoder | BackboneFeatures:
         enc = base_make(seed)
-        return BackboneFeatures(enc) if feature == "backbone" else enc
+        view = BackboneFeatures(enc) if feature == "backbone" else enc
+        if "feature" not in out:  # named from the first encoder a protocol builds
+            out["feature"] = feature_description(encoder_config, view, feature)
+        return view
 
-    out: dict[str, Any] = {}
     common = dict(device=exp.device, clip_len=clip_len, progress=False, select="val")
-    probe = base_make(exp.seed)
-    out["feature"] = feature_description(encoder_config, probe, feature)
-    del probe
     run_dir = exp.out / name
     run_dir.mkdir(parents=True, exist_ok=True)
     # The two linear probes read the same frozen features (same encoder file and seed, same data).
@@ -323,6 +324,11 @@ def evaluate_pretrained(exp: Experiment, name: str, encoder_path: Path, method: 
     return res
 
 
+def schedule_seeds(exp: Experiment) -> tuple[int, ...]:
+    """The pretraining seeds of the experiment's schedule (its own seed if the schedule has none)."""
+    return tuple(int(s) for s in (exp.schedule.pretrain_seeds or (exp.seed,)))
+
+
 def seed_run_name(name: str, seed: int, first: int) -> str:
     """Run directory of pretraining seed ``seed``: ``name`` for the first seed, else ``name-seed<k>``."""
     return name if seed == first else f"{name}-seed{seed}"
@@ -333,11 +339,11 @@ def pretrain_seeds(exp: Experiment, name: str, method: str,
     """Pretrain ``method`` once per seed of the schedule; ``[(seed, encoder.pt)]``, first seed first."""
     from .config import deep_merge
 
-    seeds = exp.schedule.pretrain_seeds or (exp.seed,)
+    seeds = schedule_seeds(exp)
     out = []
     for seed in seeds:
-        cfg = deep_merge(dict(extra or {}), {"seed": int(seed)}, strict=False)
-        out.append((int(seed), run_pretraining(exp, seed_run_name(name, seed, seeds[0]), method, cfg)))
+        cfg = deep_merge(dict(extra or {}), {"seed": seed}, strict=False)
+        out.append((seed, run_pretraining(exp, seed_run_name(name, seed, seeds[0]), method, cfg)))
     return out
 
 
@@ -359,12 +365,13 @@ def evaluate_seeds(exp: Experiment, name: str, method: str, runs: Sequence[tuple
                    feature: str = "output", suffix: str = "") -> dict[str, Any]:
     """Every protocol on the first seed's encoder, :data:`SEED_PROTOCOLS` on the others, merged."""
     first_seed = runs[0][0]
+    per_seed = [p for p in protocols if p in SEED_PROTOCOLS]
     results = []
     for i, (seed, path) in enumerate(runs):
         run_name = seed_run_name(name, seed, first_seed) + suffix
-        chosen = protocols if i == 0 else [p for p in protocols if p in SEED_PROTOCOLS]
-        results.append(evaluate_pretrained(exp, run_name, path, method, protocols=chosen, feature=feature))
-    merged = merge_seed_results(results[0], results[1:], [p for p in protocols if p in SEED_PROTOCOLS])
+        results.append(evaluate_pretrained(exp, run_name, path, method, protocols=protocols if i == 0 else per_seed,
+                                           feature=feature))
+    merged = merge_seed_results(results[0], results[1:], per_seed)
     merged["pretrain_seeds"] = [seed for seed, _ in runs]
     return merged
 
@@ -386,15 +393,15 @@ def evaluate_from_scratch(exp: Experiment, arch_method: str, supervised: Sequenc
     sup = evaluate_encoder(exp, f"supervised-{arch}", make, clip_len=clip_len, encoder_config=enc_cfg,
                            pretrained=False, protocols=tuple(supervised))
     exp.log(f"[random-{arch}] linear probe on a random initialisation")
-    seeds = exp.schedule.pretrain_seeds or (exp.seed,)
+    seeds = schedule_seeds(exp)
     rnds = []
     for seed in seeds:
-        seed_exp = replace(exp, seed=int(seed))
+        seed_exp = replace(exp, seed=seed)
         rnds.append(evaluate_encoder(seed_exp, seed_run_name(f"random-{arch}", seed, seeds[0]), make,
                                      clip_len=clip_len, encoder_config=enc_cfg, pretrained=False,
                                      protocols=tuple(random)))
     rnd = merge_seed_results(rnds[0], rnds[1:], [p for p in random if p in SEED_PROTOCOLS])
-    rnd["init_seeds"] = [int(s) for s in seeds]
+    rnd["init_seeds"] = list(seeds)
     return sup, rnd
 
 
@@ -474,7 +481,7 @@ def run_protocols(exp: Experiment, methods: Sequence[str], command: str,
     return results
 
 
-def _top1(entry: Any) -> float | None:
+def entry_top1(entry: Any) -> float | None:
     """Top-1 of a single-run entry or the mean of a summary over seeds; None if absent."""
     if not isinstance(entry, Mapping):
         return None
@@ -482,8 +489,8 @@ def _top1(entry: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def _pm(entry: Mapping[str, Any]) -> str:
-    """``61.0`` for a single run, ``61.0 ± 2.1`` for a summary (percent)."""
+def format_entry(entry: Mapping[str, Any]) -> str:
+    """``"61.0%"`` for a single run, ``"61.0 ± 2.1%"`` for a summary over runs."""
     if "top1" in entry:
         return f"{entry['top1'] * 100:.1f}%"
     return f"{entry['mean'] * 100:.1f} ± {(entry.get('std') or 0) * 100:.1f}%"
@@ -511,19 +518,18 @@ def compare(results: Mapping[str, Any]) -> list[str]:
                              ("linear_std", "linear on standardised features")):
             rnd_entry = methods.get(f"random-{arch}", {}).get(proto)
             lin_entry = methods[m].get(proto)
-            rnd, lin = _top1(rnd_entry), _top1(lin_entry)
+            rnd, lin = entry_top1(rnd_entry), entry_top1(lin_entry)
             if rnd is not None and lin is not None:
                 verdict = "beats" if lin > rnd else "does NOT beat"
-                notes.append(f"{m}: {label} {_pm(lin_entry)} {verdict} a random {arch} encoder "
-                             f"({_pm(rnd_entry)}).")
+                notes.append(f"{m}: {label} {format_entry(lin_entry)} {verdict} a random {arch} encoder "
+                             f"({format_entry(rnd_entry)}).")
         sup = methods.get(f"supervised-{arch}", {}).get("semi", {})
         for key, entry in (methods[m].get("semi") or {}).items():
             ref = sup.get(key)
             if ref and entry.get("mean") is not None and ref.get("mean") is not None:
                 verdict = "beats" if entry["mean"] > ref["mean"] else "does NOT beat"
-                notes.append(f"{m}: finetune at {float(key) * 100:g}% labels {entry['mean'] * 100:.1f} "
-                             f"± {(entry.get('std') or 0) * 100:.1f}% {verdict} supervised-from-scratch "
-                             f"{ref['mean'] * 100:.1f} ± {(ref.get('std') or 0) * 100:.1f}%.")
+                notes.append(f"{m}: finetune at {float(key) * 100:g}% labels {format_entry(entry)} {verdict} "
+                             f"supervised-from-scratch {format_entry(ref)}.")
     return notes
 
 
