@@ -96,3 +96,29 @@ def header(title: str) -> None:
     info = machine()
     print(f"# {title}")
     print("# " + ", ".join(f"{k}={v}" for k, v in info.items()), flush=True)
+
+
+def matmul_gflops(device: Any = "cpu", size: int = 2048, reps: int = 5) -> float:
+    """Sustained fp32 matmul rate in GFLOP/s on ``device``: median of ``reps`` ``size``^3
+    products (8192^3 on a GPU, where 2048^3 is too short to time). Benchmarks time it in the
+    same run as what they measure, so that a loaded machine lowers both."""
+    import torch
+
+    device = torch.device(device)
+    size = 8192 if device.type == "cuda" else size
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
+    with torch.inference_mode():
+        a @ b
+        times = []
+        for _ in range(reps):
+            sync()
+            t0 = time.perf_counter()
+            a @ b
+            sync()
+            times.append(time.perf_counter() - t0)
+    return 2 * size**3 / statistics.median(times) / 1e9

@@ -32,32 +32,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from _common import header
+from _common import header, matmul_gflops as _matmul_gflops
 
 
 DEVICE = torch.device("cpu")
 
 
-def _sync() -> None:
-    if DEVICE.type == "cuda":
-        torch.cuda.synchronize(DEVICE)
-
-
-def matmul_gflops(size: int = 2048, reps: int = 5) -> float:
-    """Sustained fp32 matmul rate on :data:`DEVICE` (median of ``reps``) in GFLOP/s
-    (8192^3 on a GPU, where 2048^3 is too short to time)."""
-    size = 8192 if DEVICE.type == "cuda" else size
-    a, b = torch.randn(size, size, device=DEVICE), torch.randn(size, size, device=DEVICE)
-    with torch.inference_mode():
-        a @ b
-        times = []
-        for _ in range(reps):
-            _sync()
-            t0 = time.perf_counter()
-            a @ b
-            _sync()
-            times.append(time.perf_counter() - t0)
-    return 2 * size**3 / statistics.median(times) / 1e9
+def matmul_gflops() -> float:
+    """Sustained fp32 matmul rate on :data:`DEVICE` (see ``_common.matmul_gflops``)."""
+    return _matmul_gflops(DEVICE)
 
 
 def flops_per_sequence(module, t: int, v: int) -> float:

@@ -35,7 +35,7 @@ from torch import Tensor, nn
 
 from .aff import AFFBackbone
 from .base import Encoder, JointBatchNorm
-from .stgcn import STGCNBackbone, STGCNBlock
+from .stgcn import STGCNBackbone, STGCNBlock, aggregate
 
 
 def bn_affine(bn: nn.BatchNorm1d | nn.BatchNorm2d) -> tuple[Tensor, Tensor]:
@@ -150,7 +150,7 @@ class FoldedSTGCNBlock(_InferenceOnly):
         self._check_eval()
         x = x.contiguous(memory_format=torch.channels_last)  # a no-op after the first block
         n, c, t, v = x.shape
-        z = torch.matmul(self.agg, x.permute(0, 2, 3, 1))  # (N, T, V*K, C), contiguous
+        z = aggregate(self.agg, x)  # (N, T, V*K, C), contiguous
         z = z.view(n, t, v, self.num_subsets * c).permute(0, 3, 1, 2)  # (N, K*C, T, V) channels-last
         # y and the convolution outputs are fresh tensors of this block: updating them in place
         # is safe. add + ReLU run as one pass where torch has the fused kernel.

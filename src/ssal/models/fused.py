@@ -1,0 +1,86 @@
+"""Memory-lean training ops: BatchNorm -> ReLU -> convolution as one autograd node.
+
+In an ST-GCN layer the temporal path is ``BN -> ReLU -> Conv(9x1)``. Run as three modules,
+autograd keeps two activations of the layer's full size alive until the backward pass: the
+BatchNorm input (for BN's backward) and the ReLU output (for ReLU's backward and as the
+convolution's input). :func:`bn_relu_conv` keeps only the BatchNorm input and its batch
+statistics; the backward pass recomputes ``relu(bn(x))`` from them (one element-wise pass, no
+convolution is recomputed) and then calls the same ATen backward kernels autograd would call
+(``convolution_backward``, ``threshold_backward``, ``native_batch_norm_backward``), so values
+and gradients equal the three-module path up to floating-point reassociation in the
+recomputed normalisation. This removes one of the (about four) saved full-size tensors per
+layer of every query view in a training step.
+
+It is used only where it is exactly the modules' semantics: training-mode BatchNorm with batch
+statistics, grad enabled, no autocast (under bf16 autocast the modules' own path runs, as it
+also does inside ``torch.compile``).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def fused_applicable(x: Tensor, bn: nn.BatchNorm2d) -> bool:
+    """Whether :func:`bn_relu_conv` may replace ``conv(relu(bn(x)))`` for this call."""
+    if not (bn.training and bn.track_running_stats and bn.affine and bn.running_mean is not None):
+        return False
+    if not torch.is_grad_enabled() or torch.is_autocast_enabled(x.device.type):
+        return False
+    if torch.compiler.is_compiling():
+        return False
+    return x.dtype == torch.float32
+
+
+class _BNReLUConv(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, bn_weight: Tensor, bn_bias: Tensor, conv_weight: Tensor,  # type: ignore[override]
+                conv_bias: Tensor | None, running_mean: Tensor, running_var: Tensor,
+                momentum: float, eps: float, stride: tuple[int, int], padding: tuple[int, int]) -> Tensor:
+        out, mean, invstd = torch.native_batch_norm(x, bn_weight, bn_bias, running_mean, running_var,
+                                                    True, momentum, eps)
+        r = out.relu_()
+        y = F.conv2d(r, conv_weight, conv_bias, stride, padding)
+        ctx.save_for_backward(x, bn_weight, bn_bias, conv_weight, running_mean, running_var, mean, invstd)
+        ctx.has_conv_bias = conv_bias is not None
+        ctx.eps, ctx.stride, ctx.padding = eps, stride, padding
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_y: Tensor):  # type: ignore[override]
+        x, bn_weight, bn_bias, conv_weight, running_mean, running_var, mean, invstd = ctx.saved_tensors
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        scale = (invstd * bn_weight).view(shape)
+        r = torch.addcmul((bn_bias - mean * invstd * bn_weight).view(shape), x, scale).relu_()
+        grad_r, grad_cw, grad_cb = torch.ops.aten.convolution_backward(
+            grad_y, r, conv_weight, [conv_weight.shape[0]] if ctx.has_conv_bias else None,
+            list(ctx.stride), list(ctx.padding), [1, 1], False, [0, 0], 1,
+            [ctx.needs_input_grad[0] or ctx.needs_input_grad[1] or ctx.needs_input_grad[2],
+             ctx.needs_input_grad[3], ctx.has_conv_bias and ctx.needs_input_grad[4]])
+        if grad_r is None:
+            return (None,) * 3 + (grad_cw, grad_cb) + (None,) * 6
+        grad_bn_out = torch.ops.aten.threshold_backward(grad_r, r, 0)
+        grad_x, grad_bw, grad_bb = torch.ops.aten.native_batch_norm_backward(
+            grad_bn_out, x, bn_weight, running_mean, running_var, mean, invstd, True, ctx.eps,
+            [ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.needs_input_grad[2]])
+        return grad_x, grad_bw, grad_bb, grad_cw, grad_cb, None, None, None, None, None, None
+
+
+def bn_relu_conv(x: Tensor, bn: nn.BatchNorm2d, conv: nn.Conv2d) -> Tensor:
+    """``conv(relu(bn(x)))`` for a training-mode ``bn``, saving only ``x`` for the backward pass.
+
+    Updates ``bn``'s running statistics and ``num_batches_tracked`` exactly as ``bn(x)`` does.
+    Falls back to the modules themselves where :func:`fused_applicable` says no.
+    """
+    if not fused_applicable(x, bn) or conv.groups != 1 or conv.dilation != (1, 1) or conv.padding_mode != "zeros":
+        return conv(F.relu(bn(x)))
+    if bn.num_batches_tracked is not None:
+        bn.num_batches_tracked.add_(1)
+    momentum = bn.momentum if bn.momentum is not None else 1.0 / float(bn.num_batches_tracked)
+    return _BNReLUConv.apply(x, bn.weight, bn.bias, conv.weight, conv.bias, bn.running_mean,
+                             bn.running_var, momentum, bn.eps, tuple(conv.stride), tuple(conv.padding))
+
+
+__all__ = ["bn_relu_conv", "fused_applicable"]

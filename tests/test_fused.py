@@ -1,0 +1,107 @@
+"""The memory-lean BN -> ReLU -> conv node equals the three modules, and the bit dropout mask."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from ssal.models.fused import bn_relu_conv, fused_applicable
+from ssal.models.stgcn import MaskDropout, _half_keep_mask
+
+
+def _pair(c_in: int = 6, c_out: int = 5, stride: int = 2) -> tuple[nn.BatchNorm2d, nn.Conv2d]:
+    torch.manual_seed(0)
+    bn = nn.BatchNorm2d(c_in)
+    with torch.no_grad():
+        bn.weight.uniform_(0.5, 1.5)
+        bn.bias.uniform_(-0.5, 0.5)
+    conv = nn.Conv2d(c_in, c_out, (9, 1), (stride, 1), (4, 0))
+    return bn, conv
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_fused_node_equals_the_modules_values_gradients_and_running_stats(channels_last: bool) -> None:
+    bn, conv = _pair()
+    bn2, conv2 = copy.deepcopy(bn), copy.deepcopy(conv)
+    x = torch.randn(4, 6, 21, 7) * 2 + 0.3
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    assert fused_applicable(xa, bn)
+    ya = bn_relu_conv(xa, bn, conv)
+    yb = conv2(torch.relu(bn2(xb)))
+    assert ya.shape == yb.shape == (4, 5, 11, 7)
+    torch.testing.assert_close(ya, yb, rtol=1e-5, atol=1e-5)
+    g = torch.randn_like(ya)
+    ya.backward(g)
+    yb.backward(g)
+    torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-4, atol=1e-5)
+    for pa, pb in [(bn.weight, bn2.weight), (bn.bias, bn2.bias), (conv.weight, conv2.weight), (conv.bias, conv2.bias)]:
+        torch.testing.assert_close(pa.grad, pb.grad, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(bn.running_mean, bn2.running_mean)
+    torch.testing.assert_close(bn.running_var, bn2.running_var)
+    assert int(bn.num_batches_tracked) == int(bn2.num_batches_tracked) == 1
+
+
+def test_fused_node_keeps_only_the_bn_input_for_backward() -> None:
+    """The saved full-size tensors are the input alone (the ReLU output is not kept)."""
+    bn, conv = _pair(stride=1)
+    x = torch.randn(4, 6, 21, 7, requires_grad=True)
+    big = []
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        if t.numel() >= x.numel():
+            big.append(t.data_ptr())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        bn_relu_conv(x, bn, conv)
+    assert len(set(big)) == 1
+    big.clear()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        conv(torch.relu(bn(x)))
+    assert len(set(big)) == 2  # the modules keep the BN input and the ReLU output
+
+
+def test_fused_node_is_not_used_where_semantics_differ() -> None:
+    bn, conv = _pair()
+    x = torch.randn(2, 6, 9, 3)
+    bn.eval()
+    assert not fused_applicable(x, bn)
+    bn.train()
+    with torch.no_grad():
+        assert not fused_applicable(x, bn)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert not fused_applicable(x, bn)
+    bn.eval()
+    torch.testing.assert_close(bn_relu_conv(x, bn, conv), conv(torch.relu(bn(x))))
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_half_keep_mask_is_a_fair_coin_in_the_input_layout(channels_last: bool) -> None:
+    torch.manual_seed(0)
+    x = torch.randn(8, 16, 30, 17)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    m = _half_keep_mask(x)
+    assert m.shape == x.shape and m.dtype == torch.bool
+    assert m.is_contiguous(memory_format=torch.channels_last) == channels_last
+    frac = m.float().mean().item()
+    assert abs(frac - 0.5) < 0.01  # 65,280 fair coins: std 0.002
+    # neighbouring entries are independent: P(both kept) = 1/4
+    pair = (m[..., 1:] & m[..., :-1]).float().mean().item()
+    assert abs(pair - 0.25) < 0.01
+    assert not torch.equal(m, _half_keep_mask(x))
+
+
+def test_mask_dropout_half_scales_kept_entries_by_two() -> None:
+    torch.manual_seed(0)
+    drop = MaskDropout(0.5).train()
+    x = torch.ones(4, 8, 10, 5).contiguous(memory_format=torch.channels_last)
+    y = drop(x)
+    assert set(torch.unique(y).tolist()) == {0.0, 2.0}
+    assert y.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(drop.eval()(x), x)
