@@ -11,14 +11,17 @@ from torch import nn
 
 from ssal.errors import SsalInputError
 from ssal.methods.losses import info_nce
+from ssal.config.schema import ModelConfig
 from ssal.methods.moco import (
-    METHODS,
-    LearnerSettings,
     MoCoLearner,
     build_learner,
-    load_method_config,
+    has_strong_view,
+    learner_settings,
     momentum_update,
 )
+from ssal.methods.registry import available_methods, load_method_config
+
+METHODS = available_methods()
 
 V = 5  # a tiny skeleton for the stand-ins
 TRAIN_KEYS = {
@@ -233,9 +236,10 @@ def test_mining_starts_at_its_epoch() -> None:
 
 
 def test_gather_keys_is_identity_without_distributed() -> None:
-    learner = make_learner()
+    from ssal.distributed import gather_cat  # the learner gathers its keys with it
+
     keys = torch.randn(3, 4)
-    assert learner._gather_keys(keys) is keys
+    assert gather_cat(keys) is keys
 
 
 def test_state_dict_carries_key_encoder_and_queue() -> None:
@@ -299,53 +303,57 @@ def test_training_reduces_the_loss() -> None:
 
 
 def test_settings_defaults_are_ssal() -> None:
-    s = LearnerSettings.from_dict({})
-    assert s.use_ld and s.use_drop and s.augment["strong_kind"] == "ssa"
+    s = learner_settings({})
+    assert s.use_ld and s.use_drop and s.augment.strong_kind == "ssa"
     assert s.momentum == 0.999 and s.temperature == 0.07 and s.drop_threshold == 0.7
-    assert s.loss_weights == {"info": 1.0, "ld": 1.0} and s.has_strong_view
+    assert (s.loss_weights.info, s.loss_weights.ld) == (1.0, 1.0) and has_strong_view(s)
 
 
 @pytest.mark.parametrize(
     "cfg, fragment",
     [
-        ({"queue_sise": 10}, "unknown setting model.queue_sise"),
-        ({"augment": {"strongg": {}}}, "unknown setting model.augment.strongg"),
-        ({"loss_weights": {"nce": 1.0}}, "unknown setting model.loss_weights.nce"),
+        ({"queue_sise": 10}, "unknown setting 'model.queue_sise'"),
+        ({"augment": {"strongg": {}}}, "unknown setting 'model.augment.strongg'"),
+        ({"loss_weights": {"nce": 1.0}}, "unknown setting 'model.loss_weights.nce'"),
         ({"augment": {"strong_kind": "wild"}}, "strong_kind"),
         ({"queue_size": 0}, "model.queue_size"),
         ({"queue_size": 2.5}, "model.queue_size"),
         ({"momentum": 1.2}, "model.momentum"),
         ({"temperature": 0}, "model.temperature"),
         ({"use_ld": "yes"}, "model.use_ld"),
-        ({"encoder": {"use_graph": True}}, "model.encoder"),
+        ({"encoder": {"name": "resnet"}}, "model.encoder"),
+        ({"encoder": {"name": "stgcn", "use_graph": True}}, "model.encoder.use_graph"),  # a CFFN key
         ({"mining_topk": 50, "queue_size": 10}, "mining_topk"),
     ],
 )
 def test_bad_settings_raise_input_error(cfg: dict, fragment: str) -> None:
     with pytest.raises(SsalInputError) as info:
-        LearnerSettings.from_dict(cfg, where="run.yaml")
+        learner_settings(cfg, where="run.yaml")
     assert fragment in str(info.value) and str(info.value).startswith("run.yaml: ")
     assert "\n" not in str(info.value)
 
 
 def test_strong_view_unless_kind_none() -> None:
     # without L_d the strong view still trains, through InfoNCE (AimCLR's ablation w/o D3M)
-    assert LearnerSettings.from_dict({"use_ld": False}).has_strong_view
-    assert not LearnerSettings.from_dict({"augment": {"strong_kind": "none"}}).has_strong_view
+    assert has_strong_view(learner_settings({"use_ld": False}))
+    assert not has_strong_view(learner_settings({"augment": {"strong_kind": "none"}}))
 
 
 @pytest.mark.parametrize("name", METHODS)
 def test_presets_are_complete_and_valid(name: str) -> None:
-    cfg = load_method_config(name)
-    assert set(cfg) == {"model", "train"}
+    from ssal.config import resolve_config
+
+    preset = load_method_config(name)
+    assert set(preset) <= {"model", "train"} and set(preset["model"]) <= set(ModelConfig.__dataclass_fields__)
+    cfg = resolve_config(name)
     assert set(cfg["train"]) == TRAIN_KEYS
     assert cfg["train"]["optimizer"] == "sgd" and cfg["train"]["lr"] == 0.1
-    # every learner setting is spelled out, so command-line overrides can reach each one
-    assert set(cfg["model"]) == {f for f in LearnerSettings.__dataclass_fields__}
-    settings = LearnerSettings.from_dict(cfg["model"], where=f"{name}.yaml")
+    # the resolved configuration spells out every learner setting, so overrides can reach each one
+    assert set(cfg["model"]) == set(ModelConfig.__dataclass_fields__)
+    settings = learner_settings(cfg["model"], where=f"{name}.yaml")
     expected = {"ssal": ("cffn", "ssa", True), "aimclr": ("stgcn", "extreme", True),
                 "skeletonclr": ("stgcn", "none", False)}[name]
-    assert (settings.encoder["name"], settings.augment["strong_kind"], settings.use_ld) == expected
+    assert (settings.encoder.name, settings.augment.strong_kind, settings.use_ld) == expected
 
 
 def test_unknown_method() -> None:
@@ -387,7 +395,9 @@ def test_build_each_method_and_step(name: str) -> None:
     _real_models_or_skip()
     from ssal.skeleton import EGAIT16
 
-    cfg = load_method_config(name)["model"]
+    from ssal.config import resolve_config
+
+    cfg = resolve_config(name)["model"]
     cfg["augment"]["general"]["clip_len"] = 12
     cfg["queue_size"] = 16
     cfg["encoder"].update(base_channels=4, num_layers=3)  # tiny, for speed
@@ -410,7 +420,7 @@ def test_build_each_method_and_step(name: str) -> None:
 
 
 def test_build_rejects_unknown_setting() -> None:
-    with pytest.raises(SsalInputError, match="unknown setting model.bogus"):
+    with pytest.raises(SsalInputError, match="unknown setting 'model.bogus'"):
         build_learner({"bogus": 1}, "egait16")
 
 
@@ -429,7 +439,7 @@ def test_ablation_switches_reach_the_modules() -> None:
     kinds = {type(t) for t in learner.strong.transforms}
     assert PartMask in kinds and UpperBodyJitter not in kinds and TemporalMask not in kinds
     assert learner.drop is None and len(learner.encoder_q.feature_maps(torch.randn(2, 3, 12, 16))) == 1
-    # general keys reach the strong view too (same T), unless the strong section overrides them
+    # general keys reach the strong view too (same T)
     cfg = resolve_config("ssal", overrides=["model.augment.general.clip_len=20",
                                             "model.encoder.base_channels=4"])
     learner = build_learner(cfg["model"], EGAIT16)

@@ -42,7 +42,7 @@ __all__ = [
 
 #: ``run.dist_bn`` choices: MoCo's shuffle-BN for the key encoder, SyncBatchNorm everywhere
 #: (CUDA only: PyTorch's SyncBatchNorm has no CPU kernel), or per-rank BatchNorm.
-BN_MODES = ("shuffle", "sync", "local")
+from .config.schema import BN_MODES  # noqa: E402 - the choices of run.dist_bn
 #: Environment variable of the test hook (a folder for per-rank dumps).
 DEBUG_ENV = "SSAL_DIST_DEBUG_DIR"
 

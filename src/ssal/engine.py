@@ -32,7 +32,8 @@ from tqdm.auto import tqdm
 
 from .checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
 from .config import clip_len as config_clip_len
-from .config import check_types, dump_config
+from .config import dump_config, validate_config
+from .config.schema import AMP_MODES
 from .data.canonical import release_pages
 from .data.dataset import GaitDataset
 from .distributed import DEBUG_ENV, DistContext, install_key_recorder, session
@@ -156,7 +157,7 @@ def check_run_checkpoint(path: Path) -> dict[str, Any]:
         if not isinstance(config.get(section), Mapping):
             raise SsalInputError(where, f"field 'config': section {section!r} is missing")
     try:
-        ck["config"] = check_types(config)
+        ck["config"] = validate_config(config)
     except SsalInputError as exc:
         raise SsalInputError(where, f"field 'config': {exc.problem}") from None
     fields.check_layout(ck.get("layout"), where)
@@ -246,10 +247,6 @@ def load_batch(x: np.ndarray, idx: np.ndarray, device: torch.device) -> torch.Te
     if device.type == "cuda":
         tensor = tensor.pin_memory().to(device, non_blocking=True)
     return tensor
-
-
-#: ``run.amp`` values (ssal 0.1's booleans are read as "auto" / "off").
-AMP_MODES = ("auto", "bf16", "off")
 
 
 def amp_mode(value: Any) -> str:

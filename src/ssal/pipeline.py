@@ -27,6 +27,7 @@ from .data.dataset import GaitDataset
 from .data.splits import kfold, load_split, save_split, stratified_split
 from .engine import load_configured_dataset, pretrain, prepare_run_dir, read_metrics
 from .errors import SsalInputError
+from .methods.registry import available_methods, encoder_name
 from .evaluation import (
     evaluate,
     format_table,
@@ -39,7 +40,8 @@ from .evaluation import (
 from .models import build_encoder
 from .models.base import BackboneFeatures, Encoder
 
-SSL_METHODS = ("ssal", "aimclr", "skeletonclr")
+#: The self-supervised methods, one per preset in ``ssal/methods/configs`` (the registry).
+SSL_METHODS = available_methods()
 
 
 @dataclass(frozen=True)
@@ -120,11 +122,6 @@ SCHEDULES: dict[str, Schedule] = {
 }
 
 
-def encoder_name(method: str) -> str:
-    """The encoder architecture of a method preset (``cffn`` or ``stgcn``)."""
-    from .methods.moco import load_method_config
-
-    return str(load_method_config(method)["model"]["encoder"]["name"])
 
 
 @dataclass

@@ -5,24 +5,24 @@ batch ``x`` of shape ``(N, C=3, T, V)`` (any floating dtype, any device) with a
 :class:`torch.Generator` on ``x.device``; all randomness comes from the generator. Joint sets
 (body parts, upper body, mirror pairs) come from a :class:`ssal.skeleton.SkeletonLayout`.
 
-Modules: :mod:`.general` (crop-resize, shear), :mod:`.strong` (SSA: jitter, part mask,
+Modules: :mod:`.general` (crop-resize, shear), :mod:`.ssa` (SSA: jitter, part mask,
 temporal mask), :mod:`.extreme` (AimCLR: flip, rotate, noise, blur, axis mask),
-:mod:`.builders` (config dicts -> :class:`Compose`).
+:mod:`.builders` (typed settings -> :class:`Compose`).
 """
 
 from .base import Augmentation, Compose
 from .builders import (
-    DEFAULT_EXTREME, DEFAULT_GENERAL, DEFAULT_SSA, extreme_augment, general_augment,
-    resolve_settings, ssa_augment,
+    DEFAULT_EXTREME, DEFAULT_GENERAL, DEFAULT_SSA, STRONG_BUILDERS, extreme_augment, general_augment,
+    ssa_augment,
 )
 from .extreme import AxisMask, Flip, GaussianBlur, GaussianNoise, Rotate, TimeFlip, axis_rotation
 from .general import Shear, TemporalCropResize, TemporalResize, reflect_index, resample
-from .strong import PartMask, TemporalMask, UpperBodyJitter, jitter_joints
+from .ssa import PartMask, TemporalMask, UpperBodyJitter, jitter_joints
 
 __all__ = [
     "Augmentation", "Compose",
     "DEFAULT_GENERAL", "DEFAULT_SSA", "DEFAULT_EXTREME",
-    "general_augment", "ssa_augment", "extreme_augment", "resolve_settings",
+    "general_augment", "ssa_augment", "extreme_augment", "STRONG_BUILDERS",
     "TemporalCropResize", "TemporalResize", "Shear", "resample", "reflect_index",
     "UpperBodyJitter", "PartMask", "TemporalMask", "jitter_joints",
     "Flip", "Rotate", "TimeFlip", "GaussianNoise", "GaussianBlur", "AxisMask", "axis_rotation",

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ..skeleton import SkeletonLayout
+from ..config.schema import ExtremeConfig as _X  # the defaults
 from .base import (
     zero_where,
     Augmentation, check_batch, check_int, check_non_negative, check_range, normal, setting_error,
@@ -35,7 +36,8 @@ class Flip(Augmentation):
     """
 
     def __init__(
-        self, layout: SkeletonLayout, p: float = 0.5, lateral_axis: int = 0, mirror: bool = False
+        self, layout: SkeletonLayout, p: float = _X.flip_p, lateral_axis: int = _X.flip_axis,
+        mirror: bool = _X.flip_mirror,
     ) -> None:
         super().__init__(p)
         if lateral_axis not in (0, 1, 2) or lateral_axis == layout.up_axis:
@@ -67,7 +69,7 @@ class Flip(Augmentation):
 class TimeFlip(Augmentation):
     """Reverse the frame order (AimCLR's ``random_time_flip``, p 0.5)."""
 
-    def __init__(self, p: float = 0.5) -> None:
+    def __init__(self, p: float = _X.time_flip_p) -> None:
         super().__init__(p)
 
     def transform(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -105,8 +107,8 @@ class Rotate(Augmentation):
     """
 
     def __init__(
-        self, max_degrees: float = 30.0, minor_degrees: float = 1.0, p: float = 1.0,
-        symmetric: bool = False,
+        self, max_degrees: float = _X.rotate_degrees, minor_degrees: float = _X.rotate_minor_degrees,
+        p: float = _X.rotate_p, symmetric: bool = _X.rotate_symmetric,
     ) -> None:
         super().__init__(p)
         self.max_degrees = check_non_negative("rotate_degrees", max_degrees)
@@ -136,7 +138,7 @@ class Rotate(Augmentation):
 class GaussianNoise(Augmentation):
     """Add i.i.d. ``N(0, std^2)`` noise to every coordinate (AimCLR: std 0.01)."""
 
-    def __init__(self, std: float = 0.01, p: float = 0.5) -> None:
+    def __init__(self, std: float = _X.noise_std, p: float = _X.noise_p) -> None:
         super().__init__(p)
         self.std = check_non_negative("noise_std", std)
 
@@ -164,8 +166,8 @@ class GaussianBlur(Augmentation):
     """
 
     def __init__(
-        self, kernel: int = 15, sigma: Sequence[float] = (0.1, 2.0), p: float = 0.5,
-        normalize: bool = False,
+        self, kernel: int = _X.blur_kernel, sigma: Sequence[float] = (0.1, 2.0), p: float = _X.blur_p,
+        normalize: bool = _X.blur_normalize,  # sigma: ExtremeConfig.blur_sigma
     ) -> None:
         super().__init__(p)
         self.kernel = check_int("blur_kernel", kernel, minimum=1)
@@ -199,7 +201,7 @@ class GaussianBlur(Augmentation):
 class AxisMask(Augmentation):
     """Zero one random coordinate axis (x, y or z) of the whole sequence, per sample."""
 
-    def __init__(self, p: float = 0.5) -> None:
+    def __init__(self, p: float = _X.axis_mask_p) -> None:
         super().__init__(p)
 
     def transform(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

@@ -14,6 +14,7 @@ from typing import Sequence
 
 import torch
 
+from ..config.schema import GeneralAugmentConfig as _T  # the defaults
 from .base import (
     Augmentation, check_batch, check_int, check_non_negative, check_range, uniform,
 )
@@ -104,8 +105,8 @@ class TemporalCropResize(Augmentation):
     uses_lengths = True
 
     def __init__(
-        self, clip_len: int = 50, pad_ratio: float = 1 / 6,
-        crop_ratio: Sequence[float] = (1.0, 1.0),
+        self, clip_len: int = _T.clip_len, pad_ratio: float = _T.pad_ratio,
+        crop_ratio: Sequence[float] = (1.0, 1.0),  # GeneralAugmentConfig.crop_ratio
     ) -> None:
         super().__init__(p=1.0)
         self.clip_len = check_int("clip_len", clip_len, minimum=1)
@@ -148,7 +149,7 @@ class TemporalResize(Augmentation):
 
     uses_lengths = True
 
-    def __init__(self, clip_len: int = 50) -> None:
+    def __init__(self, clip_len: int = _T.clip_len) -> None:
         super().__init__(p=1.0)
         self.clip_len = check_int("clip_len", clip_len, minimum=1)
 
@@ -171,7 +172,7 @@ class Shear(Augmentation):
     identity.
     """
 
-    def __init__(self, amplitude: float = 0.5, p: float = 1.0) -> None:
+    def __init__(self, amplitude: float = _T.shear_amplitude, p: float = 1.0) -> None:
         super().__init__(p)
         self.amplitude = check_non_negative("shear_amplitude", amplitude)
 

@@ -9,6 +9,7 @@ import io
 import json
 import shlex
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import numpy as np
 
 from ..config import clip_len as config_clip_len
 from ..errors import SsalInputError, display_path
+from ..methods.registry import available_methods
 from .pretrain_cmd import LABEL_MAP_HELP
 from .video_cmd import add_video_flags, settings_from_args
 
@@ -88,7 +90,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p.set_defaults(handler=run_protocol, protocol=name)
 
     p = subparsers.add_parser("supervised", help="train the same encoder from scratch on labels (the reference)")
-    p.add_argument("--arch", choices=("ssal", "aimclr", "skeletonclr"), default="ssal",
+    p.add_argument("--arch", choices=available_methods(), default="ssal",
                    help="whose encoder architecture to train (ssal: CFFN, others: ST-GCN)")
     p.add_argument("--data", default="builtin", help=DATA_HELP)
     p.add_argument("--labels")
@@ -117,8 +119,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--labels", help="labels file (default: found beside the data)")
     p.add_argument("--label-map", help=LABEL_MAP_HELP)
     p.add_argument("--folds", type=int, default=0, help="also run k-fold cross-validation (0: off)")
-    p.add_argument("--methods", nargs="+", default=["ssal", "aimclr", "skeletonclr"],
-                   choices=["ssal", "aimclr", "skeletonclr"])
+    p.add_argument("--methods", nargs="+", default=list(available_methods()), choices=available_methods())
     _add_schedule_flags(p)
     _add_run_flags(p, None)
     p.set_defaults(handler=run_reproduce)
@@ -129,8 +130,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("name", choices=["bandai"], help="bandai: the Bandai-Namco-Research-Motiondataset "
                    "(4-class emotion on dataset-1 locomotion over recording-level folds, 7-style on dataset-2)")
     p.add_argument("--data", required=True, help="folder holding dataset-1/data and dataset-2/data")
-    p.add_argument("--methods", nargs="+", default=["ssal", "aimclr", "skeletonclr"],
-                   choices=["ssal", "aimclr", "skeletonclr"])
+    p.add_argument("--methods", nargs="+", default=list(available_methods()), choices=available_methods())
     p.add_argument("--folds", type=int, default=5, help="recording-level folds of the emotion task (default 5)")
     p.add_argument("--limit", type=int, help="at most this many recordings per style for pretraining and the "
                    "style task (a small subset; default: all)")
@@ -177,7 +177,7 @@ def _experiment_for_checkpoint(args: argparse.Namespace):
     from ..engine import load_configured_dataset
     from ..pipeline import SCHEDULES, Experiment
 
-    from ..config import DEFAULTS, check_types
+    from ..config import DataConfig, typed_section
     from ..outputs import check_output_dir
 
     out = Path(args.out) if args.out else Path(args.checkpoint).parent / f"eval_{args.protocol}"
@@ -190,7 +190,7 @@ def _experiment_for_checkpoint(args: argparse.Namespace):
     cfg = ck.get("config") or {}
     if cfg.get("data") is not None:
         try:
-            cfg = {**cfg, "data": check_types({"data": {**DEFAULTS["data"], **cfg["data"]}})["data"]}
+            cfg = {**cfg, "data": asdict(typed_section(DataConfig, cfg["data"], None, "data."))}
         except (SsalInputError, TypeError) as exc:
             problem = exc.problem if isinstance(exc, SsalInputError) else str(exc)
             raise SsalInputError(where, f"field 'config.data': {problem}") from None

@@ -6,7 +6,8 @@ import argparse
 import os
 import sys
 
-METHODS = ("ssal", "aimclr", "skeletonclr")
+from ..methods.registry import available_methods
+
 LABEL_MAP_HELP = ("names of the label values 0, 1, ...: egait (default: happy, angry, sad, neutral), step "
                   "(angry, neutral, happy, sad) or comma-separated names")
 
@@ -48,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("pretrain", help="self-supervised pretraining (ssal, aimclr, skeletonclr)",
                               description="Pretrain an encoder without labels; writes checkpoints, "
                                           "metrics.jsonl and encoder.pt into --out.")
-    p.add_argument("--method", choices=METHODS, default="ssal")
+    p.add_argument("--method", choices=available_methods(), default="ssal")
     p.add_argument("--data", help="'builtin' (the default) or a dataset path (E-Gait .h5, BVH folder, .npz, .ssal); overrides --set data.source")
     p.add_argument("--labels", help="labels file beside the data (only used by the kNN monitor)")
     p.add_argument("--label-map", help=LABEL_MAP_HELP)

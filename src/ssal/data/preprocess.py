@@ -38,7 +38,7 @@ from .dataset import UNLABELLED, GaitDataset
 #: Target of the scale normalisation: the height proxy (trunk chain + mean leg chain) in metres.
 REFERENCE_HEIGHT = 1.5
 
-CENTER_MODES = ("first_frame", "per_frame", "none")
+from ..config.schema import CENTER_MODES  # noqa: E402 - the choices of data.center
 
 # --------------------------------------------------------------------------------------
 # Limits on untrusted input (docs/data.md, "Limits"). Readers check declared sizes against

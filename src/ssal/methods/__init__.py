@@ -4,24 +4,22 @@
   nearest-neighbour mining, as pure functions;
 * :mod:`.queue`: :class:`FeatureQueue`, the ring buffer of negative keys;
 * :mod:`.moco`: :func:`momentum_update`, :class:`MoCoLearner`, :func:`build_learner`,
-  :func:`load_method_config`;
-* ``configs/{ssal,aimclr,skeletonclr}.yaml``: the method presets (``model:`` + ``train:``).
+  :func:`learner_settings`;
+* :mod:`.registry`: the methods, one preset each in ``configs/<name>.yaml`` (:func:`available_methods`,
+  :func:`load_method_config`): adding a method is adding a file.
 """
 
 from .losses import distribution_divergence, info_nce, moco_logits
-from .moco import (
-    METHODS,
-    LearnerSettings,
-    MoCoLearner,
-    build_learner,
-    load_method_config,
-    momentum_update,
-)
+from .moco import LearnerSettings, MoCoLearner, build_learner, has_strong_view, learner_settings, momentum_update
+from .registry import available_methods, encoder_name, load_method_config
 from .queue import FeatureQueue
 
 __all__ = [
-    "METHODS",
     "FeatureQueue",
+    "available_methods",
+    "encoder_name",
+    "has_strong_view",
+    "learner_settings",
     "LearnerSettings",
     "MoCoLearner",
     "build_learner",

@@ -22,19 +22,18 @@ Steps 3 and 5 change state and only happen in training mode (``learner.train()``
 from __future__ import annotations
 
 import copy
-import math
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict
 from functools import partial
-from importlib import resources
 from typing import Any, Callable, Iterable, Mapping
 
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-import yaml
 from torch import Tensor, nn
 
-from ..errors import SsalInputError
+from ..config.resolve import typed_section
+from ..config.schema import STRONG_KINDS, ModelConfig
+from ..distributed import gather_cat
 from .losses import (
     distribution_divergence,
     info_nce_from_logits,
@@ -51,15 +50,10 @@ __all__ = [
     "MoCoLearner",
     "LearnerSettings",
     "STRONG_KINDS",
-    "METHODS",
     "build_learner",
-    "load_method_config",
+    "has_strong_view",
+    "learner_settings",
 ]
-
-#: Kinds of strong view: SSAL's selective strong augmentation, AimCLR's extreme set, or none.
-STRONG_KINDS = ("ssa", "extreme", "none")
-#: Presets shipped in ``ssal/methods/configs``.
-METHODS = ("ssal", "aimclr", "skeletonclr")
 
 Augment = Callable[[Tensor, torch.Generator | None], Tensor]
 FeatureDrop = Callable[[Tensor], Tensor]
@@ -222,7 +216,7 @@ class MoCoLearner(nn.Module):
             loss = weighted_sum(terms, self.loss_weights)
 
         if self.training:
-            self.queue.enqueue(self._gather_keys(z1))
+            self.queue.enqueue(gather_cat(z1))  # keys of all ranks, rank order
 
         out = {"loss": loss}
         out.update({name: value.detach() for name, value in terms.items()})
@@ -239,166 +233,52 @@ class MoCoLearner(nn.Module):
                                     s1, generator)
         return F.normalize(self.head_k(self.encoder_k(s1)), dim=1)
 
-    def _gather_keys(self, keys: Tensor) -> Tensor:
-        """Keys of all ranks concatenated (rank order) under ``torch.distributed``, else ``keys``.
-
-        Every rank must pass the same batch size (use ``drop_last`` with a distributed sampler).
-        """
-        if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-            return keys
-        gathered = [torch.empty_like(keys) for _ in range(dist.get_world_size())]
-        dist.all_gather(gathered, keys.contiguous())
-        return torch.cat(gathered, dim=0)
-
 
 # ---------------------------------------------------------------------- configuration
 
-
-@dataclass(frozen=True)
-class LearnerSettings:
-    """The ``model:`` section of a method preset (every key; unknown keys are an error).
-
-    ``encoder`` goes to ``ssal.models.build_encoder``; ``augment.general`` / ``augment.strong``
-    go to the ``ssal.augment`` builders (the strong view gets the general keys too, overridden
-    by its own), ``augment.strong_kind`` picks ``ssa``, ``extreme`` or ``none``. The strong view is built unless ``strong_kind`` is ``none``;
-    it feeds L_d, or, with ``use_ld`` off, InfoNCE against the same keys (AimCLR's ablation
-    without D3M). ``use_drop`` only matters when the strong view exists.
-    """
-
-    encoder: dict[str, Any] = field(default_factory=lambda: {"name": "cffn"})
-    augment: dict[str, Any] = field(
-        default_factory=lambda: {"general": {}, "strong": {}, "strong_kind": "ssa"}
-    )
-    feature_dim: int = 128
-    head_hidden: int = 128
-    queue_size: int = 1024
-    momentum: float = 0.999
-    temperature: float = 0.07
-    use_drop: bool = True
-    drop_threshold: float = 0.7
-    drop_mode: str = "aimclr"
-    use_ld: bool = True
-    loss_weights: dict[str, float] = field(default_factory=lambda: {"info": 1.0, "ld": 1.0})
-    mining_topk: int = 0
-    mining_epoch: int = 0
-
-    @classmethod
-    def from_dict(cls, cfg: Mapping[str, Any], where: str | None = None) -> "LearnerSettings":
-        """Validate ``cfg`` (missing keys take the defaults above) and return the settings."""
-        if not isinstance(cfg, Mapping):
-            raise SsalInputError(where, "the model settings must be a mapping")
-        known = {f.name for f in fields(cls)}
-        _reject_unknown(cfg, known, "model", where)
-        base = cls()
-        values: dict[str, Any] = {name: copy.deepcopy(cfg.get(name, getattr(base, name))) for name in known}
-
-        augment = values["augment"]
-        if not isinstance(augment, Mapping):
-            raise SsalInputError(where, "model.augment must be a mapping")
-        _reject_unknown(augment, {"general", "strong", "strong_kind"}, "model.augment", where)
-        augment = {**base.augment, **augment}
-        for key in ("general", "strong"):
-            if augment[key] is None:
-                augment[key] = {}
-            if not isinstance(augment[key], Mapping):
-                raise SsalInputError(where, f"model.augment.{key} must be a mapping")
-        if augment["strong_kind"] is None:
-            augment["strong_kind"] = "none"
-        if augment["strong_kind"] not in STRONG_KINDS:
-            raise SsalInputError(
-                where,
-                f"model.augment.strong_kind must be one of {', '.join(STRONG_KINDS)}, "
-                f"got {augment['strong_kind']!r}",
-            )
-        values["augment"] = augment
-
-        if not isinstance(values["encoder"], Mapping) or "name" not in values["encoder"]:
-            raise SsalInputError(where, "model.encoder must be a mapping with a 'name'")
-        weights = values["loss_weights"]
-        if not isinstance(weights, Mapping):
-            raise SsalInputError(where, "model.loss_weights must be a mapping")
-        _reject_unknown(weights, {"info", "ld"}, "model.loss_weights", where)
-        weights = {**base.loss_weights, **weights}
-        for key, w in weights.items():
-            _check_number(w, f"model.loss_weights.{key}", where, low=0.0)
-        values["loss_weights"] = weights
-
-        for key in ("feature_dim", "head_hidden", "queue_size"):
-            _check_int(values[key], f"model.{key}", where, low=1)
-        for key in ("mining_topk", "mining_epoch"):
-            _check_int(values[key], f"model.{key}", where, low=0)
-        if values["mining_topk"] > values["queue_size"]:
-            raise SsalInputError(where, "model.mining_topk must not exceed model.queue_size")
-        _check_number(values["momentum"], "model.momentum", where, low=0.0, high=1.0)
-        _check_number(values["drop_threshold"], "model.drop_threshold", where, low=0.0, high=1.0)
-        _check_number(values["temperature"], "model.temperature", where, low=0.0, open_low=True)
-        from ..models.simam import DROP_MODES
-
-        if values["drop_mode"] not in DROP_MODES:
-            raise SsalInputError(
-                where, f"model.drop_mode must be one of {', '.join(DROP_MODES)}, got {values['drop_mode']!r}"
-            )
-        for key in ("use_drop", "use_ld"):
-            if not isinstance(values[key], bool):
-                raise SsalInputError(where, f"model.{key} must be true or false, got {values[key]!r}")
-        return cls(**values)
-
-    @property
-    def has_strong_view(self) -> bool:
-        """Whether the learner computes a strong view (fed to L_d, or to InfoNCE without L_d)."""
-        return self.augment["strong_kind"] != "none"
+#: The ``model:`` section of a run (:class:`ssal.config.schema.ModelConfig`); the name of ssal 0.1.
+LearnerSettings = ModelConfig
 
 
-def _reject_unknown(cfg: Mapping[str, Any], known: set[str], section: str, where: str | None) -> None:
-    unknown = sorted(str(k) for k in cfg if k not in known)
-    if unknown:
-        raise SsalInputError(
-            where, f"unknown setting {section}.{unknown[0]} (known: {', '.join(sorted(known))})"
-        )
+def learner_settings(cfg: ModelConfig | Mapping[str, Any] | None, where: str | None = None) -> ModelConfig:
+    """``cfg`` (a typed section or a mapping; missing keys take SSAL's defaults) as a checked
+    :class:`~ssal.config.schema.ModelConfig`; an unknown key or bad value is an
+    :class:`~ssal.errors.SsalInputError` naming ``where`` and the key."""
+    return typed_section(ModelConfig, cfg, where, "model.")
 
 
-def _check_int(value: Any, name: str, where: str | None, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise SsalInputError(where, f"{name} must be an integer >= {low}, got {value!r}")
+def has_strong_view(settings: ModelConfig) -> bool:
+    """Whether the learner computes a strong view (fed to L_d, or to InfoNCE without L_d)."""
+    return settings.augment.strong_kind != "none"
 
 
-def _check_number(value: Any, name: str, where: str | None, low: float, high: float = math.inf,
-                  open_low: bool = False) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if ok:
-        ok = (value > low if open_low else value >= low) and value <= high
-    if not ok:
-        lo = f"> {low}" if open_low else f">= {low}"
-        hi = f" and <= {high}" if math.isfinite(high) else ""
-        raise SsalInputError(where, f"{name} must be a number {lo}{hi}, got {value!r}")
-
-
-def build_learner(cfg: Mapping[str, Any], layout: Any, where: str | None = None) -> MoCoLearner:
-    """A :class:`MoCoLearner` from the ``model:`` settings of a method (see :class:`LearnerSettings`).
+def build_learner(cfg: ModelConfig | Mapping[str, Any], layout: Any, where: str | None = None) -> MoCoLearner:
+    """A :class:`MoCoLearner` from the ``model:`` settings of a method.
 
     Args:
-        cfg: the ``model`` section (a preset's, possibly with overrides); missing keys take the
-            SSAL defaults, unknown keys raise :class:`~ssal.errors.SsalInputError`.
+        cfg: the typed ``model`` section (:class:`~ssal.config.schema.ModelConfig`) or a mapping
+            of it (missing keys take SSAL's defaults, unknown keys raise
+            :class:`~ssal.errors.SsalInputError`).
         layout: the ``SkeletonLayout`` of the data (joint count, body parts, mirror pairs).
         where: what to name in error messages (e.g. the config file), if anything.
     """
-    settings = LearnerSettings.from_dict(cfg, where)
+    from ..skeleton import get_layout
 
-    from ..augment import extreme_augment, general_augment, ssa_augment
+    settings = learner_settings(cfg, where)
+    layout = get_layout(layout)
+
+    from ..augment import STRONG_BUILDERS, general_augment
     from ..models import build_encoder
     from ..models.heads import MLPHead
     from ..models.simam import simam_drop
 
-    encoder = build_encoder(dict(settings.encoder), layout)
+    encoder = build_encoder(settings.encoder, layout)
     head = MLPHead(encoder.out_dim, settings.head_hidden, settings.feature_dim)
-    general = general_augment(dict(settings.augment["general"]), layout)
+    general = general_augment(settings.augment, layout)
     strong = drop = None
-    if settings.has_strong_view:
-        builder = ssa_augment if settings.augment["strong_kind"] == "ssa" else extreme_augment
-        # The strong view starts with the same general set T: general keys apply to it too,
-        # unless the strong section overrides them.
-        strong_cfg = {**settings.augment["general"], **settings.augment["strong"]}
-        strong = builder(strong_cfg, layout)
+    if has_strong_view(settings):
+        # The strong view starts with the same general set T.
+        strong = STRONG_BUILDERS[settings.augment.strong_kind](settings.augment, layout)
         if settings.use_drop:
             drop = partial(simam_drop, threshold=settings.drop_threshold, mode=settings.drop_mode)
     return MoCoLearner(
@@ -411,19 +291,8 @@ def build_learner(cfg: Mapping[str, Any], layout: Any, where: str | None = None)
         queue_size=settings.queue_size,
         momentum=settings.momentum,
         temperature=settings.temperature,
-        loss_weights=settings.loss_weights,
+        loss_weights=asdict(settings.loss_weights),
         mining_topk=settings.mining_topk,
         mining_epoch=settings.mining_epoch,
         use_ld=settings.use_ld,
     )
-
-
-def load_method_config(name: str) -> dict[str, Any]:
-    """The packaged preset ``ssal/methods/configs/<name>.yaml`` (``model:`` and ``train:``)."""
-    if name not in METHODS:
-        raise SsalInputError(None, f"unknown method {name!r}; available: {', '.join(METHODS)}")
-    text = resources.files("ssal.methods").joinpath("configs", f"{name}.yaml").read_text("utf-8")
-    data = yaml.safe_load(text) or {}
-    if not isinstance(data, dict):
-        raise ValueError(f"packaged preset {name}.yaml is not a mapping")
-    return data

@@ -1,14 +1,16 @@
 """Encoders (ST-GCN, CFFN = ST-GCN + AFF image branch), heads and SimAM drop.
 
 Every encoder implements :class:`~ssal.models.base.Encoder` on batches ``(N, 3, T, V)``;
-:func:`build_encoder` makes one from a config mapping (``name`` plus constructor settings).
+:func:`build_encoder` makes one from its typed settings (``model.encoder``, :mod:`ssal.config.schema`).
 """
 
 from __future__ import annotations
 
-import inspect
+import dataclasses
 from typing import Any, Mapping
 
+from ..config.resolve import typed_section
+from ..config.schema import ENCODER_SCHEMAS, STGCNConfig
 from ..errors import SsalInputError
 from ..skeleton import SkeletonLayout
 from .base import BackboneFeatures, Encoder, count_parameters
@@ -22,39 +24,35 @@ ENCODERS: dict[str, type[Encoder]] = {"stgcn": STGCN, "cffn": CFFN}
 
 
 def encoder_settings(name: str) -> list[str]:
-    """The setting names an encoder accepts (its constructor keywords, without ``layout``)."""
-    params = inspect.signature(ENCODERS[name].__init__).parameters
-    return [p for p in params if p not in ("self", "layout")]
+    """The setting names an encoder accepts (its schema's fields, without ``name``)."""
+    return [f.name for f in dataclasses.fields(ENCODER_SCHEMAS[name]) if f.name != "name"]
 
 
-def build_encoder(cfg: Mapping[str, Any], layout: SkeletonLayout) -> Encoder:
-    """Build an encoder from ``cfg`` = ``{"name": "stgcn" | "cffn", **settings}``.
+def build_encoder(cfg: STGCNConfig | Mapping[str, Any], layout: SkeletonLayout) -> Encoder:
+    """Build an encoder from its typed settings (:class:`~ssal.config.schema.STGCNConfig` or
+    :class:`~ssal.config.schema.CFFNConfig`) or a mapping ``{"name": "stgcn" | "cffn", **settings}``.
 
     Raises:
         SsalInputError: missing or unknown ``name``, an unknown setting, or a bad value.
     """
-    if not isinstance(cfg, Mapping) or "name" not in cfg:
-        raise SsalInputError(None, f"encoder config must be a mapping with a 'name', got {cfg!r}")
-    settings = dict(cfg)
-    name = settings.pop("name")
-    if name not in ENCODERS:
-        raise SsalInputError(
-            None, f"unknown encoder {name!r}; available: {', '.join(sorted(ENCODERS))}"
-        )
-    allowed = encoder_settings(name)
-    unknown = sorted(str(k) for k in settings if k not in allowed)
-    if unknown:
-        raise SsalInputError(
-            None,
-            f"encoder {name}: unknown setting(s) {', '.join(unknown)}; "
-            f"allowed: {', '.join(allowed)}",
-        )
+    if not isinstance(cfg, STGCNConfig):
+        if not isinstance(cfg, Mapping) or "name" not in cfg:
+            raise SsalInputError(None, f"encoder config must be a mapping with a 'name', got {cfg!r}")
+        name = cfg["name"]
+        if name not in ENCODERS:
+            raise SsalInputError(None, f"unknown encoder {name!r}; available: {', '.join(sorted(ENCODERS))}")
+        unknown = sorted(str(k) for k in cfg if k != "name" and k not in encoder_settings(name))
+        if unknown:
+            raise SsalInputError(None, f"encoder {name}: unknown setting(s) {', '.join(unknown)}; "
+                                       f"allowed: {', '.join(encoder_settings(name))}")
+    settings = typed_section(STGCNConfig, cfg, None, "model.encoder.")
+    kwargs = {k: v for k, v in dataclasses.asdict(settings).items() if k != "name"}
     try:
-        return ENCODERS[name](layout, **settings)
+        return ENCODERS[settings.name](layout, **kwargs)
     except SsalInputError:
         raise
     except (TypeError, ValueError) as exc:
-        raise SsalInputError(None, f"encoder {name}: {exc}") from None
+        raise SsalInputError(None, f"encoder {settings.name}: {exc}") from None
 
 
 __all__ = [

@@ -56,7 +56,7 @@ def simam_attention(x: Tensor, e_lambda: float = E_LAMBDA) -> Tensor:
 
 
 #: Drop modes of :func:`simam_drop`.
-DROP_MODES = ("aimclr", "per_frame")
+from ..config.schema import DROP_MODES  # noqa: E402 - the choices of model.drop_mode
 
 
 def _batch_drop(x: Tensor, score: Tensor, threshold: float, shape: tuple[int, ...]) -> Tensor:

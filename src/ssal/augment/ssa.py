@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 
 from ..skeleton import SkeletonLayout
+from ..config.schema import SSAConfig as _SSA  # the defaults
 from .base import (
     zero_where,
     Augmentation, check_batch, check_int, check_non_negative, normal, random_subset_mask,
@@ -49,8 +50,8 @@ class UpperBodyJitter(Augmentation):
     """
 
     def __init__(
-        self, layout: SkeletonLayout, offset_std: float = 0.1, frame_std: float = 0.01,
-        include_trunk: bool = False, p: float = 1.0,
+        self, layout: SkeletonLayout, offset_std: float = _SSA.jitter_offset_std,
+        frame_std: float = _SSA.jitter_frame_std, include_trunk: bool = _SSA.jitter_trunk, p: float = _SSA.jitter_p,
     ) -> None:
         super().__init__(p)
         self.layout = layout
@@ -87,7 +88,8 @@ class PartMask(Augmentation):
     """
 
     def __init__(
-        self, layout: SkeletonLayout, min_parts: int = 1, max_parts: int = 2, p: float = 1.0
+        self, layout: SkeletonLayout, min_parts: int = _SSA.spatial_mask_min_parts,
+        max_parts: int = _SSA.spatial_mask_max_parts, p: float = _SSA.spatial_mask_p,
     ) -> None:
         super().__init__(p)
         num_parts = len(layout.parts)
@@ -128,7 +130,8 @@ class TemporalMask(Augmentation):
     at most T. Frames are drawn uniformly without replacement, independently per sample.
     """
 
-    def __init__(self, ratio: float = 0.15, num_frames: int | None = None, p: float = 1.0) -> None:
+    def __init__(self, ratio: float = _SSA.temporal_mask_ratio, num_frames: int | None = _SSA.temporal_mask_frames,
+                 p: float = _SSA.temporal_mask_p) -> None:
         super().__init__(p)
         self.ratio = check_non_negative("temporal_mask_ratio", ratio)
         if self.ratio > 1:

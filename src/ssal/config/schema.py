@@ -1,0 +1,362 @@
+"""The run configuration as typed dataclass schemas: the one source of every default.
+
+A run is configured by one :class:`Config`: ``method``, ``seed`` and the sections ``data``,
+``train``, ``model`` (the learner: encoder, augmentation, MoCo and loss settings) and ``run``.
+:func:`ssal.config.resolve_config` merges the method preset (``ssal/methods/configs/*.yaml``),
+an optional YAML file and ``--set a.b=c`` overrides into these schemas with OmegaConf, which
+types every value (``1e-1`` becomes the float 0.1) and refuses unknown keys; the field metadata
+below (``ge``, ``gt``, ``le``, ``choices``) is checked once afterwards. Every module takes its
+own typed section (``build_learner(ModelConfig)``, ``build_encoder(STGCNConfig)``, the
+augmentation builders an :class:`AugmentConfig`), and the constructors of the components take
+their defaults from these classes, so a default is written exactly once.
+
+Two sections have variants: ``model.encoder`` is an :class:`STGCNConfig` or (``name: cffn``) a
+:class:`CFFNConfig`, and ``model.augment.strong`` is an :class:`SSAConfig` (``strong_kind:
+ssa``), an :class:`ExtremeConfig` (``extreme``) or empty (``none``). The variant is chosen by
+the ``name`` / ``strong_kind`` that the merged layers give, before their values are typed.
+
+This module imports nothing of ssal beyond the standard library, so every layer may import it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+# Choices of text settings (the modules that act on them import these tuples from here).
+METHOD_ENCODERS = ("stgcn", "cffn")
+STRONG_KINDS = ("ssa", "extreme", "none")
+DROP_MODES = ("aimclr", "per_frame")
+FUSIONS = ("gate", "concat")
+CENTER_MODES = ("first_frame", "per_frame", "none")
+OPTIMIZERS = ("sgd", "adamw")
+AMP_MODES = ("auto", "bf16", "off")
+COMPILE_BACKENDS = ("inductor", "aot_eager", "eager")
+BN_MODES = ("shuffle", "sync", "local")
+ALLOCATOR_POLICIES = ("reuse", "release", "system")
+
+_BIG = 10**12
+
+
+def _num(default: Any, *, ge: float | None = None, gt: float | None = None, le: float | None = None) -> Any:
+    """A numeric field with an allowed range (checked after the merge, with the key's name)."""
+    meta = {k: v for k, v in (("ge", ge), ("gt", gt), ("le", le)) if v is not None}
+    return field(default=default, metadata=meta)
+
+
+def _choice(default: str, choices: tuple[str, ...]) -> Any:
+    """A text field that must be one of ``choices``."""
+    return field(default=default, metadata={"choices": choices})
+
+
+def _list(*default: Any, ge: float | None = None, gt: float | None = None, le: float | None = None,
+          length: int | None = None) -> Any:
+    """A list field (items checked against the range, optionally of a fixed length)."""
+    meta = {k: v for k, v in (("ge", ge), ("gt", gt), ("le", le), ("length", length)) if v is not None}
+    return field(default_factory=lambda: list(default), metadata=meta)
+
+
+# ----------------------------------------------------------------------------- data
+
+
+@dataclass
+class DataConfig:
+    """Where the sequences come from and how they are split (``data:``)."""
+
+    #: ``"builtin"`` (the synthetic corpus) or a path readable by :func:`ssal.data.io.load_dataset`.
+    source: str = "builtin"
+    #: Size and seed of the built-in corpus (ignored for files).
+    builtin_n: int = _num(2000, ge=1, le=10**7)
+    builtin_seed: int = _num(0, ge=0, le=2**63 - 1)
+    #: Optional explicit labels file (E-Gait ``labels.h5``, BVH ``labels.csv``).
+    labels: Optional[str] = None
+    #: Names of the label values 0, 1, ...: ``"egait"`` (happy, angry, sad, neutral), ``"step"``
+    #: (angry, neutral, happy, sad; STEP's code), comma-separated names or a list of names.
+    label_map: Any = "egait"
+    #: Centring of raw sources and the built-in corpus (:mod:`ssal.data.preprocess`):
+    #: ``"per_frame"`` (pose relative to the pelvis), ``"first_frame"`` (E-Gait's walking path
+    #: kept) or ``"none"``. ``.ssal`` corpora are stored preprocessed and keep theirs.
+    center: str = _choice("per_frame", CENTER_MODES)
+    #: Seeded stratified split (SPEC: there is no official E-Gait split); every split of a run,
+    #: of the pipeline and of ``ssal eval`` without ``--split`` reads these.
+    val_fraction: float = _num(0.1, ge=0.0, le=0.99)
+    test_fraction: float = _num(0.1, ge=0.0, le=0.99)
+    split_seed: int = _num(0, ge=0, le=2**63 - 1)
+
+
+# ----------------------------------------------------------------------------- train
+
+
+@dataclass
+class TrainConfig:
+    """Optimiser and schedule of pretraining (``train:``): AimCLR's, SPEC section 2."""
+
+    optimizer: str = _choice("sgd", OPTIMIZERS)
+    #: Huge rates are allowed: they stop with "loss became nan".
+    lr: float = _num(0.1, gt=0.0, le=1e300)
+    weight_decay: float = _num(1.0e-4, ge=0.0, le=1e4)
+    momentum: float = _num(0.9, ge=0.0, le=1.0)
+    nesterov: bool = False
+    #: The global batch (split over the ranks under torchrun).
+    batch_size: int = _num(128, ge=1, le=10**6)
+    epochs: int = _num(300, ge=1, le=10**7)
+    #: Epochs at which the rate is multiplied by ``lr_gamma``.
+    lr_milestones: list[int] = _list(250, ge=0)
+    lr_gamma: float = _num(0.1, gt=0.0, le=1e4)
+    warmup_epochs: int = _num(0, ge=0, le=10**7)
+
+
+# ----------------------------------------------------------------------------- encoders
+
+
+@dataclass
+class STGCNConfig:
+    """ST-GCN encoder (AimCLR's / CrosSCLR's): keywords of :class:`ssal.models.STGCN`."""
+
+    name: str = _choice("stgcn", METHOD_ENCODERS)
+    #: ``None``: no fc, the output is the pooled last map (AimCLR's evaluated feature).
+    out_dim: Optional[int] = _num(None, ge=1, le=2**20)
+    #: AimCLR/CrosSCLR ``hidden_channels`` 16: widths 16,16,16,16,32,32,32,64,64 (then hidden_dim).
+    base_channels: int = _num(16, ge=1, le=2**16)
+    #: Last layer width; ``None``: AimCLR/CrosSCLR ``hidden_dim`` 256 (with ``channels``: its last entry).
+    hidden_dim: Optional[int] = _num(None, ge=1, le=2**16)
+    #: ``None``: the standard 10 layers; n: its first n layers.
+    num_layers: Optional[int] = _num(None, ge=1, le=10)
+    #: Explicit per-layer widths (``None``: derived from ``base_channels``).
+    channels: Optional[list[int]] = _num(None, ge=1, le=2**16)
+    #: Per-layer temporal strides, only with ``channels``.
+    strides: Optional[list[int]] = _num(None, ge=1, le=64)
+    temporal_kernel: int = _num(9, ge=1, le=999)
+    dropout: float = _num(0.5, ge=0.0, le=1.0)
+    edge_importance: bool = True
+
+
+@dataclass
+class CFFNConfig(STGCNConfig):
+    """CFFN (SSAL): the ST-GCN graph branch above plus the AFF image branch, fused to ``out_dim``."""
+
+    name: str = _choice("cffn", METHOD_ENCODERS)
+    #: The fused feature (also the evaluation feature).
+    out_dim: Optional[int] = _num(128, ge=1, le=2**20)
+    use_graph: bool = True            # ablation: ST-GCN graph branch
+    use_image: bool = True            # ablation: AFF image branch
+    fusion: str = _choice("gate", FUSIONS)
+    image_channels: int = _num(32, ge=1, le=2**16)
+    image_depth: int = _num(2, ge=1, le=64)
+    image_blocks: int = _num(4, ge=1, le=64)
+    image_mlp_ratio: float = _num(2.0, gt=0.0, le=64.0)
+    image_stem_stride: int = _num(2, ge=1, le=64)
+    #: Softshrink lambda of the AFF frequency mask.
+    image_sparsity: float = _num(0.01, ge=0.0, le=1e3)
+
+
+#: Encoder schema by ``model.encoder.name``.
+ENCODER_SCHEMAS: dict[str, type[STGCNConfig]] = {"stgcn": STGCNConfig, "cffn": CFFNConfig}
+
+
+# ----------------------------------------------------------------------------- augmentation
+
+
+@dataclass
+class GeneralAugmentConfig:
+    """The general set T of every view (SkeletonCLR / AimCLR ``feeder/tools.py``)."""
+
+    #: Frames of every output view (AimCLR's 50; E-Gait records T <= 75, ELMD <= 240).
+    clip_len: int = _num(50, ge=1, le=100_000)
+    #: Random crop (+ resize to clip_len); off: plain resize.
+    temporal_crop: bool = True
+    #: Mirrored frames (edge repeated) padded at each end: floor(L / 6).
+    pad_ratio: float = _num(1 / 6, ge=0.0, le=10.0)
+    #: (min, max) window as a fraction of L: AimCLR's shift-only crop; below 1: crop-and-resize.
+    crop_ratio: list[float] = _list(1.0, 1.0, gt=0.0, le=1.0, length=2)
+    shear: bool = True
+    #: Off-diagonal shear entries ~ U(-a, a).
+    shear_amplitude: float = _num(0.5, ge=0.0, le=100.0)
+
+
+@dataclass
+class StrongAugmentConfig:
+    """The strong view's own settings (after T); empty for ``strong_kind: none``."""
+
+
+@dataclass
+class SSAConfig(StrongAugmentConfig):
+    """SSAL's selective strong augmentation: upper-body jitter, part mask, temporal mask.
+
+    Magnitudes are inferred (SPEC section 2)."""
+
+    jitter: bool = True
+    #: Per-sequence offset of each upper-limb joint, metres.
+    jitter_offset_std: float = _num(0.1, ge=0.0, le=100.0)
+    #: Extra per-frame jitter, metres (0: none).
+    jitter_frame_std: float = _num(0.01, ge=0.0, le=100.0)
+    #: Also move the trunk above the hips (spine, neck, head).
+    jitter_trunk: bool = False
+    jitter_p: float = _num(1.0, ge=0.0, le=1.0)
+    #: Zero whole body parts, drawn in [min, max] per sample.
+    spatial_mask: bool = True
+    spatial_mask_min_parts: int = _num(1, ge=0, le=64)
+    spatial_mask_max_parts: int = _num(2, ge=0, le=64)
+    spatial_mask_p: float = _num(1.0, ge=0.0, le=1.0)
+    #: Zero whole frames: a fraction of clip_len (8 of 50), or an exact count.
+    temporal_mask: bool = True
+    temporal_mask_ratio: float = _num(0.15, ge=0.0, le=1.0)
+    temporal_mask_frames: Optional[int] = _num(None, ge=0, le=100_000)
+    temporal_mask_p: float = _num(1.0, ge=0.0, le=1.0)
+
+
+@dataclass
+class ExtremeConfig(StrongAugmentConfig):
+    """AimCLR's extreme set (``Feeder_triple._strong_aug``, applied in this order)."""
+
+    flip: bool = True
+    #: AimCLR swaps the mirrored joints only; true: also negate ``flip_axis``.
+    flip_mirror: bool = False
+    flip_axis: int = _num(0, ge=0, le=2)
+    flip_p: float = _num(0.5, ge=0.0, le=1.0)
+    rotate: bool = True
+    #: Main axis angle ~ U(0, 30) degrees, the two other axes ~ U(0, 1).
+    rotate_degrees: float = _num(30.0, ge=0.0, le=360.0)
+    rotate_minor_degrees: float = _num(1.0, ge=0.0, le=360.0)
+    #: true: U(-30, 30) / U(-1, 1).
+    rotate_symmetric: bool = False
+    #: AimCLR rotates every sample.
+    rotate_p: float = _num(1.0, ge=0.0, le=1.0)
+    time_flip: bool = True
+    time_flip_p: float = _num(0.5, ge=0.0, le=1.0)
+    noise: bool = True
+    #: Metres.
+    noise_std: float = _num(0.01, ge=0.0, le=100.0)
+    noise_p: float = _num(0.5, ge=0.0, le=1.0)
+    blur: bool = True
+    #: Taps (odd).
+    blur_kernel: int = _num(15, ge=1, le=999)
+    #: (min, max) kernel width, frames.
+    blur_sigma: list[float] = _list(0.1, 2.0, gt=0.0, le=1e3, length=2)
+    #: AimCLR's kernel is not normalised (scales by 1-5x) and zero-padded.
+    blur_normalize: bool = False
+    blur_p: float = _num(0.5, ge=0.0, le=1.0)
+    axis_mask: bool = True
+    axis_mask_p: float = _num(0.5, ge=0.0, le=1.0)
+
+
+#: Strong-view schema by ``model.augment.strong_kind``.
+STRONG_SCHEMAS: dict[str, type[StrongAugmentConfig]] = {
+    "ssa": SSAConfig, "extreme": ExtremeConfig, "none": StrongAugmentConfig,
+}
+
+
+@dataclass
+class AugmentConfig:
+    """The three views: s1, s2 = T(x); the strong view s3 = strong(T(x)) unless ``none``."""
+
+    general: GeneralAugmentConfig = field(default_factory=GeneralAugmentConfig)
+    strong_kind: str = _choice("ssa", STRONG_KINDS)
+    strong: StrongAugmentConfig = field(default_factory=SSAConfig)
+
+
+# ----------------------------------------------------------------------------- learner
+
+
+@dataclass
+class LossWeights:
+    """L = info * L_Info + ld * L_d (the paper's a = b = 1)."""
+
+    info: float = _num(1.0, ge=0.0, le=1e6)
+    ld: float = _num(1.0, ge=0.0, le=1e6)
+
+
+@dataclass
+class ModelConfig:
+    """The learner (``model:``): encoder, views, MoCo queue and momentum, losses. SSAL's values.
+
+    The strong view is built unless ``augment.strong_kind`` is ``none``; it feeds L_d, or, with
+    ``use_ld`` off, InfoNCE against the same keys (AimCLR's ablation without D3M). ``use_drop``
+    only matters when the strong view exists.
+    """
+
+    encoder: STGCNConfig = field(default_factory=CFFNConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    #: Output of the MLP projection head (z1, z2, z3).
+    feature_dim: int = _num(128, ge=1, le=2**16)
+    head_hidden: int = _num(128, ge=1, le=2**16)
+    #: E-Gait has ~2.2k real sequences (~1.7k in a training split): 1024 keys are about 60% of
+    #: an epoch. Many negatives, yet fewer than the training set, so a sequence's own key from
+    #: the previous epoch has usually been overwritten (a stale copy of itself is a false
+    #: negative). AimCLR's 32,768 fits NTU's 40k sequences, not E-Gait.
+    queue_size: int = _num(1024, ge=1, le=2**26)
+    momentum: float = _num(0.999, ge=0.0, le=1.0)
+    temperature: float = _num(0.07, gt=0.0, le=1e6)
+    #: SimAM drop on the strong view's last feature maps (z3').
+    use_drop: bool = True
+    drop_threshold: float = _num(0.7, ge=0.0, le=1.0)
+    #: AimCLR's Simam_Drop arithmetic; ``per_frame``: ssal 0.1's whole-frame variant.
+    drop_mode: str = _choice("aimclr", DROP_MODES)
+    #: Distributional divergence L_d (the strong view only feeds L_d).
+    use_ld: bool = True
+    loss_weights: LossWeights = field(default_factory=LossWeights)
+    #: AimCLR's nearest-neighbour mining: top-k queue entries become extra positives from
+    #: ``mining_epoch`` on (0: off, SSAL).
+    mining_topk: int = _num(0, ge=0, le=2**26)
+    mining_epoch: int = _num(0, ge=0, le=10**7)
+
+
+# ----------------------------------------------------------------------------- run
+
+
+@dataclass
+class RunConfig:
+    """How this invocation runs (``run:``): device, precision, monitors, logging, limits.
+
+    On resume the ``run`` section of the new invocation replaces the checkpoint's."""
+
+    #: ``"auto"`` takes CUDA when present, else the CPU.
+    device: str = "auto"
+    #: Mixed precision of the training step: ``"auto"`` (bf16 autocast on CUDA, fp32 on the CPU),
+    #: ``"bf16"`` (bf16 autocast on any device), ``"off"``. Losses are always fp32. true / false
+    #: of ssal 0.1 read as ``"auto"`` / ``"off"``.
+    amp: str = _choice("auto", AMP_MODES)
+    #: ``torch.compile`` of the encoders' ``feature_maps`` (query and key encoder).
+    compile: bool = False
+    #: ``"inductor"`` (code generation; needs a C/C++ compiler on the CPU), or ``"aot_eager"`` /
+    #: ``"eager"`` (tracing only, for checks).
+    compile_backend: str = _choice("inductor", COMPILE_BACKENDS)
+    #: kNN monitor on the validation split every N epochs (0: off); its k and temperature are
+    #: also those of the pipeline's kNN protocol.
+    knn_every: int = _num(5, ge=0, le=10**7)
+    knn_k: int = _num(20, ge=1, le=10**6)
+    knn_temperature: float = _num(0.1, gt=0.0, le=1e6)
+    #: Stop after this many optimisation steps in total (``None``: run all epochs).
+    max_steps: Optional[int] = _num(None, ge=1, le=_BIG)
+    #: torch intra-op threads (``None``: torch's default).
+    threads: Optional[int] = _num(None, ge=1, le=4096)
+    #: Scalars (loss and its parts, lr, throughput, kNN accuracy) to ``<run>/tensorboard``;
+    #: needs the ``tensorboard`` extra.
+    tensorboard: bool = False
+    progress: bool = True
+    #: BatchNorm under torchrun (docs/distributed.md): ``"shuffle"`` (MoCo's shuffle-BN for the
+    #: key encoder), ``"sync"`` (SyncBatchNorm, CUDA only) or ``"local"`` (per-rank BN).
+    dist_bn: str = _choice("shuffle", BN_MODES)
+    #: Host memory allocator policy of the training process (:mod:`ssal.allocator`):
+    #: ``"reuse"`` keeps freed activation blocks for the next step (fastest on the CPU),
+    #: ``"release"`` returns them to the OS (lowest peak), ``"system"`` leaves glibc's defaults.
+    allocator: str = _choice("reuse", ALLOCATOR_POLICIES)
+
+
+@dataclass
+class Config:
+    """One run: ``method`` (a preset of ``ssal/methods/configs``), ``seed`` and the sections."""
+
+    method: str = "ssal"
+    seed: int = _num(0, ge=0, le=2**63 - 1)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+
+__all__ = [
+    "AugmentConfig", "CFFNConfig", "Config", "DataConfig", "ENCODER_SCHEMAS", "ExtremeConfig",
+    "GeneralAugmentConfig", "LossWeights", "ModelConfig", "RunConfig", "SSAConfig", "STGCNConfig",
+    "STRONG_SCHEMAS", "StrongAugmentConfig", "TrainConfig", "STRONG_KINDS", "DROP_MODES",
+]
