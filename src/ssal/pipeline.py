@@ -28,6 +28,8 @@ from .data.splits import kfold, load_split, save_split, stratified_split
 from .engine import load_configured_dataset, pretrain, prepare_run_dir, read_metrics
 from .errors import SsalInputError
 from .evaluation import (
+    ClassifierSettings,
+    SemiSettings,
     evaluate,
     format_table,
     knn_evaluate,
@@ -241,7 +243,7 @@ def evaluate_encoder(exp: Experiment, name: str, make_encoder: Callable[[int], E
             out["feature"] = feature_description(encoder_config, view, feature)
         return view
 
-    common = dict(device=exp.device, clip_len=clip_len, progress=False, select="val")
+    base = ClassifierSettings(clip_len=clip_len, progress=False, select="val", seed=exp.seed)
     run_dir = exp.out / name
     run_dir.mkdir(parents=True, exist_ok=True)
     # The two linear probes read the same frozen features (same encoder file and seed, same data).
@@ -251,10 +253,13 @@ def evaluate_encoder(exp: Experiment, name: str, make_encoder: Callable[[int], E
                                   device=exp.device, clip_len=clip_len)
     end_to_end = "finetune" if pretrained else "supervised"
 
-    def train_and_report(proto: str, mode: str, epochs: int, lr: float, **kwargs: Any) -> None:
+    def train_and_report(proto: str, mode: str, epochs: int, lr: float, standardize: bool = False,
+                         feature_cache: dict[str, np.ndarray] | None = None) -> None:
         """Train one classifier protocol, score it on test, save it under ``files[proto]``."""
-        model, hist = train_classifier(make_encoder(exp.seed), None, train, val, mode=mode, epochs=epochs, lr=lr,
-                                       milestones=(int(epochs * 0.8),), seed=exp.seed, **kwargs, **common)
+        settings = ClassifierSettings.for_mode(mode, **_run_fields(base), epochs=epochs, lr=lr,
+                                               milestones=(int(epochs * 0.8),), standardize=standardize)
+        model, hist = train_classifier(make_encoder(exp.seed), None, train, val, settings, device=exp.device,
+                                       feature_cache=feature_cache)
         out[proto] = evaluate(model, test)
         out[proto]["best_epoch"] = hist["best_epoch"]
         if files.get(proto):
@@ -290,10 +295,18 @@ def evaluate_encoder(exp: Experiment, name: str, make_encoder: Callable[[int], E
         out["semi"] = {}
         for fraction in s.fractions:
             epochs = semi_epochs(s, fraction, len(train.labelled), train.num_classes)
-            out["semi"].update(semi_supervised(factory, train, val, test, fractions=(fraction,), seeds=s.seeds,
-                                               mode=end_to_end, epochs=epochs, lr=s.finetune_lr, sampler=sampler,
-                                               milestones=(max(1, int(epochs * 0.8)),), **common))
+            run = ClassifierSettings.for_mode(end_to_end, **_run_fields(base), epochs=epochs, lr=s.finetune_lr,
+                                              milestones=(max(1, int(epochs * 0.8)),))
+            out["semi"].update(semi_supervised(factory, train, val, test,
+                                               SemiSettings(fractions=(fraction,), seeds=tuple(s.seeds),
+                                                            classifier=run),
+                                               sampler=sampler, device=exp.device))
     return out
+
+
+def _run_fields(settings: ClassifierSettings) -> dict[str, Any]:
+    """The non-schedule fields of ``settings`` (seed, selection, clip length, ...)."""
+    return {k: getattr(settings, k) for k in ("seed", "select", "clip_len", "eval_batch_size", "progress")}
 
 
 def semi_epochs(s: Schedule, fraction: float, n_labelled: int, num_classes: int, batch_size: int = 64) -> int:

@@ -11,6 +11,7 @@
 
 from .classifier import (
     Classifier,
+    ClassifierSettings,
     FinetuneConfig,
     LinearConfig,
     default_config,
@@ -31,12 +32,14 @@ from .metrics import (
     summarize_runs,
 )
 from .report import format_table, write_report
-from .semi import semi_supervised
+from .semi import SemiSettings, semi_supervised
 
 __all__ = [
     "Classifier",
+    "ClassifierSettings",
     "FinetuneConfig",
     "LinearConfig",
+    "SemiSettings",
     "accuracy",
     "classification_report",
     "confusion_matrix",
