@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import platform
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -45,10 +45,12 @@ SSL_METHODS = ("ssal", "aimclr", "skeletonclr")
 
 
 @dataclass(frozen=True)
-class Schedule:
-    """How long each stage runs. ``quick``, ``default`` and ``full`` are built in."""
+class PretrainSchedule:
+    """The settings that shape the pretrained encoders (and the corpus they are trained on).
 
-    name: str
+    A resumed pipeline reuses finished pretraining stages, so these must match on resume.
+    """
+
     corpus_size: int = 2000
     pretrain_epochs: int = 10
     batch_size: int = 128
@@ -57,6 +59,7 @@ class Schedule:
     clip_len: int = 32
     queue_size: int = 1024
     momentum: float = 0.99
+    # The kNN monitor of the pretraining runs (``run.knn_every``; recorded in their history).
     knn_every: int = 5
     # Pretraining seeds: kNN and the linear probes are reported as mean +- std over one
     # pretrained encoder per seed (finetune and semi-supervised use the first).
@@ -67,18 +70,6 @@ class Schedule:
     strides: tuple[int, ...] | None = (1, 2, 1, 2, 1)
     image_channels: int | None = 16
     image_depth: int | None = 1
-    # The linear protocol of SPEC (AimCLR's): raw frozen features, SGD lr 3.0, x0.1 at 80%.
-    linear_epochs: int = 100
-    linear_lr: float = 3.0
-    # The second linear probe, on standardised features (``linear_std``): a smaller rate suits it.
-    linear_std_lr: float = 0.3
-    finetune_epochs: int = 6
-    finetune_lr: float = 0.05
-    semi_epochs: int = 5
-    # Optimisation steps per semi-supervised run (None: exactly ``semi_epochs`` epochs).
-    semi_steps: int | None = 40
-    fractions: tuple[float, ...] = (0.01, 0.05, 0.1)
-    seeds: tuple[int, ...] = (0, 1, 2)
 
     def overrides(self, method: str) -> dict[str, Any]:
         """Config overrides of this schedule for one method."""
@@ -107,15 +98,75 @@ class Schedule:
         }
 
 
+@dataclass(frozen=True)
+class EvalSchedule:
+    """The settings of the evaluation protocols (free to change on resume)."""
+
+    # The linear protocol of SPEC (AimCLR's): raw frozen features, SGD lr 3.0, x0.1 at 80%.
+    linear_epochs: int = 100
+    linear_lr: float = 3.0
+    # The second linear probe, on standardised features (``linear_std``): a smaller rate suits it.
+    linear_std_lr: float = 0.3
+    finetune_epochs: int = 6
+    finetune_lr: float = 0.05
+    semi_epochs: int = 5
+    # Optimisation steps per semi-supervised run (None: exactly ``semi_epochs`` epochs).
+    semi_steps: int | None = 40
+    fractions: tuple[float, ...] = (0.01, 0.05, 0.1)
+    seeds: tuple[int, ...] = (0, 1, 2)
+
+
+_PRETRAIN_KEYS = tuple(f.name for f in fields(PretrainSchedule))
+_EVAL_KEYS = tuple(f.name for f in fields(EvalSchedule))
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How long each stage runs: a name, a :class:`PretrainSchedule` and an :class:`EvalSchedule`.
+    ``quick``, ``default`` and ``full`` are built in.
+
+    :meth:`of` and :meth:`with_changes` take the flat field names of both parts
+    (``Schedule.of("mine", pretrain_epochs=2, linear_epochs=20)``); :meth:`to_dict` is the flat
+    record written to ``schedule.json`` and ``results.json``.
+    """
+
+    name: str
+    pretrain: PretrainSchedule = field(default_factory=PretrainSchedule)
+    evaluation: EvalSchedule = field(default_factory=EvalSchedule)
+
+    @classmethod
+    def of(cls, name: str, **changes: Any) -> "Schedule":
+        """The default schedule named ``name`` with flat field changes applied."""
+        return cls(name=name).with_changes(**changes)
+
+    def with_changes(self, **changes: Any) -> "Schedule":
+        """A copy with flat field changes (``name`` or any field of either part) applied."""
+        unknown = sorted(set(changes) - {"name", *_PRETRAIN_KEYS, *_EVAL_KEYS})
+        if unknown:
+            raise SsalInputError("schedule", f"unknown schedule field(s) {', '.join(unknown)}")
+        pre = {k: v for k, v in changes.items() if k in _PRETRAIN_KEYS}
+        ev = {k: v for k, v in changes.items() if k in _EVAL_KEYS}
+        return replace(self, name=changes.get("name", self.name), pretrain=replace(self.pretrain, **pre),
+                       evaluation=replace(self.evaluation, **ev))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The flat record: ``name``, then the pretraining fields, then the evaluation fields."""
+        return {"name": self.name, **asdict(self.pretrain), **asdict(self.evaluation)}
+
+    def overrides(self, method: str) -> dict[str, Any]:
+        """Config overrides of this schedule for one method (:meth:`PretrainSchedule.overrides`)."""
+        return self.pretrain.overrides(method)
+
+
 SCHEDULES: dict[str, Schedule] = {
     # A first look in about two minutes on 2 CPU cores: small corpus, few epochs, one seed.
-    "quick": Schedule(name="quick", corpus_size=600, pretrain_epochs=4, batch_size=64, queue_size=256,
+    "quick": Schedule.of("quick", corpus_size=600, pretrain_epochs=4, batch_size=64, queue_size=256,
                       knn_every=2, linear_epochs=50, finetune_epochs=5, semi_epochs=3, semi_steps=20,
                       fractions=(0.05, 0.1), seeds=(0, 1), pretrain_seeds=(0,)),
     # The demo's default: about ten minutes on 2 CPU cores.
-    "default": Schedule(name="default"),
+    "default": Schedule.of("default"),
     # Paper-scale: AimCLR's schedule and encoder (300 epochs, step at 250, 50-frame clips).
-    "full": Schedule(name="full", pretrain_epochs=300, lr_milestones=(250,), clip_len=50, momentum=0.999,
+    "full": Schedule.of("full", pretrain_epochs=300, lr_milestones=(250,), clip_len=50, momentum=0.999,
                      channels=None, strides=None, image_channels=None, image_depth=None, knn_every=10,
                      linear_epochs=100, linear_lr=3.0, finetune_epochs=100, semi_epochs=100, semi_steps=None,
                      fractions=(0.01, 0.05, 0.1, 0.2, 0.5), seeds=(0, 1, 2, 3, 4)),
@@ -230,7 +281,7 @@ def evaluate_encoder(exp: Experiment, name: str, make_encoder: Callable[[int], E
         raise SsalInputError(None, f"unknown evaluation feature {feature!r}; use one of {', '.join(FEATURES)}")
     files = {"linear": "classifier.pt", "finetune": "classifier_finetune.pt",
              "supervised": "classifier_supervised.pt", **dict(classifier_files or {})}
-    s = exp.schedule
+    s = exp.schedule.evaluation
     train, val, test = exp.train, exp.val, exp.test
     base_make = make_encoder
 
@@ -309,9 +360,12 @@ def _run_fields(settings: ClassifierSettings) -> dict[str, Any]:
     return {k: getattr(settings, k) for k in ("seed", "select", "clip_len", "eval_batch_size", "progress")}
 
 
-def semi_epochs(s: Schedule, fraction: float, n_labelled: int, num_classes: int, batch_size: int = 64) -> int:
+def semi_epochs(s: EvalSchedule | Schedule, fraction: float, n_labelled: int, num_classes: int,
+                batch_size: int = 64) -> int:
     """Epochs of one semi-supervised run: at least ``s.semi_epochs``, and enough for
     ``s.semi_steps`` optimisation steps on the subset, so 1% runs are not starved of updates."""
+    if isinstance(s, Schedule):
+        s = s.evaluation
     if not s.semi_steps:
         return s.semi_epochs
     n = max(num_classes, int(round(fraction * n_labelled)))
@@ -339,7 +393,7 @@ def evaluate_pretrained(exp: Experiment, name: str, encoder_path: Path, method: 
 
 def schedule_seeds(exp: Experiment) -> tuple[int, ...]:
     """The pretraining seeds of the experiment's schedule (its own seed if the schedule has none)."""
-    return tuple(int(s) for s in (exp.schedule.pretrain_seeds or (exp.seed,)))
+    return tuple(int(s) for s in (exp.schedule.pretrain.pretrain_seeds or (exp.seed,)))
 
 
 def seed_run_name(name: str, seed: int, first: int) -> str:
@@ -469,7 +523,7 @@ def run_protocols(exp: Experiment, methods: Sequence[str], command: str,
                   references: bool = True) -> dict[str, Any]:
     """Pretrain and evaluate ``methods`` plus the from-scratch references; write the report."""
     t0 = time.perf_counter()
-    results: dict[str, Any] = {"methods": {}, "dataset": describe(exp), "schedule": asdict(exp.schedule),
+    results: dict[str, Any] = {"methods": {}, "dataset": describe(exp), "schedule": exp.schedule.to_dict(),
                                "notes": []}
     seed_runs = {m: pretrain_seeds(exp, m, m) for m in methods}
     pretrained = {m: runs[0][1] for m, runs in seed_runs.items()}
@@ -555,12 +609,6 @@ def describe(exp: Experiment) -> dict[str, Any]:
             "split_sizes": {k: int(len(v)) for k, v in exp.split.items()}}
 
 
-#: Schedule fields that shape the pretrained encoders (and the corpus they are trained on).
-PRETRAINING_FIELDS = ("corpus_size", "pretrain_epochs", "batch_size", "lr", "lr_milestones", "clip_len",
-                      "queue_size", "momentum", "channels", "strides", "image_channels", "image_depth",
-                      "pretrain_seeds")
-
-
 def check_schedule(out: Path, schedule: Schedule, *, resume: bool) -> None:
     """Record ``schedule`` in ``out / schedule.json``; on resume, refuse a different one.
 
@@ -572,19 +620,19 @@ def check_schedule(out: Path, schedule: Schedule, *, resume: bool) -> None:
     from .checkpoint import atomic_write_text
 
     path = out / "schedule.json"
-    current = json.loads(json.dumps(asdict(schedule)))
+    current = json.loads(json.dumps(schedule.to_dict()))
     if resume and path.is_file():
         try:
             saved = json.loads(path.read_text())
         except (OSError, ValueError) as exc:
             raise SsalInputError(path, f"unreadable schedule record ({exc})") from None
-        changed = sorted(k for k in PRETRAINING_FIELDS if saved.get(k) != current.get(k))
+        pretrain = json.loads(json.dumps(asdict(schedule.pretrain)))
+        changed = sorted(k for k, v in pretrain.items() if saved.get(k) != v)
         if changed:
             raise SsalInputError(out, f"was started with the {saved.get('name', '?')!r} schedule; resuming with "
                                       f"{schedule.name!r} would change {', '.join(changed)}: use the same flags "
                                       f"or a new --out")
         # Evaluation settings (epochs of the probes, fractions, seeds) may change on resume.
-    atomic_write_text(path, json.dumps(current, indent=2))
     atomic_write_text(path, json.dumps(current, indent=2))
 
 
@@ -600,7 +648,7 @@ def prepare_experiment(out: str | Path, *, schedule: Schedule, data: str = "buil
     if not resume:
         prepare_run_dir(out, resume=False, overwrite=overwrite)
     out.mkdir(parents=True, exist_ok=True)
-    data_cfg = {"source": data, "builtin_n": schedule.corpus_size, "builtin_seed": 0, "labels": labels,
+    data_cfg = {"source": data, "builtin_n": schedule.pretrain.corpus_size, "builtin_seed": 0, "labels": labels,
                 "label_map": label_map}
     dataset = load_configured_dataset(data_cfg)
     if len(dataset.labelled) < len(dataset.classes) * 3:
@@ -621,7 +669,7 @@ def prepare_experiment(out: str | Path, *, schedule: Schedule, data: str = "buil
             overrides["data"]["label_map"] = label_map
     else:
         overrides.setdefault("data", {})
-        overrides["data"].update({"builtin_n": schedule.corpus_size})
+        overrides["data"].update({"builtin_n": schedule.pretrain.corpus_size})
     return Experiment(dataset=dataset, split=split, schedule=schedule, out=out, device=device, progress=progress,
                       seed=seed, log=log, config_overrides=overrides)
 
@@ -700,7 +748,7 @@ def run_ablation(out: str | Path, schedule: Schedule, *, data: str = "builtin", 
     if unknown:
         raise SsalInputError(None, f"unknown ablation variant(s) {unknown}; known: {list(table)}")
     t0 = time.perf_counter()
-    results: dict[str, Any] = {"methods": {}, "dataset": describe(exp), "schedule": asdict(schedule), "notes": []}
+    results: dict[str, Any] = {"methods": {}, "dataset": describe(exp), "schedule": schedule.to_dict(), "notes": []}
     runs: dict[str, Path] = {}
     for i, name in enumerate(chosen):
         slug = f"variant{i}"
@@ -713,6 +761,6 @@ def run_ablation(out: str | Path, schedule: Schedule, *, data: str = "builtin", 
 
 
 __all__ = [
-    "SCHEDULES", "Schedule", "run_demo", "run_protocols", "run_kfold", "run_ablation", "ablation_variants",
+    "SCHEDULES", "Schedule", "PretrainSchedule", "EvalSchedule", "run_demo", "run_protocols", "run_kfold", "run_ablation", "ablation_variants",
     "prepare_experiment", "format_table",
 ]

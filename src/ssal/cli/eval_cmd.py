@@ -223,8 +223,6 @@ def _experiment_for_checkpoint(args: argparse.Namespace):
 
 def run_protocol(args: argparse.Namespace) -> int:
     """Handler of ``ssal knn | linear | finetune | semi``."""
-    from dataclasses import replace
-
     from ..api import load_encoder
     from ..evaluation import format_table
     from ..evaluation.report import to_jsonable
@@ -234,13 +232,13 @@ def run_protocol(args: argparse.Namespace) -> int:
     proto = args.protocol
     sched = exp.schedule
     if args.epochs:
-        sched = replace(sched, linear_epochs=args.epochs, finetune_epochs=args.epochs, semi_epochs=args.epochs)
+        sched = sched.with_changes(linear_epochs=args.epochs, finetune_epochs=args.epochs, semi_epochs=args.epochs)
     if args.lr:
-        sched = replace(sched, linear_lr=args.lr, linear_std_lr=args.lr, finetune_lr=args.lr)
+        sched = sched.with_changes(linear_lr=args.lr, linear_std_lr=args.lr, finetune_lr=args.lr)
     if getattr(args, "standardize", False):
         proto = "linear_std"
     if proto == "semi":
-        sched = replace(sched, fractions=tuple(args.fractions), seeds=tuple(args.seeds))
+        sched = sched.with_changes(fractions=tuple(args.fractions), seeds=tuple(args.seeds))
     exp.schedule = sched
     clip_len = config_clip_len(ck.get("config"))
 
@@ -266,13 +264,12 @@ def run_supervised(args: argparse.Namespace) -> int:
     from ..evaluation import format_table
     from ..evaluation.report import to_jsonable
     from ..pipeline import SCHEDULES, evaluate_encoder, method_config, prepare_experiment, _fresh_encoder
-    from dataclasses import replace
 
     from ..outputs import check_output_dir
 
     check_output_dir(args.out, overwrite=args.overwrite)
     _check_training_numbers(args)
-    sched = replace(SCHEDULES["default"], finetune_epochs=args.epochs, semi_epochs=args.epochs,
+    sched = SCHEDULES["default"].with_changes(finetune_epochs=args.epochs, semi_epochs=args.epochs,
                     finetune_lr=args.lr, fractions=tuple(args.fractions), seeds=tuple(args.seeds))
     exp = prepare_experiment(args.out, schedule=sched, data=args.data, labels=args.labels, label_map=args.label_map,
                              overwrite=args.overwrite,
