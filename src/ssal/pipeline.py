@@ -207,6 +207,26 @@ class Experiment:
         return self.dataset.subset(self.split["test"])
 
 
+def configured(section: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """One section of the configuration (``"data"``, ``"run"``): the defaults of
+    :data:`ssal.config.DEFAULTS` with the section of ``overrides`` (config overrides) applied."""
+    from .config import DEFAULTS
+
+    return {**DEFAULTS[section], **dict((overrides or {}).get(section) or {})}
+
+
+def split_fractions(overrides: Mapping[str, Any] | None = None) -> tuple[float, float]:
+    """``(data.val_fraction, data.test_fraction)`` of the configuration (see :func:`configured`)."""
+    data = configured("data", overrides)
+    return float(data["val_fraction"]), float(data["test_fraction"])
+
+
+def knn_settings(overrides: Mapping[str, Any] | None = None) -> tuple[int, float]:
+    """``(run.knn_k, run.knn_temperature)`` of the configuration (see :func:`configured`)."""
+    run = configured("run", overrides)
+    return int(run["knn_k"]), float(run["knn_temperature"])
+
+
 def method_config(exp: Experiment, method: str, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The resolved pretraining configuration of ``method`` under the experiment's schedule."""
     from .config import deep_merge
@@ -300,7 +320,8 @@ def evaluate_encoder(exp: Experiment, name: str, make_encoder: Callable[[int], E
     # The two linear probes read the same frozen features (same encoder file and seed, same data).
     features: dict[str, np.ndarray] = {}
     if "knn" in protocols:
-        out["knn"] = knn_evaluate(make_encoder(exp.seed), train, test, k=20, temperature=0.1,
+        k, temperature = knn_settings(exp.config_overrides)
+        out["knn"] = knn_evaluate(make_encoder(exp.seed), train, test, k=k, temperature=temperature,
                                   device=exp.device, clip_len=clip_len)
     end_to_end = "finetune" if pretrained else "supervised"
 
@@ -654,13 +675,6 @@ def prepare_experiment(out: str | Path, *, schedule: Schedule, data: str = "buil
     if len(dataset.labelled) < len(dataset.classes) * 3:
         raise SsalInputError(data, "too few labelled sequences to evaluate (need at least 3 per class)")
     check_schedule(out, schedule, resume=resume)
-    split_path = out / "split.json"
-    if split_path.is_file() and resume:
-        split = load_split(split_path)
-    else:
-        split = stratified_split(dataset.y, val=0.1, test=0.1, seed=seed)
-        save_split(split, split_path)
-    split = {k: np.asarray(v, dtype=np.int64) for k, v in split.items()}
     overrides = dict(config_overrides or {})
     if data != "builtin":
         overrides.setdefault("data", {})
@@ -670,6 +684,14 @@ def prepare_experiment(out: str | Path, *, schedule: Schedule, data: str = "buil
     else:
         overrides.setdefault("data", {})
         overrides["data"].update({"builtin_n": schedule.pretrain.corpus_size})
+    split_path = out / "split.json"
+    if split_path.is_file() and resume:
+        split = load_split(split_path)
+    else:
+        val_fraction, test_fraction = split_fractions(overrides)
+        split = stratified_split(dataset.y, val=val_fraction, test=test_fraction, seed=seed)
+        save_split(split, split_path)
+    split = {k: np.asarray(v, dtype=np.int64) for k, v in split.items()}
     return Experiment(dataset=dataset, split=split, schedule=schedule, out=out, device=device, progress=progress,
                       seed=seed, log=log, config_overrides=overrides)
 
@@ -692,7 +714,8 @@ def run_kfold(data: str, out: str | Path, *, folds: int, schedule: Schedule, met
               log: Callable[[str], None] = print) -> dict[str, Any]:
     """k-fold cross-validation of the linear and finetune protocols on user data.
 
-    Each fold's test part is the fold; its validation part is a stratified tenth of the rest.
+    Each fold's test part is the fold; its validation part is a stratified ``data.val_fraction``
+    (a tenth by default) of the rest.
     Fold results are summarised as mean +- std in ``kfold.json`` beside the main report.
     """
     base = prepare_experiment(out, schedule=schedule, data=data, labels=labels, label_map=label_map, resume=resume,
@@ -702,7 +725,8 @@ def run_kfold(data: str, out: str | Path, *, folds: int, schedule: Schedule, met
     per_method: dict[str, list[dict[str, Any]]] = {}
     for f, (tr, te) in enumerate(kfold(ds.y[labelled], k=folds, seed=base.seed)):
         tr, te = labelled[tr], labelled[te]
-        inner = stratified_split(ds.y[tr], val=0.1, test=0.0, seed=base.seed + f)
+        inner = stratified_split(ds.y[tr], val=split_fractions(base.config_overrides)[0], test=0.0,
+                                 seed=base.seed + f)
         split = {"train": tr[inner["train"]], "val": tr[inner["val"]], "test": te}
         exp = replace(base, split=split, out=base.out / f"fold{f}")
         exp.out.mkdir(parents=True, exist_ok=True)

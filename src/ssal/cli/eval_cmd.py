@@ -213,11 +213,15 @@ def _experiment_for_checkpoint(args: argparse.Namespace):
     elif beside.is_file() and not args.data:
         split = load_split(beside, n=len(dataset))
     else:
-        split = stratified_split(dataset.y, val=0.1, test=0.1, seed=0)
+        data_cfg = {**DEFAULTS["data"], **(cfg.get("data") or {})}
+        split = stratified_split(dataset.y, val=float(data_cfg["val_fraction"]),
+                                 test=float(data_cfg["test_fraction"]), seed=0)
     split = {k: np.asarray(v, dtype=np.int64) for k, v in split.items()}
     out.mkdir(parents=True, exist_ok=True)
+    # The kNN protocol reads run.knn_k / run.knn_temperature of the encoder's configuration.
+    knn_run = {k: v for k, v in (cfg.get("run") or {}).items() if k in ("knn_k", "knn_temperature")}
     exp = Experiment(dataset=dataset, split=split, schedule=SCHEDULES["default"], out=out, device=args.device,
-                     progress=False, log=lambda m: print(m, file=sys.stderr))
+                     progress=False, log=lambda m: print(m, file=sys.stderr), config_overrides={"run": knn_run})
     return exp, ck
 
 
