@@ -207,8 +207,9 @@ def test_schedule_has_a_pretraining_and_an_evaluation_part():
 def test_split_fractions_and_knn_settings_come_from_the_configuration(tmp_path):
     from ssal.pipeline import knn_settings, prepare_experiment, split_fractions
 
-    assert split_fractions() == (0.1, 0.1) and knn_settings() == (20, 0.1)
-    assert knn_settings({"run": {"knn_k": 5}}) == (5, 0.1)
+    assert split_fractions() == (0.1, 0.1)
+    assert (knn_settings().k, knn_settings().temperature) == (20, 0.1)
+    assert (knn_settings({"run": {"knn_k": 5}}).k, knn_settings({"run": {"knn_k": 5}}).temperature) == (5, 0.1)
     exp = prepare_experiment(tmp_path / "run", schedule=TINY, progress=False, log=lambda s: None,
                              config_overrides={"data": {"val_fraction": 0.25, "test_fraction": 0.2}})
     sizes = {k: len(v) for k, v in exp.split.items()}

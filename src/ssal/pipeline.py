@@ -29,6 +29,7 @@ from .engine import load_configured_dataset, pretrain, prepare_run_dir, read_met
 from .errors import SsalInputError
 from .evaluation import (
     ClassifierSettings,
+    KnnSettings,
     SemiSettings,
     evaluate,
     format_table,
@@ -221,10 +222,10 @@ def split_fractions(overrides: Mapping[str, Any] | None = None) -> tuple[float, 
     return float(data["val_fraction"]), float(data["test_fraction"])
 
 
-def knn_settings(overrides: Mapping[str, Any] | None = None) -> tuple[int, float]:
-    """``(run.knn_k, run.knn_temperature)`` of the configuration (see :func:`configured`)."""
-    run = configured("run", overrides)
-    return int(run["knn_k"]), float(run["knn_temperature"])
+def knn_settings(overrides: Mapping[str, Any] | None = None, clip_len: int | None = None) -> KnnSettings:
+    """The kNN protocol's settings: ``run.knn_k`` and ``run.knn_temperature`` of the configuration
+    (see :func:`configured`)."""
+    return KnnSettings.from_run(configured("run", overrides), clip_len)
 
 
 def method_config(exp: Experiment, method: str, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -320,9 +321,8 @@ def evaluate_encoder(exp: Experiment, name: str, make_encoder: Callable[[int], E
     # The two linear probes read the same frozen features (same encoder file and seed, same data).
     features: dict[str, np.ndarray] = {}
     if "knn" in protocols:
-        k, temperature = knn_settings(exp.config_overrides)
-        out["knn"] = knn_evaluate(make_encoder(exp.seed), train, test, k=k, temperature=temperature,
-                                  device=exp.device, clip_len=clip_len)
+        out["knn"] = knn_evaluate(make_encoder(exp.seed), train, test, knn_settings(exp.config_overrides, clip_len),
+                                  device=exp.device)
     end_to_end = "finetune" if pretrained else "supervised"
 
     def train_and_report(proto: str, mode: str, epochs: int, lr: float, standardize: bool = False,

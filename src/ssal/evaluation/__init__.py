@@ -22,7 +22,7 @@ from .classifier import (
     train_classifier,
 )
 from .features import extract_features, resize_time
-from .knn import knn_evaluate, knn_predict, knn_scores
+from .knn import KnnSettings, knn_evaluate, knn_predict, knn_scores
 from .metrics import (
     accuracy,
     classification_report,
@@ -38,6 +38,7 @@ __all__ = [
     "Classifier",
     "ClassifierSettings",
     "FinetuneConfig",
+    "KnnSettings",
     "LinearConfig",
     "SemiSettings",
     "accuracy",
