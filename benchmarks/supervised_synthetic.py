@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ssal.data import label_fraction, load_builtin, stratified_split
-from ssal.evaluation import evaluate, train_classifier
+from ssal.evaluation import ClassifierSettings, evaluate, train_classifier
 from ssal.models import build_encoder
 
 
@@ -45,9 +45,10 @@ def main() -> None:
             enc = build_encoder({"name": "stgcn"}, ds.layout)
             # Small subsets get more epochs so each run sees a comparable number of steps.
             epochs = args.epochs if frac >= 0.1 else args.epochs * 3
-            model, _ = train_classifier(enc, None, sub, val, mode="supervised", epochs=epochs, lr=args.lr,
-                                        milestones=(int(epochs * 0.8),), batch_size=64, seed=seed,
-                                        clip_len=args.clip_len, select="val")
+            settings = ClassifierSettings.for_mode("supervised", epochs=epochs, lr=args.lr,
+                                                   milestones=(int(epochs * 0.8),), batch_size=64, seed=seed,
+                                                   clip_len=args.clip_len, select="val")
+            model, _ = train_classifier(enc, None, sub, val, settings)
             accs.append(evaluate(model, test)["top1"])
         print(f"labels {frac * 100:g}% ({len(idx)} sequences): test top-1 {np.mean(accs) * 100:.1f} "
               f"+- {np.std(accs, ddof=1) * 100 if len(accs) > 1 else 0:.1f}% over seeds {args.seeds} "

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from ssal.data import GaitDataset
-from ssal.evaluation.knn import knn_evaluate, knn_predict, knn_scores
+from ssal.evaluation.knn import KnnSettings, knn_evaluate, knn_predict, knn_scores
 from ssal.skeleton import EGAIT16
 
 
@@ -79,7 +79,7 @@ def test_knn_evaluate_on_encoder_features() -> None:
     enc = MeanXYZ().train()
     train, test = _cluster_ds(20, 0), _cluster_ds(8, 1)
     test.y[0] = -1  # unlabelled test sequences are skipped
-    rep = knn_evaluate(enc, train, test, k=5, temperature=0.1)
+    rep = knn_evaluate(enc, train, test, KnnSettings(k=5, temperature=0.1))
     assert rep["n"] == len(test) - 1
     assert rep["top1"] == 1.0
     assert rep["k"] == 5 and rep["temperature"] == 0.1

@@ -4,7 +4,6 @@ k-fold cross-validation on a user file through the CLI."""
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ from ssal.data.synthetic import generate
 from ssal.errors import SsalInputError
 from ssal.pipeline import Schedule, run_demo
 
-TINY = Schedule(name="test", corpus_size=64, pretrain_epochs=1, batch_size=16, queue_size=40, knn_every=1,
+TINY = Schedule.of("test", corpus_size=64, pretrain_epochs=1, batch_size=16, queue_size=40, knn_every=1,
                 channels=(8, 16), strides=(1, 2), image_channels=8, image_depth=1, clip_len=20,
                 linear_epochs=3, finetune_epochs=1, semi_epochs=1, semi_steps=None, fractions=(0.1,), seeds=(0, 1),
                 pretrain_seeds=(0, 1))
@@ -121,9 +120,9 @@ def test_demo_resume_reuses_pretrained_encoders(demo, monkeypatch):
     monkeypatch.setattr(pipeline, "pretrain", no_pretraining)
     logs: list[str] = []
     # (Without the semi-supervised runs, to keep the test short; pretraining is what is checked.)
-    results = run_demo(out, replace(TINY, fractions=()), resume=True, progress=False, log=logs.append)
+    results = run_demo(out, TINY.with_changes(fractions=()), resume=True, progress=False, log=logs.append)
     assert _mtimes(out) == demo["mtimes"]
-    assert sum("pretrained encoder found" in line for line in logs) == 3 * len(TINY.pretrain_seeds)
+    assert sum("pretrained encoder found" in line for line in logs) == 3 * len(TINY.pretrain.pretrain_seeds)
     assert set(results["methods"]) == set(demo["saved"]["methods"])
     # Same split, same encoders, same seeds: the kNN numbers are reproduced exactly.
     for m in SSL:
@@ -134,11 +133,11 @@ def test_demo_resume_reuses_pretrained_encoders(demo, monkeypatch):
 def test_resume_with_another_pretraining_schedule_is_refused(demo):
     out = demo["out"]
     before = _mtimes(out)
-    longer = replace(TINY, name="longer", pretrain_epochs=TINY.pretrain_epochs + 1)
+    longer = TINY.with_changes(name="longer", pretrain_epochs=TINY.pretrain.pretrain_epochs + 1)
     with pytest.raises(SsalInputError, match="pretrain_epochs"):
         run_demo(out, longer, resume=True, progress=False, log=lambda s: None)
     assert _mtimes(out) == before
-    assert json.loads((out / "schedule.json").read_text())["pretrain_epochs"] == TINY.pretrain_epochs
+    assert json.loads((out / "schedule.json").read_text())["pretrain_epochs"] == TINY.pretrain.pretrain_epochs
 
 
 def test_reproduce_with_kfold_through_the_cli(tmp_path, monkeypatch, capsys):
@@ -193,3 +192,26 @@ def test_compare_states_each_claim_and_explains_a_one_class_probe():
     assert sum(n.startswith("random-stgcn: the linear probe predicts one class") for n in notes) == 1
     results["methods"]["random-stgcn"]["linear"] = entry(0.5)
     assert not any(n.startswith("random-stgcn") for n in pipeline.compare(results))
+
+
+def test_schedule_has_a_pretraining_and_an_evaluation_part():
+    s = Schedule.of("x", pretrain_epochs=2, linear_epochs=7, knn_every=3)
+    assert (s.pretrain.pretrain_epochs, s.pretrain.knn_every, s.evaluation.linear_epochs) == (2, 3, 7)
+    record = s.to_dict()
+    assert list(record)[:3] == ["name", "corpus_size", "pretrain_epochs"] and record["linear_epochs"] == 7
+    assert s.with_changes(fractions=(0.5,)).pretrain == s.pretrain
+    with pytest.raises(SsalInputError, match="bogus"):
+        s.with_changes(bogus=1)
+
+
+def test_split_fractions_and_knn_settings_come_from_the_configuration(tmp_path):
+    from ssal.pipeline import knn_settings, prepare_experiment, split_fractions
+
+    assert split_fractions() == (0.1, 0.1)
+    assert (knn_settings().k, knn_settings().temperature) == (20, 0.1)
+    assert (knn_settings({"run": {"knn_k": 5}}).k, knn_settings({"run": {"knn_k": 5}}).temperature) == (5, 0.1)
+    exp = prepare_experiment(tmp_path / "run", schedule=TINY, progress=False, log=lambda s: None,
+                             config_overrides={"data": {"val_fraction": 0.25, "test_fraction": 0.2}})
+    sizes = {k: len(v) for k, v in exp.split.items()}
+    assert sizes["val"] == pytest.approx(0.25 * len(exp.dataset), abs=3)
+    assert sizes["test"] == pytest.approx(0.2 * len(exp.dataset), abs=3)

@@ -13,13 +13,14 @@ from ssal.data import GaitDataset
 from ssal.errors import SsalInputError
 from ssal.evaluation.classifier import (
     Classifier,
+    ClassifierSettings,
     FinetuneConfig,
     LinearConfig,
     evaluate,
     train_classifier,
 )
 from ssal.evaluation.features import extract_features, resize_time
-from ssal.evaluation.semi import semi_supervised
+from ssal.evaluation.semi import SemiSettings, semi_supervised
 from ssal.skeleton import EGAIT16
 
 CLASSES = ["happy", "angry", "sad"]
@@ -112,8 +113,8 @@ def test_linear_trains_only_the_head_and_beats_chance(splits) -> None:
     train, val, test = splits
     enc = make_encoder()
     before = {k: v.clone() for k, v in enc.state_dict().items()}
-    model, hist = train_classifier(enc, None, train, val, mode="linear", epochs=30, lr=0.5,
-                                   milestones=(20,), batch_size=16, seed=0)
+    model, hist = train_classifier(enc, None, train, val, ClassifierSettings.for_mode(
+        "linear", epochs=30, lr=0.5, milestones=(20,), batch_size=16, seed=0))
     after = enc.state_dict()
     assert set(after) == set(before)
     for k in before:  # weights and BN buffers (running stats, batch counter) bit-identical
@@ -144,16 +145,17 @@ def tiny_scale_encoder() -> TinyEncoder:
 
 def test_linear_standardize_rescues_tiny_features_and_folds_into_the_head(splits) -> None:
     train, val, test = splits
-    kw = dict(mode="linear", epochs=30, lr=0.5, milestones=(20,), batch_size=16, seed=0)
-    raw, _ = train_classifier(tiny_scale_encoder(), None, train, val, **kw)
-    std, _ = train_classifier(tiny_scale_encoder(), None, train, val, standardize=True, **kw)
+    kw = ClassifierSettings.for_mode("linear", epochs=30, lr=0.5, milestones=(20,), batch_size=16, seed=0)
+    raw, _ = train_classifier(tiny_scale_encoder(), None, train, val, kw)
+    std, _ = train_classifier(tiny_scale_encoder(), None, train, val, kw.replace(standardize=True))
     # Raw features of scale 1e-4 barely move the weights at lr 0.5; standardised ones separate
     # the classes. The standardised head was folded: evaluate() feeds it raw features.
     assert evaluate(raw, test)["top1"] < 0.6
     assert evaluate(std, test)["top1"] > 0.7
     assert not hasattr(std, "feature_stats") and not hasattr(raw, "feature_stats")
     with pytest.raises(SsalInputError, match="linear protocol only"):
-        train_classifier(make_encoder(), None, train, val, mode="finetune", epochs=1, standardize=True)
+        train_classifier(make_encoder(), None, train, val,
+                         ClassifierSettings.for_mode("finetune", epochs=1, standardize=True))
 
 
 def test_linear_feature_cache_encodes_once_and_changes_nothing(splits) -> None:
@@ -161,14 +163,14 @@ def test_linear_feature_cache_encodes_once_and_changes_nothing(splits) -> None:
     calls = {"n": 0}
     enc = make_encoder()
     enc.register_forward_hook(lambda *a: calls.__setitem__("n", calls["n"] + 1))
-    kw = dict(mode="linear", epochs=5, lr=0.5, batch_size=16, seed=0)
+    kw = ClassifierSettings.for_mode("linear", epochs=5, lr=0.5, batch_size=16, seed=0)
     cache: dict = {}
-    first, _ = train_classifier(enc, None, train, val, feature_cache=cache, **kw)
+    first, _ = train_classifier(enc, None, train, val, kw, feature_cache=cache)
     assert set(cache) == {"train", "val"} and cache["train"].shape == (len(train), enc.out_dim)
     after_first = calls["n"]
-    second, _ = train_classifier(enc, None, train, val, feature_cache=cache, **kw)
+    second, _ = train_classifier(enc, None, train, val, kw, feature_cache=cache)
     assert calls["n"] == after_first  # the second run never ran the encoder
-    plain, _ = train_classifier(make_encoder(), None, train, val, **kw)
+    plain, _ = train_classifier(make_encoder(), None, train, val, kw)
     for a, b in ((first, second), (first, plain)):
         assert torch.equal(a.head.fc.weight, b.head.fc.weight)
 
@@ -177,8 +179,8 @@ def test_linear_is_deterministic_and_last_selection(splits) -> None:
     train, val, _ = splits
     heads = []
     for _ in range(2):
-        model, hist = train_classifier(make_encoder(), None, train, None, mode="linear", epochs=4,
-                                       lr=0.5, batch_size=16, seed=3, select="last")
+        model, hist = train_classifier(make_encoder(), None, train, None, ClassifierSettings.for_mode(
+            "linear", epochs=4, lr=0.5, batch_size=16, seed=3, select="last"))
         heads.append(torch.cat([q.detach().flatten() for q in model.head.parameters()]))
         assert hist["best_epoch"] == 4 and hist["epochs"][0]["val_top1"] is None
     assert torch.equal(heads[0], heads[1])
@@ -190,19 +192,35 @@ def test_protocol_defaults_follow_spec() -> None:
     assert FinetuneConfig().epochs > 0
 
 
+def test_classifier_settings_take_per_mode_defaults_and_changes() -> None:
+    lin = ClassifierSettings.for_mode("linear")
+    assert (lin.lr, lin.weight_decay, lin.batch_size) == (3.0, 0.0, 128)
+    assert lin == ClassifierSettings()
+    ft = ClassifierSettings.for_mode("supervised", lr=0.2, milestones=[3], epochs=None)
+    assert (ft.mode, ft.lr, ft.weight_decay, ft.epochs, ft.milestones) == ("supervised", 0.2, 1e-4, 100, (3,))
+    assert ft.schedule_config() == FinetuneConfig(lr=0.2, milestones=(3,))
+    with pytest.raises(SsalInputError):
+        ClassifierSettings.for_mode("linear", learning_rate=1.0)
+
+
 def test_bad_settings_raise_input_errors(splits) -> None:
     train, val, _ = splits
     with pytest.raises(SsalInputError):
-        train_classifier(make_encoder(), None, train, None, mode="linear", epochs=1)  # select=val
+        train_classifier(make_encoder(), None, train, None,
+                         ClassifierSettings.for_mode("linear", epochs=1))  # select=val
     with pytest.raises(SsalInputError):
-        train_classifier(make_encoder(), None, train, val, mode="linear", epochs=1,
+        train_classifier(make_encoder(), None, train, val, ClassifierSettings.for_mode("linear", epochs=1),
                          augment=lambda x, g: x)
     with pytest.raises(SsalInputError):
-        train_classifier(make_encoder(), None, train, val, mode="bogus", epochs=1)  # type: ignore[arg-type]
+        train_classifier(make_encoder(), None, train, val,
+                         ClassifierSettings.for_mode("bogus", epochs=1))  # type: ignore[arg-type]
+    with pytest.raises(SsalInputError):
+        train_classifier(make_encoder(), None, train, val,
+                         ClassifierSettings(mode="bogus"))  # type: ignore[arg-type]
     unlabelled = train.subset(range(5))
     unlabelled.y[:] = -1
     with pytest.raises(SsalInputError):
-        train_classifier(make_encoder(), None, unlabelled, val, mode="finetune", epochs=1)
+        train_classifier(make_encoder(), None, unlabelled, val, ClassifierSettings.for_mode("finetune", epochs=1))
 
 
 # ---------------------------------------------------------------- finetune / supervised
@@ -218,8 +236,8 @@ def test_finetune_changes_encoder_and_learns(splits) -> None:
         calls.append(x.shape[0])
         return x + 0.05 * torch.randn(x.shape, generator=gen)
 
-    model, hist = train_classifier(enc, None, train, val, mode="finetune", epochs=12, lr=0.05,
-                                   batch_size=16, seed=0, augment=augment)
+    model, hist = train_classifier(enc, None, train, val, ClassifierSettings.for_mode(
+        "finetune", epochs=12, lr=0.05, batch_size=16, seed=0), augment=augment)
     assert not torch.equal(before["conv.weight"], enc.conv.weight.detach())
     assert not torch.equal(before["bn.running_mean"], enc.bn.running_mean)
     assert sum(calls) == 12 * len(train)  # every training sample, every epoch
@@ -230,8 +248,8 @@ def test_finetune_changes_encoder_and_learns(splits) -> None:
 def test_supervised_from_scratch_and_predict_proba(splits) -> None:
     train, val, test = splits
     torch.manual_seed(1)
-    model, _ = train_classifier(TinyEncoder(), None, train, val, mode="supervised", epochs=12,
-                                lr=0.05, batch_size=16, seed=1, clip_len=8)
+    model, _ = train_classifier(TinyEncoder(), None, train, val, ClassifierSettings.for_mode(
+        "supervised", epochs=12, lr=0.05, batch_size=16, seed=1, clip_len=8))
     assert isinstance(model, Classifier) and model.clip_len == 8
     model.train()
     p = model.predict_proba(torch.from_numpy(test.x[:5]))
@@ -264,8 +282,10 @@ def test_semi_supervised_subsets_and_summary(splits) -> None:
         made.append(1)
         return make_encoder(len(made))
 
-    res = semi_supervised(fresh, train, val, test, fractions=(0.1, 0.5), seeds=(0, 1),
-                          sampler=balanced_sampler, epochs=2, lr=0.05, batch_size=8)
+    res = semi_supervised(fresh, train, val, test, SemiSettings(
+        fractions=(0.1, 0.5), seeds=(0, 1),
+        classifier=ClassifierSettings.for_mode("finetune", epochs=2, lr=0.05, batch_size=8)),
+        sampler=balanced_sampler)
     assert len(made) == 4  # a fresh encoder per run
     assert set(res) == {"0.1", "0.5"}
     lab_counts = Counter(train.y[train.y >= 0].tolist())
@@ -285,8 +305,8 @@ def test_semi_supervised_subsets_and_summary(splits) -> None:
 def test_semi_supervised_with_project_label_fraction(splits) -> None:
     splits_mod = pytest.importorskip("ssal.data.splits")
     train, val, test = splits
-    res = semi_supervised(make_encoder, train, None, test, fractions=(0.25,), seeds=(0,),
-                          epochs=1, batch_size=8)
+    res = semi_supervised(make_encoder, train, None, test, SemiSettings(
+        fractions=(0.25,), seeds=(0,), classifier=ClassifierSettings.for_mode("finetune", epochs=1, batch_size=8)))
     run = res["0.25"]["runs"][0]
     per_class = len(train) // len(CLASSES)
     for c in CLASSES:  # class-balanced: each class gets about a quarter of its sequences

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -89,13 +89,13 @@ class BandaiPlan:
 #: epochs; one few-label run per fold and fraction, so the std is over folds), ``full`` is for a
 #: GPU, ``quick`` is a smoke run.
 BENCH_SCHEDULES: dict[str, Schedule] = {
-    "quick": replace(SCHEDULES["quick"], name="bandai-quick", pretrain_epochs=1, batch_size=64, queue_size=256,
+    "quick": SCHEDULES["quick"].with_changes(name="bandai-quick", pretrain_epochs=1, batch_size=64, queue_size=256,
                      knn_every=1, linear_epochs=10, finetune_epochs=1, semi_epochs=1, semi_steps=2, seeds=(0,),
                      pretrain_seeds=(0,)),
-    "default": replace(SCHEDULES["default"], name="bandai-default", pretrain_epochs=3, batch_size=128,
+    "default": SCHEDULES["default"].with_changes(name="bandai-default", pretrain_epochs=3, batch_size=128,
                        queue_size=1024, knn_every=1, linear_epochs=100, finetune_epochs=8, semi_epochs=5,
                        semi_steps=20, seeds=(0,), pretrain_seeds=(0,)),
-    "full": replace(SCHEDULES["full"], name="bandai-full", clip_len=50, finetune_epochs=100, semi_steps=None,
+    "full": SCHEDULES["full"].with_changes(name="bandai-full", clip_len=50, finetune_epochs=100, semi_steps=None,
                     seeds=(0, 1, 2, 3, 4), pretrain_seeds=(0,)),
 }
 
@@ -286,7 +286,7 @@ def run_bandai(data: str | Path, out: str | Path, *, schedule: str | Schedule = 
     # 2. emotion, recording-level folds ---------------------------------------------------
     t = time.perf_counter()
     emo = bd.emotion
-    emo_sched = replace(sched, fractions=plan.emotion_fractions)
+    emo_sched = sched.with_changes(fractions=plan.emotion_fractions)
     per_fold: list[dict[str, Any]] = []
     folds = kfold(emo.y, k=plan.folds, seed=seed, groups=emo.recording_ids)
     for f, (tr, te) in enumerate(folds):
@@ -324,7 +324,7 @@ def run_bandai(data: str | Path, out: str | Path, *, schedule: str | Schedule = 
     style_dir = out / "style"
     style_dir.mkdir(parents=True, exist_ok=True)
     save_split(bd.style_split, style_dir / "split.json", meta={"seed": seed}, groups=bd.style.recording_ids)
-    exp_s = Experiment(dataset=bd.style, split=bd.style_split, schedule=replace(sched, fractions=plan.style_fractions),
+    exp_s = Experiment(dataset=bd.style, split=bd.style_split, schedule=sched.with_changes(fractions=plan.style_fractions),
                        out=style_dir, device=device, progress=False, seed=seed, log=log, config_overrides=overrides)
     style_methods: dict[str, Any] = {}
     for m, path in pretrained.items():
@@ -372,7 +372,7 @@ def run_bandai(data: str | Path, out: str | Path, *, schedule: str | Schedule = 
     notes = compare_summaries(emotion_methods, "emotion") + compare_summaries(style_methods, "style")
     dev = device if device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     results = {
-        "benchmark": "bandai-namco", "schedule": asdict(sched), "plan": asdict(plan),
+        "benchmark": "bandai-namco", "schedule": sched.to_dict(), "plan": asdict(plan),
         "data": {"source": display_path(root), "emotion": _describe(emo),
                  "style": _describe(bd.style, bd.style_split), "pretrain": _describe(bd.pretrain, bd.pretrain_split)},
         "emotion": {"methods": emotion_methods, "folds": plan.folds},

@@ -538,7 +538,7 @@ def _pretrain(ctx: DistContext, config: Mapping[str, Any], out_dir: str | Path, 
 def knn_monitor(encoder: torch.nn.Module, dataset: GaitDataset, split: Mapping[str, Any],
                 run: Mapping[str, Any], device: torch.device, clip_len: int | None = None) -> float:
     """kNN top-1 accuracy of ``encoder`` on the validation split (train split as the memory)."""
-    from .evaluation.knn import knn_evaluate
+    from .evaluation.knn import KnnSettings, knn_evaluate
 
     train = dataset.subset(np.asarray(split["train"]))
     val = dataset.subset(np.asarray(split["val"]))
@@ -547,8 +547,7 @@ def knn_monitor(encoder: torch.nn.Module, dataset: GaitDataset, split: Mapping[s
     if len(train) == 0 or len(val) == 0:
         return float("nan")
     # The encoder's output is the evaluated feature (CFFN: fused vector; ST-GCN: pooled maps).
-    report = knn_evaluate(encoder, train, val, k=int(run["knn_k"]), temperature=float(run["knn_temperature"]),
-                          clip_len=clip_len, device=device)
+    report = knn_evaluate(encoder, train, val, KnnSettings.from_run(run, clip_len), device=device)
     return float(report["top1"])
 
 

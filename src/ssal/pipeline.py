@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import platform
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -29,6 +29,9 @@ from .engine import load_configured_dataset, pretrain, prepare_run_dir, read_met
 from .errors import SsalInputError
 from .methods.registry import available_methods, encoder_name
 from .evaluation import (
+    ClassifierSettings,
+    KnnSettings,
+    SemiSettings,
     evaluate,
     format_table,
     knn_evaluate,
@@ -45,10 +48,12 @@ SSL_METHODS = available_methods()
 
 
 @dataclass(frozen=True)
-class Schedule:
-    """How long each stage runs. ``quick``, ``default`` and ``full`` are built in."""
+class PretrainSchedule:
+    """The settings that shape the pretrained encoders (and the corpus they are trained on).
 
-    name: str
+    A resumed pipeline reuses finished pretraining stages, so these must match on resume.
+    """
+
     corpus_size: int = 2000
     pretrain_epochs: int = 10
     batch_size: int = 128
@@ -57,6 +62,7 @@ class Schedule:
     clip_len: int = 32
     queue_size: int = 1024
     momentum: float = 0.99
+    # The kNN monitor of the pretraining runs (``run.knn_every``; recorded in their history).
     knn_every: int = 5
     # Pretraining seeds: kNN and the linear probes are reported as mean +- std over one
     # pretrained encoder per seed (finetune and semi-supervised use the first).
@@ -67,18 +73,6 @@ class Schedule:
     strides: tuple[int, ...] | None = (1, 2, 1, 2, 1)
     image_channels: int | None = 16
     image_depth: int | None = 1
-    # The linear protocol of SPEC (AimCLR's): raw frozen features, SGD lr 3.0, x0.1 at 80%.
-    linear_epochs: int = 100
-    linear_lr: float = 3.0
-    # The second linear probe, on standardised features (``linear_std``): a smaller rate suits it.
-    linear_std_lr: float = 0.3
-    finetune_epochs: int = 6
-    finetune_lr: float = 0.05
-    semi_epochs: int = 5
-    # Optimisation steps per semi-supervised run (None: exactly ``semi_epochs`` epochs).
-    semi_steps: int | None = 40
-    fractions: tuple[float, ...] = (0.01, 0.05, 0.1)
-    seeds: tuple[int, ...] = (0, 1, 2)
 
     def overrides(self, method: str) -> dict[str, Any]:
         """Config overrides of this schedule for one method."""
@@ -107,15 +101,75 @@ class Schedule:
         }
 
 
+@dataclass(frozen=True)
+class EvalSchedule:
+    """The settings of the evaluation protocols (free to change on resume)."""
+
+    # The linear protocol of SPEC (AimCLR's): raw frozen features, SGD lr 3.0, x0.1 at 80%.
+    linear_epochs: int = 100
+    linear_lr: float = 3.0
+    # The second linear probe, on standardised features (``linear_std``): a smaller rate suits it.
+    linear_std_lr: float = 0.3
+    finetune_epochs: int = 6
+    finetune_lr: float = 0.05
+    semi_epochs: int = 5
+    # Optimisation steps per semi-supervised run (None: exactly ``semi_epochs`` epochs).
+    semi_steps: int | None = 40
+    fractions: tuple[float, ...] = (0.01, 0.05, 0.1)
+    seeds: tuple[int, ...] = (0, 1, 2)
+
+
+_PRETRAIN_KEYS = tuple(f.name for f in fields(PretrainSchedule))
+_EVAL_KEYS = tuple(f.name for f in fields(EvalSchedule))
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How long each stage runs: a name, a :class:`PretrainSchedule` and an :class:`EvalSchedule`.
+    ``quick``, ``default`` and ``full`` are built in.
+
+    :meth:`of` and :meth:`with_changes` take the flat field names of both parts
+    (``Schedule.of("mine", pretrain_epochs=2, linear_epochs=20)``); :meth:`to_dict` is the flat
+    record written to ``schedule.json`` and ``results.json``.
+    """
+
+    name: str
+    pretrain: PretrainSchedule = field(default_factory=PretrainSchedule)
+    evaluation: EvalSchedule = field(default_factory=EvalSchedule)
+
+    @classmethod
+    def of(cls, name: str, **changes: Any) -> "Schedule":
+        """The default schedule named ``name`` with flat field changes applied."""
+        return cls(name=name).with_changes(**changes)
+
+    def with_changes(self, **changes: Any) -> "Schedule":
+        """A copy with flat field changes (``name`` or any field of either part) applied."""
+        unknown = sorted(set(changes) - {"name", *_PRETRAIN_KEYS, *_EVAL_KEYS})
+        if unknown:
+            raise SsalInputError("schedule", f"unknown schedule field(s) {', '.join(unknown)}")
+        pre = {k: v for k, v in changes.items() if k in _PRETRAIN_KEYS}
+        ev = {k: v for k, v in changes.items() if k in _EVAL_KEYS}
+        return replace(self, name=changes.get("name", self.name), pretrain=replace(self.pretrain, **pre),
+                       evaluation=replace(self.evaluation, **ev))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The flat record: ``name``, then the pretraining fields, then the evaluation fields."""
+        return {"name": self.name, **asdict(self.pretrain), **asdict(self.evaluation)}
+
+    def overrides(self, method: str) -> dict[str, Any]:
+        """Config overrides of this schedule for one method (:meth:`PretrainSchedule.overrides`)."""
+        return self.pretrain.overrides(method)
+
+
 SCHEDULES: dict[str, Schedule] = {
     # A first look in about two minutes on 2 CPU cores: small corpus, few epochs, one seed.
-    "quick": Schedule(name="quick", corpus_size=600, pretrain_epochs=4, batch_size=64, queue_size=256,
+    "quick": Schedule.of("quick", corpus_size=600, pretrain_epochs=4, batch_size=64, queue_size=256,
                       knn_every=2, linear_epochs=50, finetune_epochs=5, semi_epochs=3, semi_steps=20,
                       fractions=(0.05, 0.1), seeds=(0, 1), pretrain_seeds=(0,)),
     # The demo's default: about ten minutes on 2 CPU cores.
-    "default": Schedule(name="default"),
+    "default": Schedule.of("default"),
     # Paper-scale: AimCLR's schedule and encoder (300 epochs, step at 250, 50-frame clips).
-    "full": Schedule(name="full", pretrain_epochs=300, lr_milestones=(250,), clip_len=50, momentum=0.999,
+    "full": Schedule.of("full", pretrain_epochs=300, lr_milestones=(250,), clip_len=50, momentum=0.999,
                      channels=None, strides=None, image_channels=None, image_depth=None, knn_every=10,
                      linear_epochs=100, linear_lr=3.0, finetune_epochs=100, semi_epochs=100, semi_steps=None,
                      fractions=(0.01, 0.05, 0.1, 0.2, 0.5), seeds=(0, 1, 2, 3, 4)),
@@ -149,6 +203,26 @@ class Experiment:
     @property
     def test(self) -> GaitDataset:
         return self.dataset.subset(self.split["test"])
+
+
+def configured(section: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """One section of the configuration (``"data"``, ``"run"``): the defaults of
+    :data:`ssal.config.DEFAULTS` with the section of ``overrides`` (config overrides) applied."""
+    from .config import DEFAULTS
+
+    return {**DEFAULTS[section], **dict((overrides or {}).get(section) or {})}
+
+
+def split_fractions(overrides: Mapping[str, Any] | None = None) -> tuple[float, float]:
+    """``(data.val_fraction, data.test_fraction)`` of the configuration (see :func:`configured`)."""
+    data = configured("data", overrides)
+    return float(data["val_fraction"]), float(data["test_fraction"])
+
+
+def knn_settings(overrides: Mapping[str, Any] | None = None, clip_len: int | None = None) -> KnnSettings:
+    """The kNN protocol's settings: ``run.knn_k`` and ``run.knn_temperature`` of the configuration
+    (see :func:`configured`)."""
+    return KnnSettings.from_run(configured("run", overrides), clip_len)
 
 
 def method_config(exp: Experiment, method: str, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -225,7 +299,7 @@ def evaluate_encoder(exp: Experiment, name: str, make_encoder: Callable[[int], E
         raise SsalInputError(None, f"unknown evaluation feature {feature!r}; use one of {', '.join(FEATURES)}")
     files = {"linear": "classifier.pt", "finetune": "classifier_finetune.pt",
              "supervised": "classifier_supervised.pt", **dict(classifier_files or {})}
-    s = exp.schedule
+    s = exp.schedule.evaluation
     train, val, test = exp.train, exp.val, exp.test
     base_make = make_encoder
 
@@ -238,20 +312,23 @@ def evaluate_encoder(exp: Experiment, name: str, make_encoder: Callable[[int], E
             out["feature"] = feature_description(encoder_config, view, feature)
         return view
 
-    common = dict(device=exp.device, clip_len=clip_len, progress=False, select="val")
+    base = ClassifierSettings(clip_len=clip_len, progress=False, select="val", seed=exp.seed)
     run_dir = exp.out / name
     run_dir.mkdir(parents=True, exist_ok=True)
     # The two linear probes read the same frozen features (same encoder file and seed, same data).
     features: dict[str, np.ndarray] = {}
     if "knn" in protocols:
-        out["knn"] = knn_evaluate(make_encoder(exp.seed), train, test, k=20, temperature=0.1,
-                                  device=exp.device, clip_len=clip_len)
+        out["knn"] = knn_evaluate(make_encoder(exp.seed), train, test, knn_settings(exp.config_overrides, clip_len),
+                                  device=exp.device)
     end_to_end = "finetune" if pretrained else "supervised"
 
-    def train_and_report(proto: str, mode: str, epochs: int, lr: float, **kwargs: Any) -> None:
+    def train_and_report(proto: str, mode: str, epochs: int, lr: float, standardize: bool = False,
+                         feature_cache: dict[str, np.ndarray] | None = None) -> None:
         """Train one classifier protocol, score it on test, save it under ``files[proto]``."""
-        model, hist = train_classifier(make_encoder(exp.seed), None, train, val, mode=mode, epochs=epochs, lr=lr,
-                                       milestones=(int(epochs * 0.8),), seed=exp.seed, **kwargs, **common)
+        settings = ClassifierSettings.for_mode(mode, **_run_fields(base), epochs=epochs, lr=lr,
+                                               milestones=(int(epochs * 0.8),), standardize=standardize)
+        model, hist = train_classifier(make_encoder(exp.seed), None, train, val, settings, device=exp.device,
+                                       feature_cache=feature_cache)
         out[proto] = evaluate(model, test)
         out[proto]["best_epoch"] = hist["best_epoch"]
         if files.get(proto):
@@ -287,15 +364,26 @@ def evaluate_encoder(exp: Experiment, name: str, make_encoder: Callable[[int], E
         out["semi"] = {}
         for fraction in s.fractions:
             epochs = semi_epochs(s, fraction, len(train.labelled), train.num_classes)
-            out["semi"].update(semi_supervised(factory, train, val, test, fractions=(fraction,), seeds=s.seeds,
-                                               mode=end_to_end, epochs=epochs, lr=s.finetune_lr, sampler=sampler,
-                                               milestones=(max(1, int(epochs * 0.8)),), **common))
+            run = ClassifierSettings.for_mode(end_to_end, **_run_fields(base), epochs=epochs, lr=s.finetune_lr,
+                                              milestones=(max(1, int(epochs * 0.8)),))
+            out["semi"].update(semi_supervised(factory, train, val, test,
+                                               SemiSettings(fractions=(fraction,), seeds=tuple(s.seeds),
+                                                            classifier=run),
+                                               sampler=sampler, device=exp.device))
     return out
 
 
-def semi_epochs(s: Schedule, fraction: float, n_labelled: int, num_classes: int, batch_size: int = 64) -> int:
+def _run_fields(settings: ClassifierSettings) -> dict[str, Any]:
+    """The non-schedule fields of ``settings`` (seed, selection, clip length, ...)."""
+    return {k: getattr(settings, k) for k in ("seed", "select", "clip_len", "eval_batch_size", "progress")}
+
+
+def semi_epochs(s: EvalSchedule | Schedule, fraction: float, n_labelled: int, num_classes: int,
+                batch_size: int = 64) -> int:
     """Epochs of one semi-supervised run: at least ``s.semi_epochs``, and enough for
     ``s.semi_steps`` optimisation steps on the subset, so 1% runs are not starved of updates."""
+    if isinstance(s, Schedule):
+        s = s.evaluation
     if not s.semi_steps:
         return s.semi_epochs
     n = max(num_classes, int(round(fraction * n_labelled)))
@@ -323,7 +411,7 @@ def evaluate_pretrained(exp: Experiment, name: str, encoder_path: Path, method: 
 
 def schedule_seeds(exp: Experiment) -> tuple[int, ...]:
     """The pretraining seeds of the experiment's schedule (its own seed if the schedule has none)."""
-    return tuple(int(s) for s in (exp.schedule.pretrain_seeds or (exp.seed,)))
+    return tuple(int(s) for s in (exp.schedule.pretrain.pretrain_seeds or (exp.seed,)))
 
 
 def seed_run_name(name: str, seed: int, first: int) -> str:
@@ -453,7 +541,7 @@ def run_protocols(exp: Experiment, methods: Sequence[str], command: str,
                   references: bool = True) -> dict[str, Any]:
     """Pretrain and evaluate ``methods`` plus the from-scratch references; write the report."""
     t0 = time.perf_counter()
-    results: dict[str, Any] = {"methods": {}, "dataset": describe(exp), "schedule": asdict(exp.schedule),
+    results: dict[str, Any] = {"methods": {}, "dataset": describe(exp), "schedule": exp.schedule.to_dict(),
                                "notes": []}
     seed_runs = {m: pretrain_seeds(exp, m, m) for m in methods}
     pretrained = {m: runs[0][1] for m, runs in seed_runs.items()}
@@ -539,12 +627,6 @@ def describe(exp: Experiment) -> dict[str, Any]:
             "split_sizes": {k: int(len(v)) for k, v in exp.split.items()}}
 
 
-#: Schedule fields that shape the pretrained encoders (and the corpus they are trained on).
-PRETRAINING_FIELDS = ("corpus_size", "pretrain_epochs", "batch_size", "lr", "lr_milestones", "clip_len",
-                      "queue_size", "momentum", "channels", "strides", "image_channels", "image_depth",
-                      "pretrain_seeds")
-
-
 def check_schedule(out: Path, schedule: Schedule, *, resume: bool) -> None:
     """Record ``schedule`` in ``out / schedule.json``; on resume, refuse a different one.
 
@@ -556,19 +638,19 @@ def check_schedule(out: Path, schedule: Schedule, *, resume: bool) -> None:
     from .checkpoint import atomic_write_text
 
     path = out / "schedule.json"
-    current = json.loads(json.dumps(asdict(schedule)))
+    current = json.loads(json.dumps(schedule.to_dict()))
     if resume and path.is_file():
         try:
             saved = json.loads(path.read_text())
         except (OSError, ValueError) as exc:
             raise SsalInputError(path, f"unreadable schedule record ({exc})") from None
-        changed = sorted(k for k in PRETRAINING_FIELDS if saved.get(k) != current.get(k))
+        pretrain = json.loads(json.dumps(asdict(schedule.pretrain)))
+        changed = sorted(k for k, v in pretrain.items() if saved.get(k) != v)
         if changed:
             raise SsalInputError(out, f"was started with the {saved.get('name', '?')!r} schedule; resuming with "
                                       f"{schedule.name!r} would change {', '.join(changed)}: use the same flags "
                                       f"or a new --out")
         # Evaluation settings (epochs of the probes, fractions, seeds) may change on resume.
-    atomic_write_text(path, json.dumps(current, indent=2))
     atomic_write_text(path, json.dumps(current, indent=2))
 
 
@@ -584,19 +666,12 @@ def prepare_experiment(out: str | Path, *, schedule: Schedule, data: str = "buil
     if not resume:
         prepare_run_dir(out, resume=False, overwrite=overwrite)
     out.mkdir(parents=True, exist_ok=True)
-    data_cfg = {"source": data, "builtin_n": schedule.corpus_size, "builtin_seed": 0, "labels": labels,
+    data_cfg = {"source": data, "builtin_n": schedule.pretrain.corpus_size, "builtin_seed": 0, "labels": labels,
                 "label_map": label_map}
     dataset = load_configured_dataset(data_cfg)
     if len(dataset.labelled) < len(dataset.classes) * 3:
         raise SsalInputError(data, "too few labelled sequences to evaluate (need at least 3 per class)")
     check_schedule(out, schedule, resume=resume)
-    split_path = out / "split.json"
-    if split_path.is_file() and resume:
-        split = load_split(split_path)
-    else:
-        split = stratified_split(dataset.y, val=0.1, test=0.1, seed=seed)
-        save_split(split, split_path)
-    split = {k: np.asarray(v, dtype=np.int64) for k, v in split.items()}
     overrides = dict(config_overrides or {})
     if data != "builtin":
         overrides.setdefault("data", {})
@@ -605,7 +680,15 @@ def prepare_experiment(out: str | Path, *, schedule: Schedule, data: str = "buil
             overrides["data"]["label_map"] = label_map
     else:
         overrides.setdefault("data", {})
-        overrides["data"].update({"builtin_n": schedule.corpus_size})
+        overrides["data"].update({"builtin_n": schedule.pretrain.corpus_size})
+    split_path = out / "split.json"
+    if split_path.is_file() and resume:
+        split = load_split(split_path)
+    else:
+        val_fraction, test_fraction = split_fractions(overrides)
+        split = stratified_split(dataset.y, val=val_fraction, test=test_fraction, seed=seed)
+        save_split(split, split_path)
+    split = {k: np.asarray(v, dtype=np.int64) for k, v in split.items()}
     return Experiment(dataset=dataset, split=split, schedule=schedule, out=out, device=device, progress=progress,
                       seed=seed, log=log, config_overrides=overrides)
 
@@ -628,7 +711,8 @@ def run_kfold(data: str, out: str | Path, *, folds: int, schedule: Schedule, met
               log: Callable[[str], None] = print) -> dict[str, Any]:
     """k-fold cross-validation of the linear and finetune protocols on user data.
 
-    Each fold's test part is the fold; its validation part is a stratified tenth of the rest.
+    Each fold's test part is the fold; its validation part is a stratified ``data.val_fraction``
+    (a tenth by default) of the rest.
     Fold results are summarised as mean +- std in ``kfold.json`` beside the main report.
     """
     base = prepare_experiment(out, schedule=schedule, data=data, labels=labels, label_map=label_map, resume=resume,
@@ -638,7 +722,8 @@ def run_kfold(data: str, out: str | Path, *, folds: int, schedule: Schedule, met
     per_method: dict[str, list[dict[str, Any]]] = {}
     for f, (tr, te) in enumerate(kfold(ds.y[labelled], k=folds, seed=base.seed)):
         tr, te = labelled[tr], labelled[te]
-        inner = stratified_split(ds.y[tr], val=0.1, test=0.0, seed=base.seed + f)
+        inner = stratified_split(ds.y[tr], val=split_fractions(base.config_overrides)[0], test=0.0,
+                                 seed=base.seed + f)
         split = {"train": tr[inner["train"]], "val": tr[inner["val"]], "test": te}
         exp = replace(base, split=split, out=base.out / f"fold{f}")
         exp.out.mkdir(parents=True, exist_ok=True)
@@ -684,7 +769,7 @@ def run_ablation(out: str | Path, schedule: Schedule, *, data: str = "builtin", 
     if unknown:
         raise SsalInputError(None, f"unknown ablation variant(s) {unknown}; known: {list(table)}")
     t0 = time.perf_counter()
-    results: dict[str, Any] = {"methods": {}, "dataset": describe(exp), "schedule": asdict(schedule), "notes": []}
+    results: dict[str, Any] = {"methods": {}, "dataset": describe(exp), "schedule": schedule.to_dict(), "notes": []}
     runs: dict[str, Path] = {}
     for i, name in enumerate(chosen):
         slug = f"variant{i}"
@@ -697,6 +782,6 @@ def run_ablation(out: str | Path, schedule: Schedule, *, data: str = "builtin", 
 
 
 __all__ = [
-    "SCHEDULES", "Schedule", "run_demo", "run_protocols", "run_kfold", "run_ablation", "ablation_variants",
+    "SCHEDULES", "Schedule", "PretrainSchedule", "EvalSchedule", "run_demo", "run_protocols", "run_kfold", "run_ablation", "ablation_variants",
     "prepare_experiment", "format_table",
 ]

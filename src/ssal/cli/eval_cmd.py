@@ -213,18 +213,20 @@ def _experiment_for_checkpoint(args: argparse.Namespace):
     elif beside.is_file() and not args.data:
         split = load_split(beside, n=len(dataset))
     else:
-        split = stratified_split(dataset.y, val=0.1, test=0.1, seed=0)
+        data_cfg = {**DEFAULTS["data"], **(cfg.get("data") or {})}
+        split = stratified_split(dataset.y, val=float(data_cfg["val_fraction"]),
+                                 test=float(data_cfg["test_fraction"]), seed=0)
     split = {k: np.asarray(v, dtype=np.int64) for k, v in split.items()}
     out.mkdir(parents=True, exist_ok=True)
+    # The kNN protocol reads run.knn_k / run.knn_temperature of the encoder's configuration.
+    knn_run = {k: v for k, v in (cfg.get("run") or {}).items() if k in ("knn_k", "knn_temperature")}
     exp = Experiment(dataset=dataset, split=split, schedule=SCHEDULES["default"], out=out, device=args.device,
-                     progress=False, log=lambda m: print(m, file=sys.stderr))
+                     progress=False, log=lambda m: print(m, file=sys.stderr), config_overrides={"run": knn_run})
     return exp, ck
 
 
 def run_protocol(args: argparse.Namespace) -> int:
     """Handler of ``ssal knn | linear | finetune | semi``."""
-    from dataclasses import replace
-
     from ..api import load_encoder
     from ..evaluation import format_table
     from ..evaluation.report import to_jsonable
@@ -234,13 +236,13 @@ def run_protocol(args: argparse.Namespace) -> int:
     proto = args.protocol
     sched = exp.schedule
     if args.epochs:
-        sched = replace(sched, linear_epochs=args.epochs, finetune_epochs=args.epochs, semi_epochs=args.epochs)
+        sched = sched.with_changes(linear_epochs=args.epochs, finetune_epochs=args.epochs, semi_epochs=args.epochs)
     if args.lr:
-        sched = replace(sched, linear_lr=args.lr, linear_std_lr=args.lr, finetune_lr=args.lr)
+        sched = sched.with_changes(linear_lr=args.lr, linear_std_lr=args.lr, finetune_lr=args.lr)
     if getattr(args, "standardize", False):
         proto = "linear_std"
     if proto == "semi":
-        sched = replace(sched, fractions=tuple(args.fractions), seeds=tuple(args.seeds))
+        sched = sched.with_changes(fractions=tuple(args.fractions), seeds=tuple(args.seeds))
     exp.schedule = sched
     clip_len = config_clip_len(ck.get("config"))
 
@@ -266,13 +268,12 @@ def run_supervised(args: argparse.Namespace) -> int:
     from ..evaluation import format_table
     from ..evaluation.report import to_jsonable
     from ..pipeline import SCHEDULES, evaluate_encoder, method_config, prepare_experiment, _fresh_encoder
-    from dataclasses import replace
 
     from ..outputs import check_output_dir
 
     check_output_dir(args.out, overwrite=args.overwrite)
     _check_training_numbers(args)
-    sched = replace(SCHEDULES["default"], finetune_epochs=args.epochs, semi_epochs=args.epochs,
+    sched = SCHEDULES["default"].with_changes(finetune_epochs=args.epochs, semi_epochs=args.epochs,
                     finetune_lr=args.lr, fractions=tuple(args.fractions), seeds=tuple(args.seeds))
     exp = prepare_experiment(args.out, schedule=sched, data=args.data, labels=args.labels, label_map=args.label_map,
                              overwrite=args.overwrite,

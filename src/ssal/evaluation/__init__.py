@@ -11,6 +11,7 @@
 
 from .classifier import (
     Classifier,
+    ClassifierSettings,
     FinetuneConfig,
     LinearConfig,
     default_config,
@@ -21,7 +22,7 @@ from .classifier import (
     train_classifier,
 )
 from .features import extract_features, resize_time
-from .knn import knn_evaluate, knn_predict, knn_scores
+from .knn import KnnSettings, knn_evaluate, knn_predict, knn_scores
 from .metrics import (
     accuracy,
     classification_report,
@@ -31,12 +32,15 @@ from .metrics import (
     summarize_runs,
 )
 from .report import format_table, write_report
-from .semi import semi_supervised
+from .semi import SemiSettings, semi_supervised
 
 __all__ = [
     "Classifier",
+    "ClassifierSettings",
     "FinetuneConfig",
+    "KnnSettings",
     "LinearConfig",
+    "SemiSettings",
     "accuracy",
     "classification_report",
     "confusion_matrix",

@@ -399,34 +399,83 @@ def _train_epoch(
     return total_loss / len(perm), correct / len(perm)
 
 
+@dataclass(frozen=True)
+class ClassifierSettings:
+    """Every setting of one classifier-training run (the protocol and its schedule).
+
+    Build it with :meth:`for_mode`, which fills the schedule from the protocol's defaults
+    (:class:`LinearConfig` for ``linear``, :class:`FinetuneConfig` for ``finetune`` and
+    ``supervised``); the field defaults here are the linear protocol's.
+
+    Attributes:
+        mode: ``"linear"``, ``"finetune"`` or ``"supervised"``.
+        epochs, lr, weight_decay, momentum, milestones, gamma, schedule, batch_size: the SGD
+            schedule (``schedule``: ``"step"`` at ``milestones`` by ``gamma``, or ``"cosine"``).
+        seed: seeds the global torch RNG (dropout), the shuffling and the augmentation.
+        select: ``"val"`` (best validation epoch) or ``"last"``.
+        clip_len: if set, sequences are resampled to this many frames before the encoder.
+        eval_batch_size: batch size of feature extraction and validation.
+        progress: show a progress bar.
+        standardize: linear only; train on standardised features, folded into the head.
+    """
+
+    mode: Mode = "linear"
+    epochs: int = LinearConfig.epochs
+    lr: float = LinearConfig.lr
+    weight_decay: float = LinearConfig.weight_decay
+    momentum: float = LinearConfig.momentum
+    milestones: tuple[int, ...] = LinearConfig.milestones
+    gamma: float = LinearConfig.gamma
+    schedule: str = LinearConfig.schedule
+    batch_size: int = LinearConfig.batch_size
+    seed: int = 0
+    select: Literal["val", "last"] = "val"
+    clip_len: int | None = None
+    eval_batch_size: int = 256
+    progress: bool = False
+    standardize: bool = False
+
+    @classmethod
+    def for_mode(cls, mode: Mode, **changes: Any) -> "ClassifierSettings":
+        """The protocol's default schedule for ``mode`` with every non-``None`` change applied."""
+        base = asdict(default_config(mode))
+        return cls(mode=mode, **base).replace(**changes)
+
+    def replace(self, **changes: Any) -> "ClassifierSettings":
+        """A copy with every non-``None`` change applied (unknown names: :class:`SsalInputError`)."""
+        values = {k: v for k, v in changes.items() if v is not None}
+        if "milestones" in values:
+            values["milestones"] = tuple(int(m) for m in values["milestones"])
+        try:
+            return replace(self, **values)
+        except TypeError as exc:
+            raise SsalInputError("schedule", str(exc)) from None
+
+    def schedule_config(self) -> LinearConfig | FinetuneConfig:
+        """The schedule part as the protocol's config class (what ``history["config"]`` records)."""
+        cls = LinearConfig if self.mode == "linear" else FinetuneConfig
+        return cls(epochs=self.epochs, lr=self.lr, weight_decay=self.weight_decay, momentum=self.momentum,
+                   milestones=tuple(self.milestones), gamma=self.gamma, schedule=self.schedule,
+                   batch_size=self.batch_size)
+
+
 def train_classifier(
     encoder: nn.Module,
     head: nn.Module | None,
     train_ds: GaitDataset,
     val_ds: GaitDataset | None = None,
+    settings: ClassifierSettings | None = None,
     *,
-    mode: Mode = "linear",
-    epochs: int | None = None,
-    lr: float | None = None,
-    weight_decay: float | None = None,
-    momentum: float | None = None,
-    milestones: Sequence[int] | None = None,
-    gamma: float | None = None,
-    schedule: str | None = None,
-    batch_size: int | None = None,
-    seed: int = 0,
     device: torch.device | str = "cpu",
     augment: Augment | None = None,
-    select: Literal["val", "last"] = "val",
-    clip_len: int | None = None,
-    eval_batch_size: int = 256,
-    progress: bool = False,
-    standardize: bool = False,
     feature_cache: dict[str, np.ndarray] | None = None,
 ) -> tuple[Classifier, dict[str, Any]]:
     """Train a classification head (and, except for ``linear``, the encoder) on ``train_ds``.
 
-    ``standardize`` (linear only): train the head on frozen features standardised with the
+    ``settings`` (default: ``ClassifierSettings.for_mode("linear")``) holds the protocol, its
+    schedule, the seed and the model selection; see :class:`ClassifierSettings`.
+
+    ``settings.standardize`` (linear only): train the head on frozen features standardised with the
     training set's per-dimension mean and std, then fold that affine map into the head, so the
     saved classifier still takes raw features. Off by default: the linear protocol of SPEC
     (AimCLR's) trains on the raw features with lr 3.0. On, one learning rate (about 0.3) suits
@@ -437,11 +486,10 @@ def train_classifier(
     encoder, training and validation sets; their features are extracted by the first run and
     reused by the others (the caller vouches that encoder and data are the same).
 
-    Every schedule argument left ``None`` takes the protocol's default (:class:`LinearConfig`
-    or :class:`FinetuneConfig`). ``augment(x, generator)`` transforms each training batch
-    (finetune / supervised only). ``head=None`` creates :func:`make_head`. The global torch
-    RNG is seeded with ``seed`` (dropout); shuffling and augmentation use their own seeded
-    generators. Only labelled sequences are used.
+    ``augment(x, generator)`` transforms each training batch (finetune / supervised only).
+    ``head=None`` creates :func:`make_head`. The global torch RNG is seeded with
+    ``settings.seed`` (dropout); shuffling and augmentation use their own seeded generators.
+    Only labelled sequences are used.
 
     Returns:
         ``(model, history)``: the :class:`Classifier` holding the selected state, and
@@ -449,11 +497,11 @@ def train_classifier(
         "lr", "loss", "train_top1", "val_top1", "val_loss"}, ...]}`` (1-based epochs; val
         entries are ``None`` without a validation set).
     """
-    cfg = resolve_config(
-        mode, epochs=epochs, lr=lr, weight_decay=weight_decay, momentum=momentum,
-        milestones=tuple(milestones) if milestones is not None else None, gamma=gamma,
-        schedule=schedule, batch_size=batch_size,
-    )
+    st = settings if settings is not None else ClassifierSettings.for_mode("linear")
+    default_config(st.mode)  # an unknown mode is an input error
+    cfg = st.schedule_config()
+    mode, seed, select, standardize = st.mode, st.seed, st.select, st.standardize
+    clip_len, eval_batch_size, progress = st.clip_len, st.eval_batch_size, st.progress
     if select not in ("val", "last"):
         raise SsalInputError("select", f"unknown model selection {select!r}; use val or last")
     has_val = val_ds is not None and len(val_ds.labelled) > 0

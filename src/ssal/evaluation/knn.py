@@ -8,7 +8,8 @@ lower class index).
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Mapping
 
 import numpy as np
 import torch
@@ -90,16 +91,37 @@ def knn_predict(
     return votes.argmax(dim=1).cpu().numpy().astype(np.int64)
 
 
+@dataclass(frozen=True)
+class KnnSettings:
+    """Settings of :func:`knn_evaluate`.
+
+    Attributes:
+        k: neighbours that vote (capped at the number of labelled training samples).
+        temperature: vote weight ``exp(similarity / temperature)``.
+        batch_size: batch size of feature extraction.
+        clip_len: if set, sequences are resampled to this many frames before the encoder.
+        progress: show a progress bar.
+    """
+
+    k: int = 20
+    temperature: float = 0.1
+    batch_size: int = 256
+    clip_len: int | None = None
+    progress: bool = False
+
+    @classmethod
+    def from_run(cls, run: Mapping[str, Any], clip_len: int | None = None) -> "KnnSettings":
+        """From the ``run`` section of a configuration (``knn_k``, ``knn_temperature``)."""
+        return cls(k=int(run["knn_k"]), temperature=float(run["knn_temperature"]), clip_len=clip_len)
+
+
 def knn_evaluate(
     encoder: nn.Module,
     train_ds: GaitDataset,
     test_ds: GaitDataset,
-    k: int = 20,
-    temperature: float = 0.1,
-    batch_size: int = 256,
+    settings: KnnSettings | None = None,
+    *,
     device: torch.device | str = "cpu",
-    clip_len: int | None = None,
-    progress: bool = False,
 ) -> dict[str, Any]:
     """kNN classification of ``test_ds`` with ``train_ds`` as the memory bank.
 
@@ -107,6 +129,8 @@ def knn_evaluate(
     Only labelled sequences are used on either side. Returns a
     :func:`~ssal.evaluation.metrics.classification_report` with ``k`` and ``temperature`` added.
     """
+    st = settings if settings is not None else KnnSettings()
+    k, temperature, batch_size, clip_len, progress = st.k, st.temperature, st.batch_size, st.clip_len, st.progress
     train_idx, test_idx = train_ds.labelled, test_ds.labelled
     if len(train_idx) == 0:
         raise SsalInputError(train_ds.meta.get("source"), "kNN needs labelled training sequences")

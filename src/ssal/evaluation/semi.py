@@ -9,15 +9,17 @@ encoders (and ``mode="supervised"``) gives the supervised reference at the same 
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable
 
 import numpy as np
+import torch
 from torch import nn
 from tqdm.auto import tqdm
 
 from ..data.dataset import GaitDataset
 from ..errors import SsalInputError
-from .classifier import evaluate, make_head, train_classifier
+from .classifier import Augment, ClassifierSettings, evaluate, make_head, train_classifier
 from .metrics import summarize_runs
 
 #: ``sampler(y, fraction, seed) -> indices into y``: picks the labelled subset.
@@ -35,18 +37,44 @@ def _default_sampler(y: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     return np.asarray(label_fraction(y, fraction, seed), dtype=np.int64)
 
 
+def _finetune_settings() -> ClassifierSettings:
+    return ClassifierSettings.for_mode("finetune")
+
+
+@dataclass(frozen=True)
+class SemiSettings:
+    """Settings of the semi-supervised protocol.
+
+    Attributes:
+        fractions: label fractions in (0, 1].
+        seeds: one run per seed and fraction (the seed drives both the subset and training;
+            it replaces ``classifier.seed``).
+        classifier: the training settings of every run (default: the finetune protocol's);
+            without a validation set, ``select`` becomes ``"last"``.
+    """
+
+    fractions: tuple[float, ...] = (0.01, 0.05, 0.1)
+    seeds: tuple[int, ...] = (0, 1, 2)
+    classifier: ClassifierSettings = field(default_factory=_finetune_settings)
+
+    def replace(self, **changes: Any) -> "SemiSettings":
+        """A copy with the given fields changed (unknown names: :class:`SsalInputError`)."""
+        try:
+            return replace(self, **changes)
+        except TypeError as exc:
+            raise SsalInputError("semi", str(exc)) from None
+
+
 def semi_supervised(
     make_encoder: Callable[[], nn.Module],
     train_ds: GaitDataset,
     val_ds: GaitDataset | None,
     test_ds: GaitDataset,
-    fractions: Sequence[float] = (0.01, 0.05, 0.1),
-    seeds: Sequence[int] = (0, 1, 2),
+    settings: SemiSettings | None = None,
     *,
-    mode: str = "finetune",
     sampler: LabelSampler | None = None,
-    progress: bool = False,
-    **train_kwargs: Any,
+    device: torch.device | str = "cpu",
+    augment: Augment | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Run the semi-supervised protocol; returns one summary per fraction.
 
@@ -56,13 +84,12 @@ def semi_supervised(
         train_ds: the training split; its labelled sequences are subsampled.
         val_ds: validation split used for model selection (``None``: the last epoch is kept).
         test_ds: the test split every run is evaluated on.
-        fractions: label fractions in (0, 1].
-        seeds: one run per seed and fraction (the seed drives both the subset and training).
-        mode: ``"finetune"`` (default), ``"supervised"`` or ``"linear"``.
+        settings: fractions, seeds and the training settings of each run (:class:`SemiSettings`;
+            ``classifier.mode`` ``"finetune"`` (default), ``"supervised"`` or ``"linear"``).
         sampler: picks the subset, default :func:`ssal.data.splits.label_fraction`
             (class-balanced, at least one sequence per class).
-        **train_kwargs: passed to :func:`~ssal.evaluation.classifier.train_classifier`
-            (``epochs``, ``lr``, ``batch_size``, ``device``, ``augment``, ...).
+        device: where training and evaluation run.
+        augment: passed to :func:`~ssal.evaluation.classifier.train_classifier`.
 
     Returns:
         ``{fraction_key: {"mean", "std", "macro_f1_mean", "macro_f1_std", "n_labels",
@@ -70,6 +97,9 @@ def semi_supervised(
         and std are test top-1 over seeds (sample std) and ``report`` is the test
         :func:`~ssal.evaluation.metrics.classification_report`.
     """
+    st = settings if settings is not None else SemiSettings()
+    fractions, seeds, base = tuple(st.fractions), tuple(st.seeds), st.classifier
+    progress = base.progress
     sample = sampler or _default_sampler
     labelled = train_ds.labelled
     if len(labelled) == 0:
@@ -80,7 +110,7 @@ def semi_supervised(
         if not 0.0 < f <= 1.0:
             raise SsalInputError("fractions", f"label fraction {f} is not in (0, 1]")
     if val_ds is None:
-        train_kwargs.setdefault("select", "last")
+        base = base.replace(select="last")
     y_lab = train_ds.y[labelled]
     results: dict[str, dict[str, Any]] = {}
     jobs = [(f, s) for f in fractions for s in seeds]
@@ -91,8 +121,7 @@ def semi_supervised(
         encoder = make_encoder()
         head = make_head(int(getattr(encoder, "out_dim")), train_ds.num_classes)
         model, history = train_classifier(
-            encoder, head, subset, val_ds, mode=mode, seed=seed,  # type: ignore[arg-type]
-            progress=progress, **train_kwargs,
+            encoder, head, subset, val_ds, base.replace(seed=int(seed)), device=device, augment=augment,
         )
         runs[fraction_key(fraction)].append(
             {
@@ -100,7 +129,7 @@ def semi_supervised(
                 "n_labels": int(len(chosen)),
                 "class_counts": subset.class_counts(),
                 "best_epoch": history["best_epoch"],
-                "report": evaluate(model, test_ds, device=train_kwargs.get("device")),
+                "report": evaluate(model, test_ds, device=device),
             }
         )
     for fraction in fractions:
