@@ -36,7 +36,7 @@ from .config import clip_len as config_clip_len
 from .config import check_types, dump_config
 from .data.canonical import release_pages
 from .data.dataset import GaitDataset
-from .distributed import DEBUG_ENV, DistContext, install_key_recorder, session
+from .distributed import DistContext, session
 from .errors import SsalInputError, display_path
 
 
@@ -448,7 +448,6 @@ def _pretrain(ctx: DistContext, config: Mapping[str, Any], out_dir: str | Path, 
     if ctx.is_main:
         save_encoder(state.learner.encoder_q, setup.config, setup.dataset, setup.run_dir / "encoder.pt",
                      state.history)
-    ctx.debug_dump(state.learner, {"global_step": state.global_step, "history": state.history})
     result = PretrainResult(run_dir=setup.run_dir, epochs_done=len(state.history), steps_done=state.global_step,
                             history=state.history)
     if callbacks.on_finished is not None:
@@ -577,8 +576,6 @@ def build_training(ctx: DistContext, setup: RunSetup) -> TrainingState:
     if run.get("compile"):
         compile_encoders(learner, str(run.get("compile_backend") or "inductor"))
     state.model = ctx.wrap(learner)
-    if os.environ.get(DEBUG_ENV):
-        install_key_recorder(learner)
     return state
 
 
