@@ -13,6 +13,8 @@ Run directory (never deleted; a non-empty one needs ``resume`` or ``overwrite``)
     metrics.jsonl    one JSON object per epoch (loss terms, lr, throughput, kNN accuracy)
     checkpoint.pt    last checkpoint (model, optimizer, scheduler, queue, RNG, config)
     encoder.pt       final query encoder + config, what evaluation and ``ssal.load`` read
+    tensorboard/     with ``run.tensorboard: true``: per-step loss terms, per-epoch lr,
+                     throughput and kNN accuracy (``pip install 'ssal[tensorboard]'``)
 """
 
 from __future__ import annotations
@@ -74,11 +76,13 @@ def resolve_device(name: str) -> torch.device:
 RUN_LEFTOVERS = ("config.yaml", "split.json", "metrics.jsonl")
 #: Files a run writes (each replaced atomically through a temporary file beside it).
 RUN_FILES = RUN_LEFTOVERS + ("checkpoint.pt", "encoder.pt")
+#: Folder of a run's TensorBoard event files (``run.tensorboard``, rank 0).
+TENSORBOARD_DIR = "tensorboard"
 
 
 def _only_leftovers(out: Path) -> bool:
     return all(e.name in RUN_LEFTOVERS or (e.name.startswith(".") and e.name.endswith(".tmp"))
-               for e in os.scandir(out))
+               or (e.name == TENSORBOARD_DIR and e.is_dir(follow_symlinks=False)) for e in os.scandir(out))
 
 
 def prepare_run_dir(out_dir: str | Path, resume: bool, overwrite: bool) -> tuple[Path, bool]:
@@ -366,35 +370,6 @@ class TrainingState:
     epoch: EpochStats | None = None
 
 
-def tensorboard_writer_class() -> type:
-    """``torch.utils.tensorboard.SummaryWriter``, or a one-line input error when the
-    ``tensorboard`` package (needed by ``run.tensorboard``) is not installed."""
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        raise SsalInputError(None, "setting 'run.tensorboard' needs the tensorboard package "
-                                   "(pip install 'ssal[tensorboard]')") from None
-    return SummaryWriter
-
-
-class _NoWriter:
-    """Stands in for a ``SummaryWriter`` when ``run.tensorboard`` is off or on ranks > 0."""
-
-    def add_scalar(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def open_tensorboard(run: Mapping[str, Any], run_dir: Path, is_main: bool) -> Any:
-    """A ``SummaryWriter`` on ``<run_dir>/tensorboard/`` when ``run.tensorboard`` is on and this
-    is rank 0, else a writer that discards everything."""
-    if not run.get("tensorboard") or not is_main:
-        return _NoWriter()
-    return tensorboard_writer_class()(log_dir=str(run_dir / "tensorboard"))
-
-
 def pretrain(config: Mapping[str, Any], out_dir: str | Path, *, dataset: GaitDataset | None = None,
              split: Mapping[str, Any] | None = None, resume: bool = False,
              overwrite: bool = False, callbacks: PretrainCallbacks | None = None) -> PretrainResult:
@@ -418,8 +393,6 @@ def pretrain(config: Mapping[str, Any], out_dir: str | Path, *, dataset: GaitDat
     Launched by ``torchrun`` this is one rank of a DDP run (``ssal.distributed``,
     docs/distributed.md): ``train.batch_size`` is the global batch, only rank 0 writes files.
     """
-    if config["run"].get("tensorboard"):
-        tensorboard_writer_class()  # refuse before any file work when the package is missing
     with session(resolve_device(config["run"]["device"])) as ctx:
         return _pretrain(ctx, config, out_dir, dataset=dataset, split=split, resume=resume, overwrite=overwrite,
                          callbacks=callbacks or PretrainCallbacks())
@@ -429,13 +402,14 @@ def _pretrain(ctx: DistContext, config: Mapping[str, Any], out_dir: str | Path, 
               dataset: GaitDataset | None, split: Mapping[str, Any] | None, resume: bool,
               overwrite: bool, callbacks: PretrainCallbacks) -> PretrainResult:
     """:func:`pretrain` in one process (rank ``ctx.rank`` of ``ctx.world_size``)."""
+    check_tensorboard(config["run"])
     setup = open_run(ctx, config, out_dir, dataset=dataset, split=split, resume=resume, overwrite=overwrite)
     state = build_training(ctx, setup)
     if callbacks.on_learner_built is not None:
         callbacks.on_learner_built(ctx, state.learner)
-    with stop_signals() as stop:
+    with stop_signals() as stop, open_tensorboard(ctx, setup) as writer:
         for epoch in range(state.start_epoch, state.epochs):
-            reason = train_epoch(ctx, setup, state, epoch, stop)
+            reason = train_epoch(ctx, setup, state, epoch, stop, writer)
             if reason is StopReason.SIGNAL:
                 raise TrainingInterrupted(
                     f"stopped by signal {stop['signal'] if stop['signal'] is not None else 'on another rank'}; "
@@ -443,7 +417,7 @@ def _pretrain(ctx: DistContext, config: Mapping[str, Any], out_dir: str | Path, 
                 )
             if reason is StopReason.MAX_STEPS:
                 break
-            finish_epoch(ctx, setup, state, epoch)
+            finish_epoch(ctx, setup, state, epoch, writer)
     ctx.sync_buffers(state.learner)  # every rank ends with rank 0's BatchNorm statistics
     if ctx.is_main:
         save_encoder(state.learner.encoder_q, setup.config, setup.dataset, setup.run_dir / "encoder.pt",
@@ -453,6 +427,33 @@ def _pretrain(ctx: DistContext, config: Mapping[str, Any], out_dir: str | Path, 
     if callbacks.on_finished is not None:
         callbacks.on_finished(ctx, state.learner, result)
     return result
+
+
+def check_tensorboard(run: Mapping[str, Any]) -> None:
+    """Refuse ``run.tensorboard`` where the tensorboard package is not importable."""
+    if not run.get("tensorboard"):
+        return
+    try:
+        from torch.utils.tensorboard import SummaryWriter  # noqa: F401
+    except ImportError:
+        raise SsalInputError(None, "setting 'run.tensorboard' needs the tensorboard package "
+                                   "(pip install 'ssal[tensorboard]')") from None
+
+
+@contextmanager
+def open_tensorboard(ctx: DistContext, setup: RunSetup) -> Iterator[Any]:
+    """A ``SummaryWriter`` on ``<run_dir>/tensorboard`` for ``run.tensorboard`` on rank 0 (else
+    ``None``), closed however the block ends."""
+    if not setup.run.get("tensorboard") or not ctx.is_main:
+        yield None
+        return
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(log_dir=str(setup.run_dir / TENSORBOARD_DIR))
+    try:
+        yield writer
+    finally:
+        writer.close()
 
 
 def _open_run_dir(out_dir: str | Path, resume: bool, overwrite: bool) -> tuple[Path, dict[str, Any] | None]:
@@ -608,8 +609,11 @@ def _start_epoch(ctx: DistContext, setup: RunSetup, state: TrainingState, epoch:
 
 
 def train_epoch(ctx: DistContext, setup: RunSetup, state: TrainingState, epoch: int,
-                stop: Mapping[str, int | None]) -> StopReason:
+                stop: Mapping[str, int | None], writer: Any = None) -> StopReason:
     """Run the steps of ``epoch`` from ``state.start_step``; returns why it stopped.
+
+    ``writer`` (a TensorBoard ``SummaryWriter`` or ``None``) receives each step's ``loss`` and
+    every other scalar the learner returns, at the global step.
 
     On :attr:`StopReason.MAX_STEPS` and :attr:`StopReason.SIGNAL` a checkpoint has been saved
     (rank 0). Raises :class:`TrainingDiverged` on a NaN/inf loss (nothing saved).
@@ -643,7 +647,10 @@ def train_epoch(ctx: DistContext, setup: RunSetup, state: TrainingState, epoch: 
             stats.seen += len(rows)
             for key, value in out.items():
                 if torch.is_tensor(value) and value.numel() == 1:
-                    stats.sums[key] = stats.sums.get(key, 0.0) + float(value.detach())
+                    scalar = float(value.detach())
+                    stats.sums[key] = stats.sums.get(key, 0.0) + scalar
+                    if writer is not None:
+                        writer.add_scalar(key, scalar, state.global_step)
             bar.update(1)
             bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
             if not ctx.active:
@@ -665,10 +672,12 @@ def _save_stopped(ctx: DistContext, setup: RunSetup, state: TrainingState, epoch
         save_checkpoint(ck, setup.run_dir / "checkpoint.pt")
 
 
-def finish_epoch(ctx: DistContext, setup: RunSetup, state: TrainingState, epoch: int) -> dict[str, Any]:
+def finish_epoch(ctx: DistContext, setup: RunSetup, state: TrainingState, epoch: int,
+                 writer: Any = None) -> dict[str, Any]:
     """Close a completed epoch: its metrics record (loss terms averaged over steps and ranks,
     lr, throughput), the lr schedule step, the kNN monitor (``run.knn_every``), the checkpoint
-    and ``metrics.jsonl``. Returns the record."""
+    and ``metrics.jsonl``; ``writer`` (TensorBoard) receives ``lr``, ``seq_per_s`` and
+    ``knn_val_top1`` (when measured) at the global step. Returns the record."""
     stats = state.epoch
     assert stats is not None
     run = setup.run
@@ -684,6 +693,10 @@ def finish_epoch(ctx: DistContext, setup: RunSetup, state: TrainingState, epoch:
 
         record["knn_val_top1"] = ctx.on_main(knn_monitor, state.learner.encoder_q, setup.dataset, setup.split, run,
                                              ctx.device, config_clip_len(setup.config))
+    if writer is not None:
+        for key in ("lr", "seq_per_s", "knn_val_top1"):
+            if key in record:
+                writer.add_scalar(key, record[key], state.global_step)
     state.history.append(record)
     state.start_step = 0
     ck = checkpoint_state(ctx, setup, state, epoch + 1, 0)
