@@ -152,6 +152,26 @@ def test_bf16_pretraining_steps_on_cpu(tmp_path, method):
                if v.is_floating_point())
 
 
+def test_compiled_run_trains_with_the_losses_of_an_eager_run(tmp_path):
+    from ssal.engine import PretrainCallbacks
+
+    def losses_of(compile_run: bool, out) -> list[float]:
+        losses: list[float] = []
+
+        def record(_ctx, learner):
+            learner.register_forward_hook(lambda _m, _i, out: losses.append(float(out["loss"].detach())))
+
+        cfg = tiny_config("skeletonclr", max_steps=2, compile=compile_run, compile_backend="eager", knn_every=0)
+        assert pretrain(cfg, out, callbacks=PretrainCallbacks(on_learner_built=record)).steps_done == 2
+        return losses
+
+    compiled = losses_of(True, tmp_path / "compiled")
+    eager = losses_of(False, tmp_path / "eager")
+    assert len(compiled) == len(eager) == 2
+    assert all(np.isfinite(compiled))
+    np.testing.assert_allclose(compiled, eager, rtol=0, atol=1e-5)
+
+
 def test_compiled_encoders_train_and_keep_state_dict_keys(tmp_path):
     from ssal.engine import compile_encoders
     from ssal.methods.moco import build_learner
