@@ -233,3 +233,18 @@ def test_tensorboard_epoch_scalars_and_missing_package(tmp_path, monkeypatch):
     with pytest.raises(SsalInputError, match="needs the tensorboard package"):
         pretrain(cfg, tmp_path / "other")
     assert not (tmp_path / "other").exists()  # refused before the run directory was made
+
+
+def test_pretraining_sets_the_allocator_policy(tmp_path, monkeypatch):
+    import ssal.allocator
+
+    seen: list[str] = []
+    monkeypatch.setattr(ssal.allocator, "set_allocator_policy", lambda policy: seen.append(policy) or True)
+    cfg = tiny_config("skeletonclr", max_steps=1, knn_every=0)
+    pretrain(cfg, tmp_path / "default")
+    cfg["run"]["allocator"] = "system"  # set after resolving: the schema's key comes with the config rewrite
+    pretrain(cfg, tmp_path / "system")
+    assert seen == ["reuse", "system"]
+    cfg["run"]["allocator"] = "huge"
+    with pytest.raises(SsalInputError, match="run.allocator"):
+        pretrain(cfg, tmp_path / "bad")

@@ -402,6 +402,7 @@ def _pretrain(ctx: DistContext, config: Mapping[str, Any], out_dir: str | Path, 
               dataset: GaitDataset | None, split: Mapping[str, Any] | None, resume: bool,
               overwrite: bool, callbacks: PretrainCallbacks) -> PretrainResult:
     """:func:`pretrain` in one process (rank ``ctx.rank`` of ``ctx.world_size``)."""
+    apply_allocator_policy(config["run"])
     check_tensorboard(config["run"])
     setup = open_run(ctx, config, out_dir, dataset=dataset, split=split, resume=resume, overwrite=overwrite)
     state = build_training(ctx, setup)
@@ -427,6 +428,17 @@ def _pretrain(ctx: DistContext, config: Mapping[str, Any], out_dir: str | Path, 
     if callbacks.on_finished is not None:
         callbacks.on_finished(ctx, state.learner, result)
     return result
+
+
+def apply_allocator_policy(run: Mapping[str, Any]) -> None:
+    """Set the host allocator policy ``run.allocator`` (default ``reuse``, :mod:`ssal.allocator`)."""
+    from .allocator import ALLOCATOR_POLICIES, set_allocator_policy
+
+    policy = run.get("allocator", "reuse")
+    if policy not in ALLOCATOR_POLICIES:
+        raise SsalInputError(None, f"setting 'run.allocator' must be one of {', '.join(ALLOCATOR_POLICIES)}, "
+                                   f"got {str(policy)[:40]!r}")
+    set_allocator_policy(str(policy))
 
 
 def check_tensorboard(run: Mapping[str, Any]) -> None:
