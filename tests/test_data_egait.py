@@ -172,7 +172,7 @@ def test_real_labels_file_supports_default_map():
 def test_label_map_from_config_and_command_line(tmp_path, capsys):
     """``data.label_map`` reaches the reader, and a label beyond the map names the way out."""
     from ssal.cli.main import main
-    from ssal.engine import load_configured_dataset
+    from ssal.data.configured import load_configured_dataset
 
     rng = np.random.default_rng(4)
     seqs = [rng.normal(size=(20, 16, 3)) for _ in range(6)]

@@ -2,7 +2,7 @@
 
 One run of 6 steps (a full epoch with the kNN monitor, then 1 step into the next) and its
 resume to the end. Each rank dumps its final learner state and last keys through the
-``SSAL_DIST_DEBUG_DIR`` hook (``ssal.distributed``).
+engine's callbacks, installed by the torchrun entry script ``tests/dist_hooks.py``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import torch
 import torch.distributed as dist
 
 from ssal.checkpoint import load_checkpoint
-from ssal.distributed import DEBUG_ENV, DistContext
+from ssal.distributed import DistContext
 from ssal.engine import read_metrics
 
 pytestmark = pytest.mark.skipif(not (dist.is_available() and dist.is_gloo_available()),
@@ -33,14 +33,15 @@ TINY = [
     "model.encoder.channels=[8,8,16]", "model.encoder.strides=[1,2,1]", "model.encoder.image_channels=8",
     "model.encoder.image_depth=1", "model.augment.general.clip_len=20",
 ]
+HOOKS = Path(__file__).with_name("dist_hooks.py")  # ``ssal`` with per-rank dumps
 RUN_FILES = {"config.yaml", "split.json", "metrics.jsonl", "checkpoint.pt", "encoder.pt"}
 
 
 def _torchrun(tmp: Path, out: Path, debug: Path, logs: Path, *extra: str) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={WORLD}", "--standalone",
-           "--redirects=3", f"--log-dir={logs}", "-m", "ssal", "pretrain", "--out", str(out),
+           "--redirects=3", f"--log-dir={logs}", str(HOOKS), str(debug), "pretrain", "--out", str(out),
            "--device", "cpu", *[a for s in TINY for a in ("--set", s)], *extra]
-    env = {**os.environ, DEBUG_ENV: str(debug), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     env.pop("WORLD_SIZE", None)
     env.pop("RANK", None)
     return subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=240)

@@ -152,6 +152,26 @@ def test_bf16_pretraining_steps_on_cpu(tmp_path, method):
                if v.is_floating_point())
 
 
+def test_compiled_run_trains_with_the_losses_of_an_eager_run(tmp_path):
+    from ssal.engine import PretrainCallbacks
+
+    def losses_of(compile_run: bool, out) -> list[float]:
+        losses: list[float] = []
+
+        def record(_ctx, learner):
+            learner.register_forward_hook(lambda _m, _i, out: losses.append(float(out["loss"].detach())))
+
+        cfg = tiny_config("skeletonclr", max_steps=2, compile=compile_run, compile_backend="eager", knn_every=0)
+        assert pretrain(cfg, out, callbacks=PretrainCallbacks(on_learner_built=record)).steps_done == 2
+        return losses
+
+    compiled = losses_of(True, tmp_path / "compiled")
+    eager = losses_of(False, tmp_path / "eager")
+    assert len(compiled) == len(eager) == 2
+    assert all(np.isfinite(compiled))
+    np.testing.assert_allclose(compiled, eager, rtol=0, atol=1e-5)
+
+
 def test_compiled_encoders_train_and_keep_state_dict_keys(tmp_path):
     from ssal.engine import compile_encoders
     from ssal.methods.moco import build_learner
@@ -169,3 +189,62 @@ def test_compiled_encoders_train_and_keep_state_dict_keys(tmp_path):
         ref = learner.encoder_q(x)
         compile_encoders(learner, "eager")
         torch.testing.assert_close(learner.encoder_q(x), ref)
+
+
+def test_tensorboard_writes_the_step_loss(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cfg = tiny_config("skeletonclr", max_steps=3, tensorboard=True, knn_every=0)
+    res = pretrain(cfg, tmp_path / "run")
+    assert res.steps_done == 3
+    events = sorted((res.run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    assert events, "no event file under <run_dir>/tensorboard"
+    acc = EventAccumulator(str(events[0]))
+    acc.Reload()
+    tags = acc.Tags()["scalars"]
+    assert "loss" in tags
+    assert [e.step for e in acc.Scalars("loss")] == [1, 2, 3]
+    assert all(np.isfinite(e.value) for e in acc.Scalars("loss"))
+
+
+def test_tensorboard_epoch_scalars_and_missing_package(tmp_path, monkeypatch):
+    pytest.importorskip("tensorboard")
+    import builtins
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cfg = tiny_config("skeletonclr", tensorboard=True, knn_every=1)
+    cfg["train"]["epochs"] = 1
+    res = pretrain(cfg, tmp_path / "run")
+    acc = EventAccumulator(str(res.run_dir / "tensorboard"))
+    acc.Reload()
+    assert {"loss", "lr", "seq_per_s", "knn_val_top1"} <= set(acc.Tags()["scalars"])
+    assert acc.Scalars("knn_val_top1")[0].value == pytest.approx(res.history[0]["knn_val_top1"])
+
+    real_import = builtins.__import__
+
+    def no_tensorboard(name, *args, **kwargs):
+        if name.startswith("torch.utils.tensorboard") or name.startswith("tensorboard"):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_tensorboard)
+    with pytest.raises(SsalInputError, match="needs the tensorboard package"):
+        pretrain(cfg, tmp_path / "other")
+    assert not (tmp_path / "other").exists()  # refused before the run directory was made
+
+
+def test_pretraining_sets_the_allocator_policy(tmp_path, monkeypatch):
+    import ssal.allocator
+
+    seen: list[str] = []
+    monkeypatch.setattr(ssal.allocator, "set_allocator_policy", lambda policy: seen.append(policy) or True)
+    cfg = tiny_config("skeletonclr", max_steps=1, knn_every=0)
+    pretrain(cfg, tmp_path / "default")
+    cfg["run"]["allocator"] = "system"
+    pretrain(cfg, tmp_path / "system")
+    assert seen == ["reuse", "system"]
+    cfg["run"]["allocator"] = "huge"
+    with pytest.raises(SsalInputError, match="run.allocator"):
+        pretrain(cfg, tmp_path / "bad")

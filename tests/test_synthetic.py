@@ -176,7 +176,7 @@ def test_load_builtin_caches_and_is_read_only():
 def test_builtin_centring_follows_the_config():
     """``data.center`` reaches the built-in corpus: per-frame (default) puts the root at the
     origin in every frame; first-frame keeps the walking path (the walker moves forward)."""
-    from ssal.engine import load_configured_dataset
+    from ssal.data.configured import load_configured_dataset
 
     base = {"source": "builtin", "builtin_n": 8, "builtin_seed": 3}
     per = load_configured_dataset(base)

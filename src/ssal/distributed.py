@@ -17,10 +17,6 @@ exactly as before. Under ``torchrun`` the session:
   by the momentum update;
 * handles BatchNorm of the key encoder with MoCo's shuffle-BN (:func:`shuffled_forward`), or
   converts every BatchNorm to ``SyncBatchNorm`` (CUDA only), per ``run.dist_bn``.
-
-Test hook: when the environment variable ``SSAL_DIST_DEBUG_DIR`` names a folder, every rank
-writes ``rank<r>.pt`` there at the end of the run (its learner state, the last step's local
-and gathered keys); see :func:`install_key_recorder` and :meth:`DistContext.debug_dump`.
 """
 
 from __future__ import annotations
@@ -28,7 +24,6 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import torch
@@ -36,15 +31,12 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 __all__ = [
-    "BN_MODES", "DEBUG_ENV", "DistContext", "session", "torchrun_env", "gather_cat",
-    "shuffled_forward", "install_key_recorder",
+    "BN_MODES", "DistContext", "session", "torchrun_env", "gather_cat", "shuffled_forward",
 ]
 
 #: ``run.dist_bn`` choices: MoCo's shuffle-BN for the key encoder, SyncBatchNorm everywhere
 #: (CUDA only: PyTorch's SyncBatchNorm has no CPU kernel), or per-rank BatchNorm.
 from .config.schema import BN_MODES  # noqa: E402 - the choices of run.dist_bn
-#: Environment variable of the test hook (a folder for per-rank dumps).
-DEBUG_ENV = "SSAL_DIST_DEBUG_DIR"
 
 
 def torchrun_env() -> tuple[int, int, int] | None:
@@ -199,22 +191,6 @@ class DistContext:
             if not name.startswith("queue."):
                 dist.broadcast(buf, src=0)
 
-    # ------------------------------------------------------------------ test hook
-    def debug_dump(self, learner: nn.Module, extra: Mapping[str, Any] | None = None) -> None:
-        """Write ``rank<r>.pt`` into ``$SSAL_DIST_DEBUG_DIR`` (a no-op when it is unset)."""
-        folder = os.environ.get(DEBUG_ENV)
-        if not folder:
-            return
-        path = Path(folder)
-        path.mkdir(parents=True, exist_ok=True)
-        state = {
-            "rank": self.rank, "world_size": self.world_size, "active": self.active,
-            "model": {k: v.detach().cpu().clone() for k, v in learner.state_dict().items()},
-            "keys": dict(getattr(learner, "_debug_keys", {})),
-            **dict(extra or {}),
-        }
-        torch.save(state, path / f"rank{self.rank}.pt")
-
 
 def _describe_error(exc: BaseException) -> tuple[str, Any, Any]:
     from .errors import SsalInputError
@@ -313,24 +289,3 @@ def shuffled_forward(fn: Callable[[Tensor], Tensor], x: Tensor,
     restored = torch.empty_like(z_all)
     restored[perm] = z_all
     return restored[rank * n:(rank + 1) * n]
-
-
-def install_key_recorder(learner: nn.Module) -> None:
-    """Test hook: remember the last step's local keys, gathered keys and queue pointer.
-
-    Wraps the learner's ``_gather_keys`` (an instance attribute shadows the method); the record
-    is ``learner._debug_keys`` and ends up in :meth:`DistContext.debug_dump`.
-    """
-    original = learner._gather_keys
-    record: dict[str, Tensor] = {}
-
-    def gather(keys: Tensor) -> Tensor:
-        record["ptr_before"] = learner.queue.ptr.detach().cpu().clone()
-        record["local"] = keys.detach().float().cpu().clone()
-        out = original(keys)
-        record["gathered"] = out.detach().float().cpu().clone()
-        record["steps"] = record.get("steps", torch.zeros((), dtype=torch.long)) + 1
-        return out
-
-    learner._gather_keys = gather
-    learner._debug_keys = record

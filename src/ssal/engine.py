@@ -13,6 +13,8 @@ Run directory (never deleted; a non-empty one needs ``resume`` or ``overwrite``)
     metrics.jsonl    one JSON object per epoch (loss terms, lr, throughput, kNN accuracy)
     checkpoint.pt    last checkpoint (model, optimizer, scheduler, queue, RNG, config)
     encoder.pt       final query encoder + config, what evaluation and ``ssal.load`` read
+    tensorboard/     with ``run.tensorboard: true``: per-step loss terms, per-epoch lr,
+                     throughput and kNN accuracy (``pip install 'ssal[tensorboard]'``)
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ import signal
 import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 import torch
@@ -36,7 +39,7 @@ from .config import dump_config, validate_config
 from .config.schema import AMP_MODES
 from .data.canonical import release_pages
 from .data.dataset import GaitDataset
-from .distributed import DEBUG_ENV, DistContext, install_key_recorder, session
+from .distributed import DistContext, session
 from .errors import SsalInputError, display_path
 
 
@@ -74,11 +77,13 @@ def resolve_device(name: str) -> torch.device:
 RUN_LEFTOVERS = ("config.yaml", "split.json", "metrics.jsonl")
 #: Files a run writes (each replaced atomically through a temporary file beside it).
 RUN_FILES = RUN_LEFTOVERS + ("checkpoint.pt", "encoder.pt")
+#: Folder of a run's TensorBoard event files (``run.tensorboard``, rank 0).
+TENSORBOARD_DIR = "tensorboard"
 
 
 def _only_leftovers(out: Path) -> bool:
     return all(e.name in RUN_LEFTOVERS or (e.name.startswith(".") and e.name.endswith(".tmp"))
-               for e in os.scandir(out))
+               or (e.name == TENSORBOARD_DIR and e.is_dir(follow_symlinks=False)) for e in os.scandir(out))
 
 
 def prepare_run_dir(out_dir: str | Path, resume: bool, overwrite: bool) -> tuple[Path, bool]:
@@ -295,9 +300,76 @@ def _set_rng_state(state: Mapping[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+class StopReason(Enum):
+    """Why :func:`train_epoch` returned (a diverged loss raises :class:`TrainingDiverged`)."""
+
+    COMPLETED = "completed"  #: every step of the epoch ran
+    MAX_STEPS = "max_steps"  #: ``run.max_steps`` was reached (a checkpoint was saved)
+    SIGNAL = "signal"  #: SIGINT/SIGTERM on this or another rank (a checkpoint was saved)
+
+
+@dataclass
+class PretrainCallbacks:
+    """Optional hooks of :func:`pretrain` (tests and tooling; none changes the training).
+
+    ``on_learner_built(ctx, learner)`` runs once the learner is built, restored and wrapped,
+    before the first step; ``on_finished(ctx, learner, result)`` runs on every rank after the
+    final encoder was written.
+    """
+
+    on_learner_built: Callable[[DistContext, torch.nn.Module], None] | None = None
+    on_finished: Callable[[DistContext, torch.nn.Module, PretrainResult], None] | None = None
+
+
+@dataclass
+class RunSetup:
+    """What :func:`open_run` settles: the run directory, the effective config, data and split."""
+
+    run_dir: Path
+    config: dict[str, Any]
+    checkpoint: dict[str, Any] | None
+    dataset: GaitDataset
+    split: dict[str, Any]
+    train_idx: np.ndarray
+
+    @property
+    def run(self) -> dict[str, Any]:
+        return self.config["run"]
+
+
+@dataclass
+class EpochStats:
+    """The running totals of the epoch in progress (read by :func:`finish_epoch`)."""
+
+    first_step: int
+    num_steps: int
+    t0: float
+    seen: int = 0
+    sums: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class TrainingState:
+    """Everything :func:`train_epoch` and :func:`finish_epoch` advance."""
+
+    learner: torch.nn.Module
+    model: torch.nn.Module  # DistributedDataParallel under torchrun, else the learner itself
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    aug_gen: torch.Generator
+    aug_state: torch.Tensor | None  # restored augmentation state for a mid-epoch resume
+    epochs: int
+    batch_size: int  # global
+    start_epoch: int = 0
+    start_step: int = 0
+    global_step: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    epoch: EpochStats | None = None
+
+
 def pretrain(config: Mapping[str, Any], out_dir: str | Path, *, dataset: GaitDataset | None = None,
              split: Mapping[str, Any] | None = None, resume: bool = False,
-             overwrite: bool = False) -> PretrainResult:
+             overwrite: bool = False, callbacks: PretrainCallbacks | None = None) -> PretrainResult:
     """Self-supervised pretraining of ``config["method"]`` on ``config["data"]``.
 
     Args:
@@ -309,6 +381,7 @@ def pretrain(config: Mapping[str, Any], out_dir: str | Path, *, dataset: GaitDat
             reads ``val``. Pipelines pass their own split so a test part is never pretrained on.
         resume: continue from ``out_dir/checkpoint.pt`` with its saved configuration.
         overwrite: allow a non-empty ``out_dir`` for a fresh run (files are replaced, not deleted).
+        callbacks: optional hooks (:class:`PretrainCallbacks`).
 
     Raises:
         TrainingDiverged: the loss became NaN/inf (the last good checkpoint is kept).
@@ -318,237 +391,329 @@ def pretrain(config: Mapping[str, Any], out_dir: str | Path, *, dataset: GaitDat
     docs/distributed.md): ``train.batch_size`` is the global batch, only rank 0 writes files.
     """
     with session(resolve_device(config["run"]["device"])) as ctx:
-        return _pretrain(ctx, config, out_dir, dataset=dataset, split=split, resume=resume, overwrite=overwrite)
+        return _pretrain(ctx, config, out_dir, dataset=dataset, split=split, resume=resume, overwrite=overwrite,
+                         callbacks=callbacks or PretrainCallbacks())
 
 
 def _pretrain(ctx: DistContext, config: Mapping[str, Any], out_dir: str | Path, *,
               dataset: GaitDataset | None, split: Mapping[str, Any] | None, resume: bool,
-              overwrite: bool) -> PretrainResult:
+              overwrite: bool, callbacks: PretrainCallbacks) -> PretrainResult:
     """:func:`pretrain` in one process (rank ``ctx.rank`` of ``ctx.world_size``)."""
+    apply_allocator_policy(config["run"])
+    check_tensorboard(config["run"])
+    setup = open_run(ctx, config, out_dir, dataset=dataset, split=split, resume=resume, overwrite=overwrite)
+    state = build_training(ctx, setup)
+    if callbacks.on_learner_built is not None:
+        callbacks.on_learner_built(ctx, state.learner)
+    with stop_signals() as stop, open_tensorboard(ctx, setup) as writer:
+        for epoch in range(state.start_epoch, state.epochs):
+            reason = train_epoch(ctx, setup, state, epoch, stop, writer)
+            if reason is StopReason.SIGNAL:
+                raise TrainingInterrupted(
+                    f"stopped by signal {stop['signal'] if stop['signal'] is not None else 'on another rank'}; "
+                    "checkpoint saved, resume with --resume"
+                )
+            if reason is StopReason.MAX_STEPS:
+                break
+            finish_epoch(ctx, setup, state, epoch, writer)
+    ctx.sync_buffers(state.learner)  # every rank ends with rank 0's BatchNorm statistics
+    if ctx.is_main:
+        save_encoder(state.learner.encoder_q, setup.config, setup.dataset, setup.run_dir / "encoder.pt",
+                     state.history)
+    result = PretrainResult(run_dir=setup.run_dir, epochs_done=len(state.history), steps_done=state.global_step,
+                            history=state.history)
+    if callbacks.on_finished is not None:
+        callbacks.on_finished(ctx, state.learner, result)
+    return result
+
+
+def apply_allocator_policy(run: Mapping[str, Any]) -> None:
+    """Set the host allocator policy ``run.allocator`` (default ``reuse``, :mod:`ssal.allocator`)."""
+    from .allocator import ALLOCATOR_POLICIES, set_allocator_policy
+
+    policy = run.get("allocator", "reuse")
+    if policy not in ALLOCATOR_POLICIES:
+        raise SsalInputError(None, f"setting 'run.allocator' must be one of {', '.join(ALLOCATOR_POLICIES)}, "
+                                   f"got {str(policy)[:40]!r}")
+    set_allocator_policy(str(policy))
+
+
+def check_tensorboard(run: Mapping[str, Any]) -> None:
+    """Refuse ``run.tensorboard`` where the tensorboard package is not importable."""
+    if not run.get("tensorboard"):
+        return
+    try:
+        from torch.utils.tensorboard import SummaryWriter  # noqa: F401
+    except ImportError:
+        raise SsalInputError(None, "setting 'run.tensorboard' needs the tensorboard package "
+                                   "(pip install 'ssal[tensorboard]')") from None
+
+
+@contextmanager
+def open_tensorboard(ctx: DistContext, setup: RunSetup) -> Iterator[Any]:
+    """A ``SummaryWriter`` on ``<run_dir>/tensorboard`` for ``run.tensorboard`` on rank 0 (else
+    ``None``), closed however the block ends."""
+    if not setup.run.get("tensorboard") or not ctx.is_main:
+        yield None
+        return
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(log_dir=str(setup.run_dir / TENSORBOARD_DIR))
+    try:
+        yield writer
+    finally:
+        writer.close()
+
+
+def _open_run_dir(out_dir: str | Path, resume: bool, overwrite: bool) -> tuple[Path, dict[str, Any] | None]:
+    run_dir, resuming = prepare_run_dir(out_dir, resume, overwrite)
+    return run_dir, (check_run_checkpoint(run_dir / "checkpoint.pt") if resuming else None)
+
+
+def _open_split(run_dir: Path, config: Mapping[str, Any], dataset: GaitDataset, resume: bool,
+                given: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The resumed run's ``split.json``, else ``given`` or a seeded stratified split, saved
+    with ``config.yaml`` (rank 0's file work)."""
     from .data.splits import load_split, save_split, stratified_split
-    from .methods.moco import build_learner
 
-    def open_run_dir() -> tuple[Path, dict[str, Any] | None]:
-        run_dir, resuming = prepare_run_dir(out_dir, resume, overwrite)
-        return run_dir, (check_run_checkpoint(run_dir / "checkpoint.pt") if resuming else None)
+    split_path = run_dir / "split.json"
+    if resume and split_path.is_file():
+        return load_split(split_path)
+    d = config["data"]
+    if given is not None:
+        chosen = {k: np.asarray(v, dtype=np.int64) for k, v in given.items()}
+    else:
+        chosen = stratified_split(dataset.y, val=d["val_fraction"], test=d["test_fraction"], seed=d["split_seed"])
+    save_split(chosen, split_path)
+    atomic_write_text(run_dir / "config.yaml", dump_config(config))
+    return chosen
 
-    # Rank 0 does the file work; every other rank receives its result (no shared disk needed).
-    run_dir, checkpoint = ctx.on_main(open_run_dir)
-    resume = checkpoint is not None
+
+def open_run(ctx: DistContext, config: Mapping[str, Any], out_dir: str | Path, *,
+             dataset: GaitDataset | None, split: Mapping[str, Any] | None, resume: bool,
+             overwrite: bool) -> RunSetup:
+    """Open (or resume) the run directory, merge the configuration with a resumed checkpoint's,
+    load the dataset and settle the split (``split.json``, ``config.yaml``).
+
+    Rank 0 does the file work; every other rank receives its result (no shared disk needed).
+    """
+    run_dir, checkpoint = ctx.on_main(_open_run_dir, out_dir, resume, overwrite)
     if checkpoint is not None:
         # The experiment is the checkpoint's; the ``run`` section (device, progress, max_steps)
         # belongs to this invocation.
         config = {**checkpoint["config"], "run": dict(config["run"])}
     config = dict(config)
-    run, train = config["run"], config["train"]
-    seed = int(config["seed"])
+    run = config["run"]
     if run.get("threads"):
         torch.set_num_threads(int(run["threads"]))
-    device = ctx.device
-
     if dataset is None:
+        from .data.configured import load_configured_dataset
+
         dataset = load_configured_dataset(config["data"])
-    split_path = run_dir / "split.json"
-
-    given_split = split
-
-    def open_split() -> dict[str, Any]:
-        if resume and split_path.is_file():
-            return load_split(split_path)
-        d = config["data"]
-        if given_split is not None:
-            chosen = {k: np.asarray(v, dtype=np.int64) for k, v in given_split.items()}
-        else:
-            chosen = stratified_split(dataset.y, val=d["val_fraction"], test=d["test_fraction"],
-                                      seed=d["split_seed"])
-        save_split(chosen, split_path)
-        atomic_write_text(run_dir / "config.yaml", dump_config(config))
-        return chosen
-
-    split = ctx.on_main(open_split)
+    split = ctx.on_main(_open_split, run_dir, config, dataset, checkpoint is not None, split)
     # Batches are read from dataset.x by sorted row index, so a memory-mapped corpus streams.
     train_idx = np.sort(np.asarray(split["train"], dtype=np.int64))
+    return RunSetup(run_dir=run_dir, config=config, checkpoint=checkpoint, dataset=dataset, split=split,
+                    train_idx=train_idx)
 
-    torch.manual_seed(seed)
-    check_learner_size(config["model"], dataset.layout)
-    learner = ctx.prepare(build_learner(config["model"], dataset.layout), run.get("dist_bn", "shuffle")).to(device)
+
+def _restore(ctx: DistContext, setup: RunSetup, state: TrainingState) -> None:
+    """Load a resumed checkpoint's model, optimizer, scheduler, counters and random streams."""
+    from .models import upgrade_state_dict
+
+    checkpoint = setup.checkpoint
+    assert checkpoint is not None
+    ck_where = display_path(setup.run_dir / "checkpoint.pt")
+    for what, target in (("model", state.learner), ("optimizer", state.optimizer), ("scheduler", state.scheduler)):
+        try:
+            saved = checkpoint[what]
+            if what == "model":  # CFFN's old ``graph`` keys load as ``graph_branch``
+                saved = upgrade_state_dict(saved, state.learner.state_dict())
+            target.load_state_dict(saved)
+        except Exception as exc:  # noqa: BLE001 - any mismatch of a stored state is a bad file
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise SsalInputError(ck_where, f"field {what!r} does not fit this run's {what} ({first})") from None
+    state.start_epoch = int(checkpoint["epoch"])
+    state.start_step = int(checkpoint["step_in_epoch"])
+    state.global_step = int(checkpoint["global_step"])
+    state.history = list(checkpoint.get("history", []))
+    state.aug_state = checkpoint.get("aug_generator")
+    try:
+        _set_rng_state(checkpoint["rng"])
+        if state.aug_state is not None:
+            torch.Generator(device=ctx.device).set_state(state.aug_state)
+    except Exception as exc:  # noqa: BLE001
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise SsalInputError(ck_where, f"field 'rng' or 'aug_generator' is not a valid random state ({first})") from None
+    if ctx.rank > 0:  # a rank's own streams; None (other world size) reseeds from the epoch
+        own = checkpoint.get("rank_states") or []
+        own = own[ctx.rank] if len(own) == ctx.world_size else None
+        state.aug_state = own["aug_generator"] if own else None
+        if own:
+            _set_rng_state(own["rng"])
+
+
+def build_training(ctx: DistContext, setup: RunSetup) -> TrainingState:
+    """Build the learner, optimizer and scheduler, check the batch size against the data and
+    the ranks, restore a resumed checkpoint, compile the encoders (``run.compile``) and wrap
+    the learner for DDP."""
+    from .methods.moco import build_learner
+
+    config, run, train = setup.config, setup.run, setup.config["train"]
+    torch.manual_seed(int(config["seed"]))
+    check_learner_size(config["model"], setup.dataset.layout)
+    learner = ctx.prepare(build_learner(config["model"], setup.dataset.layout),
+                          run.get("dist_bn", "shuffle")).to(ctx.device)
     optimizer = build_optimizer([p for p in learner.parameters() if p.requires_grad], train)
     milestones = [int(m) for m in train["lr_milestones"]]
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda e: lr_factor(e, milestones, float(train["lr_gamma"]), int(train["warmup_epochs"]))
     )
-    epochs = int(train["epochs"])
-    batch_size = int(train["batch_size"])
-    num_train = len(train_idx)
+    num_train = len(setup.train_idx)
     if num_train < 2:
         raise SsalInputError(config["data"]["source"], "too few training sequences to pretrain on")
-    batch_size = min(batch_size, num_train)
+    batch_size = min(int(train["batch_size"]), num_train)
     # Under torchrun the batch is global: rank r trains on rows [r*per, (r+1)*per) of each one.
     per_rank = ctx.per_rank_batch(batch_size)
     if per_rank < 1:
         raise SsalInputError(None, f"train.batch_size ({batch_size}) is smaller than the number of "
                                    f"ranks ({ctx.world_size})")
-    batch_size = per_rank * ctx.world_size
-
-    start_epoch, start_step, global_step = 0, 0, 0
-    history: list[dict[str, Any]] = []
-    aug_gen = torch.Generator(device=device)
-    aug_state = None
-    if checkpoint is not None:
-        from .models import upgrade_state_dict
-
-        ck_where = display_path(run_dir / "checkpoint.pt")
-        for what, target in (("model", learner), ("optimizer", optimizer), ("scheduler", scheduler)):
-            try:
-                state = checkpoint[what]
-                if what == "model":  # CFFN's old ``graph`` keys load as ``graph_branch``
-                    state = upgrade_state_dict(state, learner.state_dict())
-                target.load_state_dict(state)
-            except Exception as exc:  # noqa: BLE001 - any mismatch of a stored state is a bad file
-                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-                raise SsalInputError(ck_where, f"field {what!r} does not fit this run's {what} ({first})") from None
-        start_epoch = int(checkpoint["epoch"])
-        start_step = int(checkpoint["step_in_epoch"])
-        global_step = int(checkpoint["global_step"])
-        history = list(checkpoint.get("history", []))
-        aug_state = checkpoint.get("aug_generator")
-        try:
-            _set_rng_state(checkpoint["rng"])
-            if aug_state is not None:
-                torch.Generator(device=device).set_state(aug_state)
-        except Exception as exc:  # noqa: BLE001
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-            raise SsalInputError(ck_where, f"field 'rng' or 'aug_generator' is not a valid random state ({first})") from None
-        if ctx.rank > 0:  # a rank's own streams; None (other world size) reseeds from the epoch
-            own = checkpoint.get("rank_states") or []
-            own = own[ctx.rank] if len(own) == ctx.world_size else None
-            aug_state = own["aug_generator"] if own else None
-            if own:
-                _set_rng_state(own["rng"])
+    state = TrainingState(learner=learner, model=learner, optimizer=optimizer, scheduler=scheduler,
+                          aug_gen=torch.Generator(device=ctx.device), aug_state=None,
+                          epochs=int(train["epochs"]), batch_size=per_rank * ctx.world_size)
+    if setup.checkpoint is not None:
+        _restore(ctx, setup, state)
     if run.get("compile"):
         compile_encoders(learner, str(run.get("compile_backend") or "inductor"))
-    model = ctx.wrap(learner)  # DistributedDataParallel under torchrun, else the learner itself
-    if os.environ.get(DEBUG_ENV):
-        install_key_recorder(learner)
+    state.model = ctx.wrap(learner)
+    return state
 
-    autocast = autocast_factory(device, run.get("amp", "auto"))
+
+def checkpoint_state(ctx: DistContext, setup: RunSetup, state: TrainingState, epoch: int,
+                     step_in_epoch: int) -> dict[str, Any]:
+    """The checkpoint of the run at ``(epoch, step_in_epoch)`` (every rank joins the gather)."""
+    return {
+        "config": setup.config, "layout": setup.dataset.layout.name, "classes": setup.dataset.classes,
+        "epoch": epoch, "step_in_epoch": step_in_epoch, "global_step": state.global_step,
+        "model": state.learner.state_dict(), "optimizer": state.optimizer.state_dict(),
+        "scheduler": state.scheduler.state_dict(), "rng": _rng_state(),
+        "aug_generator": state.aug_gen.get_state(), "history": state.history,
+        **({"rank_states": ctx.all_gather_object({"rng": _rng_state(), "aug_generator": state.aug_gen.get_state()})}
+           if ctx.active else {}),
+    }
+
+
+def _start_epoch(ctx: DistContext, setup: RunSetup, state: TrainingState, epoch: int) -> None:
+    """Seed the epoch's augmentation and global streams (or restore them mid-epoch)."""
+    seed = int(setup.config["seed"])
+    if epoch == state.start_epoch and state.start_step > 0 and state.aug_state is not None:
+        state.aug_gen.set_state(state.aug_state)
+    else:
+        state.aug_gen.manual_seed(ctx.rank_seed(epoch_seed(seed, epoch, 1)))
+        torch.manual_seed(ctx.rank_seed(epoch_seed(seed, epoch, 2)))
+        if epoch != state.start_epoch:
+            state.start_step = 0
+    state.learner.set_epoch(epoch)
+    state.learner.train()
+
+
+def train_epoch(ctx: DistContext, setup: RunSetup, state: TrainingState, epoch: int,
+                stop: Mapping[str, int | None], writer: Any = None) -> StopReason:
+    """Run the steps of ``epoch`` from ``state.start_step``; returns why it stopped.
+
+    ``writer`` (a TensorBoard ``SummaryWriter`` or ``None``) receives each step's ``loss`` and
+    every other scalar the learner returns, at the global step.
+
+    On :attr:`StopReason.MAX_STEPS` and :attr:`StopReason.SIGNAL` a checkpoint has been saved
+    (rank 0). Raises :class:`TrainingDiverged` on a NaN/inf loss (nothing saved).
+    """
+    config, run, dataset = setup.config, setup.run, setup.dataset
+    perm_gen = torch.Generator().manual_seed(epoch_seed(int(config["seed"]), epoch, 0))
+    plan = batches(len(setup.train_idx), state.batch_size, perm_gen)
+    _start_epoch(ctx, setup, state, epoch)
+    stats = state.epoch = EpochStats(first_step=state.start_step, num_steps=len(plan), t0=time.perf_counter())
+    autocast = autocast_factory(ctx.device, run.get("amp", "auto"))
     max_steps = run.get("max_steps")
-    metrics_path = run_dir / "metrics.jsonl"
+    with tqdm(total=len(plan), initial=state.start_step, desc=f"{config['method']} epoch {epoch + 1}/{state.epochs}",
+              disable=not run.get("progress", True) or not ctx.is_main, leave=False, dynamic_ncols=True) as bar:
+        for step in range(state.start_step, len(plan)):
+            rows = plan[step]
+            xb = load_batch(dataset.x, setup.train_idx[ctx.shard(rows)], ctx.device)
+            with autocast():
+                out = state.model(xb, state.aug_gen)
+            loss = out["loss"]
+            # Decided together, so that every rank takes the same branch.
+            diverged, signalled = ctx.any_flags(not torch.isfinite(loss.detach()), stop["signal"] is not None)
+            if diverged:
+                last = setup.run_dir / "checkpoint.pt"
+                kept = (f"the last good checkpoint is kept in {last}" if last.is_file()
+                        else "no checkpoint had been written yet; lower the learning rate")
+                raise TrainingDiverged(f"loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; {kept}")
+            state.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            state.optimizer.step()
+            state.global_step += 1
+            stats.seen += len(rows)
+            for key, value in out.items():
+                if torch.is_tensor(value) and value.numel() == 1:
+                    scalar = float(value.detach())
+                    stats.sums[key] = stats.sums.get(key, 0.0) + scalar
+                    if writer is not None:
+                        writer.add_scalar(key, scalar, state.global_step)
+            bar.update(1)
+            bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
+            if not ctx.active:
+                signalled = stop["signal"] is not None
+            if signalled or (max_steps is not None and state.global_step >= int(max_steps)):
+                bar.close()
+                _save_stopped(ctx, setup, state, epoch, step + 1 == len(plan), step + 1)
+                return StopReason.SIGNAL if signalled else StopReason.MAX_STEPS
+    return StopReason.COMPLETED
 
-    def state_dict(epoch: int, step_in_epoch: int) -> dict[str, Any]:
-        return {
-            "config": config, "layout": dataset.layout.name, "classes": dataset.classes,
-            "epoch": epoch, "step_in_epoch": step_in_epoch, "global_step": global_step,
-            "model": learner.state_dict(), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(), "rng": _rng_state(),
-            "aug_generator": aug_gen.get_state(), "history": history,
-            **({"rank_states": ctx.all_gather_object({"rng": _rng_state(), "aug_generator": aug_gen.get_state()})}
-               if ctx.active else {}),
-        }
 
-    stopped_early = False
-    with stop_signals() as stop:
-        for epoch in range(start_epoch, epochs):
-            perm_gen = torch.Generator().manual_seed(epoch_seed(seed, epoch, 0))
-            plan = batches(num_train, batch_size, perm_gen)
-            if epoch == start_epoch and start_step > 0 and aug_state is not None:
-                aug_gen.set_state(aug_state)
-            else:
-                aug_gen.manual_seed(ctx.rank_seed(epoch_seed(seed, epoch, 1)))
-                torch.manual_seed(ctx.rank_seed(epoch_seed(seed, epoch, 2)))
-                start_step = 0 if epoch != start_epoch else start_step
-            learner.set_epoch(epoch)
-            learner.train()
-            sums: dict[str, float] = {}
-            t0 = time.perf_counter()
-            seen = 0
-            bar = tqdm(total=len(plan), initial=start_step, desc=f"{config['method']} epoch {epoch + 1}/{epochs}",
-                       disable=not run.get("progress", True) or not ctx.is_main, leave=False, dynamic_ncols=True)
-            for step in range(start_step, len(plan)):
-                rows = plan[step]
-                xb = load_batch(dataset.x, train_idx[ctx.shard(rows)], device)
-                with autocast():
-                    out = model(xb, aug_gen)
-                loss = out["loss"]
-                # Decided together, so that every rank takes the same branch.
-                diverged, signalled = ctx.any_flags(not torch.isfinite(loss.detach()), stop["signal"] is not None)
-                if diverged:
-                    bar.close()
-                    last = run_dir / "checkpoint.pt"
-                    kept = (f"the last good checkpoint is kept in {last}" if last.is_file()
-                            else "no checkpoint had been written yet; lower the learning rate")
-                    raise TrainingDiverged(
-                        f"loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; {kept}"
-                    )
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                global_step += 1
-                seen += len(rows)
-                for key, value in out.items():
-                    if torch.is_tensor(value) and value.numel() == 1:
-                        sums[key] = sums.get(key, 0.0) + float(value.detach())
-                bar.update(1)
-                bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
-                if not ctx.active:
-                    signalled = stop["signal"] is not None
-                if signalled or (max_steps is not None and global_step >= int(max_steps)):
-                    bar.close()
-                    done_epoch = step + 1 == len(plan)
-                    if done_epoch:
-                        scheduler.step()
-                    ck = state_dict(epoch + 1 if done_epoch else epoch, 0 if done_epoch else step + 1)
-                    if ctx.is_main:
-                        save_checkpoint(ck, run_dir / "checkpoint.pt")
-                    if signalled:
-                        raise TrainingInterrupted(
-                            f"stopped by signal {stop['signal'] if stop['signal'] is not None else 'on another rank'}; "
-                            "checkpoint saved, resume with --resume"
-                        )
-                    stopped_early = True
-                    break
-            if stopped_early:
-                break
-            bar.close()
-            elapsed = time.perf_counter() - t0
-            steps = max(len(plan) - start_step, 1)
-            record = {"epoch": epoch + 1, "step": global_step, "lr": optimizer.param_groups[0]["lr"],
-                      "seconds": round(elapsed, 3), "seq_per_s": round(seen / max(elapsed, 1e-9), 2)}
-            record.update({k: v / steps for k, v in ctx.mean_over_ranks(sums).items()})
-            scheduler.step()
-            knn_every = int(run.get("knn_every") or 0)
-            if knn_every and ((epoch + 1) % knn_every == 0 or epoch + 1 == epochs):
-                record["knn_val_top1"] = ctx.on_main(knn_monitor, learner.encoder_q, dataset, split, run, device,
-                                                     config_clip_len(config))
-            history.append(record)
-            start_step = 0
-            ck = state_dict(epoch + 1, 0)
-            if ctx.is_main:
-                save_checkpoint(ck, run_dir / "checkpoint.pt")
-                # Rewritten whole from the history so a resumed run never holds duplicate epochs.
-                atomic_write_text(metrics_path, "".join(json.dumps(r) + "\n" for r in history))
-
-    ctx.sync_buffers(learner)  # every rank ends with rank 0's BatchNorm statistics
+def _save_stopped(ctx: DistContext, setup: RunSetup, state: TrainingState, epoch: int, done_epoch: bool,
+                  next_step: int) -> None:
+    """The checkpoint of a run stopped after step ``next_step`` (the epoch's last, if ``done_epoch``)."""
+    if done_epoch:
+        state.scheduler.step()
+    ck = checkpoint_state(ctx, setup, state, epoch + 1 if done_epoch else epoch, 0 if done_epoch else next_step)
     if ctx.is_main:
-        save_encoder(learner.encoder_q, config, dataset, run_dir / "encoder.pt", history)
-    ctx.debug_dump(learner, {"global_step": global_step, "history": history})
-    return PretrainResult(run_dir=run_dir, epochs_done=len(history), steps_done=global_step, history=history)
+        save_checkpoint(ck, setup.run_dir / "checkpoint.pt")
 
 
-def knn_monitor(encoder: torch.nn.Module, dataset: GaitDataset, split: Mapping[str, Any],
-                run: Mapping[str, Any], device: torch.device, clip_len: int | None = None) -> float:
-    """kNN top-1 accuracy of ``encoder`` on the validation split (train split as the memory)."""
-    from .evaluation.knn import KnnSettings, knn_evaluate
+def finish_epoch(ctx: DistContext, setup: RunSetup, state: TrainingState, epoch: int,
+                 writer: Any = None) -> dict[str, Any]:
+    """Close a completed epoch: its metrics record (loss terms averaged over steps and ranks,
+    lr, throughput), the lr schedule step, the kNN monitor (``run.knn_every``), the checkpoint
+    and ``metrics.jsonl``; ``writer`` (TensorBoard) receives ``lr``, ``seq_per_s`` and
+    ``knn_val_top1`` (when measured) at the global step. Returns the record."""
+    stats = state.epoch
+    assert stats is not None
+    run = setup.run
+    elapsed = time.perf_counter() - stats.t0
+    steps = max(stats.num_steps - stats.first_step, 1)
+    record = {"epoch": epoch + 1, "step": state.global_step, "lr": state.optimizer.param_groups[0]["lr"],
+              "seconds": round(elapsed, 3), "seq_per_s": round(stats.seen / max(elapsed, 1e-9), 2)}
+    record.update({k: v / steps for k, v in ctx.mean_over_ranks(stats.sums).items()})
+    state.scheduler.step()
+    knn_every = int(run.get("knn_every") or 0)
+    if knn_every and ((epoch + 1) % knn_every == 0 or epoch + 1 == state.epochs):
+        from .evaluation.monitor import knn_monitor
 
-    train = dataset.subset(np.asarray(split["train"]))
-    val = dataset.subset(np.asarray(split["val"]))
-    train = train.subset(train.labelled)
-    val = val.subset(val.labelled)
-    if len(train) == 0 or len(val) == 0:
-        return float("nan")
-    # The encoder's output is the evaluated feature (CFFN: fused vector; ST-GCN: pooled maps).
-    report = knn_evaluate(encoder, train, val, KnnSettings.from_run(run, clip_len), device=device)
-    return float(report["top1"])
+        record["knn_val_top1"] = ctx.on_main(knn_monitor, state.learner.encoder_q, setup.dataset, setup.split, run,
+                                             ctx.device, config_clip_len(setup.config))
+    if writer is not None:
+        for key in ("lr", "seq_per_s", "knn_val_top1"):
+            if key in record:
+                writer.add_scalar(key, record[key], state.global_step)
+    state.history.append(record)
+    state.start_step = 0
+    ck = checkpoint_state(ctx, setup, state, epoch + 1, 0)
+    if ctx.is_main:
+        save_checkpoint(ck, setup.run_dir / "checkpoint.pt")
+        # Rewritten whole from the history so a resumed run never holds duplicate epochs.
+        atomic_write_text(setup.run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in state.history))
+    return record
 
 
 def save_encoder(encoder: torch.nn.Module, config: Mapping[str, Any], dataset: GaitDataset,
@@ -569,21 +734,6 @@ def save_encoder(encoder: torch.nn.Module, config: Mapping[str, Any], dataset: G
     }, path)
 
 
-def load_configured_dataset(data: Mapping[str, Any]) -> GaitDataset:
-    """The dataset named by a config's ``data`` section."""
-    from .data.io import load_dataset
-    from .data.preprocess import PreprocessConfig
-
-    source = data["source"]
-    center = str(data.get("center") or PreprocessConfig.center)
-    if source == "builtin":
-        from .data.synthetic import load_builtin
-
-        return load_builtin(n=int(data["builtin_n"]), seed=int(data["builtin_seed"]), center=center)
-    return load_dataset(source, labels=data.get("labels"), preprocess=PreprocessConfig(center=center),
-                        label_map=data.get("label_map") or "egait")
-
-
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
     """The per-epoch records of a run (``metrics.jsonl``)."""
     path = Path(run_dir) / "metrics.jsonl"
@@ -594,5 +744,6 @@ def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
 
 __all__ = [
     "PretrainResult", "TrainingDiverged", "TrainingInterrupted", "pretrain", "read_metrics",
-    "resolve_device", "lr_factor", "epoch_seed",
+    "resolve_device", "lr_factor", "epoch_seed", "PretrainCallbacks", "StopReason", "open_run", "build_training",
+    "train_epoch", "finish_epoch", "RunSetup", "TrainingState",
 ]

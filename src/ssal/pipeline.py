@@ -23,9 +23,10 @@ import torch
 from .api import load, load_encoder, save_classifier
 from .config import clip_len as config_clip_len
 from .config import resolve_config
+from .data.configured import load_configured_dataset
 from .data.dataset import GaitDataset
 from .data.splits import kfold, load_split, save_split, stratified_split
-from .engine import load_configured_dataset, pretrain, prepare_run_dir, read_metrics
+from .engine import pretrain, prepare_run_dir, read_metrics
 from .errors import SsalInputError
 from .methods.registry import available_methods, encoder_name
 from .evaluation import (

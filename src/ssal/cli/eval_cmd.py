@@ -174,7 +174,7 @@ def _experiment_for_checkpoint(args: argparse.Namespace):
     from ..api import load_encoder
     from ..data.io import load_dataset
     from ..data.splits import load_split, stratified_split
-    from ..engine import load_configured_dataset
+    from ..data.configured import load_configured_dataset
     from ..pipeline import SCHEDULES, Experiment
 
     from ..config import DataConfig, typed_section
@@ -469,7 +469,7 @@ def run_embed(args: argparse.Namespace) -> int:
     model = load(args.checkpoint, device=args.device)
     if args.input == "builtin":
         from ..config import DEFAULTS
-        from ..engine import load_configured_dataset
+        from ..data.configured import load_configured_dataset
 
         # The corpus the checkpoint was pretrained on (encoder.pt keeps its data config);
         # classifier files carry none, so they embed the default corpus.
