@@ -23,10 +23,12 @@ from ssal.distributed import DistContext
 def install_key_recorder(learner: nn.Module) -> dict[str, Tensor]:
     """Remember the last step's local keys, gathered keys and queue pointer.
 
-    Wraps the learner's ``_gather_keys`` (an instance attribute shadows the method) and returns
-    the record it fills.
+    Wraps the ``gather_cat`` the learner enqueues its keys through (``ssal.methods.moco``'s
+    name for ``ssal.distributed.gather_cat``) and returns the record it fills.
     """
-    original = learner._gather_keys
+    import ssal.methods.moco as moco
+
+    original = moco.gather_cat
     record: dict[str, Tensor] = {}
 
     def gather(keys: Tensor) -> Tensor:
@@ -37,7 +39,7 @@ def install_key_recorder(learner: nn.Module) -> dict[str, Tensor]:
         record["steps"] = record.get("steps", torch.zeros((), dtype=torch.long)) + 1
         return out
 
-    learner._gather_keys = gather
+    moco.gather_cat = gather
     return record
 
 
