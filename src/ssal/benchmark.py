@@ -48,7 +48,7 @@ from .evaluation import format_table, summarize_runs, write_report
 from .evaluation.report import _atomic_write, to_jsonable
 from .pipeline import (
     SCHEDULES, SSL_METHODS, Experiment, Schedule, check_schedule, encoder_name, entry_top1, evaluate_from_scratch,
-    evaluate_pretrained, format_entry, machine_description, run_pretraining,
+    evaluate_pretrained, format_entry, machine_description, pretraining_plots, run_pretraining,
 )
 
 D1_PATTERN = "dataset-1_{content}_{style}_{id}"
@@ -339,13 +339,10 @@ def run_bandai(data: str | Path, out: str | Path, *, schedule: str | Schedule = 
     # 4. report -----------------------------------------------------------------------------
     plot_dir = out / "plots"
     made: dict[str, Path] = {}
-    histories = {m: read_metrics(out / "pretrain" / m) for m in pretrained}
-    if any(histories.values()):
-        made["Pretraining loss"] = plots.plot_curves(histories, "loss", plot_dir / "pretrain_loss.png",
-                                                     title="Pretraining loss on the Bandai-Namco clips")
-        if any("knn_val_top1" in r for h in histories.values() for r in h):
-            made["kNN style accuracy (dataset-2 validation recordings) during pretraining"] = plots.plot_curves(
-                histories, "knn_val_top1", plot_dir / "pretrain_knn.png", title="kNN style top-1 during pretraining")
+    made.update(pretraining_plots({m: read_metrics(out / "pretrain" / m) for m in pretrained}, plot_dir,
+                                  "Pretraining loss on the Bandai-Namco clips",
+                                  ("kNN style accuracy (dataset-2 validation recordings) during pretraining",
+                                   "kNN style top-1 during pretraining")))
     for name, entry in emotion_methods.items():
         lin = entry.get("linear") or entry.get("supervised")
         if lin and "confusion_sum" in lin and name in pretrained:

@@ -399,6 +399,7 @@ def _pretrain(ctx: DistContext, config: Mapping[str, Any], out_dir: str | Path, 
               dataset: GaitDataset | None, split: Mapping[str, Any] | None, resume: bool,
               overwrite: bool, callbacks: PretrainCallbacks) -> PretrainResult:
     """:func:`pretrain` in one process (rank ``ctx.rank`` of ``ctx.world_size``)."""
+    config = validate_config(config)  # a hand-made dict is typed and checked like a resolved one
     apply_allocator_policy(config["run"])
     check_tensorboard(config["run"])
     setup = open_run(ctx, config, out_dir, dataset=dataset, split=split, resume=resume, overwrite=overwrite)

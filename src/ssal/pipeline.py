@@ -491,6 +491,20 @@ def evaluate_from_scratch(exp: Experiment, arch_method: str, supervised: Sequenc
     return sup, rnd
 
 
+def pretraining_plots(histories: Mapping[str, list[dict[str, Any]]], folder: Path, loss_title: str,
+                      knn: tuple[str, str]) -> dict[str, Path]:
+    """Loss and (when monitored) kNN curves of pretraining runs: ``{caption: png}``; ``knn`` is
+    (caption, title) of the kNN plot."""
+    from .evaluation import plots
+
+    made: dict[str, Path] = {}
+    if any(histories.values()):
+        made["Pretraining loss"] = plots.plot_curves(histories, "loss", folder / "pretrain_loss.png", title=loss_title)
+        if any("knn_val_top1" in r for h in histories.values() for r in h):
+            made[knn[0]] = plots.plot_curves(histories, "knn_val_top1", folder / "pretrain_knn.png", title=knn[1])
+    return made
+
+
 def make_plots(exp: Experiment, results: dict[str, Any], pretrained: Mapping[str, Path]) -> dict[str, Path]:
     """Pretraining curves, confusion matrices, the embedding map and the label-fraction curve."""
     from .evaluation import plots
@@ -498,13 +512,10 @@ def make_plots(exp: Experiment, results: dict[str, Any], pretrained: Mapping[str
     out = exp.out / "plots"
     out.mkdir(parents=True, exist_ok=True)
     made: dict[str, Path] = {}
-    histories = {name: read_metrics(exp.out / name) for name in pretrained}
-    if any(histories.values()):
-        made["Pretraining loss"] = plots.plot_curves(histories, "loss", out / "pretrain_loss.png",
-                                                     title="Pretraining loss (InfoNCE + L_d where used)")
-        if any("knn_val_top1" in r for h in histories.values() for r in h):
-            made["kNN accuracy on the validation split during pretraining"] = plots.plot_curves(
-                histories, "knn_val_top1", out / "pretrain_knn.png", title="kNN top-1 (validation) during pretraining")
+    made.update(pretraining_plots({name: read_metrics(exp.out / name) for name in pretrained}, out,
+                                  "Pretraining loss (InfoNCE + L_d where used)",
+                                  ("kNN accuracy on the validation split during pretraining",
+                                   "kNN top-1 (validation) during pretraining")))
     for name, res in results["methods"].items():
         for proto in ("linear", "finetune", "supervised"):
             entry = res.get(proto)

@@ -477,3 +477,19 @@ def blazepose_to_egait16(
         v = np.asarray(visibility, dtype=np.float64)
         vis = np.stack([v[..., list(BLAZEPOSE33_TO_EGAIT16[j])].min(axis=-1) for j in EGAIT16.joints], axis=-1)
     return out, vis
+
+
+def check_batch(x, layout: "SkeletonLayout | None" = None) -> None:
+    """Raise :class:`SsalInputError` unless ``x`` is a non-empty floating-point batch
+    ``(N, 3, T, V)`` (the one tensor contract of augmentations and encoders; V from ``layout``)."""
+    shape = tuple(x.shape)
+    if x.ndim != 4 or shape[1] != 3:
+        want = f"(N, 3, T, {layout.num_joints})" if layout is not None else "(N, 3, T, V)"
+        raise SsalInputError(None, f"a batch must be {want}, got shape {shape}")
+    if layout is not None and shape[3] != layout.num_joints:
+        raise SsalInputError(None, f"batch has {shape[3]} joints, layout {layout.name} has {layout.num_joints} "
+                                   f"(shape {shape})")
+    if shape[0] == 0 or shape[2] == 0:
+        raise SsalInputError(None, f"a batch must not be empty, got shape {shape}")
+    if not x.is_floating_point():
+        raise SsalInputError(None, f"a batch must be floating point, got {x.dtype}")

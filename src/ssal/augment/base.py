@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ..errors import SsalInputError
+from ..skeleton import check_batch  # noqa: F401 - the one batch check, used by the transforms
 from ..skeleton import SkeletonLayout
 
 
@@ -68,18 +69,6 @@ def check_range(name: str, value: Sequence[float], low: float = 0.0) -> tuple[fl
             f"augmentation setting {name} must satisfy {low} <= min <= max, got ({lo}, {hi})"
         )
     return lo, hi
-
-
-def check_batch(x: torch.Tensor, layout: SkeletonLayout | None = None) -> None:
-    """Raise ``ValueError`` unless ``x`` is a floating ``(N, 3, T, V)`` batch (V from layout)."""
-    if x.ndim != 4 or x.shape[1] != 3:
-        raise ValueError(f"augmentations expect a batch (N, 3, T, V), got shape {tuple(x.shape)}")
-    if not x.is_floating_point():
-        raise ValueError(f"augmentations expect floating-point data, got {x.dtype}")
-    if layout is not None and x.shape[3] != layout.num_joints:
-        raise ValueError(
-            f"batch has {x.shape[3]} joints, layout {layout.name} has {layout.num_joints}"
-        )
 
 
 def uniform(

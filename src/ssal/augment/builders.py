@@ -16,7 +16,7 @@ of the strong sets, so one mapping can configure every view of a method.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+from typing import Any, Mapping, TypeVar
 
 from torch import nn
 
@@ -36,6 +36,7 @@ DEFAULT_SSA: dict[str, Any] = {**DEFAULT_GENERAL, **dataclasses.asdict(SSAConfig
 DEFAULT_EXTREME: dict[str, Any] = {**DEFAULT_GENERAL, **dataclasses.asdict(ExtremeConfig())}
 
 AugmentSettings = AugmentConfig | Mapping[str, Any] | None
+S = TypeVar("S", bound=StrongAugmentConfig)
 
 
 def _names(schema: type) -> set[str]:
@@ -61,6 +62,14 @@ def _typed(cfg: AugmentSettings, strong: type[StrongAugmentConfig] | None) -> Au
     return merge_typed(AugmentConfig, [(values, None)], "augment.")
 
 
+def _strong_settings(cfg: AugmentSettings, schema: type[S]) -> tuple[GeneralAugmentConfig, S]:
+    """The general and strong settings of a strong view of kind ``schema``."""
+    settings = _typed(cfg, schema)
+    if not isinstance(settings.strong, schema):
+        raise setting_error(f"a {schema.__name__} view needs its strong_kind, got {settings.strong_kind!r}")
+    return settings.general, settings.strong
+
+
 def _general_ops(s: GeneralAugmentConfig) -> list[nn.Module]:
     ops: list[nn.Module] = []
     if s.temporal_crop:
@@ -83,11 +92,8 @@ def ssa_augment(cfg: AugmentSettings, layout: SkeletonLayout | str) -> Compose:
     """SSAL's strong view: T, upper-body jitter, part mask, temporal mask (each switchable).
     Output ``(N, C, clip_len, V)``."""
     layout = get_layout(layout)
-    settings = _typed(cfg, SSAConfig)
-    s = settings.strong
-    if not isinstance(s, SSAConfig):
-        raise setting_error(f"the SSA view needs strong_kind 'ssa', got {settings.strong_kind!r}")
-    ops = _general_ops(settings.general)
+    general, s = _strong_settings(cfg, SSAConfig)
+    ops = _general_ops(general)
     if s.jitter:
         ops.append(UpperBodyJitter(layout, s.jitter_offset_std, s.jitter_frame_std, s.jitter_trunk, p=s.jitter_p))
     if s.spatial_mask:
@@ -101,11 +107,8 @@ def extreme_augment(cfg: AugmentSettings, layout: SkeletonLayout | str) -> Compo
     """AimCLR's strong view: T, flip, rotate, time flip, noise, blur, axis mask (each
     switchable, each with its probability, in AimCLR's order). Output ``(N, C, clip_len, V)``."""
     layout = get_layout(layout)
-    settings = _typed(cfg, ExtremeConfig)
-    s = settings.strong
-    if not isinstance(s, ExtremeConfig):
-        raise setting_error(f"the extreme view needs strong_kind 'extreme', got {settings.strong_kind!r}")
-    ops = _general_ops(settings.general)
+    general, s = _strong_settings(cfg, ExtremeConfig)
+    ops = _general_ops(general)
     if s.flip:
         ops.append(Flip(layout, p=s.flip_p, lateral_axis=s.flip_axis, mirror=s.flip_mirror))
     if s.rotate:

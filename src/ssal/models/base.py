@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import SsalInputError
-from ..skeleton import SkeletonLayout
+from ..skeleton import SkeletonLayout, check_batch
 
 #: Number of coordinates per joint (xyz) in the tensor contract.
 IN_CHANNELS = 3
@@ -57,21 +57,6 @@ class Encoder(nn.Module, abc.ABC):
     def check_input(self, x: Tensor) -> None:
         """Raise :class:`SsalInputError` unless ``x`` is ``(N, 3, T, V)`` for this layout."""
         check_batch(x, self.layout)
-
-
-def check_batch(x: Tensor, layout: SkeletonLayout) -> None:
-    """Raise :class:`SsalInputError` unless ``x`` is a float batch ``(N, 3, T, V)`` of ``layout``."""
-    v = layout.num_joints
-    if x.ndim != 4 or x.shape[1] != IN_CHANNELS or x.shape[3] != v:
-        raise SsalInputError(
-            None,
-            f"encoder input must be (N, {IN_CHANNELS}, T, {v}) for layout {layout.name}, "
-            f"got shape {tuple(x.shape)}",
-        )
-    if x.shape[0] == 0 or x.shape[2] == 0:
-        raise SsalInputError(None, f"encoder input is empty (shape {tuple(x.shape)})")
-    if not x.is_floating_point():
-        raise SsalInputError(None, f"encoder input must be floating point, got {x.dtype}")
 
 
 class JointBatchNorm(nn.Module):

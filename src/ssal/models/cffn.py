@@ -30,6 +30,7 @@ from torch import Tensor, nn
 
 from ..skeleton import SkeletonLayout
 from .aff import AFFBackbone
+from ..config.schema import CFFNConfig as _C  # the defaults
 from .base import Encoder, as_int, check_setting, global_pool
 from .stgcn import STGCNBackbone
 
@@ -78,24 +79,24 @@ class CFFN(Encoder):
     def __init__(
         self,
         layout: SkeletonLayout,
-        out_dim: int = 128,
-        use_graph: bool = True,
-        use_image: bool = True,
-        fusion: str = "gate",
-        base_channels: int = 16,
-        num_layers: int | None = None,
-        channels: Sequence[int] | None = None,
-        strides: Sequence[int] | None = None,
-        temporal_kernel: int = 9,
-        dropout: float = 0.5,
-        edge_importance: bool = True,
-        image_channels: int = 32,
-        image_depth: int = 2,
-        image_blocks: int = 4,
-        image_mlp_ratio: float = 2.0,
-        image_stem_stride: int = 2,
-        image_sparsity: float = 0.01,
-        hidden_dim: int | None = None,
+        out_dim: int = _C.out_dim,
+        use_graph: bool = _C.use_graph,
+        use_image: bool = _C.use_image,
+        fusion: str = _C.fusion,
+        base_channels: int = _C.base_channels,
+        num_layers: int | None = _C.num_layers,
+        channels: Sequence[int] | None = _C.channels,
+        strides: Sequence[int] | None = _C.strides,
+        temporal_kernel: int = _C.temporal_kernel,
+        dropout: float = _C.dropout,
+        edge_importance: bool = _C.edge_importance,
+        image_channels: int = _C.image_channels,
+        image_depth: int = _C.image_depth,
+        image_blocks: int = _C.image_blocks,
+        image_mlp_ratio: float = _C.image_mlp_ratio,
+        image_stem_stride: int = _C.image_stem_stride,
+        image_sparsity: float = _C.image_sparsity,
+        hidden_dim: int | None = _C.hidden_dim,
     ) -> None:
         super().__init__()
         self._settings: dict[str, Any] = {

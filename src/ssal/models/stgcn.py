@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..skeleton import SkeletonLayout
+from ..config.schema import STGCNConfig as _G  # the defaults
 from .base import (
     IN_CHANNELS,
     Encoder,
@@ -318,14 +319,14 @@ class STGCNBackbone(nn.Module):
     def __init__(
         self,
         layout: SkeletonLayout,
-        base_channels: int = 16,
-        num_layers: int | None = None,
-        channels: Sequence[int] | None = None,
-        strides: Sequence[int] | None = None,
-        temporal_kernel: int = 9,
-        dropout: float = 0.5,
-        edge_importance: bool = True,
-        hidden_dim: int | None = None,
+        base_channels: int = _G.base_channels,
+        num_layers: int | None = _G.num_layers,
+        channels: Sequence[int] | None = _G.channels,
+        strides: Sequence[int] | None = _G.strides,
+        temporal_kernel: int = _G.temporal_kernel,
+        dropout: float = _G.dropout,
+        edge_importance: bool = _G.edge_importance,
+        hidden_dim: int | None = _G.hidden_dim,
     ) -> None:
         super().__init__()
         kernel = as_int(temporal_kernel, "temporal_kernel")
@@ -379,15 +380,15 @@ class STGCN(Encoder):
     def __init__(
         self,
         layout: SkeletonLayout,
-        base_channels: int = 16,
-        num_layers: int | None = None,
-        channels: Sequence[int] | None = None,
-        strides: Sequence[int] | None = None,
-        temporal_kernel: int = 9,
-        dropout: float = 0.5,
-        edge_importance: bool = True,
-        out_dim: int | None = None,
-        hidden_dim: int | None = None,
+        base_channels: int = _G.base_channels,
+        num_layers: int | None = _G.num_layers,
+        channels: Sequence[int] | None = _G.channels,
+        strides: Sequence[int] | None = _G.strides,
+        temporal_kernel: int = _G.temporal_kernel,
+        dropout: float = _G.dropout,
+        edge_importance: bool = _G.edge_importance,
+        out_dim: int | None = _G.out_dim,
+        hidden_dim: int | None = _G.hidden_dim,
     ) -> None:
         super().__init__()
         self._settings: dict[str, Any] = {
