@@ -143,3 +143,13 @@ def test_components_take_their_defaults_from_the_schema():
 
 def test_schema_defaults_are_the_ssal_method():
     assert dataclasses.asdict(Config()) == {**resolve_config("ssal"), "method": "ssal"}
+
+
+def test_aimclr_preset_leaves_time_flip_off():
+    from ssal.methods import build_learner
+    from ssal.augment import TimeFlip, Flip
+
+    cfg = resolve_config("aimclr", overrides=["model.encoder.channels=[4]", "model.encoder.strides=[1]"])
+    assert cfg["model"]["augment"]["strong"]["time_flip"] is False
+    kinds = {type(t) for t in build_learner(cfg["model"], "egait16").strong}
+    assert Flip in kinds and TimeFlip not in kinds
