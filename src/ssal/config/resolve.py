@@ -96,28 +96,27 @@ def _node(obj: Any, parts: list[str]) -> tuple[Any, Any]:
 # ----------------------------------------------------------------------------- typing
 
 
+def _variant(layers: list[Mapping[str, Any]], key: str, default: str, schemas: Mapping[str, type], path: str) -> Any:
+    """A fresh instance of the schema that the last layer giving ``key`` names (else ``default``)."""
+    name = default
+    for layer in layers:
+        name = layer.get(key, name)
+    if name not in schemas:
+        raise SsalInputError(None, f"setting {path!r} must be one of {', '.join(schemas)}, got {_shown(name)}")
+    return schemas[name]()
+
+
 def _choose_variants(obj: Any, layers: list[Mapping[str, Any]], prefix: str) -> Any:
     """A schema instance whose encoder / strong-view sections are the variants ``layers`` name."""
     if isinstance(obj, STGCNConfig):
-        name = obj.name
-        for layer in layers:
-            name = layer.get("name", name)
-        if name not in ENCODER_SCHEMAS:
-            raise SsalInputError(None, f"setting '{prefix}name' must be one of {', '.join(ENCODER_SCHEMAS)}, "
-                                       f"got {_shown(name)}")
-        return ENCODER_SCHEMAS[name]()
+        return _variant(layers, "name", obj.name, ENCODER_SCHEMAS, f"{prefix}name")
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
         if not dataclasses.is_dataclass(value):
             continue
         if isinstance(obj, AugmentConfig) and f.name == "strong":
-            kind = obj.strong_kind
-            for layer in layers:
-                kind = layer.get("strong_kind", kind)
-            if kind not in STRONG_SCHEMAS:
-                raise SsalInputError(None, f"setting '{prefix}strong_kind' must be one of "
-                                           f"{', '.join(STRONG_SCHEMAS)}, got {_shown(kind)}")
-            setattr(obj, f.name, STRONG_SCHEMAS[kind]())
+            setattr(obj, f.name, _variant(layers, "strong_kind", obj.strong_kind, STRONG_SCHEMAS,
+                                          f"{prefix}strong_kind"))
             continue
         sub = [layer[f.name] for layer in layers if isinstance(layer.get(f.name), Mapping)]
         setattr(obj, f.name, _choose_variants(value, sub, f"{prefix}{f.name}."))
