@@ -211,3 +211,19 @@ def test_pretrain_aimclr_writes_aimclrs_encoder(tmp_path, capsys):
     ck = load_checkpoint(out / "checkpoint.pt")
     head = {k: tuple(v.shape) for k, v in ck["model"].items() if k.startswith("head_q.") and k.endswith("weight")}
     assert sorted(head.values()) == [(128, 256), (256, 256)]  # Linear(256, 256) - ReLU - Linear(256, 128)
+
+
+def test_knn_on_given_data_splits_with_the_checkpoints_fractions(run, capsys):
+    # --data: no split.json beside the encoder applies, so the split is drawn from the
+    # checkpoint's data.val_fraction / data.test_fraction.
+    from ssal.data.splits import stratified_split
+
+    given = generate(80, seed=5)
+    data = run / "knn_data.npz"
+    save_dataset(given, data)
+    out = run / "knn_given"
+    rc, _, err = _cli(["knn", "--checkpoint", run / "pre" / "encoder.pt", "--data", data, "--out", out], capsys)
+    assert rc == 0, err
+    cfg = load_checkpoint(run / "pre" / "encoder.pt")["config"]["data"]
+    expected = stratified_split(given.y, val=cfg["val_fraction"], test=cfg["test_fraction"], seed=0)
+    assert _results(out)["knn"]["n"] == len(expected["test"]) > 0

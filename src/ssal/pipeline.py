@@ -207,11 +207,12 @@ class Experiment:
 
 
 def configured(section: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """One section of the configuration (``"data"``, ``"run"``): the defaults of
-    :data:`ssal.config.DEFAULTS` with the section of ``overrides`` (config overrides) applied."""
-    from .config import DEFAULTS
+    """One section of the configuration (``"data"``, ``"run"``): the section of ``overrides``
+    (config overrides) typed by its schema, the schema defaults where it names nothing."""
+    from .config import DataConfig, RunConfig, typed_section
 
-    return {**DEFAULTS[section], **dict((overrides or {}).get(section) or {})}
+    schema = {"data": DataConfig, "run": RunConfig}[section]
+    return asdict(typed_section(schema, (overrides or {}).get(section) or {}, None, f"{section}."))
 
 
 def split_fractions(overrides: Mapping[str, Any] | None = None) -> tuple[float, float]:

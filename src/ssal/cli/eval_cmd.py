@@ -188,12 +188,13 @@ def _experiment_for_checkpoint(args: argparse.Namespace):
     _, ck = load_encoder(args.checkpoint)
     where = display_path(args.checkpoint)
     cfg = ck.get("config") or {}
+    try:  # the checkpoint's data settings, typed (schema defaults where it names none)
+        data_cfg = typed_section(DataConfig, cfg.get("data") or {}, None, "data.")
+    except (SsalInputError, TypeError) as exc:
+        problem = exc.problem if isinstance(exc, SsalInputError) else str(exc)
+        raise SsalInputError(where, f"field 'config.data': {problem}") from None
     if cfg.get("data") is not None:
-        try:
-            cfg = {**cfg, "data": asdict(typed_section(DataConfig, cfg["data"], None, "data."))}
-        except (SsalInputError, TypeError) as exc:
-            problem = exc.problem if isinstance(exc, SsalInputError) else str(exc)
-            raise SsalInputError(where, f"field 'config.data': {problem}") from None
+        cfg = {**cfg, "data": asdict(data_cfg)}
     if args.data:
         # Read the data as the encoder was trained: its preprocessing and label names.
         from ..data.preprocess import PreprocessConfig
@@ -213,9 +214,7 @@ def _experiment_for_checkpoint(args: argparse.Namespace):
     elif beside.is_file() and not args.data:
         split = load_split(beside, n=len(dataset))
     else:
-        data_cfg = {**DEFAULTS["data"], **(cfg.get("data") or {})}
-        split = stratified_split(dataset.y, val=float(data_cfg["val_fraction"]),
-                                 test=float(data_cfg["test_fraction"]), seed=0)
+        split = stratified_split(dataset.y, val=data_cfg.val_fraction, test=data_cfg.test_fraction, seed=0)
     split = {k: np.asarray(v, dtype=np.int64) for k, v in split.items()}
     out.mkdir(parents=True, exist_ok=True)
     # The kNN protocol reads run.knn_k / run.knn_temperature of the encoder's configuration.
