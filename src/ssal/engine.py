@@ -429,14 +429,11 @@ def _pretrain(ctx: DistContext, config: Mapping[str, Any], out_dir: str | Path, 
 
 
 def apply_allocator_policy(run: Mapping[str, Any]) -> None:
-    """Set the host allocator policy ``run.allocator`` (default ``reuse``, :mod:`ssal.allocator`)."""
-    from .allocator import ALLOCATOR_POLICIES, set_allocator_policy
+    """Set the host allocator policy ``run.allocator`` (:mod:`ssal.allocator`) of a validated
+    configuration (its choices are checked by the schema)."""
+    from .allocator import set_allocator_policy
 
-    policy = run.get("allocator", "reuse")
-    if policy not in ALLOCATOR_POLICIES:
-        raise SsalInputError(None, f"setting 'run.allocator' must be one of {', '.join(ALLOCATOR_POLICIES)}, "
-                                   f"got {str(policy)[:40]!r}")
-    set_allocator_policy(str(policy))
+    set_allocator_policy(str(run["allocator"]))
 
 
 def check_tensorboard(run: Mapping[str, Any]) -> None:
@@ -564,7 +561,7 @@ def build_training(ctx: DistContext, setup: RunSetup) -> TrainingState:
     torch.manual_seed(int(config["seed"]))
     check_learner_size(config["model"], setup.dataset.layout)
     learner = ctx.prepare(build_learner(config["model"], setup.dataset.layout),
-                          run.get("dist_bn", "shuffle")).to(ctx.device)
+                          run["dist_bn"]).to(ctx.device)
     optimizer = build_optimizer([p for p in learner.parameters() if p.requires_grad], train)
     milestones = [int(m) for m in train["lr_milestones"]]
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -585,7 +582,7 @@ def build_training(ctx: DistContext, setup: RunSetup) -> TrainingState:
     if setup.checkpoint is not None:
         _restore(ctx, setup, state)
     if run.get("compile"):
-        compile_encoders(learner, str(run.get("compile_backend") or "inductor"))
+        compile_encoders(learner, run["compile_backend"])
     state.model = ctx.wrap(learner)
     return state
 
@@ -633,10 +630,10 @@ def train_epoch(ctx: DistContext, setup: RunSetup, state: TrainingState, epoch: 
     plan = batches(len(setup.train_idx), state.batch_size, perm_gen)
     _start_epoch(ctx, setup, state, epoch)
     stats = state.epoch = EpochStats(first_step=state.start_step, num_steps=len(plan), t0=time.perf_counter())
-    autocast = autocast_factory(ctx.device, run.get("amp", "auto"))
+    autocast = autocast_factory(ctx.device, run["amp"])
     max_steps = run.get("max_steps")
     with tqdm(total=len(plan), initial=state.start_step, desc=f"{config['method']} epoch {epoch + 1}/{state.epochs}",
-              disable=not run.get("progress", True) or not ctx.is_main, leave=False, dynamic_ncols=True) as bar:
+              disable=not run["progress"] or not ctx.is_main, leave=False, dynamic_ncols=True) as bar:
         for step in range(state.start_step, len(plan)):
             rows = plan[step]
             xb = load_batch(dataset.x, setup.train_idx[ctx.shard(rows)], ctx.device)
@@ -697,7 +694,7 @@ def finish_epoch(ctx: DistContext, setup: RunSetup, state: TrainingState, epoch:
               "seconds": round(elapsed, 3), "seq_per_s": round(stats.seen / max(elapsed, 1e-9), 2)}
     record.update({k: v / steps for k, v in ctx.mean_over_ranks(stats.sums).items()})
     state.scheduler.step()
-    knn_every = int(run.get("knn_every") or 0)
+    knn_every = int(run["knn_every"])
     if knn_every and ((epoch + 1) % knn_every == 0 or epoch + 1 == state.epochs):
         from .evaluation.monitor import knn_monitor
 

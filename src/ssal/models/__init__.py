@@ -41,10 +41,6 @@ def build_encoder(cfg: STGCNConfig | Mapping[str, Any], layout: SkeletonLayout) 
         name = cfg["name"]
         if name not in ENCODERS:
             raise SsalInputError(None, f"unknown encoder {name!r}; available: {', '.join(sorted(ENCODERS))}")
-        unknown = sorted(str(k) for k in cfg if k != "name" and k not in encoder_settings(name))
-        if unknown:
-            raise SsalInputError(None, f"encoder {name}: unknown setting(s) {', '.join(unknown)}; "
-                                       f"allowed: {', '.join(encoder_settings(name))}")
     settings = typed_section(STGCNConfig, cfg, None, "model.encoder.")
     kwargs = {k: v for k, v in dataclasses.asdict(settings).items() if k != "name"}
     try:
