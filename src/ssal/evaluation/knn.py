@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..config.schema import RunConfig
 from ..data.dataset import GaitDataset
 from ..errors import SsalInputError
 from .features import extract_features
@@ -103,8 +104,8 @@ class KnnSettings:
         progress: show a progress bar.
     """
 
-    k: int = 20
-    temperature: float = 0.1
+    k: int = RunConfig.knn_k  # the defaults of run.knn_k / run.knn_temperature
+    temperature: float = RunConfig.knn_temperature
     batch_size: int = 256
     clip_len: int | None = None
     progress: bool = False
