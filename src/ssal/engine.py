@@ -406,6 +406,8 @@ def _pretrain(ctx: DistContext, config: Mapping[str, Any], out_dir: str | Path, 
     state = build_training(ctx, setup)
     if callbacks.on_learner_built is not None:
         callbacks.on_learner_built(ctx, state.learner)
+    if state.start_epoch == 0 and state.start_step == 0:
+        save_snapshot(ctx, setup, state, 0)
     with stop_signals() as stop, open_tensorboard(ctx, setup) as writer:
         for epoch in range(state.start_epoch, state.epochs):
             reason = train_epoch(ctx, setup, state, epoch, stop, writer)
@@ -706,12 +708,25 @@ def finish_epoch(ctx: DistContext, setup: RunSetup, state: TrainingState, epoch:
                 writer.add_scalar(key, record[key], state.global_step)
     state.history.append(record)
     state.start_step = 0
+    save_snapshot(ctx, setup, state, epoch + 1)
     ck = checkpoint_state(ctx, setup, state, epoch + 1, 0)
     if ctx.is_main:
         save_checkpoint(ck, setup.run_dir / "checkpoint.pt")
         # Rewritten whole from the history so a resumed run never holds duplicate epochs.
         atomic_write_text(setup.run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in state.history))
     return record
+
+
+def save_snapshot(ctx: DistContext, setup: RunSetup, state: TrainingState, epoch: int) -> None:
+    """Write ``snapshots/encoder-e<epoch>.pt`` when ``run.snapshot_every`` asks for this epoch
+    (epoch 0: the initialisation; rank 0 only)."""
+    every = int(setup.run.get("snapshot_every") or 0)
+    if not every or not ctx.is_main or (epoch % every and epoch != state.epochs):
+        return
+    folder = setup.run_dir / "snapshots"
+    folder.mkdir(exist_ok=True)
+    save_encoder(state.learner.encoder_q, setup.config, setup.dataset, folder / f"encoder-e{epoch:04d}.pt",
+                 state.history)
 
 
 def save_encoder(encoder: torch.nn.Module, config: Mapping[str, Any], dataset: GaitDataset,

@@ -594,6 +594,31 @@ def format_entry(entry: Mapping[str, Any]) -> str:
     return f"{entry['mean'] * 100:.1f} ± {(entry.get('std') or 0) * 100:.1f}%"
 
 
+def _run_top1(entry: Mapping[str, Any]) -> list[float]:
+    """Top-1 of each run of an entry (seeds or label subsets, in order); one value for a single run."""
+    runs = entry.get("runs") if isinstance(entry.get("runs"), list) else None
+    if runs is None:
+        runs = entry.get("top1s")
+        if isinstance(runs, list):
+            return [float(v) for v in runs]
+        return [float(entry["top1"])] if "top1" in entry else []
+    return [float(r.get("report", r)["top1"]) for r in runs]
+
+
+def _seed_verdict(a: Mapping[str, Any], b: Mapping[str, Any]) -> tuple[str, str]:
+    """``(word, detail)``: ``beats`` / ``ties with`` / ``loses to`` from the 95% t-interval of the
+    paired difference over runs (run i against run i: the same seed or label subset), and the
+    interval; ``("vs", "one run each, no interval, so no verdict")`` without pairs."""
+    from .evaluation.uncertainty import seed_difference, verdict
+
+    ra, rb = _run_top1(a), _run_top1(b)
+    d = seed_difference(ra, rb) if len(ra) == len(rb) else None
+    if d is None:
+        return "vs", "one run each, no interval, so no verdict"
+    word = {"beats": "beats", "ties": "ties with", "loses": "loses to"}[verdict(d)]
+    return word, f"paired difference {d.mean * 100:+.1f} [{d.lo * 100:+.1f}, {d.hi * 100:+.1f}] points over {d.n} runs"
+
+
 def compare(results: Mapping[str, Any]) -> list[str]:
     """Plain-language checks of the claims the demo is meant to show."""
     notes = []
@@ -616,18 +641,17 @@ def compare(results: Mapping[str, Any]) -> list[str]:
                              ("linear_std", "linear on standardised features")):
             rnd_entry = methods.get(f"random-{arch}", {}).get(proto)
             lin_entry = methods[m].get(proto)
-            rnd, lin = entry_top1(rnd_entry), entry_top1(lin_entry)
-            if rnd is not None and lin is not None:
-                verdict = "beats" if lin > rnd else "does NOT beat"
-                notes.append(f"{m}: {label} {format_entry(lin_entry)} {verdict} a random {arch} encoder "
-                             f"({format_entry(rnd_entry)}).")
+            if entry_top1(rnd_entry) is not None and entry_top1(lin_entry) is not None:
+                word, detail = _seed_verdict(lin_entry, rnd_entry)
+                notes.append(f"{m}: {label} {format_entry(lin_entry)} {word} a random {arch} encoder "
+                             f"({format_entry(rnd_entry)}): {detail}.")
         sup = methods.get(f"supervised-{arch}", {}).get("semi", {})
         for key, entry in (methods[m].get("semi") or {}).items():
             ref = sup.get(key)
             if ref and entry.get("mean") is not None and ref.get("mean") is not None:
-                verdict = "beats" if entry["mean"] > ref["mean"] else "does NOT beat"
-                notes.append(f"{m}: finetune at {float(key) * 100:g}% labels {format_entry(entry)} {verdict} "
-                             f"supervised-from-scratch {format_entry(ref)}.")
+                word, detail = _seed_verdict(entry, ref)
+                notes.append(f"{m}: finetune at {float(key) * 100:g}% labels {format_entry(entry)} {word} "
+                             f"supervised-from-scratch {format_entry(ref)}: {detail}.")
     return notes
 
 

@@ -124,19 +124,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_run_flags(p, None)
     p.set_defaults(handler=run_reproduce)
 
-    p = subparsers.add_parser("benchmark", help="benchmarks on real data (bandai: acted-emotion motion capture)",
-                              description="Pretrain SSAL, AimCLR and SkeletonCLR on real motion capture and evaluate "
-                                          "them against from-scratch and random encoders (docs/results-real.md).")
-    p.add_argument("name", choices=["bandai"], help="bandai: the Bandai-Namco-Research-Motiondataset "
-                   "(4-class emotion on dataset-1 locomotion over recording-level folds, 7-style on dataset-2)")
-    p.add_argument("--data", required=True, help="folder holding dataset-1/data and dataset-2/data")
-    p.add_argument("--methods", nargs="+", default=list(available_methods()), choices=available_methods())
-    p.add_argument("--folds", type=int, default=5, help="recording-level folds of the emotion task (default 5)")
-    p.add_argument("--limit", type=int, help="at most this many recordings per style for pretraining and the "
-                   "style task (a small subset; default: all)")
+    p = subparsers.add_parser("benchmark", help="a benchmark spec on real data (bandai-affect, bandai-style, or "
+                              "your own YAML)",
+                              description="Run a benchmark defined as data (docs/results-real.md): pretrain the "
+                                          "spec's methods, score them and the references (raw pose, random init, "
+                                          "from scratch) on the spec's folds with 95% CIs over recordings.")
+    p.add_argument("spec", help="a shipped spec name (bandai-affect, bandai-style) or the path of a .yaml spec")
+    p.add_argument("--data", required=True, help="the data root the spec's folders are relative to "
+                                                 "(e.g. ../shared/data/bandai-namco)")
+    p.add_argument("--schedule", default="default", help="a schedule of the spec: quick, default, full (default: "
+                                                         "default)")
+    p.add_argument("--methods", nargs="+", help="a subset of the spec's methods (default: the schedule's)")
     p.add_argument("--seed", type=int, default=0)
-    _add_schedule_flags(p)
-    _add_run_flags(p, "runs/bandai")
+    p.add_argument("--pretrain-only", action="store_true", help="stop after pretraining (score later with --resume)")
+    _add_run_flags(p, "runs/benchmark")
     p.set_defaults(handler=run_benchmark)
 
     p = subparsers.add_parser("ablate", help="SSAL with each component switched off alone")
@@ -381,22 +382,18 @@ def run_reproduce(args: argparse.Namespace) -> int:
 
 def run_benchmark(args: argparse.Namespace) -> int:
     """Handler of ``ssal benchmark``."""
-    from ..benchmark import BandaiPlan, run_bandai
-    from ..evaluation import format_table
+    from ..experiments import run_benchmark as run_spec
+    from ..experiments.report import accuracy_table
 
-    if args.folds < 2:
-        raise SsalInputError("--folds", f"must be at least 2, got {args.folds}")
-    if args.limit is not None and args.limit < 3:
-        raise SsalInputError("--limit", f"must be at least 3 (train, validation and test recordings), got {args.limit}")
-    name = "quick" if args.quick else "full" if args.full else "default"
-    plan = BandaiPlan(folds=args.folds, limit=args.limit)
     out = _out_dir(args)
-    results = run_bandai(args.data, out, schedule=name, plan=plan, methods=args.methods, device=args.device,
-                         progress=not args.no_progress, resume=args.resume, overwrite=args.overwrite, seed=args.seed,
-                         command=_command_line(), log=lambda m: print(m, file=sys.stderr, flush=True))
-    for task in ("emotion", "style"):
-        print(f"{task}:")
-        print(format_table(results[task]))
+    results = run_spec(args.spec, args.data, out, schedule=args.schedule, methods=args.methods, device=args.device,
+                       seed=args.seed, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress,
+                       command=_command_line(), pretrain_only=args.pretrain_only,
+                       log=lambda m: print(m, file=sys.stderr, flush=True))
+    if args.pretrain_only:
+        print(f"pretrained into {out}; score with: ssal benchmark {args.spec} --data {args.data} --out {out} --resume")
+        return 0
+    print("\n".join(accuracy_table(results, "test")))
     print(f"report: {Path(out) / 'report.md'}  ({results['seconds']:.0f} s)")
     return 0
 

@@ -328,6 +328,10 @@ class RunConfig:
     knn_every: int = _num(5, ge=0, le=10**7)
     knn_k: int = _num(20, ge=1, le=10**6)
     knn_temperature: float = _num(0.1, gt=0.0, le=1e6)
+    #: Save the query encoder as ``<run>/snapshots/encoder-eNNNN.pt`` every N epochs, and at
+    #: epoch 0 (the random initialisation) when a run starts (0: off). Benchmarks read these
+    #: for learning curves (probe accuracy against epoch).
+    snapshot_every: int = _num(0, ge=0, le=10**7)
     #: Stop after this many optimisation steps in total (``None``: run all epochs).
     max_steps: Optional[int] = _num(None, ge=1, le=_BIG)
     #: torch intra-op threads (``None``: torch's default).

@@ -539,8 +539,13 @@ def read_bvh_folder(
     window: int | None = None,
     stride: int | None = None,
     preprocess: PreprocessConfig | None = None,
+    only: Sequence[str] | None = None,
 ) -> GaitDataset:
     """Read every ``*.bvh`` in ``folder`` (sorted by name), labelled by a CSV or by file names.
+
+    ``only`` (file names, with or without ``.bvh``) restricts the read to those files of the
+    folder (a name not in the folder is an error); the benchmarks pick files by fields that are
+    not in the names (the capture session of :mod:`ssal.data.bvh_header`).
 
     Labels come from ``name_labels`` (fields of the file names, :mod:`ssal.data.names`; its
     ``where`` filters pick the files), else from the CSV ``labels`` or ``folder/labels.csv``
@@ -563,6 +568,14 @@ def read_bvh_folder(
     files = sorted(q for q in root.iterdir() if q.suffix.lower() == ".bvh" and q.is_file())
     if not files:
         raise SsalInputError(where, "no .bvh files in the folder")
+    if only is not None:
+        wanted = {Path(n).stem if Path(n).suffix.lower() == ".bvh" else str(n) for n in only}
+        missing = sorted(wanted - {f.stem for f in files})
+        if missing:
+            raise SsalInputError(where, f"{len(missing)} requested file(s) not in the folder, e.g. {missing[0]!r}")
+        files = [f for f in files if f.stem in wanted]
+        if not files:
+            raise SsalInputError(where, "no files requested")
     csv_path = Path(labels) if labels is not None else root / "labels.csv"
     table = None
     y: list[int] = []
