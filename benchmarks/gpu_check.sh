@@ -43,5 +43,17 @@ fi
 echo "## 3. predict throughput"
 run $PY benchmarks/bench_predict.py --device cuda --n 8192 --batch 1024 --reps 3
 
+echo "## 4. real-data benchmark on the GPU (where ../shared/data/bandai-namco exists)"
+BANDAI=${BANDAI:-../shared/data/bandai-namco}
+if [ -d "$BANDAI/dataset-1/data" ]; then
+  out=$(mktemp -d)
+  # quick: the pipeline on CUDA; FULL=1 runs the `full` schedule (300 epochs, the presets' widths:
+  # hours, not part of the 5-minute check; give it FULL=1 TIMEOUT=36000).
+  run $PY -m ssal benchmark bandai-affect --data "$BANDAI" --schedule "$([ "${FULL:-0}" = 1 ] && echo full || echo quick)" \
+    --device cuda --out "$out/affect" --no-progress
+else
+  echo "skipped: no $BANDAI"
+fi
+
 echo "# gpu_check done: $([ $fail -eq 0 ] && echo OK || echo FAILURES)"
 exit $fail

@@ -74,14 +74,16 @@ def plot_learning_curves(results: Mapping[str, Any], path: Path, part: str = "te
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     reps = results["representations"]
+    bands = len(curves) <= 4  # more bands than that hide each other
     for name, pts in curves.items():
         pts = [p for p in pts if part in p]
         if not pts:
             continue
         xs = [p["epoch"] for p in pts]
         ax.plot(xs, [p[part]["mean"] * 100 for p in pts], marker="o", label=name)
-        ax.fill_between(xs, [p[part]["lo"] * 100 for p in pts], [p[part]["hi"] * 100 for p in pts], alpha=0.12)
-    styles = {"raw-pose": ("black", "--")}
+        if bands:
+            ax.fill_between(xs, [p[part]["lo"] * 100 for p in pts], [p[part]["hi"] * 100 for p in pts], alpha=0.1)
+    styles = {"raw-pose": ("black", "--"), "random-stgcn": ("gray", ":"), "random-cffn": ("tab:brown", "-.")}
     for name, rep in reps.items():
         if rep["kind"] != "reference" or name.startswith("scratch-"):
             continue
@@ -91,7 +93,8 @@ def plot_learning_curves(results: Mapping[str, Any], path: Path, part: str = "te
             ax.axhline(st["mean"] * 100, color=color, linestyle=ls, linewidth=1.2, label=name)
     ax.set_xlabel("pretraining epoch")
     ax.set_ylabel("recording accuracy (%), logistic probe")
-    ax.set_title(f"{results['benchmark']}: probe accuracy during pretraining ({part} folds, 95% CI band)")
+    band = ", 95% CI band" if bands else ""
+    ax.set_title(f"{results['benchmark']}: probe accuracy during pretraining ({part} folds{band})")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     return _save(fig, path)

@@ -232,7 +232,6 @@ def run_benchmark(spec: str | BenchmarkSpec, data: str | Path, out: str | Path, 
                 if "logistic" in st:
                     point[part] = st["logistic"]
             curves[m.name].append(point)
-        curves[m.name] = [p for p in curves[m.name]]
     timings["curves"] = time.perf_counter() - t
 
     # 5. statistics and report
