@@ -71,7 +71,7 @@ alone = A moves the cue but a probe that has seen A still finds it; ``invariant`
 back - the candidates for the pretraining deficit. The ``VIEW`` lines show the total effect of
 each method's composed views. Reference line: the clean probe, chance 20 %.
 
-    python benchmarks/bench_affect_cues.py --data /work/shared/data/bandai-namco --out DIR [--quick]
+    python benchmarks/bench_affect_cues.py --data ../shared/data/bandai-namco --out DIR [--quick]
 
 ``--quick``: the first 3 folds and 1 augmented copy. Results: ``DIR/results.json`` and
 ``DIR/table.md``. When the data folder is absent the script says so and exits with status 0.
@@ -81,9 +81,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,17 +90,13 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import torch
 
+from ssal.checkpoint import atomic_write_text
 from ssal.evaluation.features import resize_time
 from ssal.evaluation.probes import fit_logistic, logistic_proba, raw_pose_features, recording_vote, standardize
 from ssal.evaluation.uncertainty import Interval, bootstrap_ci, paired_difference, verdict
 
-#: Styles of the affect task (class order), all from capture session d1s0.
-CLASSES: tuple[str, ...] = ("happy", "sad", "angry", "proud", "not-confident")
-SESSION = "d1s0"
-#: Dataset-1 file names; ``key`` (the whole stem) lets ``NameLabels.where`` keep exact files.
-D1_REGEX = r"(?P<key>dataset-1_(?P<content>[^_]+)_(?P<style>[^_]+)_(?P<id>[^_]+))"
-WINDOW = 60
-STRIDE = 20
+#: The task is the shipped spec's (files, session, classes, clip window, leave-one-action-out).
+SPEC = "bandai-affect"
 #: The pretraining clip length of the CPU plan (``ssal.pipeline.PretrainSchedule.clip_len``).
 CLIP_LEN = 32
 #: Raw-pose feature: every STEP-th frame of the 32-frame clip (8 frames x 3 x 16 = 384 numbers).
@@ -475,56 +469,20 @@ def build_views(layout: Any, clip_len: int = CLIP_LEN) -> list[ViewSpec]:
 # ----------------------------------------------------------------------------- data
 
 
-def find_data_folder(root: Path) -> Path | None:
-    """``root/dataset-1/data`` or ``root`` itself when it holds ``dataset-1_*.bvh`` files."""
-    for cand in (root / "dataset-1" / "data", root):
-        if cand.is_dir() and any(cand.glob("dataset-1_*.bvh")):
-            return cand
-    return None
+def load_task(root: Path) -> tuple[Any, list[Fold], Any]:
+    """The clips of the ``bandai-affect`` spec and all 10 of its leave-one-action-out folds
+    (validation and test alike, in sorted action order); returns ``(GaitDataset, folds, spec)``."""
+    from ssal.experiments.corpus import read_evaluation
+    from ssal.experiments.folds import make_folds
+    from ssal.experiments.spec import load_spec
 
-
-def load_task(folder: Path) -> tuple[Any, list[Fold], dict[str, str]]:
-    """The bandai-affect clips and their leave-one-action-out folds.
-
-    Returns ``(GaitDataset, folds, {recording: action})``; folds are in sorted action order.
-    """
-    from ssal.data.bvh import read_bvh_folder
-    from ssal.data.bvh_header import session_of
-    from ssal.data.names import NameLabels
-
-    spec0 = NameLabels(D1_REGEX, label_field="style")
-    keep = []
-    for f in sorted(folder.glob("*.bvh")):
-        fields = spec0.fields(f.stem)
-        if fields is not None and fields["style"] in CLASSES and session_of(f) == SESSION:
-            keep.append(f.stem)
-    spec = NameLabels(D1_REGEX, label_field="style", where={"key": (True, frozenset(keep))}, classes=CLASSES)
-    ds = read_bvh_folder(folder, name_labels=spec, window=WINDOW, stride=STRIDE)
-    groups = ds.recording_ids
-    action = {g: spec.fields(Path(g).stem)["content"] for g in dict.fromkeys(groups)}  # type: ignore[index]
-    clip_action = np.array([action[g] for g in groups])
-    folds = [(a, np.flatnonzero(clip_action != a), np.flatnonzero(clip_action == a)) for a in sorted(set(action.values()))]
-    return ds, folds, action
+    spec = load_spec(SPEC)
+    ev = read_evaluation(root, spec.evaluation)
+    folds = [(f.name.split("/", 1)[1], f.train, f.test) for f in make_folds(ev, spec.split)]
+    return ev.dataset, folds, spec
 
 
 # ----------------------------------------------------------------------------- output
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then ``os.replace`` it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _units(s: UnitScores) -> dict[str, Any]:
@@ -538,7 +496,7 @@ def _per_class(s: UnitScores, classes: Sequence[str]) -> dict[str, float]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    ap.add_argument("--data", default="/work/shared/data/bandai-namco",
+    ap.add_argument("--data", default="../shared/data/bandai-namco",
                     help="the Bandai-Namco folder (holding dataset-1/data)")
     ap.add_argument("--out", default=None, help="output folder (default runs/affect-cues-<timestamp>)")
     ap.add_argument("--quick", action="store_true", help="3 folds, 1 augmented copy")
@@ -549,15 +507,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     t_start = time.perf_counter()
     torch.set_num_threads(max(1, args.threads))
 
-    folder = find_data_folder(Path(args.data))
-    if folder is None:
-        print(f"bench_affect_cues: no dataset-1 BVH files under {args.data} (expected {args.data}/dataset-1/data); "
-              "nothing to do")
+    root = Path(args.data)
+    if not (root / "dataset-1" / "data").is_dir():
+        print(f"bench_affect_cues: no {root / 'dataset-1' / 'data'}; nothing to do")
         return 0
     out = Path(args.out) if args.out else Path("runs") / f"affect-cues-{time.strftime('%Y%m%d-%H%M%S')}"
     copies = args.copies if args.copies is not None else (1 if args.quick else 2)
 
-    ds, folds, action = load_task(folder)
+    ds, folds, spec = load_task(root)
+    ev_spec = spec.evaluation
+    session = ", ".join(ev_spec.where.get("session", ()))
     if args.quick:
         folds = folds[:3]
     n_rec = len(dict.fromkeys(ds.recording_ids))
@@ -581,8 +540,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     legend = "\n".join(f"- **{v.name}**: {v.note}" for v in specs)
     text = (
         f"# Affect cues destroyed by each augmentation (bandai-affect, raw-pose probe)\n\n"
-        f"Session {SESSION}, classes {', '.join(ds.classes)} (chance {100 / len(ds.classes):.0f} %), "
-        f"{n_units} recordings, {len(ds)} clips ({WINDOW} frames every {STRIDE}); leave-one-action-out, "
+        f"Session {session}, classes {', '.join(ds.classes)} (chance {100 / len(ds.classes):.0f} %), "
+        f"{n_units} recordings, {len(ds)} clips ({ev_spec.window} frames every {ev_spec.stride}); leave-one-action-out, "
         f"{len(folds)} folds; every probe input resampled to {CLIP_LEN} frames; {copies} augmented "
         f"cop{'y' if copies == 1 else 'ies'} per training clip for `invariant` and `mixed`; seed {args.seed}. "
         f"CIs: 95 % bootstrap over recordings; differences are view minus clean, paired on recordings; "
@@ -603,8 +562,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "benchmark": "bench_affect_cues", "task": "bandai-affect",
         "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "elapsed_s": round(elapsed, 1),
-        "settings": {"data": str(folder), "session": SESSION, "classes": list(ds.classes), "window": WINDOW,
-                     "stride": STRIDE, "clip_len": CLIP_LEN, "raw_pose_step": STEP, "copies": copies,
+        "settings": {"data": str(root), "spec": SPEC, "session": session, "classes": list(ds.classes),
+                     "window": ev_spec.window, "stride": ev_spec.stride, "clip_len": CLIP_LEN, "raw_pose_step": STEP, "copies": copies,
                      "seed": args.seed, "quick": bool(args.quick), "folds": [f[0] for f in folds],
                      "threads": torch.get_num_threads(), "torch": torch.__version__},
         "views": {v.name: {"note": v.note, "module": repr(v.module)} for v in specs},
@@ -620,8 +579,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             for probe, res in results.items()
         },
     }
-    atomic_write(out / "results.json", json.dumps(payload, indent=1, allow_nan=False) + "\n")
-    atomic_write(out / "table.md", text)
+    atomic_write_text(out / "results.json", json.dumps(payload, indent=1, allow_nan=False) + "\n")
+    atomic_write_text(out / "table.md", text)
     print(f"wrote {out / 'results.json'} and {out / 'table.md'} ({elapsed:.0f} s)")
     return 0
 

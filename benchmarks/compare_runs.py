@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 
 from ssal.evaluation.uncertainty import bootstrap_ci, paired_difference, verdict
+from ssal.experiments.scoring import shared_units
 
 PROTOCOLS = ("logistic", "logistic_clip", "knn", "few1", "few2")
 
@@ -40,8 +41,7 @@ def main() -> None:
     print(f"| protocol | {args.first} | {args.second} | difference [95% CI] | |")
     print("|---|---|---|---|---|")
     for proto in PROTOCOLS:
-        units = sorted(r for r, p in a.get("part", {}).items()
-                       if p == args.part and r in a.get(proto, {}) and r in b.get(proto, {}))
+        units = shared_units(args.part, proto, a, b)
         if not units:
             continue
         xa = [a[proto][r] for r in units]

@@ -17,16 +17,13 @@ import json
 from pathlib import Path
 
 from ssal.evaluation.uncertainty import bootstrap_ci, paired_difference, verdict
+from ssal.experiments.scoring import shared_units
 
 PROTOCOLS = (("logistic", "recording acc."), ("knn", "kNN"), ("few2", "2 labels/class"))
 
 
-def _units(a: dict, b: dict, proto: str, part: str) -> list[str]:
-    return sorted(r for r, p in a["part"].items() if p == part and r in a.get(proto, {}) and r in b.get(proto, {}))
-
-
 def _diff(a: dict, b: dict, proto: str, part: str) -> str:
-    units = _units(a, b, proto, part)
+    units = shared_units(part, proto, a, b)
     d = paired_difference([a[proto][r] for r in units], [b[proto][r] for r in units])
     return f"{d.mean * 100:+.1f} [{d.lo * 100:+.1f}, {d.hi * 100:+.1f}] {verdict(d)}"
 
@@ -50,7 +47,7 @@ def main() -> None:
         sc = scores[name]
         cells = []
         for proto, _ in PROTOCOLS:
-            units = sorted(r for r, p in sc["part"].items() if p == args.part and r in sc.get(proto, {}))
+            units = shared_units(args.part, proto, sc)
             cells.append(bootstrap_ci([sc[proto][r] for r in units]).format())
         preset = rep["method"]
         rnd = scores[f"random-{rep['arch']}"]

@@ -596,13 +596,10 @@ def format_entry(entry: Mapping[str, Any]) -> str:
 
 def _run_top1(entry: Mapping[str, Any]) -> list[float]:
     """Top-1 of each run of an entry (seeds or label subsets, in order); one value for a single run."""
-    runs = entry.get("runs") if isinstance(entry.get("runs"), list) else None
-    if runs is None:
-        runs = entry.get("top1s")
-        if isinstance(runs, list):
-            return [float(v) for v in runs]
-        return [float(entry["top1"])] if "top1" in entry else []
-    return [float(r.get("report", r)["top1"]) for r in runs]
+    runs = entry.get("runs")
+    if isinstance(runs, list):
+        return [float(r.get("report", r)["top1"]) for r in runs]
+    return [float(entry["top1"])] if "top1" in entry else []
 
 
 def _seed_verdict(a: Mapping[str, Any], b: Mapping[str, Any]) -> tuple[str, str]:

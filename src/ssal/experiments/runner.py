@@ -30,16 +30,16 @@ import numpy as np
 import torch
 
 from ..checkpoint import atomic_write_text
+from ..config import deep_merge
 from ..engine import prepare_run_dir
 from ..errors import SsalInputError, display_path
-from ..evaluation.features import resize_time
 from ..evaluation.metrics import macro_f1
 from ..evaluation.probes import raw_pose_features
 from ..evaluation.uncertainty import bootstrap_ci, bootstrap_statistic, paired_difference, verdict
 from ..pipeline import Experiment, Schedule, encoder_name, run_pretraining
 from .corpus import EvalData, read_evaluation, read_pretraining
 from .folds import Fold, make_folds
-from .scoring import frozen_probes, score_folds
+from .scoring import frozen_probes, score_folds, shared_units
 from .spec import BenchmarkSpec, BenchSchedule, MethodEntry, load_spec
 
 #: Frames of the raw-pose reference: every 4th frame of the clip.
@@ -89,10 +89,10 @@ def _stats(scores: dict[str, Any], protocols: Sequence[str], part: str) -> dict[
     """Interval per protocol over the recordings of ``part``."""
     out: dict[str, Any] = {}
     for proto in protocols:
-        units = sorted(r for r, p in scores.get("part", {}).items() if p == part and r in scores.get(proto, {}))
+        units = shared_units(part, proto, scores)
         if units:
             out[proto] = bootstrap_ci([scores[proto][r] for r in units]).to_dict()
-    units = sorted(r for r, p in scores.get("part", {}).items() if p == part and r in scores.get("pred", {}))
+    units = shared_units(part, "pred", scores)
     if units:
         k = 1 + max(max(scores["truth"].values()), max(scores["pred"].values()))
         out["macro_f1"] = bootstrap_statistic(np.array([scores["truth"][r] for r in units]),
@@ -104,8 +104,7 @@ def _stats(scores: dict[str, Any], protocols: Sequence[str], part: str) -> dict[
 def _paired(a: dict[str, Any], b: dict[str, Any], protocols: Sequence[str], part: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for proto in protocols:
-        units = sorted(r for r, p in a.get("part", {}).items()
-                       if p == part and r in a.get(proto, {}) and r in b.get(proto, {}))
+        units = shared_units(part, proto, a, b)
         if units:
             d = paired_difference([a[proto][r] for r in units], [b[proto][r] for r in units])
             out[proto] = {**d.to_dict(), "verdict": verdict(d)}
@@ -160,7 +159,8 @@ def run_benchmark(spec: str | BenchmarkSpec, data: str | Path, out: str | Path, 
     encoders: dict[str, Path] = {}
     for m in chosen:
         _check_identity(out / "pretrain" / f"{m.name}.method.json", asdict(m), True)
-        extra = _merge(m.set, {"run": {"snapshot_every": sched.snapshot_every or sched.pretrain_epochs}})
+        extra = deep_merge(m.set, {"run": {"snapshot_every": sched.snapshot_every or sched.pretrain_epochs}},
+                           strict=False)
         encoders[m.name] = run_pretraining(exp, m.name, m.method, extra)
     timings["pretraining"] = time.perf_counter() - t
     if pretrain_only:
@@ -173,17 +173,30 @@ def run_benchmark(spec: str | BenchmarkSpec, data: str | Path, out: str | Path, 
     per_class = spec.few_labels.per_class
     scores: dict[str, dict[str, Any]] = {}
     kinds: dict[str, dict[str, Any]] = {}
+    feature_memo: dict[Path, np.ndarray] = {}  # the random init is also a curve's epoch 0
+
+    def features(path: Path) -> np.ndarray:
+        if path not in feature_memo:
+            feature_memo[path] = _features(path, ev)
+        return feature_memo[path]
+
+    def cached(path: Path, compute: Callable[[], dict[str, Any]], done: str | None = None) -> dict[str, Any]:
+        """Scores read from ``path`` on resume, else computed and written there."""
+        if resume and path.is_file():
+            return json.loads(path.read_text())
+        sc = compute()
+        _write_json(path, sc)
+        if done:
+            log(done)
+        return sc
 
     def frozen(name: str, feats: Callable[[], np.ndarray], kind: dict[str, Any]) -> None:
+        def compute() -> dict[str, Any]:
+            fit, knn = frozen_probes(feats(), ev)
+            return score_folds(ev, folds, fit, knn=knn, per_class=per_class, draws=draws, seed=seed)
+
         kinds[name] = kind
-        cached = out / "scores" / f"{name}.json"
-        if resume and cached.is_file():
-            scores[name] = json.loads(cached.read_text())
-            return
-        fit, knn = frozen_probes(feats(), ev)
-        scores[name] = score_folds(ev, folds, fit, knn=knn, per_class=per_class, draws=draws, seed=seed)
-        _write_json(cached, scores[name])
-        log(f"[{name}] scored")
+        scores[name] = cached(out / "scores" / f"{name}.json", compute, f"[{name}] scored")
 
     frozen("raw-pose", lambda: raw_pose_features(ev.dataset.x, RAW_POSE_STEP),
            {"kind": "reference", "what": f"raw pose, every {RAW_POSE_STEP}th frame flattened, no encoder"})
@@ -192,10 +205,10 @@ def run_benchmark(spec: str | BenchmarkSpec, data: str | Path, out: str | Path, 
         arch = encoder_name(m.method)
         archs.setdefault(arch, _snapshots(encoders[m.name])[0][1])
     for arch, init in archs.items():
-        frozen(f"random-{arch}", lambda p=init: _features(p, ev),
+        frozen(f"random-{arch}", lambda p=init: features(p),
                {"kind": "reference", "arch": arch, "what": f"{arch} at random initialisation (frozen)"})
     for m in chosen:
-        frozen(m.name, lambda p=encoders[m.name]: _features(p, ev),
+        frozen(m.name, lambda p=encoders[m.name]: features(p),
                {"kind": "method", "arch": encoder_name(m.method), "method": m.method, "set": m.set,
                 "what": f"{m.method} pretrained {sched.pretrain_epochs} epochs (frozen)"})
     for arch, init in (archs.items() if sched.scratch_epochs else ()):
@@ -203,29 +216,25 @@ def run_benchmark(spec: str | BenchmarkSpec, data: str | Path, out: str | Path, 
         kinds[name] = {"kind": "reference", "arch": arch,
                        "what": f"{arch} trained end to end from random init on the same labels "
                                f"({sched.scratch_epochs} epochs, {sched.scratch_draws} draws per few-label size)"}
-        cached = out / "scores" / f"{name}.json"
-        if resume and cached.is_file():
-            scores[name] = json.loads(cached.read_text())
-            continue
-        fit = _scratch_fit(init, ev, sched.scratch_epochs, seed)
-        scores[name] = score_folds(ev, folds, fit, per_class=per_class, draws=sched.scratch_draws, seed=seed)
-        _write_json(cached, scores[name])
-        log(f"[{name}] trained and scored")
+        scores[name] = cached(
+            out / "scores" / f"{name}.json",
+            lambda p=init: score_folds(ev, folds, _scratch_fit(p, ev, sched.scratch_epochs, seed), per_class=per_class,
+                                       draws=sched.scratch_draws, seed=seed),
+            f"[{name}] trained and scored")
     timings["evaluation"] = time.perf_counter() - t
 
     # 4. learning curves: the logistic probe on every snapshot
     t = time.perf_counter()
+
+    def curve_scores(path: Path) -> dict[str, Any]:
+        fit, _ = frozen_probes(features(path), ev)
+        return score_folds(ev, folds, fit, per_class=(), draws=0, seed=seed)
+
     curves: dict[str, list[dict[str, Any]]] = {}
     for m in chosen:
         curves[m.name] = []
         for epoch, path in _snapshots(encoders[m.name]):
-            cached = out / "scores" / "curves" / m.name / f"e{epoch:04d}.json"
-            if resume and cached.is_file():
-                sc = json.loads(cached.read_text())
-            else:
-                fit, _ = frozen_probes(_features(path, ev), ev)
-                sc = score_folds(ev, folds, fit, per_class=(), draws=0, seed=seed)
-                _write_json(cached, sc)
+            sc = cached(out / "scores" / "curves" / m.name / f"e{epoch:04d}.json", lambda p=path: curve_scores(p))
             point: dict[str, Any] = {"epoch": epoch}
             for part in ("test", "val"):
                 st = _stats(sc, ("logistic",), part)
@@ -270,13 +279,6 @@ def _chosen_methods(spec: BenchmarkSpec, sched: BenchSchedule, methods: Sequence
     if unknown:
         raise SsalInputError("--methods", f"unknown method(s) {unknown}; the spec has {list(by_name)}")
     return [by_name[m] for m in names]
-
-
-def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(a)
-    for k, v in b.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
-    return out
 
 
 def _snapshots(encoder_path: Path) -> list[tuple[int, Path]]:

@@ -77,6 +77,14 @@ def score_folds(data: EvalData, folds: list[Fold], fit: ProbaFn, *, per_class: t
     return {k: dict(v) for k, v in out.items()}
 
 
+def shared_units(part: str, proto: str, *scores: dict[str, Any]) -> list[str]:
+    """The recordings of fold part ``part`` (``"test"`` or ``"val"``) that every one of ``scores``
+    scored under ``proto``, sorted: the units of an interval, or of a paired difference."""
+    first = scores[0]
+    return sorted(r for r, p in first.get("part", {}).items()
+                  if p == part and all(r in sc.get(proto, {}) for sc in scores))
+
+
 def frozen_probes(features: np.ndarray, data: EvalData, knn_k: int = 10) -> tuple[ProbaFn, ProbaFn]:
     """The logistic and kNN probe functions of frozen ``features`` (one row per clip)."""
     y = data.dataset.y
@@ -90,4 +98,4 @@ def frozen_probes(features: np.ndarray, data: EvalData, knn_k: int = 10) -> tupl
     return fit, knn
 
 
-__all__ = ["score_folds", "frozen_probes", "ProbaFn"]
+__all__ = ["score_folds", "frozen_probes", "shared_units", "ProbaFn"]

@@ -48,6 +48,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from ..config import deep_merge
 from ..errors import SsalInputError, display_path
 
 SPEC_SUFFIXES = (".yaml", ".yml")
@@ -280,14 +281,7 @@ def _read_raw(name_or_path: str, depth: int = 0) -> tuple[dict[str, Any], str]:
     if Path(base_name).suffix.lower() in SPEC_SUFFIXES and not Path(base_name).is_absolute() and here.is_file():
         base_name = str(here.parent / base_name)  # a path is relative to the spec that extends it
     base, _ = _read_raw(base_name, depth + 1)
-    return _merge(base, raw), where
-
-
-def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else v
-    return out
+    return deep_merge(base, raw, strict=False), where
 
 
 def load_spec(name_or_path: str) -> BenchmarkSpec:
