@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from ssal.evaluation.uncertainty import bootstrap_ci, paired_difference, verdict
@@ -27,7 +28,8 @@ def load(ref: str) -> dict:
     run, _, name = ref.rpartition(":")
     path = Path(run) / "scores" / f"{name}.json"
     if not path.is_file():
-        raise SystemExit(f"error: {path}: no scores of {name!r} in that run")
+        print(f"error: {path}: no scores of {name!r} in that run", file=sys.stderr)
+        raise SystemExit(2)
     return json.loads(path.read_text())
 
 
