@@ -13,7 +13,6 @@ import importlib.util
 import io
 import json
 import math
-import os
 import sys
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
@@ -205,7 +204,9 @@ def invalid_settings(draw) -> tuple[str, str]:
     out: a command-line flag deliberately wins over ``--set``."""
     key = draw(st.sampled_from(sorted(k for k in SETTINGS if k not in FLAG_KEYS)))
     default = SETTINGS[key]
-    if isinstance(default, bool):
+    if key == "data.units":  # a text (a unit's name) or a positive number
+        value = draw(st.sampled_from(["-5", "0", "[1, 2]", "{a: 1}", "true", ".nan"]))
+    elif isinstance(default, bool):
         value = draw(st.one_of(letters, st.integers(-5, 5).map(str), st.just("[1, 2]"), st.just("{a: 1}")))
     elif isinstance(default, (int, float)):
         below = None

@@ -29,9 +29,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ssal.cli.main import main
-from ssal.data.io import load_dataset
-from ssal.data.egait import write_egait
 from ssal.data import preprocess
+from ssal.data.egait import write_egait
+from ssal.data.io import load_dataset
 from ssal.errors import SsalInputError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -415,7 +415,7 @@ def test_canonical_meta_oddities(seeds, tmp_path):
         "layout": lambda m: m.update(layout="nope"),
         "no_shape": lambda m: m.pop("shape"),
     }
-    for i, (name, edit) in enumerate(edits.items()):
+    for i, edit in enumerate(edits.values()):
         root = copy_case(seeds, "ssal", tmp_path / str(i))
         meta = json.loads((root / "meta.json").read_text())
         edit(meta)

@@ -14,7 +14,6 @@ from ssal.evaluation.knn import KnnSettings, knn_evaluate, knn_predict, knn_scor
 from ssal.skeleton import EGAIT16
 
 
-
 def test_scores_are_temperature_weighted_cosine_votes() -> None:
     # query along x; one class-0 neighbour at cosine 1, two class-1 neighbours at cosine 0.8.
     train = np.array([[2.0, 0.0], [0.8, 0.6], [0.8, -0.6], [-1.0, 0.0]], dtype=np.float32)

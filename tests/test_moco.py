@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ssal.config.schema import ModelConfig
 from ssal.errors import SsalInputError
 from ssal.methods.losses import info_nce
-from ssal.config.schema import ModelConfig
 from ssal.methods.moco import (
     MoCoLearner,
     build_learner,
@@ -393,9 +393,8 @@ def _real_models_or_skip():
 @pytest.mark.parametrize("name", METHODS)
 def test_build_each_method_and_step(name: str) -> None:
     _real_models_or_skip()
-    from ssal.skeleton import EGAIT16
-
     from ssal.config import resolve_config
+    from ssal.skeleton import EGAIT16
 
     cfg = resolve_config(name)["model"]
     cfg["augment"]["general"]["clip_len"] = 12

@@ -13,7 +13,6 @@ from ssal.data.io import load_dataset
 from ssal.data.names import NameLabels, parse_rename, parse_where, select_and_label
 from ssal.data.splits import kfold, label_fraction, save_split, stratified_split
 from ssal.errors import SsalInputError
-
 from test_data_bvh import NAMES, OFFSETS, PARENTS, rig_motion
 
 PATTERN = "dataset-1_{content}_{style}_{id}"
@@ -122,8 +121,18 @@ def test_clips_of_one_recording_never_straddle_a_split(tmp_path):
     assert set(doc["groups"]["test"]) == recs(split["test"])
     with pytest.raises(SsalInputError, match="labelled recordings"):
         kfold(ds.y, k=10, seed=0, groups=ds.groups)  # 9 recordings
-    with pytest.raises(SsalInputError, match="different labels"):
-        stratified_split([0, 1, 1], groups=["a", "a", "b"])
+    # Groups holding several labels (actors, sessions) are drawn whole, without strata.
+    y = np.tile([0, 1, 2, 0], 6)  # every actor has clips of three classes
+    actors = np.repeat([f"actor{i}" for i in range(6)], 4)
+    for seed in range(4):
+        split = stratified_split(y, val=1 / 6, test=1 / 6, seed=seed, groups=actors)
+        sides = [set(actors[split[k]]) for k in ("train", "val", "test")]
+        assert [len(p) for p in sides] == [4, 1, 1] and not (sides[0] & sides[1] or sides[0] & sides[2])
+        folds = kfold(y, k=3, seed=seed, groups=actors)
+        assert all(not set(actors[tr]) & set(actors[te]) for tr, te in folds)
+        assert sorted(np.concatenate([te for _, te in folds])) == list(range(len(y)))
+        # inside a training part the labelled examples are drawn per index
+        assert np.array_equal(label_fraction(y, 0.25, seed=seed, groups=actors), label_fraction(y, 0.25, seed=seed))
 
 
 def test_cli_info_prints_class_counts_of_recordings(tmp_path, capsys):
@@ -134,7 +143,7 @@ def test_cli_info_prints_class_counts_of_recordings(tmp_path, capsys):
     assert code == 0
     assert "recordings: 9 (happy 3, sad 3, neutral 3)" in out and "every 8" in out
     assert main(["data", "info", str(folder), "--where", "content=walk"]) == 2
-    assert "need --labels-from-name" in capsys.readouterr().err
+    assert "'data.where' needs 'data.labels_from_name'" in capsys.readouterr().err
 
 
 def test_cli_info_on_real_bandai_locomotion(require_shared, capsys):

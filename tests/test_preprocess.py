@@ -8,8 +8,8 @@ import pytest
 from ssal.data.preprocess import (
     REFERENCE_HEIGHT,
     PreprocessConfig,
-    align_facing,
     across_vector,
+    align_facing,
     center_sequences,
     fix_length,
     height_proxy,

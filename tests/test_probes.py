@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ssal.evaluation.probes import fit_logistic, knn_proba, logistic_proba, raw_pose_features, recording_vote, standardize
+from ssal.evaluation.probes import (
+    fit_logistic,
+    knn_proba,
+    logistic_proba,
+    raw_pose_features,
+    recording_vote,
+    standardize,
+)
 
 
 def test_raw_pose_takes_every_fourth_frame_in_order():

@@ -10,7 +10,6 @@ import torch
 from ssal.models.simam import E_LAMBDA, simam_attention, simam_drop, simam_energy
 
 
-
 def _energy_loops(x: torch.Tensor, lam: float = E_LAMBDA) -> list:
     """SimAM inverse energy with plain Python loops over a nested list copy of ``x``."""
     data = x.tolist()

@@ -19,8 +19,17 @@ from ssal.api import save_classifier
 from ssal.cli.main import main
 from ssal.config import resolve_config
 from ssal.data.io import load_dataset
-from ssal.data.video import (INSTALL_HINT, VideoInfo, VideoPoses, VideoSettings, is_video_path, mask_and_fill,
-                             resample_times, split_stretches, walk_sequences)
+from ssal.data.video import (
+    INSTALL_HINT,
+    VideoInfo,
+    VideoPoses,
+    VideoSettings,
+    is_video_path,
+    mask_and_fill,
+    resample_times,
+    split_stretches,
+    walk_sequences,
+)
 from ssal.errors import SsalInputError
 from ssal.models import build_encoder
 from ssal.models.heads import LinearClassifier

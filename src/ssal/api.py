@@ -12,9 +12,10 @@ estimator's Human3.6M output ``(T, 17, 3)`` / ``(N, T, 17, 3)`` (mapped onto the
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -125,7 +126,7 @@ def save_classifier(path: str | Path, encoder: Encoder, head: torch.nn.Module, *
 class EmotionModel:
     """A trained encoder (and, for classifiers, a head) with the settings to prepare input."""
 
-    encoder: Encoder
+    encoder: Encoder | BackboneFeatures
     head: torch.nn.Module | None
     layout: SkeletonLayout
     classes: list[str]
@@ -142,7 +143,7 @@ class EmotionModel:
     #: changing its weights call :meth:`optimize` again.
     runner: torch.nn.Module | None = None
 
-    def optimize(self) -> "EmotionModel":
+    def optimize(self) -> EmotionModel:
         """Rebuild :attr:`runner` from :attr:`encoder` (BatchNorm folded, channels-last ST-GCN)."""
         self.runner = fold_for_inference(self.encoder)
         return self
@@ -270,7 +271,7 @@ class OnnxEmotionModel(EmotionModel):
 
     kind: str = "classifier"
 
-    def optimize(self) -> "OnnxEmotionModel":
+    def optimize(self) -> OnnxEmotionModel:
         return self  # onnxruntime optimises the graph itself
 
     @property
@@ -319,6 +320,7 @@ def load(path: str | Path, device: str | torch.device = "cpu", optimize: bool = 
         device = torch.device(device)
     except (RuntimeError, TypeError) as exc:
         raise SsalInputError("--device", f"unknown device {device!r} ({exc})") from None
+    encoder: Encoder | BackboneFeatures
     encoder, ck = load_encoder(path, map_location=device)
     where = display_path(path)
     # The checkpoint names the feature it was evaluated on: "output" (the encoder's output: CFFN's

@@ -26,7 +26,8 @@ call time, documented in docs/data.md ("Limits").
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 

@@ -22,9 +22,10 @@ exactly as before. Under ``torchrun`` the session:
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -155,7 +156,8 @@ class DistContext:
                                  "use shuffle on the CPU")
             learner = nn.SyncBatchNorm.convert_sync_batchnorm(learner)
         elif bn_mode == "shuffle":
-            learner.shuffle_bn = True
+            # a plain attribute (MoCoLearner.shuffle_bn); torch types Module.__setattr__ for tensors/modules
+            learner.shuffle_bn = True  # type: ignore[assignment]
         return learner
 
     def wrap(self, learner: nn.Module) -> nn.Module:

@@ -472,7 +472,8 @@ def _open_run_dir(out_dir: str | Path, resume: bool, overwrite: bool) -> tuple[P
 
 def _open_split(run_dir: Path, config: Mapping[str, Any], dataset: GaitDataset, resume: bool,
                 given: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The resumed run's ``split.json``, else ``given`` or a seeded stratified split, saved
+    """The resumed run's ``split.json``, else ``given`` or a seeded stratified split (by the
+    dataset's groups: clips of one recording, or one ``data.group_by`` unit, on one side), saved
     with ``config.yaml`` (rank 0's file work)."""
     from .data.splits import load_split, save_split, stratified_split
 
@@ -483,7 +484,8 @@ def _open_split(run_dir: Path, config: Mapping[str, Any], dataset: GaitDataset, 
     if given is not None:
         chosen = {k: np.asarray(v, dtype=np.int64) for k, v in given.items()}
     else:
-        chosen = stratified_split(dataset.y, val=d["val_fraction"], test=d["test_fraction"], seed=d["split_seed"])
+        chosen = stratified_split(dataset.y, val=d["val_fraction"], test=d["test_fraction"], seed=d["split_seed"],
+                                  groups=dataset.groups)
     save_split(chosen, split_path)
     atomic_write_text(run_dir / "config.yaml", dump_config(config))
     return chosen

@@ -149,6 +149,7 @@ def _export_onnx(graph: InferenceGraph, example: Tensor, path: Path, meta: dict[
             dynamic_shapes=({0: batch, 2: time},), opset_version=opset, external_data=False,
             verbose=False, report=False,
         )
+    assert program is not None  # only the legacy exporter (dynamo=False) returns None
     program.model.metadata_props[METADATA_KEY] = json.dumps(meta)
     program.save(str(path), external_data=False)
 

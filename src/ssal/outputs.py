@@ -16,8 +16,8 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
+from collections.abc import Collection, Iterable
 from pathlib import Path
-from typing import Collection, Iterable
 
 from .errors import SsalInputError, display_path
 
@@ -102,7 +102,7 @@ def check_output_file(path: str | os.PathLike[str], *, suffixes: Iterable[str] |
         if stat.S_ISDIR(st.st_mode):
             raise SsalInputError(where, f"is a directory; the {what} must be a file name")
         if not stat.S_ISREG(st.st_mode):
-            raise SsalInputError(where, f"exists and is not a regular file (a FIFO, socket or device?)")
+            raise SsalInputError(where, "exists and is not a regular file (a FIFO, socket or device?)")
     parent = p.absolute().parent
     pst = _follow(parent, where)
     if pst is None:

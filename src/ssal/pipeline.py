@@ -688,39 +688,43 @@ def check_schedule(out: Path, schedule: Schedule, *, resume: bool) -> None:
     atomic_write_text(path, json.dumps(current, indent=2))
 
 
-def prepare_experiment(out: str | Path, *, schedule: Schedule, data: str = "builtin", labels: str | None = None,
+def prepare_experiment(out: str | Path, *, schedule: Schedule, data: Any = "builtin", labels: str | None = None,
                        label_map: str | None = None,
                        resume: bool = False, overwrite: bool = False, device: str = "cpu", progress: bool = True,
                        seed: int = 0, log: Callable[[str], None] = print,
                        config_overrides: Mapping[str, Any] | None = None) -> Experiment:
-    """Load the data, make (or reload) the split and set up the run directory."""
+    """Load the data, make (or reload) the split and set up the run directory.
+
+    ``data`` is a ``data`` section (:class:`~ssal.config.DataConfig` or a mapping: source and
+    reading settings) or, with ``labels`` and ``label_map``, the source alone. The split keeps
+    the dataset's groups (``data.group_by``) on one side.
+    """
+    from .config import deep_merge
+    from .data.configured import data_section
+
     out = Path(out)
     if resume and not (out / "split.json").is_file():
         raise SsalInputError(out, "nothing to resume: no split.json in this directory")
     if not resume:
         prepare_run_dir(out, resume=False, overwrite=overwrite)
     out.mkdir(parents=True, exist_ok=True)
-    data_cfg = {"source": data, "builtin_n": schedule.pretrain.corpus_size, "builtin_seed": 0, "labels": labels,
-                "label_map": label_map}
-    dataset = load_configured_dataset(data_cfg)
-    if len(dataset.labelled) < len(dataset.classes) * 3:
-        raise SsalInputError(data, "too few labelled sequences to evaluate (need at least 3 per class)")
-    check_schedule(out, schedule, resume=resume)
+    given = ({"source": data, "labels": labels, "label_map": label_map} if isinstance(data, (str, Path))
+             else asdict(data) if not isinstance(data, Mapping) else dict(data))
     overrides = dict(config_overrides or {})
-    if data != "builtin":
-        overrides.setdefault("data", {})
-        overrides["data"].update({"source": str(data), "labels": labels})
-        if label_map:
-            overrides["data"]["label_map"] = label_map
-    else:
-        overrides.setdefault("data", {})
-        overrides["data"].update({"builtin_n": schedule.pretrain.corpus_size})
+    section = data_section(deep_merge(given, overrides.get("data") or {}, strict=False))
+    if section.source == "builtin":
+        section = replace(section, builtin_n=schedule.pretrain.corpus_size)
+    dataset = load_configured_dataset(section)
+    if len(dataset.labelled) < len(dataset.classes) * 3:
+        raise SsalInputError(section.source, "too few labelled sequences to evaluate (need at least 3 per class)")
+    check_schedule(out, schedule, resume=resume)
+    overrides["data"] = asdict(section)
     split_path = out / "split.json"
     if split_path.is_file() and resume:
         split = load_split(split_path)
     else:
-        val_fraction, test_fraction = split_fractions(overrides)
-        split = stratified_split(dataset.y, val=val_fraction, test=test_fraction, seed=seed)
+        split = stratified_split(dataset.y, val=section.val_fraction, test=section.test_fraction, seed=seed,
+                                 groups=dataset.groups)
         save_split(split, split_path)
     split = {k: np.asarray(v, dtype=np.int64) for k, v in split.items()}
     return Experiment(dataset=dataset, split=split, schedule=schedule, out=out, device=device, progress=progress,
@@ -738,7 +742,7 @@ def run_demo(out: str | Path = "runs/demo", schedule: str | Schedule = "default"
     return run_protocols(exp, methods, command)
 
 
-def run_kfold(data: str, out: str | Path, *, folds: int, schedule: Schedule, methods: Sequence[str],
+def run_kfold(data: Any, out: str | Path, *, folds: int, schedule: Schedule, methods: Sequence[str],
               labels: str | None = None, label_map: str | None = None, device: str = "cpu",
               progress: bool = True, resume: bool = False,
               overwrite: bool = False, command: str = "ssal reproduce",
@@ -754,10 +758,12 @@ def run_kfold(data: str, out: str | Path, *, folds: int, schedule: Schedule, met
     ds = base.dataset
     labelled = ds.labelled
     per_method: dict[str, list[dict[str, Any]]] = {}
-    for f, (tr, te) in enumerate(kfold(ds.y[labelled], k=folds, seed=base.seed)):
+    groups = np.asarray(ds.groups) if ds.groups is not None else None
+    folds_of = kfold(ds.y[labelled], k=folds, seed=base.seed, groups=None if groups is None else groups[labelled])
+    for f, (tr, te) in enumerate(folds_of):
         tr, te = labelled[tr], labelled[te]
         inner = stratified_split(ds.y[tr], val=split_fractions(base.config_overrides)[0], test=0.0,
-                                 seed=base.seed + f)
+                                 seed=base.seed + f, groups=None if groups is None else groups[tr])
         split = {"train": tr[inner["train"]], "val": tr[inner["val"]], "test": te}
         exp = replace(base, split=split, out=base.out / f"fold{f}")
         exp.out.mkdir(parents=True, exist_ok=True)
@@ -789,7 +795,7 @@ def ablation_variants() -> dict[str, dict[str, Any]]:
     }
 
 
-def run_ablation(out: str | Path, schedule: Schedule, *, data: str = "builtin", labels: str | None = None,
+def run_ablation(out: str | Path, schedule: Schedule, *, data: Any = "builtin", labels: str | None = None,
                  label_map: str | None = None,
                  variants: Sequence[str] | None = None, device: str = "cpu", progress: bool = True,
                  resume: bool = False, overwrite: bool = False, command: str = "ssal ablate",

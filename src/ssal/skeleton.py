@@ -10,8 +10,9 @@ coordinates, T frames and V joints; a batch is ``(N, C, T, V)``. Readers convert
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import overload
 
 import numpy as np
 
@@ -297,7 +298,7 @@ def resolve_joint_mapping(
     else:
         if aliases is None:
             aliases = {j: (j,) for j in target.joints}
-        norm = {}
+        norm: dict[str, int] = {}
         for i, n in enumerate(source_joints):
             norm.setdefault(normalize_joint_name(n), i)
         placed = {}
@@ -454,6 +455,18 @@ def blazepose_mapping_matrix(target: SkeletonLayout = EGAIT16) -> np.ndarray:
     return w
 
 
+@overload
+def blazepose_to_egait16(
+    landmarks: np.ndarray, visibility: np.ndarray, *, upright: bool = True
+) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+@overload
+def blazepose_to_egait16(
+    landmarks: np.ndarray, visibility: None = None, *, upright: bool = True
+) -> tuple[np.ndarray, None]: ...
+
+
 def blazepose_to_egait16(
     landmarks: np.ndarray, visibility: np.ndarray | None = None, *, upright: bool = True
 ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -479,7 +492,7 @@ def blazepose_to_egait16(
     return out, vis
 
 
-def check_batch(x, layout: "SkeletonLayout | None" = None) -> None:
+def check_batch(x, layout: SkeletonLayout | None = None) -> None:
     """Raise :class:`SsalInputError` unless ``x`` is a non-empty floating-point batch
     ``(N, 3, T, V)`` (the one tensor contract of augmentations and encoders; V from ``layout``)."""
     shape = tuple(x.shape)

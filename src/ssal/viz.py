@@ -82,8 +82,8 @@ class _Renderer:
         import matplotlib
 
         matplotlib.use("Agg", force=False)
-        from matplotlib.figure import Figure
         from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
 
         self.forward, self.lateral, self.up = view_coordinates(sequence, layout)
         self.edges = layout.edges

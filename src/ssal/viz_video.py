@@ -16,8 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .data.video import (VideoPoses, VideoSettings, Segmentation, extract_poses, import_cv2, iter_frames,
-                         segment)
+from .data.video import Segmentation, VideoPoses, VideoSettings, extract_poses, import_cv2, iter_frames, segment
 from .errors import SsalInputError, display_path
 from .skeleton import EGAIT16, blazepose_to_egait16
 from .viz import bone_colours

@@ -12,7 +12,12 @@ temporal mask), :mod:`.extreme` (AimCLR: flip, rotate, noise, blur, axis mask),
 
 from .base import Augmentation, Compose
 from .builders import (
-    DEFAULT_EXTREME, DEFAULT_GENERAL, DEFAULT_SSA, STRONG_BUILDERS, extreme_augment, general_augment,
+    DEFAULT_EXTREME,
+    DEFAULT_GENERAL,
+    DEFAULT_SSA,
+    STRONG_BUILDERS,
+    extreme_augment,
+    general_augment,
     ssa_augment,
 )
 from .extreme import AxisMask, Flip, GaussianBlur, GaussianNoise, Rotate, TimeFlip, axis_rotation

@@ -9,14 +9,13 @@ to ``x.dtype``, so float32 and float64 batches see the same random parameters fo
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 from torch import nn
 
 from ..errors import SsalInputError
 from ..skeleton import check_batch  # noqa: F401 - the one batch check, used by the transforms
-from ..skeleton import SkeletonLayout
 
 
 def setting_error(problem: str) -> SsalInputError:
@@ -59,7 +58,7 @@ def check_int(name: str, value: object, minimum: int = 0) -> int:
 def check_range(name: str, value: Sequence[float], low: float = 0.0) -> tuple[float, float]:
     """Validate a ``(min, max)`` pair with ``low <= min <= max``."""
     try:
-        lo, hi = (as_float(name, v) for v in value)  # type: ignore[union-attr]
+        lo, hi = (as_float(name, v) for v in value)
     except (TypeError, ValueError, SsalInputError):
         raise setting_error(
             f"augmentation setting {name} must be a pair (min, max), got {value!r}"

@@ -16,13 +16,18 @@ of the strong sets, so one mapping can configure every view of a method.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping, TypeVar
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 from torch import nn
 
 from ..config.resolve import merge_typed
 from ..config.schema import (
-    AugmentConfig, ExtremeConfig, GeneralAugmentConfig, SSAConfig, StrongAugmentConfig,
+    AugmentConfig,
+    ExtremeConfig,
+    GeneralAugmentConfig,
+    SSAConfig,
+    StrongAugmentConfig,
 )
 from ..skeleton import SkeletonLayout, get_layout
 from .base import Compose, setting_error

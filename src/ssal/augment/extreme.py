@@ -10,17 +10,23 @@ defaults here are that arithmetic; ssal's earlier variants are settings (``Flip(
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 
-from ..skeleton import SkeletonLayout
 from ..config.schema import ExtremeConfig as _X  # the defaults
+from ..skeleton import SkeletonLayout
 from .base import (
-    zero_where,
-    Augmentation, check_batch, check_int, check_non_negative, check_range, normal, setting_error,
+    Augmentation,
+    check_batch,
+    check_int,
+    check_non_negative,
+    check_range,
+    normal,
+    setting_error,
     uniform,
+    zero_where,
 )
 
 
@@ -34,6 +40,9 @@ class Flip(Augmentation):
     negated too, which gives the mirror image of the walker (ssal 0.1's flip; any horizontal
     axis works, the up axis is refused). Flipping twice is the identity either way.
     """
+
+    perm: torch.Tensor  # buffers (register_buffer in __init__)
+    sign: torch.Tensor
 
     def __init__(
         self, layout: SkeletonLayout, p: float = _X.flip_p, lateral_axis: int = _X.flip_axis,

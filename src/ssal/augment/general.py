@@ -10,13 +10,18 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
 from ..config.schema import GeneralAugmentConfig as _T  # the defaults
 from .base import (
-    Augmentation, check_batch, check_int, check_non_negative, check_range, uniform,
+    Augmentation,
+    check_batch,
+    check_int,
+    check_non_negative,
+    check_range,
+    uniform,
 )
 
 
@@ -113,7 +118,7 @@ class TemporalCropResize(Augmentation):
         self.pad_ratio = check_non_negative("pad_ratio", pad_ratio)
         self.crop_ratio = check_range("crop_ratio", crop_ratio, low=1e-6)
 
-    def forward(  # type: ignore[override]
+    def forward(
         self, x: torch.Tensor, generator: torch.Generator, lengths: torch.Tensor | None = None
     ) -> torch.Tensor:
         """Crop and resize every sample; ``lengths`` are the optional valid frame counts."""
@@ -153,7 +158,7 @@ class TemporalResize(Augmentation):
         super().__init__(p=1.0)
         self.clip_len = check_int("clip_len", clip_len, minimum=1)
 
-    def forward(  # type: ignore[override]
+    def forward(
         self, x: torch.Tensor, generator: torch.Generator, lengths: torch.Tensor | None = None
     ) -> torch.Tensor:
         """Resize frames ``0 .. lengths[n] - 1`` of each sample to ``clip_len`` frames."""

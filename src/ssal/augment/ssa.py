@@ -15,12 +15,17 @@ from __future__ import annotations
 
 import torch
 
-from ..skeleton import SkeletonLayout
 from ..config.schema import SSAConfig as _SSA  # the defaults
+from ..skeleton import SkeletonLayout
 from .base import (
-    zero_where,
-    Augmentation, check_batch, check_int, check_non_negative, normal, random_subset_mask,
+    Augmentation,
+    check_batch,
+    check_int,
+    check_non_negative,
+    normal,
+    random_subset_mask,
     setting_error,
+    zero_where,
 )
 
 
@@ -48,6 +53,8 @@ class UpperBodyJitter(Augmentation):
         include_trunk: also move the trunk above the hips (spine, neck, head).
         p: probability of applying to each sample.
     """
+
+    joints: torch.Tensor  # buffer (register_buffer in __init__)
 
     def __init__(
         self, layout: SkeletonLayout, offset_std: float = _SSA.jitter_offset_std,
@@ -86,6 +93,8 @@ class PartMask(Augmentation):
     a chosen part is set to zero in all frames and coordinates, the other joints are copied
     bit-identically.
     """
+
+    membership: torch.Tensor  # buffer (register_buffer in __init__)
 
     def __init__(
         self, layout: SkeletonLayout, min_parts: int = _SSA.spatial_mask_min_parts,

@@ -4,6 +4,8 @@
   (``.npz`` or a ``.ssal`` directory);
 * ``ssal data info FILE`` prints shape, layout, frame rate, class counts and length statistics
   of any dataset source (``builtin`` included);
+* ``ssal data convert SRC --out X.ssal`` writes any source, read with the data settings, as a
+  canonical corpus that keeps labels, class names and recording groups;
 * ``ssal show FILE --index I --out gait.gif`` renders one sequence as an animated GIF (or a
   single frame when ``--out`` ends in ``.png``);
 * ``ssal show VIDEO --out overlay.gif`` (or ``.mp4``, ``.png`` with ``--frame``) draws the
@@ -17,9 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.configured import recording_files
 from ..data.dataset import UNLABELLED, GaitDataset
 from ..errors import SsalInputError, display_path, escape_text
-from .pretrain_cmd import LABEL_MAP_HELP
+from .data_args import add_data_arguments, add_settings_arguments, data_config
 from .video_cmd import add_video_flags, settings_from_args
 
 
@@ -38,9 +41,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     info = data_sub.add_parser("info", help="summarise a dataset (file, folder or 'builtin')")
     info.add_argument("file", help="dataset source: .h5, .npz, .ssal, .bvh folder, ... or 'builtin'")
-    info.add_argument("--label-map", help=LABEL_MAP_HELP)
-    add_bvh_arguments(info)
+    add_data_arguments(info, source=False)
+    add_settings_arguments(info)
     info.set_defaults(handler=cmd_info)
+
+    convert = data_sub.add_parser("convert", help="write a dataset, read with the data settings, as a .ssal corpus",
+                                  description="Read SRC as every command reads it (labels from names, clips, "
+                                              "units, joint map, grouping) and write it as a canonical .ssal "
+                                              "corpus that keeps labels, class names and recording groups.")
+    convert.add_argument("src", help="dataset source: BVH folder, .h5, .npz, .ssal, ... or 'builtin'")
+    convert.add_argument("--out", required=True, help="output .ssal directory")
+    convert.add_argument("--dtype", choices=("float32", "float16"), default="float32",
+                         help="stored precision of the positions (float16 halves the size)")
+    convert.add_argument("--overwrite", action="store_true", help="replace an existing .ssal directory")
+    add_data_arguments(convert, source=False)
+    add_settings_arguments(convert)
+    convert.set_defaults(handler=cmd_convert)
 
     show = subparsers.add_parser("show", help="render one sequence of a dataset as a GIF (or PNG), or a "
                                               "video with its skeleton drawn over the frames (GIF, MP4, PNG)")
@@ -50,52 +66,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                                         "for a video also .mp4")
     show.add_argument("--frame", type=int, default=0, help="frame drawn when --out is a .png")
     show.add_argument("--fps", type=float, default=None, help="playback rate (default: the dataset's)")
-    show.add_argument("--label-map", help=LABEL_MAP_HELP)
-    add_bvh_arguments(show)
+    add_data_arguments(show, source=False)
+    add_settings_arguments(show)
     video = show.add_argument_group("video input")
     add_video_flags(video)
     video.add_argument("--max-width", type=int, default=480, help="frames wider than this are scaled down (default 480)")
     show.set_defaults(handler=cmd_show)
-
-
-def add_bvh_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of BVH sources: rig mapping, units, labels from file names, clips."""
-    g = parser.add_argument_group("BVH sources")
-    g.add_argument("--joint-map", metavar="YAML", help="joint map 'target joint: source joint name' for rigs the "
-                   "rule-based matching cannot place (E-Gait joints: root, spine, neck, head, left_shoulder, ...)")
-    g.add_argument("--units", default="auto", help="length units of the BVH files: auto (default: from the "
-                   "skeleton's height), m, cm, mm, in, cmu or metres per unit")
-    g.add_argument("--labels-from-name", metavar="PATTERN", help="read labels from file names, e.g. "
-                   "'dataset-1_{content}_{style}_{id}' (or a regex with (?P<field>...) groups)")
-    g.add_argument("--label-field", help="the pattern field holding the label (default: the first of label, "
-                   "emotion, style, class)")
-    g.add_argument("--where", action="append", metavar="FIELD=V1,V2", help="keep files whose field has one of "
-                   "the values (FIELD!=... drops them); repeatable")
-    g.add_argument("--rename", metavar="RAW=CLASS,...", help="map raw label values onto class names, e.g. "
-                   "normal=neutral")
-    g.add_argument("--window", type=int, help="cut each recording into clips of this many frames (at 30 fps); "
-                   "default: one sequence per file")
-    g.add_argument("--stride", type=int, help="frames between clip starts (default: half the window)")
-
-
-def bvh_options(args: argparse.Namespace) -> dict:
-    """``load_dataset`` keyword arguments from :func:`add_bvh_arguments` options."""
-    from ..data.names import NameLabels, parse_rename, parse_where
-
-    name_labels = None
-    if getattr(args, "labels_from_name", None):
-        classes = None
-        if getattr(args, "label_map", None):
-            from ..data.egait import resolve_label_map
-
-            classes = resolve_label_map(args.label_map)
-        name_labels = NameLabels(args.labels_from_name, label_field=args.label_field, where=parse_where(args.where),
-                                 rename=parse_rename(args.rename), classes=classes)
-    elif getattr(args, "where", None) or getattr(args, "rename", None) or getattr(args, "label_field", None):
-        raise SsalInputError("--where", "--where, --rename and --label-field need --labels-from-name")
-    return {"units": getattr(args, "units", None) or "auto", "joint_map": getattr(args, "joint_map", None),
-            "name_labels": name_labels, "window": getattr(args, "window", None),
-            "stride": getattr(args, "stride", None)}
 
 
 def _help(parser: argparse.ArgumentParser) -> int:
@@ -131,13 +107,13 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load(source: str, label_map: str | None = None, center: str | None = None,
-          bvh: dict | None = None) -> GaitDataset:
-    from ..data.io import load_dataset
+def _load(source: str, args: argparse.Namespace, center: str | None = None) -> GaitDataset:
+    """``source`` read with the command line's data settings (``center`` replaces data.center)."""
+    from ..data.configured import load_configured_dataset
     from ..data.preprocess import PreprocessConfig
 
-    preprocess = PreprocessConfig(center=center) if center else None
-    return load_dataset(source, label_map=label_map or "egait", preprocess=preprocess, **(bvh or {}))
+    data = data_config(args, source=source)
+    return load_configured_dataset(data, preprocess=PreprocessConfig(center=center) if center else None)
 
 
 def describe(ds: GaitDataset, source: str) -> str:
@@ -162,15 +138,23 @@ def describe(ds: GaitDataset, source: str) -> str:
             f"lengths:   min {lens.min()}  median {np.median(lens):g}  mean {lens.mean():.1f}  max {lens.max()} frames"
             f"  ({lens.min() / ds.fps:.2f}-{lens.max() / ds.fps:.2f} s)"
         )
-    if ds.groups is not None:
-        rec = {}
-        for g, lab in zip(ds.groups, ds.y):
-            rec.setdefault(g, int(lab))
+    window = ds.meta.get("window") or {}
+    if window:
+        rec: dict[str, int] = {}
+        for f, lab in zip(recording_files(ds), ds.y):
+            rec.setdefault(f, int(lab))
         per_class = np.bincount([v for v in rec.values() if v >= 0], minlength=ds.num_classes)
         counts = ", ".join(f"{c} {int(k)}" for c, k in zip(ds.classes, per_class))
-        window = ds.meta.get("window") or {}
         lines.append(f"recordings: {len(rec)} ({counts}); clips of {window.get('length', '?')} frames "
                      f"every {window.get('stride', '?')}")
+    by = ds.meta.get("group_by", "recording")
+    if by != "recording" and ds.groups is not None:
+        sizes: dict[str, int] = {}
+        for g in ds.groups:
+            sizes[g] = sizes.get(g, 0) + 1
+        shown = ", ".join(f"{escape_text(g, 40)} {k}" for g, k in list(sizes.items())[:12])
+        lines.append(f"groups:    {len(sizes)} by {escape_text(by, 40)} (sequences: {shown}"
+                     f"{', ...' if len(sizes) > 12 else ''}); splits keep each group on one side")
     for key in ("generator", "seed", "format", "units", "labels_from_name", "label_field"):
         if ds.meta.get(key):
             lines.append(f"{key + ':':<10} {escape_text(ds.meta[key], 200)}")
@@ -179,8 +163,31 @@ def describe(ds: GaitDataset, source: str) -> str:
 
 def cmd_info(args: argparse.Namespace) -> int:
     """Print a summary of a dataset."""
-    ds = _load(args.file, None if getattr(args, "labels_from_name", None) else args.label_map, bvh=bvh_options(args))
+    ds = _load(args.file, args)
     print(describe(ds, display_path(args.file)))
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    """Write a dataset, read with the data settings, as a canonical ``.ssal`` corpus."""
+    from ..data.canonical import write_canonical
+    from ..outputs import check_output_dir
+
+    out = Path(args.out)
+    if out.suffix.lower() != ".ssal":
+        raise SsalInputError(display_path(out), "output must be a .ssal directory")
+    if not out.absolute().parent.is_dir():
+        raise SsalInputError(display_path(out), "the output folder does not exist")
+    src = Path(args.src)
+    if args.src != "builtin" and src.exists() and out.exists() and src.resolve() == out.resolve():
+        raise SsalInputError(display_path(out), "the output is the input; write the corpus elsewhere")
+    check_output_dir(out, overwrite=args.overwrite, what=".ssal output directory")
+    ds = _load(args.src, args)
+    write_canonical(ds, out, dtype=args.dtype, overwrite=True)
+    groups = len(set(ds.groups)) if ds.groups is not None else len(ds)
+    counts = ", ".join(f"{k} {v}" for k, v in ds.class_counts().items())
+    print(f"wrote {len(ds)} sequences {tuple(ds.x.shape)} in {groups} groups ({ds.meta.get('group_by', 'recording')}) "
+          f"to {display_path(out)} ({escape_text(counts)})")
     return 0
 
 
@@ -198,8 +205,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.fps is not None:
         check_fps(args.fps, "--fps")
     # Drawn with the walking path kept (the training default removes it), so the walker moves.
-    ds = _load(args.file, None if getattr(args, "labels_from_name", None) else args.label_map, center="first_frame",
-               bvh=bvh_options(args))
+    ds = _load(args.file, args, center="first_frame")
     if not -len(ds) <= args.index < len(ds):
         raise SsalInputError(display_path(args.file), f"index {args.index} out of range: the dataset has {len(ds)} sequences")
     i = args.index % len(ds)

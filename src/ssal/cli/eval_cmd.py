@@ -9,7 +9,7 @@ import io
 import json
 import shlex
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ import numpy as np
 from ..config import clip_len as config_clip_len
 from ..errors import SsalInputError, display_path
 from ..methods.registry import available_methods
-from .pretrain_cmd import LABEL_MAP_HELP
+from .data_args import add_data_arguments, add_settings_arguments, data_config
 from .video_cmd import add_video_flags, settings_from_args
 
 #: Dataset options shared by commands that read a dataset.
@@ -66,9 +66,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ):
         p = subparsers.add_parser(name, help=helptext, description=helptext)
         p.add_argument("--checkpoint", required=True, help="encoder.pt of a pretraining run")
-        p.add_argument("--data", help=DATA_HELP)
-        p.add_argument("--labels", help="labels file beside the data")
-        p.add_argument("--label-map", help=LABEL_MAP_HELP)
+        add_data_arguments(p, source_help=DATA_HELP)
+        add_settings_arguments(p)
         p.add_argument("--split", help="split JSON (default: split.json beside the checkpoint, else a new one)")
         p.add_argument("--out", help="directory for results.json (and classifier.pt for linear/finetune); "
                                      "default: eval_<protocol> beside the checkpoint")
@@ -92,9 +91,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("supervised", help="train the same encoder from scratch on labels (the reference)")
     p.add_argument("--arch", choices=available_methods(), default="ssal",
                    help="whose encoder architecture to train (ssal: CFFN, others: ST-GCN)")
-    p.add_argument("--data", default="builtin", help=DATA_HELP)
-    p.add_argument("--labels")
-    p.add_argument("--label-map", help=LABEL_MAP_HELP)
+    add_data_arguments(p, source_help="'builtin' (default) or a dataset path (E-Gait .h5, BVH folder, .npz, .ssal)")
+    add_settings_arguments(p)
     p.add_argument("--split", help="split JSON (default: a new seeded stratified split)")
     p.add_argument("--out", required=True, help="directory for results.json, split.json and classifier.pt")
     p.add_argument("--epochs", type=int, default=30)
@@ -115,9 +113,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run_demo)
 
     p = subparsers.add_parser("reproduce", help="the demo's protocol on your E-Gait (or other) data")
-    p.add_argument("--data", required=True, help="dataset path (E-Gait features .h5 with labels beside, ...)")
-    p.add_argument("--labels", help="labels file (default: found beside the data)")
-    p.add_argument("--label-map", help=LABEL_MAP_HELP)
+    add_data_arguments(p, source_help="dataset path (E-Gait features .h5 with labels beside, BVH folder, ...); "
+                                      "required unless a --config names data.source")
+    add_settings_arguments(p)
     p.add_argument("--folds", type=int, default=0, help="also run k-fold cross-validation (0: off)")
     p.add_argument("--methods", nargs="+", default=list(available_methods()), choices=available_methods())
     _add_schedule_flags(p)
@@ -141,9 +139,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run_benchmark)
 
     p = subparsers.add_parser("ablate", help="SSAL with each component switched off alone")
-    p.add_argument("--data", default="builtin")
-    p.add_argument("--labels")
-    p.add_argument("--label-map", help=LABEL_MAP_HELP)
+    add_data_arguments(p, source_help="'builtin' (default) or a dataset path")
+    add_settings_arguments(p)
     p.add_argument("--variants", nargs="+", help="subset of variants (default: all)")
     _add_schedule_flags(p)
     _add_run_flags(p, "runs/ablate")
@@ -157,6 +154,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                  "a (T, 17, 3) Human3.6M .npy, or a video (.mp4, ...; needs the 'video' extra)")
     p.add_argument("--out", help="write CSV (.csv) or JSON (.json) instead of printing CSV")
     p.add_argument("--device", default="cpu")
+    add_data_arguments(p, source=False, labels=False)
+    add_settings_arguments(p)
     add_video_flags(p.add_argument_group("video input (as for `ssal pose`)"))
     p.set_defaults(handler=run_predict)
 
@@ -165,6 +164,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("input", help="dataset path or video (as for predict) or 'builtin'")
     p.add_argument("--out", required=True, help="output .npy (N, D)")
     p.add_argument("--device", default="cpu")
+    add_data_arguments(p, source=False, labels=False)
+    add_settings_arguments(p)
     add_video_flags(p.add_argument_group("video input (as for `ssal pose`)"))
     p.set_defaults(handler=run_embed)
 
@@ -173,9 +174,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _experiment_for_checkpoint(args: argparse.Namespace):
     """Dataset, split and run settings for a protocol on one checkpoint."""
     from ..api import load_encoder
-    from ..data.io import load_dataset
-    from ..data.splits import load_split, stratified_split
     from ..data.configured import load_configured_dataset
+    from ..data.preprocess import PreprocessConfig
+    from ..data.splits import load_split, stratified_split
     from ..pipeline import SCHEDULES, Experiment
 
     from ..config import DataConfig, typed_section
@@ -189,33 +190,34 @@ def _experiment_for_checkpoint(args: argparse.Namespace):
     _, ck = load_encoder(args.checkpoint)
     where = display_path(args.checkpoint)
     cfg = ck.get("config") or {}
+    base = dict(cfg.get("data") or {})
     try:  # the checkpoint's data settings, typed (schema defaults where it names none)
-        data_cfg = typed_section(DataConfig, cfg.get("data") or {}, None, "data.")
+        saved = asdict(typed_section(DataConfig, base, None, "data."))
     except (SsalInputError, TypeError) as exc:
         problem = exc.problem if isinstance(exc, SsalInputError) else str(exc)
         raise SsalInputError(where, f"field 'config.data': {problem}") from None
-    if cfg.get("data") is not None:
-        cfg = {**cfg, "data": asdict(data_cfg)}
-    if args.data:
-        # Read the data as the encoder was trained: its preprocessing and label names.
-        from ..data.preprocess import PreprocessConfig
-
-        label_map = args.label_map or (cfg.get("data") or {}).get("label_map") or "egait"
-        dataset = load_dataset(args.data, labels=args.labels, label_map=label_map,
-                               preprocess=PreprocessConfig.from_dict(ck.get("preprocess") or None))
-    elif cfg.get("data"):
-        dataset = load_configured_dataset(cfg["data"])
-    else:
+    if getattr(args, "data", None):
+        base = {**saved, "labels": None}  # another source: the training run's labels file is not its
+    elif not cfg.get("data"):
         raise SsalInputError(where, "checkpoint does not name its data; pass --data")
+    else:
+        base = saved
+    # Read the data as the encoder was trained: its preprocessing, label names, reading settings;
+    # the command line's --config, --set and data flags change them.
+    data_cfg = data_config(args, base)
+    cfg = {**cfg, "data": asdict(data_cfg)}
+    stored = PreprocessConfig.from_dict(ck["preprocess"]) if ck.get("preprocess") else None
+    dataset = load_configured_dataset(data_cfg, preprocess=stored)
     if dataset.layout.name != ck["layout"]:
         raise SsalInputError(where, f"trained on layout {ck['layout']}, data has {dataset.layout.name}")
     beside = Path(args.checkpoint).with_name("split.json")
     if args.split:
         split = load_split(args.split, n=len(dataset))
-    elif beside.is_file() and not args.data:
+    elif beside.is_file() and asdict(data_cfg) == saved:
         split = load_split(beside, n=len(dataset))
     else:
-        split = stratified_split(dataset.y, val=data_cfg.val_fraction, test=data_cfg.test_fraction, seed=0)
+        split = stratified_split(dataset.y, val=data_cfg.val_fraction, test=data_cfg.test_fraction,
+                                 seed=data_cfg.split_seed, groups=dataset.groups)
     split = {k: np.asarray(v, dtype=np.int64) for k, v in split.items()}
     out.mkdir(parents=True, exist_ok=True)
     # The kNN protocol reads run.knn_k / run.knn_temperature of the encoder's configuration.
@@ -275,8 +277,7 @@ def run_supervised(args: argparse.Namespace) -> int:
     _check_training_numbers(args)
     sched = SCHEDULES["default"].with_changes(finetune_epochs=args.epochs, semi_epochs=args.epochs,
                     finetune_lr=args.lr, fractions=tuple(args.fractions), seeds=tuple(args.seeds))
-    exp = prepare_experiment(args.out, schedule=sched, data=args.data, labels=args.labels, label_map=args.label_map,
-                             overwrite=args.overwrite,
+    exp = prepare_experiment(args.out, schedule=sched, data=data_config(args), overwrite=args.overwrite,
                              device=args.device, progress=False, log=lambda m: print(m, file=sys.stderr))
     if args.split:
         from ..data.splits import load_split
@@ -365,14 +366,17 @@ def run_reproduce(args: argparse.Namespace) -> int:
     if not 0 <= args.folds <= 1000 or args.folds == 1:
         raise SsalInputError("--folds", f"must be 0 (off) or from 2 to 1000, got {args.folds}")
     sched = _schedule(args)
-    exp = prepare_experiment(args.out, schedule=sched, data=args.data, labels=args.labels, label_map=args.label_map,
-                             resume=args.resume, overwrite=args.overwrite, device=args.device,
+    data = data_config(args)
+    if data.source == "builtin":
+        raise SsalInputError("--data", "name your dataset (--data PATH or data.source in --config); the built-in "
+                                       "corpus is `ssal demo`'s")
+    exp = prepare_experiment(args.out, schedule=sched, data=data, resume=args.resume, overwrite=args.overwrite, device=args.device,
                              progress=not args.no_progress, log=_log(args))
     results = run_protocols(exp, args.methods, _command_line())
     _print_summary(results, args.out)
     if args.folds:
-        summary = run_kfold(args.data, Path(args.out) / "kfold", folds=args.folds, schedule=sched,
-                            methods=args.methods, labels=args.labels, label_map=args.label_map, device=args.device,
+        summary = run_kfold(data, Path(args.out) / "kfold", folds=args.folds, schedule=sched,
+                            methods=args.methods, device=args.device,
                             progress=not args.no_progress, resume=args.resume, overwrite=True, log=_log(args))
         for m, protos in summary.items():
             cells = ", ".join(f"{p} {v['mean'] * 100:.1f} ± {(v['std'] or 0) * 100:.1f}%" for p, v in protos.items())
@@ -402,8 +406,7 @@ def run_ablate(args: argparse.Namespace) -> int:
     """Handler of ``ssal ablate``."""
     from ..pipeline import run_ablation
 
-    results = run_ablation(_checked_out(args), _schedule(args), data=args.data, labels=args.labels,
-                           label_map=args.label_map, variants=args.variants,
+    results = run_ablation(_checked_out(args), _schedule(args), data=data_config(args), variants=args.variants,
                            device=args.device, progress=not args.no_progress, resume=args.resume,
                            overwrite=args.overwrite, command=_command_line(), log=_log(args))
     _print_summary(results, args.out)
@@ -418,6 +421,13 @@ def _load_input(model, path: str, args: argparse.Namespace | None = None):
 
     if args is not None and is_video_path(path):
         ds = read_video(path, layout=model.layout, preprocess=model.preprocess, settings=settings_from_args(args))
+    elif args is not None:
+        from ..data.configured import load_configured_dataset
+
+        # The reading settings (--config, --set data.*, the data flags), without labels; the
+        # model's layout and preprocessing.
+        data = data_config(args, source=path)
+        ds = load_configured_dataset(replace(data, labels=None), preprocess=model.preprocess, layout=model.layout)
     else:
         ds = model.read(path)
     return ds.names, ds

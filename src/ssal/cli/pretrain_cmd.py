@@ -6,42 +6,39 @@ import argparse
 import os
 import sys
 
+from ..config import deep_merge
 from ..methods.registry import available_methods
-
-LABEL_MAP_HELP = ("names of the label values 0, 1, ...: egait (default: happy, angry, sad, neutral), step "
-                  "(angry, neutral, happy, sad) or comma-separated names")
-
+from .data_args import add_data_arguments, add_settings_arguments, settings_layers
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared by every command that builds a run configuration."""
-    parser.add_argument("--config", metavar="YAML", help="YAML file of settings (strict keys)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override one setting, e.g. --set train.epochs=20 (repeatable)")
+    add_settings_arguments(parser)
     parser.add_argument("--seed", type=int, help="run seed (same as --set seed=N)")
     parser.add_argument("--device", help="auto, cpu, cuda, cuda:1 ... (same as --set run.device=...)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
 def config_from_args(args: argparse.Namespace, method: str) -> dict:
-    """The resolved configuration of ``method`` for the parsed command line."""
-    from ..config import parse_overrides, resolve_config
+    """The resolved configuration of ``method`` for the parsed command line: preset <- --config
+    <- --set <- the flags (each a shorthand for one key)."""
+    from ..config import resolve_config
 
-    overrides = list(args.overrides)
-    if getattr(args, "data", None):
-        overrides.append(f"data.source={args.data}")
-    if getattr(args, "labels", None):
-        overrides.append(f"data.labels={args.labels}")
-    if getattr(args, "label_map", None):
-        overrides.append(f"data.label_map={args.label_map}")
+    overrides: dict = {}
+    layers = settings_layers(args)
+    config_file = args.config
+    for values, where in layers:
+        if where is None:  # --set and the data flags, in that order
+            overrides = deep_merge(overrides, values, strict=False)
+    flags: dict = {}
     if getattr(args, "epochs", None):
-        overrides.append(f"train.epochs={args.epochs}")
+        flags.setdefault("train", {})["epochs"] = args.epochs
     if args.seed is not None:
-        overrides.append(f"seed={args.seed}")
+        flags["seed"] = args.seed
     if args.device:
-        overrides.append(f"run.device={args.device}")
+        flags.setdefault("run", {})["device"] = args.device
     if args.no_progress:
-        overrides.append("run.progress=false")
-    return resolve_config(method, args.config, parse_overrides(overrides))
+        flags.setdefault("run", {})["progress"] = False
+    return resolve_config(method, config_file, deep_merge(overrides, flags, strict=False))
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -50,9 +47,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description="Pretrain an encoder without labels; writes checkpoints, "
                                           "metrics.jsonl and encoder.pt into --out.")
     p.add_argument("--method", choices=available_methods(), default="ssal")
-    p.add_argument("--data", help="'builtin' (the default) or a dataset path (E-Gait .h5, BVH folder, .npz, .ssal); overrides --set data.source")
-    p.add_argument("--labels", help="labels file beside the data (only used by the kNN monitor)")
-    p.add_argument("--label-map", help=LABEL_MAP_HELP)
+    add_data_arguments(p, source_help="'builtin' (the default) or a dataset path (E-Gait .h5, BVH folder, .npz, "
+                                      ".ssal); same as --set data.source=... (labels serve the kNN monitor only)")
     p.add_argument("--epochs", type=int, help="number of epochs (same as --set train.epochs=N)")
     p.add_argument("--out", required=True, help="run directory (never deleted)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")

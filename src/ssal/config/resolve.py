@@ -22,7 +22,7 @@ import yaml
 
 from ..errors import SsalInputError
 from .schema import (
-    ENCODER_SCHEMAS, STRONG_SCHEMAS, AugmentConfig, Config, ModelConfig, STGCNConfig,
+    ENCODER_SCHEMAS, STRONG_SCHEMAS, AugmentConfig, Config, DataConfig, ModelConfig, STGCNConfig,
     StrongAugmentConfig,
 )
 
@@ -184,13 +184,10 @@ def _check_values(obj: Any, where: str | None, prefix: str) -> None:
 def _check_relations(cfg: Any, where: str | None, prefix: str) -> None:
     """Settings that constrain each other."""
     if isinstance(cfg, Config):
-        names = cfg.data.label_map
-        if not (isinstance(names, str) or (isinstance(names, list) and names and len(names) <= 10_000
-                                           and all(isinstance(n, str) for n in names))):
-            raise SsalInputError(where, f"setting 'data.label_map' must be a text or a list of texts, got {_shown(names)}")
-        if cfg.data.val_fraction + cfg.data.test_fraction >= 1.0:
-            raise SsalInputError(where, "settings 'data.val_fraction' + 'data.test_fraction' must be below 1")
+        _check_relations(cfg.data, where, "data.")
         _check_relations(cfg.model, where, "model.")
+    elif isinstance(cfg, DataConfig):
+        _check_data(cfg, where, prefix)
     elif isinstance(cfg, ModelConfig):
         if cfg.mining_topk > cfg.queue_size:
             raise SsalInputError(where, f"setting '{prefix}mining_topk' must not exceed '{prefix}queue_size'")
@@ -200,6 +197,47 @@ def _check_relations(cfg: Any, where: str | None, prefix: str) -> None:
         if getattr(strong, "spatial_mask_min_parts", 0) > getattr(strong, "spatial_mask_max_parts", 0):
             raise SsalInputError(where, f"setting '{prefix}strong.spatial_mask_min_parts' must not exceed "
                                         f"'{prefix}strong.spatial_mask_max_parts'")
+
+
+def _texts(value: Any, empty_ok: bool = True) -> bool:
+    """A text or a (short) list of texts; ``None`` when ``empty_ok``."""
+    if value is None:
+        return empty_ok
+    if isinstance(value, str):
+        return True
+    return isinstance(value, list) and len(value) <= 10_000 and all(isinstance(v, str) for v in value)
+
+
+def _check_data(data: DataConfig, where: str | None, prefix: str) -> None:
+    """The ``data`` section's settings that constrain each other."""
+    if not _texts(data.label_map) or data.label_map == []:
+        raise SsalInputError(where, f"setting '{prefix}label_map' must be a text or a list of texts, "
+                                    f"got {_shown(data.label_map)}")
+    if data.val_fraction + data.test_fraction >= 1.0:
+        raise SsalInputError(where, f"settings '{prefix}val_fraction' + '{prefix}test_fraction' must be below 1")
+    for key in ("where", "rename"):
+        value = getattr(data, key)
+        if isinstance(value, Mapping) and key == "rename":
+            value = [f"{k}={v}" for k, v in value.items()]
+            setattr(data, key, value)
+        if not _texts(value):
+            raise SsalInputError(where, f"setting '{prefix}{key}' must be a text or a list of texts, got {_shown(value)}")
+    units = data.units
+    if isinstance(units, bool) or not (isinstance(units, str) or (isinstance(units, (int, float)) and units > 0)):
+        raise SsalInputError(where, f"setting '{prefix}units' must be auto, m, cm, mm, in, cmu or a positive number "
+                                    f"of metres per unit, got {_shown(units)}")
+    if data.stride is not None and data.window is None:
+        raise SsalInputError(where, f"setting '{prefix}stride' needs '{prefix}window'")
+    if data.labels_from_name is None:
+        for key in ("label_field", "where", "rename"):
+            if getattr(data, key):
+                raise SsalInputError(where, f"setting '{prefix}{key}' needs '{prefix}labels_from_name'")
+        if data.group_by not in (None, "recording", "session"):
+            raise SsalInputError(where, f"setting '{prefix}group_by' must be recording, session or a field of "
+                                        f"'{prefix}labels_from_name' (none is set), got {_shown(data.group_by)}")
+    elif data.labels is not None:
+        raise SsalInputError(where, f"labels come either from '{prefix}labels' or from '{prefix}labels_from_name', "
+                                    "not both")
 
 
 def _legacy(layer: Mapping[str, Any]) -> dict[str, Any]:
@@ -284,7 +322,8 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any], where: str 
 
 
 def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
-    """Turn ``["train.epochs=5", "model.queue_size=512"]`` into a nested dict (YAML values)."""
+    """Turn ``["train.epochs=5", "model.queue_size=512"]`` into a nested dict (YAML values; a
+    value that is not YAML is taken as text)."""
     result: dict[str, Any] = {}
     for item in items:
         if "=" not in item:
@@ -292,8 +331,10 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
         key, raw = item.split("=", 1)
         try:
             value = yaml.safe_load(raw) if raw != "" else None
-        except yaml.YAMLError as exc:
-            raise SsalInputError(None, f"override {item!r}: value is not valid YAML ({exc})") from None
+        except yaml.YAMLError:
+            # Not YAML (a name template such as {actor}_{emotion}): the text itself; a wrong
+            # type is then refused by the schema with the key's name.
+            value = raw
         node = result
         parts = key.strip().split(".")
         for part in parts[:-1]:

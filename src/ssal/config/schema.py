@@ -72,7 +72,9 @@ class DataConfig:
     labels: Optional[str] = None
     #: Names of the label values 0, 1, ...: ``"egait"`` (happy, angry, sad, neutral), ``"step"``
     #: (angry, neutral, happy, sad; STEP's code), comma-separated names or a list of names.
-    label_map: Any = "egait"
+    #: ``null``: the source's own: E-Gait's order for numeric labels (E-Gait files, label CSVs,
+    #: the built-in corpus), the sorted label values for labels read from file names.
+    label_map: Any = None
     #: Centring of raw sources and the built-in corpus (:mod:`ssal.data.preprocess`):
     #: ``"per_frame"`` (pose relative to the pelvis), ``"first_frame"`` (E-Gait's walking path
     #: kept) or ``"none"``. ``.ssal`` corpora are stored preprocessed and keep theirs.
@@ -82,6 +84,34 @@ class DataConfig:
     val_fraction: float = _num(0.1, ge=0.0, le=0.99)
     test_fraction: float = _num(0.1, ge=0.0, le=0.99)
     split_seed: int = _num(0, ge=0, le=2**63 - 1)
+    # How a folder is read (docs/data.md); every command that reads data reads these.
+    #: Labels from the file names of a BVH folder: a template (``"{actor}_{emotion}_{take}"``)
+    #: or a regular expression with named groups; ``null``: a labels file or ``labels.csv``.
+    labels_from_name: Optional[str] = None
+    #: The field of ``labels_from_name`` that is the label (``null``: the first of label,
+    #: emotion, style, class).
+    label_field: Optional[str] = None
+    #: Keep the files whose field has one of the values: ``"content=walk,run"``; ``FIELD!=...``
+    #: drops them. A text or a list of texts (all must hold).
+    where: Any = None
+    #: Raw label values mapped onto class names: ``"normal=neutral,tired=sad"`` (or a list).
+    rename: Any = None
+    #: Cut each recording into clips of this many frames (at 30 fps); ``null``: one sequence
+    #: per file.
+    window: Optional[int] = _num(None, ge=1, le=100_000)
+    #: Frames between clip starts (``null``: half the window).
+    stride: Optional[int] = _num(None, ge=1, le=100_000)
+    #: Length units of BVH files: ``auto`` (from the skeleton's height), ``m``, ``cm``, ``mm``,
+    #: ``in``, ``cmu`` or metres per unit as a number.
+    units: Any = "auto"
+    #: YAML joint map (``target joint: source joint name``) for rigs the rule-based matching
+    #: cannot place.
+    joint_map: Optional[str] = None
+    #: What keeps sequences together in every split (they never sit on two sides):
+    #: ``recording`` (the clips of one file), ``session`` (BVH capture session, from the header)
+    #: or a field of ``labels_from_name`` (``actor``); ``null``: the source's own (the recording;
+    #: a ``.ssal`` corpus keeps the grouping it was converted with).
+    group_by: Optional[str] = None
 
 
 # ----------------------------------------------------------------------------- train

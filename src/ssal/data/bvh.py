@@ -24,21 +24,29 @@ import math
 import os
 import re
 import stat
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, cast
 
 import numpy as np
 
 from ..errors import SsalInputError, display_path, stat_input
 from ..skeleton import EGAIT16, SkeletonLayout, resolve_joint_mapping
+from . import preprocess as _limits
 from .dataset import UNLABELLED, GaitDataset
 from .egait import resolve_label_map
 from .names import NameLabels, select_and_label
-from . import preprocess as _limits
 from .preprocess import (
-    PreprocessConfig, check_bytes, check_fps, check_frame_count, check_text_size, check_value_count, dataset_bytes,
-    resample_fps, sequences_to_dataset,
+    PreprocessConfig,
+    check_bytes,
+    check_fps,
+    check_frame_count,
+    check_text_size,
+    check_value_count,
+    dataset_bytes,
+    resample_fps,
+    sequences_to_dataset,
 )
 
 #: Unit factor of the CMU BVH conversion (ASF length unit 0.45 inch... i.e. 1 unit = 1/0.45 in).
@@ -273,7 +281,7 @@ def parse_bvh(
     check_bytes(n_frames * n_channels * 8 + fk_bytes(n_frames, len(joints)), where,
                 f"forward kinematics of {n_frames} frames x {len(joints)} joints")
     if max_frames is not None:
-        n_check = n_frames
+        n_check: int | float = n_frames  # math.inf when the resampled count overflows
         if target_fps is not None and n_frames:
             span = (n_frames - 1) * float(target_fps) * frame_time
             n_check = math.floor(span + 1e-9) + 1 if span < 1e15 else math.inf
@@ -292,18 +300,18 @@ def parse_bvh(
     # Parsed in blocks of lines, so the temporary token strings stay small whatever the size.
     for b in range(0, n_frames, _PARSE_BLOCK):
         block = frame_lines[b : b + _PARSE_BLOCK]
-        tokens = [ln.split() for ln in block]
-        for f0, toks in enumerate(tokens, start=b):
+        block_tokens = [ln.split() for ln in block]
+        for f0, toks in enumerate(block_tokens, start=b):
             if len(toks) != n_channels:
                 raise SsalInputError(
                     where, f"frame {f0} has {len(toks)} values, the hierarchy declares {n_channels} channels",
                 )
         try:
-            motion[b : b + len(block)] = np.array([t for toks in tokens for t in toks],
+            motion[b : b + len(block)] = np.array([t for toks in block_tokens for t in toks],
                                                   dtype=np.float64).reshape(len(block), n_channels)
         except ValueError:
             raise SsalInputError(where, "non-numeric value in the MOTION section") from None
-        del tokens, block
+        del block_tokens, block
     if not np.isfinite(motion).all():
         bad = int(np.flatnonzero(~np.isfinite(motion).all(axis=1))[0])
         raise SsalInputError(where, f"NaN or inf channel values (first: frame {bad})")
@@ -396,7 +404,8 @@ def read_bvh_with_info(
                 where,
                 f"forward kinematics and resampling to {n_out} frames")
     world = motion.positions()
-    idx = resolve_joint_mapping(motion.joints, layout, aliases, where, parents=motion.parents, joint_map=joint_map)
+    parents = cast(Sequence[int], motion.parents)  # a 1-D int array, indexed like a sequence
+    idx = resolve_joint_mapping(motion.joints, layout, aliases, where, parents=parents, joint_map=joint_map)
     mapped = world[:, idx]
     if units_to_metres is not None:
         factor, unit_name = float(units_to_metres), f"{float(units_to_metres):g} m per unit"
@@ -535,7 +544,7 @@ def read_bvh_folder(
     units_to_metres: float | None = None,
     units: str | float | None = None,
     joint_map: Mapping[str, str] | None = None,
-    name_labels: "NameLabels | None" = None,
+    name_labels: NameLabels | None = None,
     window: int | None = None,
     stride: int | None = None,
     preprocess: PreprocessConfig | None = None,
@@ -582,8 +591,8 @@ def read_bvh_folder(
     if name_labels is not None:
         if labels is not None:
             raise SsalInputError(where, "labels come either from a CSV or from file names, not both")
-        kept, names_, classes = select_and_label([f.stem for f in files], name_labels, where)
-        files = [files[i] for i in kept]
+        chosen, names_, classes = select_and_label([f.stem for f in files], name_labels, where)
+        files = [files[i] for i in chosen]
         y = [classes.index(lab) for lab in names_]
     else:
         classes = resolve_label_map(label_map)
@@ -630,7 +639,8 @@ def read_bvh_folder(
         kept += seq.nbytes
         check_bytes(kept, where, f"the folder's sequences read so far (at {fps:g} fps)")
         units_seen[info.units] = units_seen.get(info.units, 0) + 1
-        starts = cut_windows(len(seq), window, int(stride)) if window is not None else [0]
+        # stride is an int whenever window is set (above)
+        starts = cut_windows(len(seq), window, cast(int, stride)) if window is not None else [0]
         for s0 in starts:
             seqs.append(seq[s0:s0 + window] if window is not None else seq)
             clip_y.append(lab)
@@ -639,8 +649,10 @@ def read_bvh_folder(
     # Clips overlap (stride < window): their stacked copy is what the dataset will hold.
     check_bytes(kept + dataset_bytes(len(seqs), cfg, layout.num_joints), where,
                 f"{len(seqs)} clips of {cfg.length} frames")
-    meta = {"format": "bvh-folder", "labels_path": display_path(csv_path) if table is not None else None,
-            "units": units_seen, "recordings": len(files)}
+    meta: dict[str, Any] = {
+        "format": "bvh-folder", "labels_path": display_path(csv_path) if table is not None else None,
+        "units": units_seen, "recordings": len(files),
+    }
     if name_labels is not None:
         meta["labels_from_name"] = name_labels.pattern
         meta["label_field"] = name_labels.label_field

@@ -5,7 +5,8 @@ Contents:
 * ``meta.json``: ``format`` (``"ssal-canonical"``), ``version`` (:data:`FORMAT_VERSION`),
   ``layout`` (a built-in layout name), ``classes``, ``fps``, ``names``, ``shape``
   ``[N, C, T, V]``, ``dtype`` (``float32`` or ``float16``), ``preprocess`` (the settings
-  used) and ``meta`` (other provenance);
+  used), ``meta`` (other provenance) and, for corpora of clips, ``groups`` (the recording, or
+  the ``meta.group_by`` unit, of each sequence: splits keep a group on one side);
 * ``x.npy``: ``(N, C=3, T, V)`` positions; ``y.npy``: ``(N,)`` int64 labels (-1 unlabelled);
   ``lengths.npy``: ``(N,)`` int64 original frame counts.
 
@@ -99,10 +100,10 @@ def _publish(tmp: Path, path: Path, overwrite: bool) -> None:
 
 def _meta_dict(
     n: int, t: int, v: int, dtype: str, classes: Sequence[str], layout: SkeletonLayout, fps: float,
-    names: Sequence[str], meta: dict[str, Any] | None,
+    names: Sequence[str], meta: dict[str, Any] | None, groups: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     meta = dict(meta or {})
-    return {
+    out = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
         "layout": layout.name,
@@ -114,6 +115,9 @@ def _meta_dict(
         "preprocess": _json_safe(meta.pop("preprocess", None)),
         "meta": _json_safe(meta),
     }
+    if groups is not None:
+        out["groups"] = [str(g) for g in groups]
+    return out
 
 
 def _check_dtype(dtype: Any) -> str:
@@ -135,7 +139,7 @@ def write_canonical(
         np.save(tmp / "x.npy", np.asarray(ds.x, dtype=dt))
         np.save(tmp / "y.npy", np.asarray(ds.y, dtype=np.int64))
         np.save(tmp / "lengths.npy", np.asarray(ds.lengths, dtype=np.int64))
-        meta = _meta_dict(n, t, v, dt, ds.classes, ds.layout, ds.fps, ds.names, ds.meta)
+        meta = _meta_dict(n, t, v, dt, ds.classes, ds.layout, ds.fps, ds.names, ds.meta, ds.groups)
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
         _publish(tmp, target, overwrite)
     except BaseException:
@@ -381,6 +385,10 @@ def read_canonical(path: str | os.PathLike[str], layout: SkeletonLayout | None =
     n = shape[0]
     if len(names) != n:
         raise SsalInputError(where, f"{n} sequences in meta.json but {len(names)} names")
+    groups = meta.get("groups")
+    if groups is not None and (not isinstance(groups, list) or len(groups) != n
+                               or not all(isinstance(g, str) for g in groups)):
+        raise SsalInputError(mwhere, f"'groups' must be a list of {n} texts (one per sequence)")
     x = _read_array(root / "x.npy", where, shape, (np.dtype(dtype),), mmap)
     y = _read_array(root / "y.npy", where, (n,), _INT_DTYPES, False)
     lengths = _read_array(root / "lengths.npy", where, (n,), _INT_DTYPES, False)
@@ -394,5 +402,5 @@ def read_canonical(path: str | os.PathLike[str], layout: SkeletonLayout | None =
     info["canonical_path"] = where
     return GaitDataset(
         x=x, y=np.asarray(y, dtype=np.int64), names=names, lengths=np.asarray(lengths, dtype=np.int64),
-        classes=classes, layout=layout, fps=fps, meta=info,
+        classes=classes, layout=layout, fps=fps, meta=info, groups=groups,
     )

@@ -18,8 +18,9 @@ import math
 import os
 import re
 import stat
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -27,7 +28,12 @@ from ..errors import SsalInputError, display_path, stat_input
 from ..skeleton import EGAIT16, SkeletonLayout
 from .dataset import EGAIT_EMOTIONS, UNLABELLED, GaitDataset
 from .preprocess import (
-    PreprocessConfig, check_bytes, check_frame_count, check_value_count, dataset_bytes, sequences_to_dataset,
+    PreprocessConfig,
+    check_bytes,
+    check_frame_count,
+    check_value_count,
+    dataset_bytes,
+    sequences_to_dataset,
 )
 
 #: Named index-to-emotion maps of E-Gait label files.

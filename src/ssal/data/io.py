@@ -26,7 +26,7 @@ from typing import Any, Sequence
 
 from ..errors import SsalInputError, display_path, stat_input
 from ..skeleton import EGAIT16, SkeletonLayout
-from .dataset import UNLABELLED, GaitDataset
+from .dataset import EGAIT_EMOTIONS, UNLABELLED, GaitDataset
 from .preprocess import PreprocessConfig, sequences_to_dataset
 
 HDF5_SUFFIXES = (".h5", ".hdf5")
@@ -54,7 +54,7 @@ def load_dataset(
     *,
     layout: SkeletonLayout = EGAIT16,
     preprocess: PreprocessConfig | None = None,
-    label_map: str | Sequence[str] = "egait",
+    label_map: str | Sequence[str] | None = None,
     labels: str | os.PathLike[str] | None = None,
     order: str | None = None,
     fps: float = 30.0,
@@ -72,7 +72,8 @@ def load_dataset(
         layout: skeleton layout to map onto / expect.
         preprocess: preprocessing switches for raw sources; of the built-in corpus only
             ``center`` applies; ignored for ``.ssal`` (stored preprocessed).
-        label_map: class names of label values: ``"egait"``, ``"step"`` or a list.
+        label_map: class names of label values: ``"egait"``, ``"step"`` or a list; ``None``:
+            the E-Gait order (:data:`~ssal.data.dataset.EGAIT_EMOTIONS`) for numeric labels.
         labels: explicit label file (E-Gait ``.h5`` or BVH-folder CSV).
         order: axis order of an ``.npz`` ``x`` (``"NCTV"``, ``"NTVC"``, ...).
         fps: the working frame rate (BVH files are resampled to it).
@@ -88,6 +89,8 @@ def load_dataset(
     Raises:
         SsalInputError: missing or unreadable source, unknown extension, malformed content.
     """
+    if label_map is None:
+        label_map = list(EGAIT_EMOTIONS)
     if isinstance(source, str) and source == "builtin":
         from .synthetic import load_builtin
 

@@ -16,8 +16,9 @@ import stat
 import struct
 import zipfile
 import zlib
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Sequence
+from typing import IO, Any
 
 import numpy as np
 
@@ -26,7 +27,12 @@ from ..skeleton import EGAIT16, SkeletonLayout
 from .dataset import UNLABELLED, GaitDataset
 from .egait import resolve_label_map
 from .preprocess import (
-    PreprocessConfig, check_bytes, check_frame_count, check_value_count, dataset_bytes, sequences_to_dataset,
+    PreprocessConfig,
+    check_bytes,
+    check_frame_count,
+    check_value_count,
+    dataset_bytes,
+    sequences_to_dataset,
 )
 
 ORDERS = ("NCTV", "NTVC", "NMCTV", "NMTVC", "NCTVM")
@@ -54,7 +60,7 @@ _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError
                ValueError, struct.error, OverflowError, KeyError, IndexError)
 
 
-def read_npy_header(fh: BinaryIO, where: str) -> tuple[tuple[int, ...], bool, np.dtype]:
+def read_npy_header(fh: IO[bytes], where: str) -> tuple[tuple[int, ...], bool, np.dtype]:
     """Parse a ``.npy`` header from ``fh`` (positioned at its start): ``(shape, fortran, dtype)``.
 
     Only format versions 1.0 and 2.0 are read; object dtypes (which need pickle) and
@@ -87,7 +93,7 @@ def read_npy_header(fh: BinaryIO, where: str) -> tuple[tuple[int, ...], bool, np
     return tuple(shape), bool(fortran), dtype
 
 
-def _read_npy_data(fh: BinaryIO, shape: tuple[int, ...], fortran: bool, dtype: np.dtype, where: str) -> np.ndarray:
+def _read_npy_data(fh: IO[bytes], shape: tuple[int, ...], fortran: bool, dtype: np.dtype, where: str) -> np.ndarray:
     count = math.prod(shape)
     nbytes = count * dtype.itemsize
     data = fh.read(nbytes)
@@ -168,9 +174,9 @@ def load_arrays(
                 if not name.endswith(".npy"):
                     raise SsalInputError(where, f"archive member {name!r} is not a .npy array")
                 mwhere = f"{where} [{name[:-4]}]"
-                with zf.open(info) as fh:
-                    shape, fortran, dtype = read_npy_header(fh, mwhere)
-                    offset = fh.tell()
+                with zf.open(info) as member:
+                    shape, fortran, dtype = read_npy_header(member, mwhere)
+                    offset = member.tell()
                 count = math.prod(shape)
                 total += count
                 budget(total, "the archive")
@@ -185,9 +191,9 @@ def load_arrays(
             if plan is not None:
                 plan(declared)
             for info, key, mwhere in headers:
-                with zf.open(info) as fh:
-                    shape, fortran, dtype = read_npy_header(fh, mwhere)
-                    arrays[key] = _read_npy_data(fh, shape, fortran, dtype, mwhere)
+                with zf.open(info) as member:
+                    shape, fortran, dtype = read_npy_header(member, mwhere)
+                    arrays[key] = _read_npy_data(member, shape, fortran, dtype, mwhere)
     except SsalInputError:
         raise
     except _ZIP_ERRORS as exc:

@@ -13,8 +13,8 @@ flipped sequences is recorded in ``meta["flipped_y_down"]``.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

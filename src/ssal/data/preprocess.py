@@ -26,8 +26,9 @@ Every step works batched on ``(..., T, V, 3)`` arrays; only the length step runs
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -143,7 +144,7 @@ class PreprocessConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> "PreprocessConfig":
+    def from_dict(cls, data: dict[str, Any] | None) -> PreprocessConfig:
         """Rebuild from :meth:`to_dict` output; unknown keys are an error."""
         if data is not None and not isinstance(data, dict):
             raise SsalInputError("preprocess", f"must be a mapping of settings, got {type(data).__name__}")
@@ -199,7 +200,7 @@ def _size_text(nbytes: int | float) -> str:
     return f"{value:.1f} TiB"  # pragma: no cover
 
 
-def dataset_bytes(n: int, config: "PreprocessConfig | None", num_joints: int) -> int:
+def dataset_bytes(n: int, config: PreprocessConfig | None, num_joints: int) -> int:
     """Working memory of :func:`sequences_to_dataset` for ``n`` sequences (padding or cutting
     to ``config.length`` frames and preprocessing), in bytes."""
     cfg = config or PreprocessConfig()
@@ -425,6 +426,8 @@ def rotate_about_up(x: np.ndarray, angle: np.ndarray, up_axis: int, pivot: np.nd
     angle = np.asarray(angle, dtype=x.dtype)[..., None, None]
     c, s = np.cos(angle), np.sin(angle)
     out = x.copy()
+    pa: np.ndarray | float
+    pb: np.ndarray | float
     if pivot is not None:
         pa = pivot[..., a][..., None, None]
         pb = pivot[..., b][..., None, None]

@@ -11,7 +11,10 @@ the same proportions); :func:`label_fraction` and :func:`kfold` ignore them.
 Clips of one recording (``GaitDataset.groups``) must not straddle a split: given ``groups``
 (one recording id per index) every function draws *recordings* (stratified by the recording's
 label) and hands out all of a recording's clips together; fractions and fold counts are then
-counts of recordings. A recording whose clips carry two different labels is an error.
+counts of recordings. Groups may also be larger units that hold several labels (an actor, a
+capture session: ``data.group_by``): then splits and folds draw whole groups without
+stratification (a class balance per group does not exist), and :func:`label_fraction`, which
+only picks labelled examples inside a training part, draws per index.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ import json
 import os
 import stat
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -72,14 +76,25 @@ def _group_labels(labels: np.ndarray, groups: Any) -> tuple[np.ndarray, np.ndarr
         raise SsalInputError("groups", f"expected one recording id per label ({labels.shape[0]}), got {g.shape[0]}")
     uniq, inv = np.unique(g, return_inverse=True)
     glab = np.full(len(uniq), UNLABELLED, dtype=np.int64)
+    mixed = False
     for k in range(len(uniq)):
         vals = np.unique(labels[inv == k])
         vals = vals[vals != UNLABELLED]
-        if len(vals) > 1:
-            raise SsalInputError("groups", f"recording {uniq[k]!r} has clips with different labels {vals.tolist()}")
+        mixed = mixed or len(vals) > 1
         if len(vals):
             glab[k] = vals[0]
+    if mixed:  # groups of several labels: one stratum (module docstring)
+        glab[:] = 0
     return inv.astype(np.int64), glab
+
+
+def _mixed(labels: np.ndarray, groups: Any) -> bool:
+    """Whether some group holds two different labels."""
+    seen: dict[str, int] = {}
+    for g, lab in zip(groups, labels):
+        if lab != UNLABELLED and seen.setdefault(str(g), int(lab)) != lab:
+            return True
+    return False
 
 
 def _members(inv: np.ndarray, picked_groups: np.ndarray) -> np.ndarray:
@@ -142,7 +157,8 @@ def label_fraction(y: Any, fraction: float, seed: int = 0, min_per_class: int = 
         seed: random seed.
         min_per_class: least number kept per class.
         groups: recording id per index: whole recordings are drawn (``fraction`` and
-            ``min_per_class`` count recordings) and all their labelled clips returned.
+            ``min_per_class`` count recordings) and all their labelled clips returned; groups
+            of several labels are ignored (module docstring).
 
     Returns:
         Sorted int64 indices into ``y``.
@@ -152,7 +168,7 @@ def label_fraction(y: Any, fraction: float, seed: int = 0, min_per_class: int = 
         raise SsalInputError("label_fraction", f"fraction must be in (0, 1], got {fraction}")
     if min_per_class < 0:
         raise SsalInputError("label_fraction", f"min_per_class must be >= 0, got {min_per_class}")
-    if groups is not None:
+    if groups is not None and not _mixed(labels, groups):
         inv, glab = _group_labels(labels, groups)
         picked_g = label_fraction(glab, fraction, seed=seed, min_per_class=min_per_class)
         idx = _members(inv, picked_g)

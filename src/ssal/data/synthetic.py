@@ -359,6 +359,9 @@ def _dropouts(
 ) -> np.ndarray:
     """Tracking dropouts: in a random subset of sequences one or two joints freeze (hold their
     last tracked position) for a few frames, as a marker or pose tracker that loses a joint."""
+    n: int  # typed, so that the numpy stubs pick the array overloads of rng.random / rng.integers
+    n_t: int
+    v: int
     n, n_t, v, _ = pos.shape
     frozen = np.zeros((n, n_t, v), dtype=bool)
     frames = np.arange(n_t)

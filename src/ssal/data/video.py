@@ -40,9 +40,10 @@ import os
 import stat
 import sys
 import tempfile
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, cast
 
 import numpy as np
 
@@ -280,7 +281,7 @@ def extract_poses(
         bar = tqdm(total=info.frame_count or None, desc="pose", unit="frame", file=real_stderr, leave=False,
                    disable=not show)
         try:
-            for info, t, rgb in iter_frames(p):
+            for info, t, rgb in iter_frames(p):  # noqa: B007 - rebinds info on purpose: returned below
                 result = model.process(np.ascontiguousarray(rgb))
                 times.append(t)
                 if result.pose_world_landmarks is None or result.pose_landmarks is None:
@@ -434,7 +435,7 @@ def segment(poses: VideoPoses, settings: VideoSettings | None = None) -> Segment
     ok = (vis >= s.min_visibility) & poses.detected[:, None]
     max_gap = int(math.floor(s.max_gap * fps + 1e-6))
     filled_x, after, filled = mask_and_fill(x, ok, max_gap)
-    usable = after.all(axis=1)
+    usable = cast(np.ndarray, after.all(axis=1))  # (F,) bool; the stubs also allow a scalar
     min_frames = max(int(math.ceil(s.min_duration * fps - 1e-6)), 1)
     return Segmentation(positions=filled_x, visibility=vis, usable=usable, filled=filled,
                         stretches=split_stretches(usable, min_frames), max_gap_frames=max_gap, min_frames=min_frames)
@@ -558,6 +559,7 @@ def write_poses(path: str | os.PathLike[str], poses: VideoPoses, seqs: Sequence[
     if not p.parent.is_dir():
         raise SsalInputError(display_path(p), "the output folder does not exist")
     buf = io.BytesIO()
-    np.savez_compressed(buf, **poses_arrays(poses, seqs, fps, settings))
+    # the stubs match the ** keys against allow_pickle: bool; the keys are array names
+    np.savez_compressed(buf, **poses_arrays(poses, seqs, fps, settings))  # type: ignore[arg-type]
     atomic_write_bytes(p, buf.getvalue())
     return p

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -84,7 +85,7 @@ def default_config(mode: Mode) -> LinearConfig | FinetuneConfig:
 def make_head(in_dim: int, num_classes: int) -> nn.Module:
     """A fresh linear classification head (``ssal.models.heads.LinearClassifier`` if present)."""
     try:
-        from ..models.heads import LinearClassifier  # type: ignore[attr-defined]
+        from ..models.heads import LinearClassifier
     except ImportError:
         return nn.Linear(in_dim, num_classes)
     return LinearClassifier(in_dim, num_classes)
@@ -101,6 +102,9 @@ class Classifier(nn.Module):
             (the linear protocol).
     """
 
+    #: ``(mean, std)`` of the training features while a standardised linear head trains.
+    feature_stats: tuple[torch.Tensor, torch.Tensor]
+
     def __init__(
         self,
         encoder: nn.Module,
@@ -114,7 +118,7 @@ class Classifier(nn.Module):
         self.clip_len = clip_len
         self.freeze_encoder = freeze_encoder
 
-    def train(self, mode: bool = True) -> "Classifier":
+    def train(self, mode: bool = True) -> Classifier:
         super().train(mode)
         if self.freeze_encoder:
             self.encoder.eval()
@@ -436,12 +440,12 @@ class ClassifierSettings:
     standardize: bool = False
 
     @classmethod
-    def for_mode(cls, mode: Mode, **changes: Any) -> "ClassifierSettings":
+    def for_mode(cls, mode: Mode, **changes: Any) -> ClassifierSettings:
         """The protocol's default schedule for ``mode`` with every non-``None`` change applied."""
         base = asdict(default_config(mode))
         return cls(mode=mode, **base).replace(**changes)
 
-    def replace(self, **changes: Any) -> "ClassifierSettings":
+    def replace(self, **changes: Any) -> ClassifierSettings:
         """A copy with every non-``None`` change applied (unknown names: :class:`SsalInputError`)."""
         values = {k: v for k, v in changes.items() if v is not None}
         if "milestones" in values:
@@ -521,7 +525,8 @@ def train_classifier(
 
     torch.manual_seed(seed)
     if head is None:
-        head = make_head(int(getattr(encoder, "out_dim")), train_ds.num_classes)
+        # getattr: typed access on an nn.Module would be Tensor | Module
+        head = make_head(int(getattr(encoder, "out_dim")), train_ds.num_classes)  # noqa: B009
     linear = mode == "linear"
     model = Classifier(encoder, head, clip_len=clip_len, freeze_encoder=linear).to(device)
     encoder.requires_grad_(not linear)

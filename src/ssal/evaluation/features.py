@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Iterator, Union
+from collections.abc import Iterator
+from typing import TypeAlias
 
 import numpy as np
 import torch
@@ -14,7 +15,7 @@ from ..data.dataset import GaitDataset
 from ..errors import SsalInputError
 
 #: What the evaluation functions accept as input sequences.
-SequenceData = Union[GaitDataset, np.ndarray, torch.Tensor]
+SequenceData: TypeAlias = GaitDataset | np.ndarray | torch.Tensor
 
 
 def as_array(data: SequenceData, where: str | None = None) -> np.ndarray | torch.Tensor:

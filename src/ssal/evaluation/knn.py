@@ -8,8 +8,9 @@ lower class index).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -111,7 +112,7 @@ class KnnSettings:
     progress: bool = False
 
     @classmethod
-    def from_run(cls, run: Mapping[str, Any], clip_len: int | None = None) -> "KnnSettings":
+    def from_run(cls, run: Mapping[str, Any], clip_len: int | None = None) -> KnnSettings:
         """From the ``run`` section of a configuration (``knn_k``, ``knn_temperature``)."""
         return cls(k=int(run["knn_k"]), temperature=float(run["knn_temperature"]), clip_len=clip_len)
 

@@ -18,7 +18,7 @@ representations', not the probes'. Choices, fixed before any result was looked a
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

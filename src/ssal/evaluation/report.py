@@ -36,8 +36,9 @@ import datetime as _dt
 import json
 import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -192,7 +193,7 @@ def write_report(
     clean = to_jsonable(results)
     _atomic_write(run_dir / "results.json", json.dumps(clean, indent=2, allow_nan=False) + "\n")
 
-    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     out = ["# Evaluation report", ""]
     if command:
         out += ["Command:", "", "```", command, "```", ""]

@@ -9,8 +9,9 @@ encoders (and ``mode="supervised"``) gives the supervised reference at the same 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -57,7 +58,7 @@ class SemiSettings:
     seeds: tuple[int, ...] = (0, 1, 2)
     classifier: ClassifierSettings = field(default_factory=_finetune_settings)
 
-    def replace(self, **changes: Any) -> "SemiSettings":
+    def replace(self, **changes: Any) -> SemiSettings:
         """A copy with the given fields changed (unknown names: :class:`SsalInputError`)."""
         try:
             return replace(self, **changes)
@@ -119,7 +120,8 @@ def semi_supervised(
         chosen = labelled[sample(y_lab, fraction, seed)]
         subset = train_ds.subset(chosen)
         encoder = make_encoder()
-        head = make_head(int(getattr(encoder, "out_dim")), train_ds.num_classes)
+        # getattr: typed access on an nn.Module would be Tensor | Module
+        head = make_head(int(getattr(encoder, "out_dim")), train_ds.num_classes)  # noqa: B009
         model, history = train_classifier(
             encoder, head, subset, val_ds, base.replace(seed=int(seed)), device=device, augment=augment,
         )

@@ -12,8 +12,8 @@ words the reports use: ``beats`` (interval above 0), ``loses`` (below 0), ``ties
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

@@ -11,8 +11,8 @@
 
 from .losses import distribution_divergence, info_nce, moco_logits
 from .moco import LearnerSettings, MoCoLearner, build_learner, has_strong_view, learner_settings, momentum_update
-from .registry import available_methods, encoder_name, load_method_config
 from .queue import FeatureQueue
+from .registry import available_methods, encoder_name, load_method_config
 
 __all__ = [
     "FeatureQueue",

@@ -11,7 +11,7 @@ Every function works on any device and dtype; nothing here keeps state.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F

@@ -22,9 +22,10 @@ Steps 3 and 5 change state and only happen in training mode (``learner.train()``
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict
 from functools import partial
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Protocol, cast
 
 import torch
 import torch.distributed as dist
@@ -57,6 +58,14 @@ __all__ = [
 
 Augment = Callable[[Tensor, torch.Generator | None], Tensor]
 FeatureDrop = Callable[[Tensor], Tensor]
+
+
+class _MapEncoder(Protocol):
+    """The part of the encoder interface the strong view uses (every ``ssal.models`` encoder)."""
+
+    def feature_maps(self, x: Tensor) -> list[Tensor]: ...
+
+    def fuse(self, maps: list[Tensor]) -> Tensor: ...
 
 
 @torch.no_grad()
@@ -182,11 +191,12 @@ class MoCoLearner(nn.Module):
         z2 = F.normalize(self.head_q(self.encoder_q(s2)), dim=1)
         strong_z: list[Tensor] = []
         if s3 is not None:
-            maps = self.encoder_q.feature_maps(s3)
-            strong_z.append(F.normalize(self.head_q(self.encoder_q.fuse(maps)), dim=1))
+            encoder_q = cast(_MapEncoder, self.encoder_q)  # an encoder module (class docstring)
+            maps = encoder_q.feature_maps(s3)
+            strong_z.append(F.normalize(self.head_q(encoder_q.fuse(maps)), dim=1))
             if self.drop is not None:
                 dropped = [self.drop(m) for m in maps]
-                strong_z.append(F.normalize(self.head_q(self.encoder_q.fuse(dropped)), dim=1))
+                strong_z.append(F.normalize(self.head_q(encoder_q.fuse(dropped)), dim=1))
 
         with torch.no_grad():
             if self.training:

@@ -8,7 +8,7 @@ the benchmarks list the methods from here.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -36,7 +36,7 @@ def load_method_config(name: str) -> dict[str, Any]:
     return data
 
 
-@lru_cache(maxsize=None)
+@cache
 def encoder_name(method: str) -> str:
     """The encoder a method's preset builds (``stgcn`` or ``cffn``)."""
     from ..config import resolve_config

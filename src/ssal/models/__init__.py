@@ -7,7 +7,8 @@ Every encoder implements :class:`~ssal.models.base.Encoder` on batches ``(N, 3, 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ..config.resolve import typed_section
 from ..config.schema import ENCODER_SCHEMAS, STGCNConfig

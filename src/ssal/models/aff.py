@@ -124,7 +124,7 @@ class AFFBlock(nn.Module):
         hidden = max(1, int(round(channels * mlp_ratio)))
         self.norm1 = nn.BatchNorm2d(channels)
         self.mixer = AFFTokenMixer(channels, num_blocks, sparsity_threshold=sparsity_threshold)
-        self.norm2 = nn.BatchNorm2d(channels)
+        self.norm2: nn.Module = nn.BatchNorm2d(channels)  # nn.Identity once folded (ssal.models.fold)
         self.mlp = nn.Sequential(
             nn.Conv2d(channels, hidden, kernel_size=1),
             nn.GELU(),

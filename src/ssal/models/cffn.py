@@ -23,14 +23,15 @@ is ``fc(f)`` of the remaining branch and ``feature_maps`` returns only its map.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
 
+from ..config.schema import CFFNConfig as _C  # the defaults
 from ..skeleton import SkeletonLayout
 from .aff import AFFBackbone
-from ..config.schema import CFFNConfig as _C  # the defaults
 from .base import Encoder, as_int, check_setting, global_pool
 from .stgcn import STGCNBackbone
 
@@ -79,7 +80,7 @@ class CFFN(Encoder):
     def __init__(
         self,
         layout: SkeletonLayout,
-        out_dim: int = _C.out_dim,
+        out_dim: int = cast(int, _C.out_dim),  # 128; Optional only as STGCNConfig's field type
         use_graph: bool = _C.use_graph,
         use_image: bool = _C.use_image,
         fusion: str = _C.fusion,

@@ -28,13 +28,15 @@ encoder is not modified.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
+from typing import TypeVar, cast
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .aff import AFFBackbone
-from .base import Encoder, JointBatchNorm
+from .aff import AFFBackbone, AFFBlock
+from .base import JointBatchNorm
 from .stgcn import STGCNBackbone, STGCNBlock, aggregate
 
 
@@ -82,6 +84,7 @@ def _add_relu_(y: Tensor, other: Tensor) -> Tensor:
     return y.add_(other).relu_()
 
 
+_FUSED_ADD_RELU: Callable[[Tensor, Tensor], Tensor] | None
 try:  # a private aten kernel (PyTorch's mobile optimiser uses it); fall back to two passes
     _FUSED_ADD_RELU = torch.ops.aten._add_relu_.Tensor
 except (AttributeError, RuntimeError):  # pragma: no cover - depends on the torch build
@@ -98,6 +101,9 @@ class _InferenceOnly(nn.Module):
 class JointAffine(_InferenceOnly):
     """The eval-mode :class:`~ssal.models.base.JointBatchNorm` as ``x * scale + shift`` with
     ``(1, C, 1, V)`` buffers (no transposes)."""
+
+    scale: Tensor  # buffers (register_buffer in __init__)
+    shift: Tensor
 
     def __init__(self, norm: JointBatchNorm, channels: int, num_joints: int) -> None:
         super().__init__()
@@ -117,13 +123,19 @@ class FoldedSTGCNBlock(_InferenceOnly):
     importance) was baked in when the block was folded, so the argument is ignored.
     """
 
+    agg: Tensor  # buffers (register_buffer in __init__)
+    gcn_weight: Tensor
+    gcn_bias: Tensor
+
     def __init__(self, block: STGCNBlock, adjacency: Tensor) -> None:
         super().__init__()
         with torch.no_grad():
             a = adjacency if block.edge_importance is None else adjacency * block.edge_importance
             k, v = a.shape[0], a.shape[2]
             self.num_subsets = k
-            bn1, conv_t, bn2 = block.tcn[0], block.tcn[2], block.tcn[3]
+            # block.tcn is BN -> ReLU -> conv -> BN -> dropout (STGCNBlock.__init__)
+            bn1 = cast(nn.BatchNorm2d, block.tcn[0])
+            conv_t, bn2 = cast(nn.Conv2d, block.tcn[2]), cast(nn.BatchNorm2d, block.tcn[3])
             s1, t1 = bn_affine(bn1)
             w = block.gcn.conv.weight.double() * s1.view(-1, 1, 1, 1)
             bias = torch.einsum("ko,kw->ow", block.gcn.bias.double(), a.double().sum(dim=1))
@@ -137,13 +149,15 @@ class FoldedSTGCNBlock(_InferenceOnly):
             self.register_buffer("agg", agg.to(dtype).contiguous())
             self.register_buffer("gcn_weight", w.to(dtype).contiguous(memory_format=torch.channels_last))
             self.register_buffer("gcn_bias", bias.to(dtype).unsqueeze(1).unsqueeze(0))  # (1, C, 1, V)
-            self.tconv = fold_conv_bn(conv_t, bn2).to(memory_format=torch.channels_last)
+            # torch's Module.to overloads omit the memory_format keyword it accepts
+            self.tconv = fold_conv_bn(conv_t, bn2).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
             self.residual: nn.Module | None
             if block.residual is None or isinstance(block.residual, nn.Identity):
                 self.residual = block.residual
             else:
-                self.residual = fold_conv_bn(block.residual[0], block.residual[1]).to(
-                    memory_format=torch.channels_last)
+                res = cast(nn.Sequential, block.residual)  # conv1x1 -> BN (STGCNBlock.__init__)
+                self.residual = fold_conv_bn(cast(nn.Conv2d, res[0]), cast(nn.BatchNorm2d, res[1])).to(
+                    memory_format=torch.channels_last)  # type: ignore[call-overload]
 
     def forward(self, x: Tensor, adjacency: Tensor | None = None) -> Tensor:
         """``x`` (N, C_in, T, V) -> (N, C_out, ceil(T / stride), V); ``adjacency`` is ignored."""
@@ -163,19 +177,23 @@ class FoldedSTGCNBlock(_InferenceOnly):
 def _fold_stgcn(backbone: STGCNBackbone) -> None:
     c, v = 3, backbone.layout.num_joints
     backbone.input_norm = JointAffine(backbone.input_norm, c, v)  # type: ignore[assignment]
-    backbone.blocks = nn.ModuleList([FoldedSTGCNBlock(b, backbone.A) for b in backbone.blocks])
+    backbone.blocks = nn.ModuleList([FoldedSTGCNBlock(cast(STGCNBlock, b), backbone.A) for b in backbone.blocks])
 
 
 def _fold_aff(backbone: AFFBackbone) -> None:
     backbone.input_norm = JointAffine(backbone.input_norm, 3, backbone.layout.num_joints)  # type: ignore[assignment]
     stem_conv, stem_bn, relu = backbone.stem
-    backbone.stem = nn.Sequential(fold_conv_bn(stem_conv, stem_bn), relu)
-    for block in backbone.blocks:
-        block.mlp[0] = fold_bn_conv1x1(block.norm2, block.mlp[0])
+    backbone.stem = nn.Sequential(fold_conv_bn(cast(nn.Conv2d, stem_conv), cast(nn.BatchNorm2d, stem_bn)), relu)
+    for module in backbone.blocks:
+        block = cast(AFFBlock, module)
+        block.mlp[0] = fold_bn_conv1x1(cast(nn.BatchNorm2d, block.norm2), cast(nn.Conv2d, block.mlp[0]))
         block.norm2 = nn.Identity()
 
 
-def fold_batchnorm(encoder: Encoder) -> Encoder:
+M = TypeVar("M", bound=nn.Module)
+
+
+def fold_batchnorm(encoder: M) -> M:
     """An eval-mode copy of ``encoder`` (ST-GCN or CFFN) with its BatchNorms folded (see the
     module docstring). Same ``feature_maps`` / ``fuse`` / ``forward`` results up to round-off."""
     folded = copy.deepcopy(encoder).eval()

@@ -18,6 +18,8 @@ also does inside ``torch.compile``).
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -36,7 +38,7 @@ def fused_applicable(x: Tensor, bn: nn.BatchNorm2d) -> bool:
 
 class _BNReLUConv(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: Tensor, bn_weight: Tensor, bn_bias: Tensor, conv_weight: Tensor,  # type: ignore[override]
+    def forward(ctx, x: Tensor, bn_weight: Tensor, bn_bias: Tensor, conv_weight: Tensor,
                 conv_bias: Tensor | None, running_mean: Tensor, running_var: Tensor,
                 momentum: float, eps: float, stride: tuple[int, int], padding: tuple[int, int]) -> Tensor:
         out, mean, invstd = torch.native_batch_norm(x, bn_weight, bn_bias, running_mean, running_var,
@@ -49,7 +51,7 @@ class _BNReLUConv(torch.autograd.Function):
         return y
 
     @staticmethod
-    def backward(ctx, grad_y: Tensor):  # type: ignore[override]
+    def backward(ctx, grad_y: Tensor):
         x, bn_weight, bn_bias, conv_weight, running_mean, running_var, mean, invstd = ctx.saved_tensors
         shape = (1, -1) + (1,) * (x.dim() - 2)
         scale = (invstd * bn_weight).view(shape)
@@ -78,7 +80,8 @@ def bn_relu_conv(x: Tensor, bn: nn.BatchNorm2d, conv: nn.Conv2d) -> Tensor:
         return conv(F.relu(bn(x)))
     if bn.num_batches_tracked is not None:
         bn.num_batches_tracked.add_(1)
-    momentum = bn.momentum if bn.momentum is not None else 1.0 / float(bn.num_batches_tracked)
+    # fused_applicable checked track_running_stats, so the batch counter exists
+    momentum = bn.momentum if bn.momentum is not None else 1.0 / float(cast(Tensor, bn.num_batches_tracked))
     return _BNReLUConv.apply(x, bn.weight, bn.bias, conv.weight, conv.bias, bn.running_mean,
                              bn.running_var, momentum, bn.eps, tuple(conv.stride), tuple(conv.padding))
 

@@ -29,14 +29,15 @@ reference loop in ``tests/test_models.py``).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..skeleton import SkeletonLayout
 from ..config.schema import STGCNConfig as _G  # the defaults
+from ..skeleton import SkeletonLayout
 from .base import (
     IN_CHANNELS,
     Encoder,
@@ -95,7 +96,7 @@ class _RecomputedGraphConv(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x: Tensor, agg: Tensor, weight: Tensor, k: int) -> Tensor:  # type: ignore[override]
+    def forward(ctx, x: Tensor, agg: Tensor, weight: Tensor, k: int) -> Tensor:
         ctx.k = k
         # The backward pass recomputes under the forward's autocast state (as
         # torch.utils.checkpoint does): under bf16 autocast x arrives in bf16 while the
@@ -107,11 +108,12 @@ class _RecomputedGraphConv(torch.autograd.Function):
         return _aggregate_mix(x, agg, weight, k)
 
     @staticmethod
-    def backward(ctx, grad_out: Tensor):  # type: ignore[override]
+    def backward(ctx, grad_out: Tensor):
         saved = ctx.saved_tensors
         inputs = [t.detach().requires_grad_(need) for t, need in zip(saved, ctx.needs_input_grad[:3])]
         with torch.enable_grad(), torch.autocast(ctx.device_type, dtype=ctx.amp_dtype, enabled=ctx.amp):
-            y = _aggregate_mix(*inputs, ctx.k)
+            x, agg, weight = inputs
+            y = _aggregate_mix(x, agg, weight, ctx.k)
         wanted = [t for t in inputs if t.requires_grad]
         grads = iter(torch.autograd.grad(y, wanted, grad_out) if wanted else ())
         return (*(next(grads) if t.requires_grad else None for t in inputs), None)
@@ -240,7 +242,10 @@ class STGCNBlock(nn.Module):
         g = self.gcn(x, adjacency)
         bn1, _, conv, bn2, drop = self.tcn
         # Training: BN -> ReLU -> conv as one node that keeps only the BN input (ssal.models.fused).
-        y = drop(bn2(bn_relu_conv(g, bn1, conv))) if self.training else self.tcn(g)
+        if self.training:
+            y = drop(bn2(bn_relu_conv(g, cast(nn.BatchNorm2d, bn1), cast(nn.Conv2d, conv))))
+        else:
+            y = self.tcn(g)
         if self.residual is not None:
             y = y + self.residual(x)
         return self.relu(y)
@@ -315,6 +320,8 @@ class STGCNBackbone(nn.Module):
         dropout: dropout of every layer but the first (AimCLR's practice).
         edge_importance: learn a per-layer multiplicative weight on each edge of ``A``.
     """
+
+    A: Tensor  # buffer (register_buffer in __init__)
 
     def __init__(
         self,
