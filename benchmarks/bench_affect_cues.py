@@ -24,7 +24,7 @@ as in pretraining where it follows the crop. A recording is predicted by the arg
 clip probability of its clips (``recording_vote``).
 
 Augmentations: each transform alone, built from the typed sections of the method presets
-(``ssal/methods/configs/*.yaml`` resolved through the schema, ``clip_len`` 32) at preset
+(``ssal/config/methods/*.yaml`` resolved through the schema, ``clip_len`` 32) at preset
 strength, with application probability 1 wherever the preset uses a probability; then the
 composed views exactly as the presets build them (``general_augment`` / ``ssa_augment`` /
 ``extreme_augment``): the general view T of SkeletonCLR and SSAL, SSAL's strong (SSA) view and

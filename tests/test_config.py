@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-import io
 import inspect
+import io
 from contextlib import redirect_stderr, redirect_stdout
 
 import pytest
@@ -13,7 +13,13 @@ import yaml
 from ssal.augment import PartMask, TemporalMask, UpperBodyJitter
 from ssal.cli.main import main
 from ssal.config import (
-    CFFNConfig, Config, ExtremeConfig, SSAConfig, STGCNConfig, resolve_config, typed_config,
+    CFFNConfig,
+    Config,
+    ExtremeConfig,
+    SSAConfig,
+    STGCNConfig,
+    resolve_config,
+    typed_config,
     validate_config,
 )
 from ssal.errors import SsalInputError
@@ -146,8 +152,8 @@ def test_schema_defaults_are_the_ssal_method():
 
 
 def test_aimclr_preset_leaves_time_flip_off():
+    from ssal.augment import Flip, TimeFlip
     from ssal.methods import build_learner
-    from ssal.augment import TimeFlip, Flip
 
     cfg = resolve_config("aimclr", overrides=["model.encoder.channels=[4]", "model.encoder.strides=[1]"])
     assert cfg["model"]["augment"]["strong"]["time_flip"] is False

@@ -9,7 +9,8 @@ checkpoint's data section, or the schema's defaults).
 from __future__ import annotations
 
 import argparse
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ..errors import SsalInputError
 

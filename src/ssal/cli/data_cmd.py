@@ -83,7 +83,6 @@ def cmd_synth(args: argparse.Namespace) -> int:
     """Generate the synthetic corpus and save it."""
     from ..data.io import save_dataset
     from ..data.synthetic import generate
-
     from ..outputs import check_output_dir, check_output_file
 
     if args.n < 1:
@@ -193,11 +192,10 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     """Render sequence ``--index`` of a dataset as a GIF (or one frame as a PNG)."""
-    from ..data.video import is_video_path
-    from ..viz import plot_skeleton_frame, render_gif
-
     from ..data.preprocess import check_fps
+    from ..data.video import is_video_path
     from ..outputs import check_output_file
+    from ..viz import plot_skeleton_frame, render_gif
 
     if is_video_path(args.file):
         return _show_video(args)

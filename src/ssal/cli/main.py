@@ -17,7 +17,7 @@ import argparse
 import os
 import sys
 import warnings
-from typing import Sequence
+from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import EXIT_INPUT_ERROR, SsalInputError, escape_text

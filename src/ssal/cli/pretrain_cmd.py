@@ -10,6 +10,7 @@ from ..config import deep_merge
 from ..methods.registry import available_methods
 from .data_args import add_data_arguments, add_settings_arguments, settings_layers
 
+
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared by every command that builds a run configuration."""
     add_settings_arguments(parser)

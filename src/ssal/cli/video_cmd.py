@@ -49,7 +49,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_pose(args: argparse.Namespace) -> int:
     """Handler of ``ssal pose``."""
-    from pathlib import Path
 
     from ..data.video import extract_poses, walk_sequences, write_poses
 

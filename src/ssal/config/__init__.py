@@ -1,12 +1,34 @@
 """Run configuration: typed schemas (:mod:`.schema`) and their resolution (:mod:`.resolve`)."""
 
 from .resolve import (
-    DEFAULTS, RANGES, as_plain, clip_len, deep_merge, dump_config, merge_typed, parse_overrides,
-    read_yaml, resolve_config, typed_config, typed_section, validate_config,
+    DEFAULTS,
+    RANGES,
+    as_plain,
+    clip_len,
+    deep_merge,
+    dump_config,
+    merge_typed,
+    parse_overrides,
+    read_yaml,
+    resolve_config,
+    typed_config,
+    typed_section,
+    validate_config,
 )
 from .schema import (
-    AugmentConfig, CFFNConfig, Config, DataConfig, ExtremeConfig, GeneralAugmentConfig, LossWeights,
-    ModelConfig, RunConfig, SSAConfig, STGCNConfig, StrongAugmentConfig, TrainConfig,
+    AugmentConfig,
+    CFFNConfig,
+    Config,
+    DataConfig,
+    ExtremeConfig,
+    GeneralAugmentConfig,
+    LossWeights,
+    ModelConfig,
+    RunConfig,
+    SSAConfig,
+    STGCNConfig,
+    StrongAugmentConfig,
+    TrainConfig,
 )
 
 __all__ = [

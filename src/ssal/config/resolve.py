@@ -1,7 +1,7 @@
 """Resolve a run configuration: method preset, YAML file and ``--set`` overrides, typed.
 
 Priority: command line (``--set key.sub=value``) > optional YAML file (``--config``) > method
-preset (``ssal/methods/configs/<method>.yaml``) > the schema defaults (:mod:`ssal.config.schema`).
+preset (``ssal/config/methods/<method>.yaml``) > the schema defaults (:mod:`ssal.config.schema`).
 Each layer is merged into the OmegaConf structured schema, which types its values and refuses
 unknown keys; a wrong type, an unknown key or a value outside its range is one
 :class:`~ssal.errors.SsalInputError` line naming the key, what it must be and what was given.
@@ -15,18 +15,27 @@ import copy
 import dataclasses
 import math
 import typing
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping, TypeVar
+from typing import Any, TypeVar
 
 import yaml
 
 from ..errors import SsalInputError
 from .schema import (
-    ENCODER_SCHEMAS, STRONG_SCHEMAS, AugmentConfig, Config, DataConfig, ModelConfig, STGCNConfig,
-    StrongAugmentConfig,
+    ENCODER_SCHEMAS,
+    STRONG_SCHEMAS,
+    AugmentConfig,
+    Config,
+    DataConfig,
+    ModelConfig,
+    STGCNConfig,
 )
 
 S = TypeVar("S")
+
+#: The largest settings file read (a configuration is a few kB; this refuses a wrong file early).
+MAX_CONFIG_BYTES = 1 << 20
 
 #: The settings every method shares, as plain values (``model`` is the preset's: see
 #: :func:`resolve_config`). Derived from :class:`~ssal.config.schema.Config`.
@@ -299,9 +308,14 @@ def merge_typed(schema: type[S], layers: Iterable[tuple[Mapping[str, Any], str |
 def typed_section(schema: type[S], values: S | Mapping[str, Any] | None, where: str | None = None,
                   prefix: str = "") -> S:
     """``values`` as a checked ``schema`` instance (a mapping is typed; an instance is checked)."""
+    given: Mapping[str, Any]
     if dataclasses.is_dataclass(values) and not isinstance(values, type):
-        values = dataclasses.asdict(values)  # re-checked: a hand-edited instance may be wrong
-    return merge_typed(schema, [({} if values is None else values, where)], prefix)
+        given = dataclasses.asdict(values)  # re-checked: a hand-edited instance may be wrong
+    else:
+        given = {} if values is None else typing.cast(Mapping[str, Any], values)
+    return merge_typed(schema, [(given, where)], prefix)
+
+
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any], where: str = "",
                strict: bool = True) -> dict[str, Any]:
     """``override`` merged into a copy of ``base``; unknown keys are an error when ``strict``."""
@@ -349,7 +363,6 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     """A YAML mapping from ``path`` (clear one-line errors for missing or malformed files)."""
     import stat
 
-    from ..data.preprocess import check_json_size
     from ..errors import display_path, stat_input
 
     p = Path(path)
@@ -357,7 +370,9 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     st = stat_input(p, where)
     if not stat.S_ISREG(st.st_mode):
         raise SsalInputError(where, "config file is not a regular file")
-    check_json_size(st.st_size, where)  # same budget as JSON files
+    if st.st_size > MAX_CONFIG_BYTES:
+        raise SsalInputError(where, f"config file of {st.st_size} bytes is larger than the limit of "
+                                    f"{MAX_CONFIG_BYTES} bytes (ssal.config.resolve.MAX_CONFIG_BYTES)")
     try:
         with open(p, "rb") as fh:
             text = fh.read(st.st_size + 1).decode("utf-8-sig")
@@ -378,7 +393,7 @@ def resolve_config(method: str = "ssal", config_file: str | Path | None = None,
     """Schema defaults <- method preset <- optional YAML file <- overrides, typed and checked.
 
     Returns the configuration as plain values (the ``config.yaml`` of a run)."""
-    from ..methods.registry import load_method_config  # methods are downstream of config
+    from .presets import load_method_config
 
     layers: list[tuple[Mapping[str, Any], str | None]] = [
         ({"method": method, **load_method_config(method)}, f"{method}.yaml")]

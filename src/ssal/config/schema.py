@@ -2,7 +2,7 @@
 
 A run is configured by one :class:`Config`: ``method``, ``seed`` and the sections ``data``,
 ``train``, ``model`` (the learner: encoder, augmentation, MoCo and loss settings) and ``run``.
-:func:`ssal.config.resolve_config` merges the method preset (``ssal/methods/configs/*.yaml``),
+:func:`ssal.config.resolve_config` merges the method preset (``ssal/config/methods/*.yaml``),
 an optional YAML file and ``--set a.b=c`` overrides into these schemas with OmegaConf, which
 types every value (``1e-1`` becomes the float 0.1) and refuses unknown keys; the field metadata
 below (``ge``, ``gt``, ``le``, ``choices``) is checked once afterwards. Every module takes its
@@ -307,6 +307,9 @@ class ModelConfig:
     only matters when the strong view exists.
     """
 
+    #: The training algorithm (a name of ``ssal.methods.learner.LEARNERS``): ``moco`` for SSAL,
+    #: AimCLR and SkeletonCLR.
+    learner: str = "moco"
     encoder: STGCNConfig = field(default_factory=CFFNConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     #: Output of the MLP projection head (z1, z2, z3).
@@ -381,7 +384,7 @@ class RunConfig:
 
 @dataclass
 class Config:
-    """One run: ``method`` (a preset of ``ssal/methods/configs``), ``seed`` and the sections."""
+    """One run: ``method`` (a preset of ``ssal/config/methods``), ``seed`` and the sections."""
 
     method: str = "ssal"
     seed: int = _num(0, ge=0, le=2**63 - 1)

@@ -538,7 +538,7 @@ def read_bvh_folder(
     folder: str | os.PathLike[str],
     labels: str | os.PathLike[str] | None = None,
     *,
-    label_map: str | Sequence[str] = "egait",
+    label_map: str | Sequence[str] | None = None,
     layout: SkeletonLayout = EGAIT16,
     fps: float = 30.0,
     units_to_metres: float | None = None,

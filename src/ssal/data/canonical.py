@@ -20,14 +20,15 @@ RAM stream; a float16 corpus stays float16 on disk and in the memmap (convert pe
 from __future__ import annotations
 
 import json
-import mmap
 import math
+import mmap
 import os
 import shutil
 import stat
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -231,7 +232,7 @@ class CanonicalWriter:
             del self.x
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def __enter__(self) -> "CanonicalWriter":
+    def __enter__(self) -> CanonicalWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -9,8 +9,9 @@ labels from file names (``labels_from_name``, ``label_field``, ``where``, ``rena
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ..config.schema import DataConfig
 from ..errors import SsalInputError, display_path

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -92,7 +93,7 @@ class GaitDataset:
         """Indices of the sequences that carry a label."""
         return np.flatnonzero(self.y != UNLABELLED)
 
-    def subset(self, indices: Sequence[int] | np.ndarray) -> "GaitDataset":
+    def subset(self, indices: Sequence[int] | np.ndarray) -> GaitDataset:
         """A new dataset holding the given sequences (arrays are copied into memory)."""
         idx = np.asarray(indices, dtype=np.int64)
         return GaitDataset(

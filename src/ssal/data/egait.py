@@ -45,12 +45,15 @@ LABEL_MAPS: dict[str, tuple[str, ...]] = {
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 
-def resolve_label_map(label_map: str | Sequence[str]) -> list[str]:
+def resolve_label_map(label_map: str | Sequence[str] | None) -> list[str]:
     """Class names for a label map preset name or an explicit list of names.
 
     A string with commas is a list of names (``"happy,angry,sad,neutral"``), as the command
-    line's ``--label-map`` and the config's ``data.label_map`` give it.
+    line's ``--label-map`` and the config's ``data.label_map`` give it; ``None`` is the E-Gait
+    order (:data:`~ssal.data.dataset.EGAIT_EMOTIONS`), the default of every reader.
     """
+    if label_map is None:
+        return list(EGAIT_EMOTIONS)
     if isinstance(label_map, str) and "," in label_map:
         label_map = label_map.split(",")
     if isinstance(label_map, str):
@@ -212,7 +215,7 @@ def read_egait_raw(
     features_path: str | os.PathLike[str],
     labels_path: str | os.PathLike[str] | None = None,
     *,
-    label_map: str | Sequence[str] = "egait",
+    label_map: str | Sequence[str] | None = None,
     layout: SkeletonLayout = EGAIT16,
     config: PreprocessConfig | None = None,
 ) -> tuple[list[np.ndarray], list[int], list[str], list[str], str]:
@@ -316,7 +319,7 @@ def read_egait(
     features_path: str | os.PathLike[str],
     labels_path: str | os.PathLike[str] | None = None,
     *,
-    label_map: str | Sequence[str] = "egait",
+    label_map: str | Sequence[str] | None = None,
     layout: SkeletonLayout = EGAIT16,
     preprocess: PreprocessConfig | None = None,
     fps: float = 30.0,

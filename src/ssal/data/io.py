@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..errors import SsalInputError, display_path, stat_input
 from ..skeleton import EGAIT16, SkeletonLayout
-from .dataset import EGAIT_EMOTIONS, UNLABELLED, GaitDataset
+from .dataset import UNLABELLED, GaitDataset
 from .preprocess import PreprocessConfig, sequences_to_dataset
 
 HDF5_SUFFIXES = (".h5", ".hdf5")
@@ -89,8 +90,6 @@ def load_dataset(
     Raises:
         SsalInputError: missing or unreadable source, unknown extension, malformed content.
     """
-    if label_map is None:
-        label_map = list(EGAIT_EMOTIONS)
     if isinstance(source, str) and source == "builtin":
         from .synthetic import load_builtin
 
@@ -116,7 +115,8 @@ def load_dataset(
 
 
 def _load_path(
-    path: Path, *, layout: SkeletonLayout, preprocess: PreprocessConfig | None, label_map: str | Sequence[str],
+    path: Path, *, layout: SkeletonLayout, preprocess: PreprocessConfig | None,
+    label_map: str | Sequence[str] | None,
     labels: str | os.PathLike[str] | None, order: str | None, fps: float, units_to_metres: float | None,
     bvh: dict[str, Any] | None = None, folder: dict[str, Any] | None = None,
 ) -> GaitDataset:

@@ -17,8 +17,8 @@ values in sorted order; with one, a value outside it is an error naming the file
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 from ..errors import SsalInputError
 

@@ -264,7 +264,7 @@ def read_npz_raw(
     *,
     order: str | None = None,
     layout: SkeletonLayout = EGAIT16,
-    label_map: str | Sequence[str] = "egait",
+    label_map: str | Sequence[str] | None = None,
     config: PreprocessConfig | None = None,
 ) -> tuple[list[np.ndarray], np.ndarray, list[str], list[str]]:
     """Read an ``.npz`` dataset into ``(sequences (T_i, V, 3), y, names, classes)``."""
@@ -342,7 +342,7 @@ def read_npz(
     *,
     order: str | None = None,
     layout: SkeletonLayout = EGAIT16,
-    label_map: str | Sequence[str] = "egait",
+    label_map: str | Sequence[str] | None = None,
     preprocess: PreprocessConfig | None = None,
     fps: float = 30.0,
 ) -> GaitDataset:

@@ -69,7 +69,7 @@ def read_pose(
     *,
     source_layout: SkeletonLayout = H36M17,
     layout: SkeletonLayout = EGAIT16,
-    label_map: str | Sequence[str] = "egait",
+    label_map: str | Sequence[str] | None = None,
     preprocess: PreprocessConfig | None = None,
     fps: float = 30.0,
     fix_y_down: bool = True,

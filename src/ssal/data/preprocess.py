@@ -39,7 +39,7 @@ from .dataset import UNLABELLED, GaitDataset
 #: Target of the scale normalisation: the height proxy (trunk chain + mean leg chain) in metres.
 REFERENCE_HEIGHT = 1.5
 
-from ..config.schema import CENTER_MODES  # noqa: E402 - the choices of data.center
+from ..config.schema import CENTER_MODES, DataConfig  # noqa: E402 - the choices and default of data.center
 
 # --------------------------------------------------------------------------------------
 # Limits on untrusted input (docs/data.md, "Limits"). Readers check declared sizes against
@@ -112,7 +112,7 @@ class PreprocessConfig:
         max_frames: sequences with more frames are rejected before anything is allocated.
     """
 
-    center: str = "per_frame"
+    center: str = DataConfig.center
     scale: bool = True
     align_facing: bool = True
     length: int = 75

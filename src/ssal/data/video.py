@@ -486,7 +486,7 @@ def read_video(
     *,
     layout: SkeletonLayout = EGAIT16,
     preprocess: PreprocessConfig | None = None,
-    label_map: str | Sequence[str] = "egait",
+    label_map: str | Sequence[str] | None = None,
     fps: float = 30.0,
     settings: VideoSettings | None = None,
     progress: bool | None = None,

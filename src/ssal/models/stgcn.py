@@ -204,11 +204,11 @@ class STGCNBlock(nn.Module):
         out_channels: int,
         num_subsets: int,
         num_joints: int,
-        temporal_kernel: int = 9,
+        temporal_kernel: int = _G.temporal_kernel,
         stride: int = 1,
         dropout: float = 0.0,
         residual: bool = True,
-        edge_importance: bool = True,
+        edge_importance: bool = _G.edge_importance,
     ) -> None:
         super().__init__()
         pad = (temporal_kernel - 1) // 2
@@ -256,7 +256,7 @@ AIMCLR_HIDDEN_DIM = 256
 
 
 def layer_plan(
-    base_channels: int = 16,
+    base_channels: int = _G.base_channels,
     num_layers: int | None = None,
     channels: Sequence[int] | None = None,
     strides: Sequence[int] | None = None,

@@ -1,0 +1,42 @@
+"""The method presets: one YAML file per method in ``ssal/config/methods``.
+
+A method is its preset file: ``methods/<name>.yaml`` holds the settings in which the method
+differs from the schema defaults (:mod:`ssal.config.schema`, SSAL's values), under ``model:``
+(including ``model.learner``, the training algorithm the preset uses) and optionally ``train:``.
+Adding a method is adding a file; the command line, the experiments and the benchmarks list the
+methods from here (:func:`available_methods`; ``ssal.methods.registry`` re-exports it).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from ..errors import SsalInputError
+
+
+def _folder() -> Any:
+    return resources.files("ssal.config").joinpath("methods")
+
+
+@lru_cache(maxsize=1)
+def available_methods() -> tuple[str, ...]:
+    """The names of the packaged presets, SSAL first, then alphabetical."""
+    names = sorted(p.name[:-5] for p in _folder().iterdir() if p.name.endswith(".yaml"))
+    return tuple(sorted(names, key=lambda n: (n != "ssal", n)))
+
+
+def load_method_config(name: str) -> dict[str, Any]:
+    """The packaged preset ``ssal/config/methods/<name>.yaml`` (its ``model:`` / ``train:`` sections)."""
+    if name not in available_methods():
+        raise SsalInputError(None, f"unknown method {name!r}; available: {', '.join(available_methods())}")
+    data = yaml.safe_load(_folder().joinpath(f"{name}.yaml").read_text("utf-8")) or {}
+    if not isinstance(data, dict) or not set(data) <= {"model", "train"}:
+        raise ValueError(f"packaged preset {name}.yaml must be a mapping of 'model' and 'train'")
+    return data
+
+
+__all__ = ["available_methods", "load_method_config"]
