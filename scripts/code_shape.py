@@ -34,7 +34,6 @@ LAYERS: dict[str, int] = {
     "__main__": 9, "__init__": 9,
     # modules of the tree before the configuration issue regrouped them
     "allocator": 0, "distributed": 4, "engine": 5, "checkpoint_fields": 5, "api": 7, "export": 7, "pipeline": 7,
-    "viz": 7, "viz_video": 7,
 }
 
 

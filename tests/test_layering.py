@@ -19,14 +19,12 @@ LAYERS = {
     "errors": 0, "skeleton": 0, "jointmatch": 0, "checkpoint": 0, "outputs": 0, "allocator": 0, "config": 0,
     "__version__": 0,
     "data": 1, "augment": 2, "models": 3, "methods": 4, "distributed": 4, "engine": 5, "checkpoint_fields": 5,
-    "evaluation": 6, "api": 7, "export": 7, "pipeline": 7, "viz": 7, "viz_video": 7,
+    "evaluation": 6, "api": 7, "export": 7, "pipeline": 7, "visualisation": 7,
     "experiments": 8, "cli": 9, "__main__": 9, "__init__": 9,
 }
 
 #: (importing module, imported module) pairs that point upstream today.
 KNOWN = {
-    ("ssal.config.resolve", "ssal.data.preprocess"),
-    ("ssal.config.resolve", "ssal.methods.registry"),
     ("ssal.engine", "ssal.evaluation.monitor"),
 }
 

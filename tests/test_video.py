@@ -204,7 +204,7 @@ def test_missing_extra_is_one_line_naming_the_install(monkeypatch, capsys, tmp_p
 
 
 def test_core_import_does_not_load_the_video_stack():
-    code = ("import sys, ssal, ssal.api, ssal.cli.main, ssal.data.io, ssal.data.video, ssal.viz_video; "
+    code = ("import sys, ssal, ssal.api, ssal.cli.main, ssal.data.io, ssal.data.video, ssal.visualisation.video; "
             "ssal.cli.main.build_parser(); "
             "assert not {'cv2', 'mediapipe'} & set(sys.modules), sorted({'cv2', 'mediapipe'} & set(sys.modules))")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

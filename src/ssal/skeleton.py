@@ -75,12 +75,6 @@ class SkeletonLayout:
         """Index of a joint by name."""
         return self._index[joint]
 
-    @property
-    def lower_body(self) -> tuple[int, ...]:
-        """Joints not in :attr:`upper_body`."""
-        up = set(self.upper_body)
-        return tuple(j for j in range(self.num_joints) if j not in up)
-
     def mirror_permutation(self) -> np.ndarray:
         """Index array ``p`` such that ``x[..., p]`` swaps left and right joints."""
         perm = np.arange(self.num_joints)

@@ -9,7 +9,7 @@
 * ``ssal show FILE --index I --out gait.gif`` renders one sequence as an animated GIF (or a
   single frame when ``--out`` ends in ``.png``);
 * ``ssal show VIDEO --out overlay.gif`` (or ``.mp4``, ``.png`` with ``--frame``) draws the
-  skeleton BlazePose found over the video's frames (:mod:`ssal.viz_video`).
+  skeleton BlazePose found over the video's frames (:mod:`ssal.visualisation.video`).
 """
 
 from __future__ import annotations
@@ -195,7 +195,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     from ..data.preprocess import check_fps
     from ..data.video import is_video_path
     from ..outputs import check_output_file
-    from ..viz import plot_skeleton_frame, render_gif
+    from ..visualisation.skeleton import plot_skeleton_frame, render_gif
 
     if is_video_path(args.file):
         return _show_video(args)
@@ -226,7 +226,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 def _show_video(args: argparse.Namespace) -> int:
     """``ssal show VIDEO``: the skeleton over the video's frames."""
     from ..outputs import check_output_file
-    from ..viz_video import render_video_overlay
+    from ..visualisation.video import render_video_overlay
 
     check_output_file(args.out, suffixes=(".gif", ".mp4", ".png"))
     if args.max_width < 16:

@@ -9,7 +9,7 @@ that says what to install. The pipeline, in order:
 2. **landmarks** (:func:`extract_poses`): MediaPipe's BlazePose (``model_complexity=1``, the
    only model its 0.10.21 wheel ships, so nothing is downloaded) in tracking mode gives 33
    world landmarks per frame (metres, origin at the hip midpoint, y down) with a visibility
-   each, and 33 image landmarks (for :mod:`ssal.viz_video`). Frames without a person hold NaN;
+   each, and 33 image landmarks (for :mod:`ssal.visualisation.video`). Frames without a person hold NaN;
    one person is tracked (the most prominent);
 3. **mapping** (:func:`ssal.skeleton.blazepose_to_egait16`): BlazePose-33 -> E-Gait-16 (root =
    hip centre, neck = shoulder centre, head = ear centre, hands = wrists, feet = ankles),

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import SsalInputError
-from .skeleton import SkeletonLayout
+from ..errors import SsalInputError
+from ..skeleton import SkeletonLayout
 
 LEFT_COLOUR = "#1f5fd0"
 RIGHT_COLOUR = "#d03020"
@@ -179,19 +179,4 @@ def plot_skeleton_frame(
         raise SsalInputError("frame", f"frame {frame} out of range 0..{seq.shape[1] - 1}")
     renderer = _Renderer(seq, layout, title, size)
     Image.fromarray(renderer.draw(frame % seq.shape[1])).save(path)
-    return path
-
-
-def frame_strip(sequence: np.ndarray, layout: SkeletonLayout, out_path: str | os.PathLike[str],
-                frames: int = 6, title: str = "", size: float = 2.5) -> Path:
-    """Write ``frames`` evenly spaced frames of a ``(3, T, V)`` sequence stacked vertically as
-    one PNG (a contact sheet for quick inspection)."""
-    from PIL import Image
-
-    path = _prepare_out(out_path)
-    seq = _check_sequence(sequence, layout)
-    renderer = _Renderer(seq, layout, title, size)
-    idx = np.linspace(0, seq.shape[1] - 1, max(int(frames), 1)).round().astype(int)
-    images = [renderer.draw(int(t)) for t in idx]
-    Image.fromarray(np.concatenate(images, axis=0)).save(path)
     return path

@@ -1,7 +1,7 @@
 """``ssal show VIDEO``: the E-Gait-16 skeleton drawn over the video's own frames.
 
 A person checks a pose by looking: each frame gets the BlazePose image landmarks mapped onto
-E-Gait-16 (the same averaging as the 3D mapping), bones coloured as in :mod:`ssal.viz` (left
+E-Gait-16 (the same averaging as the 3D mapping), bones coloured as in :mod:`ssal.visualisation.skeleton` (left
 limbs blue, right limbs red, trunk grey), joints below ``min_visibility`` drawn as grey rings,
 and a caption saying whether the frame went into a sequence (``seq 0``, ``seq 1``, ...), was
 refused (``not used: left_foot, ... hidden``) or held no person. Written as an animated GIF
@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from .data.video import Segmentation, VideoPoses, VideoSettings, extract_poses, import_cv2, iter_frames, segment
-from .errors import SsalInputError, display_path
-from .skeleton import EGAIT16, blazepose_to_egait16
-from .viz import bone_colours
+from ..data.video import Segmentation, VideoPoses, VideoSettings, extract_poses, import_cv2, iter_frames, segment
+from ..errors import SsalInputError, display_path
+from ..skeleton import EGAIT16, blazepose_to_egait16
+from .skeleton import bone_colours
 
 OVERLAY_SUFFIXES = (".gif", ".mp4", ".png")
 HIDDEN_COLOUR = "#9a9a9a"
