@@ -1,7 +1,8 @@
 """The run configuration as typed dataclass schemas: the one source of every default.
 
 A run is configured by one :class:`Config`: ``method``, ``seed`` and the sections ``data``,
-``train``, ``model`` (the learner: encoder, augmentation, MoCo and loss settings) and ``run``.
+``train``, ``model`` (the learner: encoder, augmentation, MoCo and loss settings), ``eval``
+(the protocols' schedules, label fractions and seeds) and ``run``.
 :func:`ssal.config.resolve_config` merges the method preset (``ssal/config/methods/*.yaml``),
 an optional YAML file and ``--set a.b=c`` overrides into these schemas with OmegaConf, which
 types every value (``1e-1`` becomes the float 0.1) and refuses unknown keys; the field metadata
@@ -34,6 +35,7 @@ AMP_MODES = ("auto", "bf16", "off")
 COMPILE_BACKENDS = ("inductor", "aot_eager", "eager")
 BN_MODES = ("shuffle", "sync", "local")
 ALLOCATOR_POLICIES = ("reuse", "release", "system")
+SCHEDULE_KINDS = ("step", "cosine")
 
 _BIG = 10**12
 
@@ -336,6 +338,63 @@ class ModelConfig:
     mining_epoch: int = _num(0, ge=0, le=10**7)
 
 
+# ----------------------------------------------------------------------------- evaluation
+
+
+@dataclass
+class ProbeConfig:
+    """The SGD schedule of one classifier protocol (``eval.linear``, ``eval.finetune``)."""
+
+    epochs: int = _num(100, ge=1, le=10**6)
+    lr: float = _num(3.0, gt=0.0, le=1e6)
+    weight_decay: float = _num(0.0, ge=0.0, le=1e4)
+    momentum: float = _num(0.9, ge=0.0, le=1.0)
+    #: Epochs at which the rate is multiplied by ``gamma`` (``schedule: step``).
+    milestones: list[int] = _list(80, ge=0)
+    gamma: float = _num(0.1, gt=0.0, le=1e4)
+    schedule: str = _choice("step", SCHEDULE_KINDS)
+    batch_size: int = _num(128, ge=1, le=10**6)
+
+
+@dataclass
+class LinearProbeConfig(ProbeConfig):
+    """The linear protocol (SPEC, AimCLR's): frozen encoder in eval mode, raw features, SGD lr 3.0,
+    no weight decay, 100 epochs, x0.1 at epoch 80, batch 128."""
+
+    #: The rate of the second linear probe, on standardised features (``linear_std``).
+    standardized_lr: float = _num(0.3, gt=0.0, le=1e6)
+
+
+@dataclass
+class FinetuneProbeConfig(ProbeConfig):
+    """Finetune and supervised-from-scratch. SPEC gives no numbers: SGD lr 0.05, weight decay
+    1e-4, 100 epochs, x0.1 at epoch 80 (the step schedule of AimCLR's protocols), batch 64 so that
+    small label fractions still make a few steps per epoch."""
+
+    lr: float = _num(0.05, gt=0.0, le=1e6)
+    weight_decay: float = _num(1.0e-4, ge=0.0, le=1e4)
+    batch_size: int = _num(64, ge=1, le=10**6)
+
+
+@dataclass
+class SemiConfig:
+    """The semi-supervised protocol: finetune on class-balanced label fractions."""
+
+    fractions: list[float] = _list(0.01, 0.05, 0.1, gt=0.0, le=1.0)
+    #: One run per seed and fraction (the seed draws the subset and seeds training).
+    seeds: list[int] = _list(0, 1, 2, ge=0, le=2**32 - 1)
+
+
+@dataclass
+class EvalConfig:
+    """The evaluation protocols (``eval:``): their schedules, label fractions and seeds. The kNN
+    protocol reads ``run.knn_k`` and ``run.knn_temperature`` (shared with the pretraining monitor)."""
+
+    linear: LinearProbeConfig = field(default_factory=LinearProbeConfig)
+    finetune: FinetuneProbeConfig = field(default_factory=FinetuneProbeConfig)
+    semi: SemiConfig = field(default_factory=SemiConfig)
+
+
 # ----------------------------------------------------------------------------- run
 
 
@@ -391,11 +450,13 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
 
 __all__ = [
-    "AugmentConfig", "CFFNConfig", "Config", "DataConfig", "ENCODER_SCHEMAS", "ExtremeConfig",
+    "AugmentConfig", "CFFNConfig", "Config", "DataConfig", "ENCODER_SCHEMAS", "EvalConfig", "ExtremeConfig",
+    "FinetuneProbeConfig", "LinearProbeConfig", "ProbeConfig", "SemiConfig",
     "GeneralAugmentConfig", "LossWeights", "ModelConfig", "RunConfig", "SSAConfig", "STGCNConfig",
     "STRONG_SCHEMAS", "StrongAugmentConfig", "TrainConfig", "STRONG_KINDS", "DROP_MODES",
 ]

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..config.schema import FinetuneProbeConfig, LinearProbeConfig
 from ..data.dataset import GaitDataset
 from ..errors import SsalInputError
 from .features import SequenceData, as_array, extract_features, iter_batches, resize_time
@@ -39,38 +40,37 @@ Mode = Literal["linear", "finetune", "supervised"]
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
 
+_L, _F = LinearProbeConfig(), FinetuneProbeConfig()  # the defaults (schema: eval.linear, eval.finetune)
+
+
 @dataclass(frozen=True)
 class LinearConfig:
     """Linear-evaluation schedule (AimCLR's): SGD lr 3.0, no weight decay, 100 epochs,
-    learning rate x0.1 at epoch 80."""
+    learning rate x0.1 at epoch 80 (``eval.linear`` of the configuration)."""
 
-    epochs: int = 100
-    lr: float = 3.0
-    weight_decay: float = 0.0
-    momentum: float = 0.9
-    milestones: tuple[int, ...] = (80,)
-    gamma: float = 0.1
-    schedule: str = "step"
-    batch_size: int = 128
+    epochs: int = _L.epochs
+    lr: float = _L.lr
+    weight_decay: float = _L.weight_decay
+    momentum: float = _L.momentum
+    milestones: tuple[int, ...] = tuple(_L.milestones)
+    gamma: float = _L.gamma
+    schedule: str = _L.schedule
+    batch_size: int = _L.batch_size
 
 
 @dataclass(frozen=True)
 class FinetuneConfig:
-    """Finetune / supervised schedule.
+    """Finetune / supervised schedule (``eval.finetune`` of the configuration; SPEC gives no
+    numbers, see :class:`ssal.config.schema.FinetuneProbeConfig`)."""
 
-    SPEC gives no numbers for finetuning; we use SGD (momentum 0.9) with lr 0.05, weight decay
-    1e-4, 100 epochs and a x0.1 step at epoch 80 (the step schedule of AimCLR's protocols),
-    batch 64 so that small label fractions still make a few steps per epoch.
-    """
-
-    epochs: int = 100
-    lr: float = 0.05
-    weight_decay: float = 1e-4
-    momentum: float = 0.9
-    milestones: tuple[int, ...] = (80,)
-    gamma: float = 0.1
-    schedule: str = "step"
-    batch_size: int = 64
+    epochs: int = _F.epochs
+    lr: float = _F.lr
+    weight_decay: float = _F.weight_decay
+    momentum: float = _F.momentum
+    milestones: tuple[int, ...] = tuple(_F.milestones)
+    gamma: float = _F.gamma
+    schedule: str = _F.schedule
+    batch_size: int = _F.batch_size
 
 
 def default_config(mode: Mode) -> LinearConfig | FinetuneConfig:

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..config.schema import SemiConfig
 from ..data.dataset import GaitDataset
 from ..errors import SsalInputError
 from .classifier import Augment, ClassifierSettings, evaluate, make_head, train_classifier
@@ -54,8 +55,8 @@ class SemiSettings:
             without a validation set, ``select`` becomes ``"last"``.
     """
 
-    fractions: tuple[float, ...] = (0.01, 0.05, 0.1)
-    seeds: tuple[int, ...] = (0, 1, 2)
+    fractions: tuple[float, ...] = tuple(SemiConfig().fractions)  # eval.semi of the configuration
+    seeds: tuple[int, ...] = tuple(SemiConfig().seeds)
     classifier: ClassifierSettings = field(default_factory=_finetune_settings)
 
     def replace(self, **changes: Any) -> SemiSettings:
