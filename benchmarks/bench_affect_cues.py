@@ -97,7 +97,7 @@ from ssal.evaluation.uncertainty import Interval, bootstrap_ci, paired_differenc
 
 #: The task is the shipped spec's (files, session, classes, clip window, leave-one-action-out).
 SPEC = "bandai-affect"
-#: The pretraining clip length of the CPU plan (``ssal.pipeline.PretrainSchedule.clip_len``).
+#: The pretraining clip length of the CPU plan (``clip_len`` of ``ssal/experiments/schedules/default.yaml``).
 CLIP_LEN = 32
 #: Raw-pose feature: every STEP-th frame of the 32-frame clip (8 frames x 3 x 16 = 384 numbers).
 STEP = 4

@@ -1,7 +1,7 @@
-"""Inference throughput of ``ssal.api.EmotionModel.predict`` against the machine's FLOP limit.
+"""Inference throughput of ``ssal.inference.EmotionModel.predict`` against the machine's FLOP limit.
 
 For each preset encoder (``aimclr``: ST-GCN at AimCLR's widths; ``ssal``: CFFN) a classifier
-checkpoint is written with ``ssal.api.save_classifier`` (untrained weights, a linear head over 4
+checkpoint is written with ``ssal.inference.save_classifier`` (untrained weights, a linear head over 4
 emotions) and loaded back with ``ssal.load``, so the figure includes everything a user's
 ``predict`` call does (input checks, batching, softmax). Printed per encoder:
 
@@ -31,9 +31,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-from _common import header, matmul_gflops as _matmul_gflops
-
+from _common import header
+from _common import matmul_gflops as _matmul_gflops
 
 DEVICE = torch.device("cpu")
 
@@ -81,8 +80,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     import ssal
-    from ssal.api import save_classifier
     from ssal.config import resolve_config
+    from ssal.inference import save_classifier
     from ssal.models import build_encoder
     from ssal.models.heads import LinearClassifier
     from ssal.skeleton import EGAIT16
@@ -108,7 +107,7 @@ def main() -> None:
             flops = flops_per_sequence(fast.runner, args.T, v)
             variants = [("folded", fast), ("checkpoint", ssal.load(path, device=DEVICE, optimize=False))]
             if args.onnx and DEVICE.type == "cpu":
-                from ssal.export import export_model
+                from ssal.inference.export import export_model
 
                 export_model(path, "onnx", Path(tmp) / f"{method}.onnx", frames=args.T)
                 variants.append(("onnxruntime", ssal.load(Path(tmp) / f"{method}.onnx")))

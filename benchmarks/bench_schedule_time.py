@@ -22,10 +22,12 @@ from pathlib import Path
 import numpy as np
 
 from ssal.experiments.corpus import read_evaluation, read_pretraining
+from ssal.experiments.experiment import Experiment
+from ssal.experiments.figures import machine_description
 from ssal.experiments.folds import make_folds
-from ssal.experiments.runner import _schedule
+from ssal.experiments.pretraining import run_pretraining
+from ssal.experiments.runner import pretraining_schedule
 from ssal.experiments.spec import load_spec
-from ssal.pipeline import Experiment, machine_description, run_pretraining
 
 
 def main() -> None:
@@ -49,7 +51,7 @@ def main() -> None:
     print(f"reading the spec's files: {reading:.1f} s ({len(corpus)} pretraining clips)")
     n = len(corpus)
     split = {"train": np.arange(n), "val": np.zeros(0, np.int64), "test": np.zeros(0, np.int64)}
-    base = _schedule(sched, args.schedule).with_changes(pretrain_epochs=args.epochs)
+    base = pretraining_schedule(sched, args.schedule).with_changes(pretrain_epochs=args.epochs)
     total = 0.0
     with tempfile.TemporaryDirectory() as tmp:
         exp = Experiment(dataset=corpus, split=split, schedule=base, out=Path(tmp), progress=False,

@@ -43,8 +43,8 @@ import time
 import traceback
 import warnings
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -149,10 +149,10 @@ def write_model_seeds(root: Path) -> dict[str, Path]:
     """A tiny ``classifier.pt``, ``encoder.pt``, a run's ``checkpoint.pt`` and a ``split.json``."""
     import torch
 
-    from ssal.api import save_classifier
     from ssal.checkpoint import save_checkpoint
     from ssal.config import resolve_config
     from ssal.data.splits import save_split
+    from ssal.inference import save_classifier
     from ssal.methods.moco import build_learner
     from ssal.models import build_encoder
     from ssal.models.base import BackboneFeatures
@@ -562,9 +562,9 @@ def _load_checkpoint_like_the_cli(path: Path) -> None:
     """What ``ssal predict`` / ``embed`` / ``--resume`` do with a checkpoint file."""
     import torch
 
-    from ssal.api import load
     from ssal.checkpoint import load_checkpoint
     from ssal.engine import check_learner_size, check_run_checkpoint
+    from ssal.inference import load
     from ssal.skeleton import get_layout
 
     state = load_checkpoint(path)

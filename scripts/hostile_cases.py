@@ -25,10 +25,10 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Callable
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -87,9 +87,9 @@ def make_base(root: Path) -> Base:
     """Seed files, a tiny classifier.pt and encoder.pt (random weights, no training)."""
     import torch
 
-    from ssal.api import save_classifier
     from ssal.checkpoint import save_checkpoint
     from ssal.data.preprocess import PreprocessConfig
+    from ssal.inference import save_classifier
     from ssal.models import build_encoder
     from ssal.models.base import BackboneFeatures
     from ssal.models.heads import LinearClassifier

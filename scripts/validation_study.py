@@ -28,9 +28,12 @@ from ssal.config import clip_len as config_clip_len
 from ssal.data.splits import stratified_split
 from ssal.data.synthetic import load_builtin
 from ssal.evaluation.report import to_jsonable
-from ssal.pipeline import (
-    SCHEDULES, Experiment, _fresh_encoder, evaluate_encoder, evaluate_pretrained, method_config, run_pretraining,
-)
+from ssal.experiments.experiment import Experiment, method_config
+from ssal.experiments.pretraining import run_pretraining
+from ssal.experiments.protocols import evaluate_encoder
+from ssal.experiments.references import fresh_encoder
+from ssal.experiments.schedule import SCHEDULES
+from ssal.experiments.seeds import evaluate_pretrained
 
 #: Config overrides tried against the preset. The augmentation ones change the general set T
 #: (and so every view that starts with T).
@@ -48,14 +51,14 @@ PROTOCOLS = ("knn", "linear", "linear_std")
 def tuning_experiment(center: str, out: Path) -> Experiment:
     """The demo's corpus and split, re-split so that scoring uses the demo's validation part."""
     sched = SCHEDULES["default"]
-    ds = load_builtin(sched.corpus_size, 0, center=center)
+    ds = load_builtin(sched.pretrain.corpus_size, 0, center=center)
     demo = stratified_split(ds.y, val=0.1, test=0.1, seed=0)
     inner = stratified_split(ds.y[demo["train"]], val=1 / 9, test=0.0, seed=1)
     split = {"train": demo["train"][inner["train"]], "val": demo["train"][inner["val"]], "test": demo["val"]}
     out.mkdir(parents=True, exist_ok=True)
     return Experiment(dataset=ds, split={k: np.asarray(v, np.int64) for k, v in split.items()}, schedule=sched,
                       out=out, progress=False, log=lambda m: None,
-                      config_overrides={"data": {"builtin_n": sched.corpus_size, "center": center}})
+                      config_overrides={"data": {"builtin_n": sched.pretrain.corpus_size, "center": center}})
 
 
 def score(res: dict[str, Any]) -> dict[str, float]:
@@ -75,12 +78,12 @@ def main() -> None:
     for center in args.center:
         exp = tuning_experiment(center, Path(args.out) / center)
         if args.epochs:
-            exp = replace(exp, schedule=replace(exp.schedule, pretrain_epochs=args.epochs))
+            exp = replace(exp, schedule=exp.schedule.with_changes(pretrain_epochs=args.epochs))
         for arch_method in ("ssal", "skeletonclr"):
             cfg = method_config(exp, arch_method)
             enc_cfg = cfg["model"]["encoder"]
             res = evaluate_encoder(exp, f"random-{enc_cfg['name']}",
-                                   lambda seed, c=enc_cfg: _fresh_encoder(c, exp, seed),
+                                   lambda seed, c=enc_cfg, e=exp: fresh_encoder(c, e, seed),
                                    clip_len=config_clip_len(cfg), encoder_config=enc_cfg, pretrained=False,
                                    protocols=PROTOCOLS)
             rows.append({"center": center, "method": f"random {enc_cfg['name']}", "variant": "-", **score(res)})

@@ -14,7 +14,6 @@ import pytest
 import torch
 
 import ssal
-from ssal.api import EmotionModel, load, save_classifier
 from ssal.checkpoint import load_checkpoint
 from ssal.cli.main import main
 from ssal.config import resolve_config
@@ -24,6 +23,7 @@ from ssal.data.preprocess import PreprocessConfig
 from ssal.data.synthetic import generate_sequences
 from ssal.engine import pretrain
 from ssal.errors import SsalInputError
+from ssal.inference import EmotionModel, load, save_classifier
 from ssal.models.heads import LinearClassifier
 from ssal.skeleton import EGAIT16, H36M17, H36M17_TO_EGAIT16
 

@@ -29,7 +29,7 @@ def test_bandai_affect_quick(require_shared, tmp_path, capsys):
     assert parts == {"all/walk": "test", "all/run": "test", "all/bye": "val", "all/walk-right": "val",
                      "all/dash": "val"}
     n_test = sum(f["test_recordings"] for f in res["data"]["folds"] if f["part"] == "test")
-    for name, rep in reps.items():
+    for rep in reps.values():
         st = rep["test"]["logistic"]
         assert st["n"] == n_test and st["lo"] <= st["mean"] <= st["hi"]
         assert 0.0 <= st["lo"] and st["hi"] <= 1.0

@@ -12,7 +12,6 @@ import pytest
 from ssal.data.bvh import write_bvh
 from ssal.data.bvh_header import session_of
 from ssal.experiments import run_benchmark
-
 from test_data_bvh import RIG  # the small E-Gait-named rig of the BVH reader tests
 
 

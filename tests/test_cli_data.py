@@ -12,7 +12,14 @@ from ssal.cli.main import main
 from ssal.data.preprocess import PreprocessConfig
 from ssal.data.synthetic import generate
 from ssal.skeleton import EGAIT16
-from ssal.visualisation.skeleton import LEFT_COLOUR, RIGHT_COLOUR, TRUNK_COLOUR, bone_colours, render_gif, view_coordinates
+from ssal.visualisation.skeleton import (
+    LEFT_COLOUR,
+    RIGHT_COLOUR,
+    TRUNK_COLOUR,
+    bone_colours,
+    render_gif,
+    view_coordinates,
+)
 
 
 @pytest.fixture(scope="module")

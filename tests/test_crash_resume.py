@@ -135,10 +135,8 @@ def test_stop_signal_checkpoints_and_exits_130(tmp_path, capsys, sig):
 
 
 def _nan_after(calls_before_nan: int):
-    """A build_learner whose loss turns NaN after ``calls_before_nan`` forward passes."""
-    from ssal.methods import moco
-
-    original = moco.build_learner
+    """A learner builder whose loss turns NaN after ``calls_before_nan`` forward passes."""
+    from ssal.methods.moco import build_moco_learner as original
 
     def build(*args, **kwargs):
         learner = original(*args, **kwargs)
@@ -159,11 +157,11 @@ def _nan_after(calls_before_nan: int):
 
 
 def test_nan_loss_stops_with_exit_1_and_keeps_last_good_checkpoint(tmp_path, capsys, monkeypatch):
-    from ssal.methods import moco
+    from ssal.methods.learners import LEARNERS
 
     run = tmp_path / "run"
     # 96 sequences -> 5 steps per epoch: the loss turns NaN in epoch 2 (8th step)
-    monkeypatch.setattr(moco, "build_learner", _nan_after(7))
+    monkeypatch.setitem(LEARNERS, "moco", _nan_after(7))
     code = main(pretrain_args(run, 4))
     err = capsys.readouterr().err
     assert code == 1

@@ -24,28 +24,7 @@ from ssal.config import schema
 GENERIC = {"seed", "progress", "method", "source", "name"}
 
 #: ``(file relative to src/ssal, name)`` repeats that exist today (the list only shrinks).
-KNOWN: set[tuple[str, str]] = {
-    ('evaluation/classifier.py', 'batch_size'),
-    ('evaluation/classifier.py', 'momentum'),
-    ('evaluation/classifier.py', 'weight_decay'),
-    ('experiments/spec.py', 'batch_size'),
-    ('experiments/spec.py', 'lr'),
-    ('experiments/spec.py', 'queue_size'),
-    ('methods/losses.py', 'temperature'),
-    ('methods/moco.py', 'feature_dim'),
-    ('methods/moco.py', 'mining_epoch'),
-    ('methods/moco.py', 'mining_topk'),
-    ('methods/moco.py', 'momentum'),
-    ('methods/moco.py', 'queue_size'),
-    ('methods/moco.py', 'temperature'),
-    ('methods/moco.py', 'use_ld'),
-    ('pipeline.py', 'batch_size'),
-    ('pipeline.py', 'clip_len'),
-    ('pipeline.py', 'knn_every'),
-    ('pipeline.py', 'lr'),
-    ('pipeline.py', 'momentum'),
-    ('pipeline.py', 'queue_size'),
-}
+KNOWN: set[tuple[str, str]] = set()
 
 
 def _leaf_defaults(cls: type, prefix: str) -> dict[str, object]:

@@ -7,11 +7,14 @@ import json
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
+from torch import nn
 
+from ssal.checkpoint import load_checkpoint
 from ssal.config import resolve_config
 from ssal.engine import pretrain, read_metrics
 from ssal.errors import SsalInputError
-from ssal.checkpoint import load_checkpoint
+from ssal.methods.learner import Learner
 
 
 def tiny_config(method: str = "ssal", **run) -> dict:
@@ -174,7 +177,7 @@ def test_compiled_run_trains_with_the_losses_of_an_eager_run(tmp_path):
 
 def test_compiled_encoders_train_and_keep_state_dict_keys(tmp_path):
     from ssal.engine import compile_encoders
-    from ssal.methods.moco import build_learner
+    from ssal.methods import build_learner
     from ssal.skeleton import EGAIT16
 
     cfg = tiny_config("skeletonclr", max_steps=2, compile=True, compile_backend="eager", knn_every=0)
@@ -186,9 +189,9 @@ def test_compiled_encoders_train_and_keep_state_dict_keys(tmp_path):
     learner = build_learner(cfg["model"], EGAIT16).eval()
     x = torch.randn(4, 3, 20, 16)
     with torch.no_grad():
-        ref = learner.encoder_q(x)
+        ref = learner.evaluated_encoder(x)
         compile_encoders(learner, "eager")
-        torch.testing.assert_close(learner.encoder_q(x), ref)
+        torch.testing.assert_close(learner.evaluated_encoder(x), ref)
 
 
 def test_tensorboard_writes_the_step_loss(tmp_path):
@@ -273,3 +276,108 @@ def test_snapshot_every_two_keeps_the_last_epoch(tmp_path):
     pretrain(cfg, tmp_path / "run")
     assert sorted(p.name for p in (tmp_path / "run" / "snapshots").iterdir()) == [
         "encoder-e0000.pt", "encoder-e0002.pt", "encoder-e0003.pt"]
+
+
+# ---------------------------------------------------------------------- the learner contract
+
+
+class ToyLearner(Learner):
+    """A learner that is no MoCo variant: one encoder and a linear decoder that predicts each
+    sequence's mean pose from a noisy copy of it (MSE). No key encoder, no memory bank: every
+    hook but the step and the evaluated encoder keeps the contract's default."""
+
+    NOISE = 0.05
+
+    def __init__(self, encoder: nn.Module, num_joints: int) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.decoder = nn.Linear(encoder.out_dim, 3 * num_joints)
+        self.epochs_seen: list[int] = []
+
+    @property
+    def evaluated_encoder(self) -> nn.Module:
+        return self.encoder
+
+    def set_epoch(self, epoch: int) -> None:
+        super().set_epoch(epoch)
+        self.epochs_seen.append(epoch)
+
+    def training_step(self, x, generator=None, lengths=None):
+        noisy = x + self.NOISE * torch.randn(x.shape, generator=generator, device=x.device)
+        mse = F.mse_loss(self.decoder(self.encoder(noisy)).float(), x.mean(dim=2).flatten(1).float())
+        return {"loss": mse, "mse": mse.detach(), "noise": self.NOISE, "ignored": "not a number"}
+
+
+def build_toy(cfg, layout, where=None) -> ToyLearner:
+    from ssal.methods.moco import learner_settings
+    from ssal.models import build_encoder
+    from ssal.skeleton import get_layout
+
+    layout = get_layout(layout)
+    return ToyLearner(build_encoder(learner_settings(cfg, where).encoder, layout), layout.num_joints)
+
+
+def toy_config(**run) -> dict:
+    cfg = tiny_config("skeletonclr", **run)
+    cfg["model"]["learner"] = "toy"
+    return cfg
+
+
+@pytest.fixture
+def toy_registered(monkeypatch):
+    from ssal.methods.learners import LEARNERS
+
+    built: list[ToyLearner] = []
+
+    def build(*args, **kwargs) -> ToyLearner:
+        built.append(build_toy(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setitem(LEARNERS, "toy", build)
+    return built
+
+
+def test_a_learner_that_is_not_moco_trains_through_the_engine(tmp_path, toy_registered):
+    from ssal.engine import PretrainCallbacks
+
+    seen = []
+    res = pretrain(toy_config(), tmp_path / "run",
+                   callbacks=PretrainCallbacks(on_learner_built=lambda _ctx, learner: seen.append(learner)))
+    learner = seen[0]
+    assert isinstance(learner, ToyLearner) and learner is toy_registered[-1]  # [0]: the size check's
+    assert learner.epochs_seen == [0, 1] and res.steps_done == 10
+    records = read_metrics(res.run_dir)
+    assert [r["epoch"] for r in records] == [1, 2]
+    assert all(np.isfinite(r["loss"]) and r["loss"] == pytest.approx(r["mse"]) for r in records)
+    assert all(r["noise"] == ToyLearner.NOISE and "ignored" not in r for r in records)
+    assert 0.0 <= records[-1]["knn_val_top1"] <= 1.0
+    # checkpoint.pt holds the learner's state; encoder.pt its evaluated encoder
+    ck = load_checkpoint(res.run_dir / "checkpoint.pt")
+    assert ck["model"].keys() == learner.state_dict().keys()
+    assert {k.split(".")[0] for k in ck["model"]} == {"encoder", "decoder"}
+    enc = load_checkpoint(res.run_dir / "encoder.pt")["encoder"]
+    assert enc.keys() == learner.encoder.state_dict().keys()
+    assert all(torch.equal(enc[k], ck["model"][f"encoder.{k}"]) for k in enc)
+    # the defaults of the contract: no distributed state, the evaluated encoder compiled
+    assert learner.replicated_buffers() == [] and learner.derived_state() == []
+    learner.compile_encoders("eager")
+    assert "feature_maps" in vars(learner.encoder)
+
+
+def test_a_learner_that_is_not_moco_resumes_to_the_same_weights(tmp_path, toy_registered):
+    pretrain(toy_config(), tmp_path / "full")
+    pretrain(toy_config(max_steps=3), tmp_path / "cut")
+    ck = load_checkpoint(tmp_path / "cut" / "checkpoint.pt")
+    assert ck["epoch"] == 0 and ck["step_in_epoch"] == 3
+    pretrain(toy_config(), tmp_path / "cut", resume=True)
+    a, b = _weights(tmp_path / "full"), _weights(tmp_path / "cut")
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-6, msg=key)
+    ma, mb = read_metrics(tmp_path / "full"), read_metrics(tmp_path / "cut")
+    assert ma[-1]["knn_val_top1"] == mb[-1]["knn_val_top1"]
+
+
+def test_an_unknown_learner_is_an_input_error(tmp_path):
+    with pytest.raises(SsalInputError, match="unknown learner 'toy'"):
+        pretrain(toy_config(), tmp_path / "run")

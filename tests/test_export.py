@@ -15,12 +15,12 @@ import pytest
 import torch
 
 import ssal
-from ssal.api import save_classifier
 from ssal.cli.main import main
 from ssal.data.npz import write_npz
 from ssal.data.preprocess import PreprocessConfig
 from ssal.data.synthetic import generate_sequences
 from ssal.errors import SsalInputError
+from ssal.inference import save_classifier
 from ssal.models import build_encoder
 from ssal.models.heads import LinearClassifier
 from ssal.skeleton import EGAIT16

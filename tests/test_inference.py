@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from ssal.api import EmotionModel, fold_for_inference, save_classifier
-from ssal.api import load as load_model
+from ssal.inference import EmotionModel, fold_for_inference, save_classifier
+from ssal.inference import load as load_model
 from ssal.models import BackboneFeatures, build_encoder
 from ssal.models.fold import FoldedSTGCNBlock, bn_affine, fold_batchnorm, fold_bn_conv1x1, fold_conv_bn
 from ssal.models.heads import LinearClassifier

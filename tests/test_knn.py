@@ -83,3 +83,68 @@ def test_knn_evaluate_on_encoder_features() -> None:
     assert rep["top1"] == 1.0
     assert rep["k"] == 5 and rep["temperature"] == 0.1
     assert enc.training  # mode restored
+
+
+# ---------------------------------------------------------------------- the engine's kNN monitor
+
+
+def test_the_vote_is_the_engines() -> None:
+    import ssal.engine as engine
+    import ssal.evaluation.knn as knn
+    from ssal.config.schema import RunConfig
+    from ssal.evaluation.monitor import knn_monitor
+
+    # One implementation: the protocol and the monitor share the engine's vote.
+    assert knn.knn_scores is engine.knn_scores and knn.knn_predict is engine.knn_predict
+    assert knn_monitor is engine.knn_monitor
+    # Its defaults are the schema's (run.knn_k, run.knn_temperature).
+    rng = np.random.default_rng(1)
+    train, y, q = rng.standard_normal((40, 3)), rng.integers(0, 3, 40), rng.standard_normal((7, 3))
+    assert torch.equal(engine.knn_scores(train, y, q, 3),
+                       engine.knn_scores(train, y, q, 3, RunConfig.knn_k, RunConfig.knn_temperature))
+    # Tensors and arrays give the same votes.
+    assert torch.equal(engine.knn_scores(torch.as_tensor(train), torch.as_tensor(y), torch.as_tensor(q), 3, 5, 0.2),
+                       engine.knn_scores(train, y, q, 3, 5, 0.2))
+
+
+class Drift(nn.Module):
+    """Stand-in encoder whose features depend on the frame count and on train/eval mode."""
+
+    out_dim = 4
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = nn.Linear(3, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        t = torch.arange(x.shape[2], dtype=x.dtype).view(1, 1, -1, 1)
+        return self.proj((x * t.sin()).mean(dim=(2, 3))) * (1.0 if self.training else 2.0)
+
+
+@pytest.mark.parametrize("clip_len", [None, 5, 1, 13])
+def test_monitor_equals_the_knn_protocol(clip_len) -> None:
+    from ssal.engine import knn_monitor
+
+    torch.manual_seed(0)
+    enc = Drift().train()
+    ds = _cluster_ds(60, 2)  # 120 sequences of 8 frames
+    ds.x += 3.0 * np.random.default_rng(3).standard_normal(ds.x.shape).astype(np.float32)  # overlapping classes
+    ds.y[[1, 70]] = -1  # unlabelled sequences are left out on both sides
+    perm = np.random.default_rng(4).permutation(len(ds))
+    split = {"train": perm[:80], "val": perm[80:]}
+    run = {"knn_k": 7, "knn_temperature": 0.3}
+    got = knn_monitor(enc, ds, split, run, torch.device("cpu"), clip_len)
+    assert enc.training  # mode restored
+    train, val = ds.subset(split["train"]), ds.subset(split["val"])
+    want = knn_evaluate(enc, train, val, KnnSettings(k=7, temperature=0.3, clip_len=clip_len, batch_size=256))
+    assert got == want["top1"]
+    assert 0.0 < got < 1.0  # a non-trivial accuracy, so that equality says something
+
+
+def test_monitor_is_nan_without_labelled_validation() -> None:
+    from ssal.engine import knn_monitor
+
+    ds = _cluster_ds(5, 0)
+    ds.y[5:] = -1
+    split = {"train": np.arange(5), "val": np.arange(5, 10)}
+    assert math.isnan(knn_monitor(MeanXYZ(), ds, split, {"knn_k": 3, "knn_temperature": 0.1}, torch.device("cpu")))

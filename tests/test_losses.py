@@ -89,9 +89,9 @@ def test_info_nce_gradient_is_correct() -> None:
 
 def test_info_nce_rejects_bad_shapes() -> None:
     with pytest.raises(ValueError):
-        moco_logits(unit_rows(2, 3, 0), unit_rows(3, 3, 1), unit_rows(4, 3, 2))
+        moco_logits(unit_rows(2, 3, 0), unit_rows(3, 3, 1), unit_rows(4, 3, 2), 0.1)
     with pytest.raises(ValueError):
-        moco_logits(unit_rows(2, 3, 0), unit_rows(2, 3, 1), unit_rows(4, 5, 2))
+        moco_logits(unit_rows(2, 3, 0), unit_rows(2, 3, 1), unit_rows(4, 5, 2), 0.1)
     with pytest.raises(ValueError):
         moco_logits(unit_rows(2, 3, 0), unit_rows(2, 3, 1), unit_rows(4, 3, 2), temperature=0.0)
 
@@ -177,3 +177,11 @@ def test_weighted_sum() -> None:
     assert weighted_sum(terms, {"info": 0.5, "ld": 2.0}).item() == pytest.approx(7.0)
     with pytest.raises(ValueError):
         weighted_sum({}, {})
+
+
+def test_temperature_has_no_default_here() -> None:
+    """The one default of the temperature is the schema's (model.temperature)."""
+    import inspect
+
+    for fn in (moco_logits, info_nce):
+        assert inspect.signature(fn).parameters["temperature"].default is inspect.Parameter.empty

@@ -254,6 +254,76 @@ def test_state_dict_carries_key_encoder_and_queue() -> None:
     assert int(fresh.queue.ptr) == 6
 
 
+# ---------------------------------------------------------------------- the learner contract
+
+
+def test_moco_implements_the_learner_contract() -> None:
+    from ssal.methods.learner import Learner
+    from ssal.methods.learners import LEARNERS
+
+    learner = make_learner()
+    assert isinstance(learner, Learner) and "moco" in LEARNERS
+    assert learner.evaluated_encoder is learner.encoder_q
+    # The optimiser's parameters, in the order of the learner's requires-grad parameters (the
+    # order a checkpoint's optimizer state was written in).
+    assert [id(p) for p in learner.trainable_parameters()] == [
+        id(p) for p in learner.parameters() if p.requires_grad]
+    state = learner.state_dict()
+    assert learner.replicated_buffers() == ["queue.features", "queue.ptr", "queue.filled"]
+    derived = set(learner.derived_state())
+    assert derived == {k for k in state if k.startswith(("encoder_k.", "head_k."))}
+    assert set(learner.replicated_buffers()) | derived <= set(state)
+    learner.set_epoch(3)
+    assert learner.epoch == 3
+    # forward is the training step
+    a = make_learner()(batch(), torch.Generator().manual_seed(1))
+    b = make_learner().training_step(batch(), torch.Generator().manual_seed(1))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_distributed_setup_turns_on_shuffle_bn_only_for_shuffle() -> None:
+    for mode, expected in (("shuffle", True), ("sync", False), ("local", False)):
+        learner = make_learner()
+        assert not learner.shuffle_bn
+        learner.distributed_setup(mode)
+        assert learner.shuffle_bn is expected
+
+
+def test_compile_encoders_compiles_query_and_key_feature_maps() -> None:
+    learner = make_learner().eval()
+    x = batch()
+    with torch.no_grad():
+        ref_q, ref_k = learner.encoder_q(x), learner.encoder_k(x)
+        keys = set(learner.state_dict())
+        learner.compile_encoders("eager")
+        assert "feature_maps" in vars(learner.encoder_q) and "feature_maps" in vars(learner.encoder_k)
+        torch.testing.assert_close(learner.encoder_q(x), ref_q)
+        torch.testing.assert_close(learner.encoder_k(x), ref_k)
+    assert set(learner.state_dict()) == keys
+
+
+def test_constructor_defaults_are_the_schema_defaults() -> None:
+    from dataclasses import asdict
+
+    from ssal.config.schema import LossWeights
+
+    learner = MoCoLearner(TinyEncoder(), tiny_head(out_dim=ModelConfig.feature_dim), Jitter(0.1))
+    assert learner.queue.size == ModelConfig.queue_size and learner.queue.dim == ModelConfig.feature_dim
+    assert learner.momentum == ModelConfig.momentum and learner.temperature == ModelConfig.temperature
+    assert learner.mining_topk == ModelConfig.mining_topk and learner.mining_epoch == ModelConfig.mining_epoch
+    assert learner.use_ld == ModelConfig.use_ld and learner.loss_weights == asdict(LossWeights())
+
+
+def test_registry_dispatches_by_learner_name() -> None:
+    from ssal.methods import build_learner as build_any
+    from ssal.methods.learners import learner_name
+
+    assert learner_name({}) == learner_name(ModelConfig()) == ModelConfig.learner == "moco"
+    assert learner_name({"learner": "other"}) == "other"
+    with pytest.raises(SsalInputError, match="model.learner.*unknown learner 'nope'.*moco"):
+        build_any({"learner": "nope"}, "egait16", "preset.yaml")
+
+
 class FlatEncoder(nn.Module):
     """A stand-in that keeps every joint and frame: enough capacity to tell 32 sequences apart."""
 

@@ -102,7 +102,7 @@ def test_stgcn_parameter_count_is_aimclrs() -> None:
 
 
 def test_old_checkpoint_settings_rebuild_the_narrow_encoder() -> None:
-    from ssal.api import upgrade_encoder_config
+    from ssal.inference import upgrade_encoder_config
 
     cfg = upgrade_encoder_config({"name": "stgcn", "base_channels": 16, "out_dim": 128})
     enc = build_encoder(cfg, EGAIT16)
@@ -386,8 +386,8 @@ def _old_keys(state: dict) -> dict:
 
 
 def test_old_cffn_state_dict_keys_load(tmp_path) -> None:
-    from ssal.api import load_encoder
     from ssal.checkpoint import save_checkpoint
+    from ssal.inference import load_encoder
     from ssal.models import upgrade_state_dict
 
     torch.manual_seed(0)

@@ -1,5 +1,6 @@
-"""End-to-end pipelines with a tiny schedule: the demo (and its resume), reproduction with
-k-fold cross-validation on a user file through the CLI."""
+"""End-to-end experiments with a tiny schedule: the demo (and its resume), reproduction with
+k-fold cross-validation on a user file through the CLI; the schedule presets and the protocol
+registry."""
 
 from __future__ import annotations
 
@@ -10,14 +11,16 @@ import numpy as np
 import pytest
 
 import ssal
-from ssal import pipeline
 from ssal.checkpoint import load_checkpoint
 from ssal.cli.main import main
 from ssal.data.io import save_dataset
 from ssal.data.splits import load_split
 from ssal.data.synthetic import generate
 from ssal.errors import SsalInputError
-from ssal.pipeline import Schedule, run_demo
+from ssal.experiments import pretraining, schedule
+from ssal.experiments.jobs import run_demo
+from ssal.experiments.notes import compare
+from ssal.experiments.schedule import Schedule
 
 TINY = Schedule.of("test", corpus_size=64, pretrain_epochs=1, batch_size=16, queue_size=40, knn_every=1,
                 channels=(8, 16), strides=(1, 2), image_channels=8, image_depth=1, clip_len=20,
@@ -117,7 +120,7 @@ def test_demo_resume_reuses_pretrained_encoders(demo, monkeypatch):
     def no_pretraining(*args, **kwargs):
         raise AssertionError("resume pretrained again")
 
-    monkeypatch.setattr(pipeline, "pretrain", no_pretraining)
+    monkeypatch.setattr(pretraining, "pretrain", no_pretraining)
     logs: list[str] = []
     # (Without the semi-supervised runs, to keep the test short; pretraining is what is checked.)
     results = run_demo(out, TINY.with_changes(fractions=()), resume=True, progress=False, log=logs.append)
@@ -144,7 +147,7 @@ def test_reproduce_with_kfold_through_the_cli(tmp_path, monkeypatch, capsys):
     data = tmp_path / "mine.npz"
     ds = generate(64, seed=7)
     save_dataset(ds, data)
-    monkeypatch.setitem(pipeline.SCHEDULES, "quick", TINY)
+    monkeypatch.setitem(schedule.SCHEDULES, "quick", TINY)
     out = tmp_path / "repro"
     rc = main(["reproduce", "--data", str(data), "--folds", "2", "--methods", "skeletonclr", "--quick",
                "--out", str(out), "--no-progress"])
@@ -185,7 +188,7 @@ def test_compare_states_each_claim_and_explains_a_one_class_probe():
         "random-stgcn": {"linear": entry(0.5, {"a": 1.0, "b": 0.0}), "linear_std": entry(0.55)},
         "supervised-stgcn": {"semi": {"0.01": {"mean": 0.45, "std": 0.05}}},
     }}
-    notes = pipeline.compare(results)
+    notes = compare(results)
     # single runs: no interval, so the note names no winner whatever the means say
     assert ("skeletonclr: linear 60.0% vs a random stgcn encoder (50.0%): one run each, no interval, so no "
             "verdict.") in notes
@@ -193,7 +196,7 @@ def test_compare_states_each_claim_and_explains_a_one_class_probe():
     assert any(n.startswith("skeletonclr: finetune at 1% labels 40.0 ± 10.0% vs supervised") for n in notes)
     assert sum(n.startswith("random-stgcn: the linear probe predicts one class") for n in notes) == 1
     results["methods"]["random-stgcn"]["linear"] = entry(0.5)
-    assert not any(n.startswith("random-stgcn") for n in pipeline.compare(results))
+    assert not any(n.startswith("random-stgcn") for n in compare(results))
 
 
 def test_schedule_has_a_pretraining_and_an_evaluation_part():
@@ -207,7 +210,7 @@ def test_schedule_has_a_pretraining_and_an_evaluation_part():
 
 
 def test_split_fractions_and_knn_settings_come_from_the_configuration(tmp_path):
-    from ssal.pipeline import knn_settings, prepare_experiment, split_fractions
+    from ssal.experiments.experiment import knn_settings, prepare_experiment, split_fractions
 
     assert split_fractions() == (0.1, 0.1)
     assert (knn_settings().k, knn_settings().temperature) == (20, 0.1)
@@ -217,3 +220,79 @@ def test_split_fractions_and_knn_settings_come_from_the_configuration(tmp_path):
     sizes = {k: len(v) for k, v in exp.split.items()}
     assert sizes["val"] == pytest.approx(0.25 * len(exp.dataset), abs=3)
     assert sizes["test"] == pytest.approx(0.2 * len(exp.dataset), abs=3)
+
+
+# ---------------------------------------------------------------- schedule presets
+
+
+def _preset_file(name: str) -> dict:
+    from importlib import resources
+
+    import yaml
+
+    return yaml.safe_load((resources.files("ssal.experiments") / "schedules" / f"{name}.yaml").read_text())
+
+
+def test_default_preset_writes_every_field_and_the_others_only_what_differs():
+    from dataclasses import asdict, fields
+
+    from ssal.experiments.schedule import SCHEDULES, EvalSchedule, PretrainSchedule
+
+    assert set(SCHEDULES) == {"quick", "default", "full"}
+    default = _preset_file("default")
+    assert list(default["pretrain"]) == [f.name for f in fields(PretrainSchedule)]
+    assert list(default["evaluation"]) == [f.name for f in fields(EvalSchedule)]
+    base = SCHEDULES["default"]
+    for name in ("quick", "full"):
+        raw = _preset_file(name)
+        assert raw["extends"] == "default" and set(raw) == {"extends", "pretrain", "evaluation"}
+        sched = SCHEDULES[name]
+        for part in ("pretrain", "evaluation"):
+            mine, theirs = asdict(getattr(sched, part)), asdict(getattr(base, part))
+            assert {k for k in mine if mine[k] != theirs[k]} == set(raw[part]), (name, part)
+    assert Schedule.of("x") == base.with_changes(name="x")
+    # The flat record written to schedule.json and results.json (tuples as JSON lists).
+    assert json.dumps(SCHEDULES["quick"].to_dict()) == (
+        '{"name": "quick", "corpus_size": 600, "pretrain_epochs": 4, "batch_size": 64, "lr": 0.1, '
+        '"lr_milestones": [], "clip_len": 32, "queue_size": 256, "momentum": 0.99, "knn_every": 2, '
+        '"pretrain_seeds": [0], "channels": [16, 32, 32, 64, 64], "strides": [1, 2, 1, 2, 1], "image_channels": 16, '
+        '"image_depth": 1, "linear_epochs": 50, "linear_lr": 3.0, "linear_std_lr": 0.3, "finetune_epochs": 5, '
+        '"finetune_lr": 0.05, "semi_epochs": 3, "semi_steps": 20, "fractions": [0.05, 0.1], "seeds": [0, 1]}')
+    assert SCHEDULES["full"].pretrain.channels is None and SCHEDULES["full"].evaluation.semi_steps is None
+
+
+def test_a_schedule_file_extends_a_preset_and_is_named_by_the_file(tmp_path):
+    from ssal.experiments.schedule import SCHEDULES, load_schedule
+
+    path = tmp_path / "mine.yaml"
+    path.write_text("extends: quick\npretrain: {pretrain_epochs: 2}\nevaluation: {fractions: [0.5]}\n")
+    mine = load_schedule(path)
+    assert mine == SCHEDULES["quick"].with_changes(name="mine", pretrain_epochs=2, fractions=(0.5,))
+
+
+@pytest.mark.parametrize("text, message", [
+    ("extends: default\npretrain: {lrr: 0.1}\n", "pretrain: unknown key(s) lrr"),
+    ("extends: default\npretrainn: {}\n", "unknown key(s) pretrainn"),
+    ("extends: default\nevaluation: {fractions: [a]}\n", "evaluation.fractions: expected a list of positive numbers"),
+    ("extends: default\npretrain: {pretrain_epochs: ten}\n", "pretrain.pretrain_epochs: expected a whole number"),
+    ("extends: default\nevaluation: {semi_steps: 1.5}\n", "evaluation.semi_steps"),
+    ("pretrain: {lr: 0.1}\n", "pretrain: missing key(s) corpus_size"),
+    ("extends: nothing\n", "unknown schedule 'nothing'"),
+    ("extends: default\npretrain: [1]\n", "pretrain: expected a mapping"),
+])
+def test_a_bad_schedule_file_is_one_line_naming_the_file_and_key(tmp_path, text, message):
+    from ssal.experiments.schedule import load_schedule
+
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(SsalInputError) as err:
+        load_schedule(path)
+    assert message in str(err.value) and "\n" not in str(err.value), str(err.value)
+    if "unknown schedule" not in message:
+        assert "bad.yaml" in str(err.value)
+
+
+def test_demo_refuses_an_unknown_schedule_name_in_one_line(tmp_path):
+    with pytest.raises(SsalInputError, match="unknown schedule 'nope'; shipped: default, full, quick"):
+        run_demo(tmp_path / "demo", "nope", progress=False, log=lambda s: None)
+    assert not (tmp_path / "demo").exists()

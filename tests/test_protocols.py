@@ -329,3 +329,70 @@ def test_one_resize_convention_for_evaluation_pretraining_and_preprocessing() ->
         prep = np.stack([resample_to_length(s.permute(1, 2, 0).numpy(), length) for s in x])  # (N, L, V, C)
         torch.testing.assert_close(ev, pre, atol=1e-4, rtol=0)  # the crop computes positions in float32
         torch.testing.assert_close(ev, torch.from_numpy(prep).permute(0, 3, 1, 2), atol=1e-12, rtol=0)
+
+
+# ---------------------------------------------------------------- the protocol registry
+
+
+def _experiment(tmp_path):
+    from ssal.experiments.experiment import Experiment
+    from ssal.experiments.schedule import Schedule
+
+    ds = toy_ds(10, 3)
+    idx = np.arange(len(ds))
+    split = {"train": idx[idx % 3 == 0], "val": idx[idx % 3 == 1], "test": idx[idx % 3 == 2]}
+    return Experiment(dataset=ds, split=split, schedule=Schedule.of("t", linear_epochs=2, linear_lr=0.25),
+                      out=tmp_path, progress=False, log=lambda m: None)
+
+
+def test_every_protocol_is_registered_and_named_by_the_protocol_tuples() -> None:
+    from ssal.experiments.protocols import (
+        DEFAULT_PROTOCOLS,
+        PROTOCOLS,
+        SCRATCH_PROTOCOLS,
+        SEED_PROTOCOLS,
+        Protocol,
+    )
+
+    assert list(PROTOCOLS) == ["knn", "linear_std", "linear", "finetune", "supervised", "semi"]  # the run order
+    assert all(isinstance(p, Protocol) and p.name == name for name, p in PROTOCOLS.items())
+    assert set(DEFAULT_PROTOCOLS) | set(SCRATCH_PROTOCOLS) == set(PROTOCOLS)
+    assert set(SEED_PROTOCOLS) <= set(DEFAULT_PROTOCOLS)
+
+
+def test_evaluate_encoder_dispatches_through_the_registry(tmp_path, monkeypatch) -> None:
+    from ssal.experiments import protocols as reg
+
+    seen = []
+
+    class Fake(reg.Protocol):
+        def run(self, ctx):
+            seen.append(self.name)
+            ctx.encoder(ctx.exp.seed)
+            return {"top1": 1.0, "lr": ctx.schedule.linear_lr}
+
+    monkeypatch.setitem(reg.PROTOCOLS, "fake", Fake("fake"))
+    exp = _experiment(tmp_path)
+    res = reg.evaluate_encoder(exp, "run", make_encoder, clip_len=None, encoder_config={"name": "stgcn", "out_dim": 8},
+                               pretrained=True, protocols=("fake", "knn"))
+    assert seen == ["fake"] and list(res) == ["feature", "knn", "fake"]  # registry order, not the request's
+    assert res["fake"] == {"top1": 1.0, "lr": 0.25} and res["feature"] == "fc 8-d"
+    assert 0.0 <= res["knn"]["top1"] <= 1.0
+    res = reg.evaluate_encoder(exp, "run", make_encoder, clip_len=None, encoder_config={"name": "stgcn"},
+                               pretrained=True, protocols=("linear",), classifier_files={"linear": ""})
+    assert res["linear"]["best_epoch"] >= 0 and not (tmp_path / "run" / "classifier.pt").exists()
+
+
+@pytest.mark.parametrize("names, pretrained, message", [
+    (("knn", "lineer"), True, "unknown protocol(s) lineer; known: knn, linear_std, linear, finetune, supervised, semi"),
+    (("finetune",), False, "protocol 'finetune' is for a pretrained encoder"),
+    (("supervised",), True, "protocol 'supervised' is for an encoder trained from scratch"),
+])
+def test_unknown_or_mismatched_protocols_are_one_line_errors(tmp_path, names, pretrained, message) -> None:
+    from ssal.experiments.protocols import evaluate_encoder
+
+    with pytest.raises(SsalInputError) as err:
+        evaluate_encoder(_experiment(tmp_path), "run", make_encoder, clip_len=None, encoder_config={},
+                         pretrained=pretrained, protocols=names)
+    assert message in str(err.value) and "\n" not in str(err.value)
+    assert not (tmp_path / "run").exists()  # refused before any work

@@ -75,13 +75,13 @@ def test_seed_difference_is_a_paired_t_interval():
 
 
 def test_demo_notes_take_their_words_from_the_interval():
-    from ssal.pipeline import _seed_verdict
+    from ssal.experiments.notes import seed_verdict
 
     def entry(*top1):
         return {"mean": float(np.mean(top1)), "std": 0.0, "runs": [{"top1": t} for t in top1]}
 
     # means differ by 4 points, but the seeds disagree: the interval holds 0
-    assert _seed_verdict(entry(0.70, 0.60, 0.74), entry(0.62, 0.64, 0.66))[0] == "ties with"
-    assert _seed_verdict(entry(0.70, 0.72, 0.71), entry(0.60, 0.61, 0.62))[0] == "beats"
-    assert _seed_verdict(entry(0.60, 0.61, 0.62), entry(0.70, 0.72, 0.71))[0] == "loses to"
-    assert _seed_verdict({"top1": 0.7}, {"top1": 0.6}) == ("vs", "one run each, no interval, so no verdict")
+    assert seed_verdict(entry(0.70, 0.60, 0.74), entry(0.62, 0.64, 0.66))[0] == "ties with"
+    assert seed_verdict(entry(0.70, 0.72, 0.71), entry(0.60, 0.61, 0.62))[0] == "beats"
+    assert seed_verdict(entry(0.60, 0.61, 0.62), entry(0.70, 0.72, 0.71))[0] == "loses to"
+    assert seed_verdict({"top1": 0.7}, {"top1": 0.6}) == ("vs", "one run each, no interval, so no verdict")

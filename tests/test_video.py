@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 import torch
 
-from ssal.api import save_classifier
 from ssal.cli.main import main
 from ssal.config import resolve_config
 from ssal.data.io import load_dataset
@@ -31,6 +30,7 @@ from ssal.data.video import (
     walk_sequences,
 )
 from ssal.errors import SsalInputError
+from ssal.inference import save_classifier
 from ssal.models import build_encoder
 from ssal.models.heads import LinearClassifier
 from ssal.skeleton import BLAZEPOSE33, EGAIT16, blazepose_mapping_matrix, blazepose_to_egait16
@@ -204,7 +204,7 @@ def test_missing_extra_is_one_line_naming_the_install(monkeypatch, capsys, tmp_p
 
 
 def test_core_import_does_not_load_the_video_stack():
-    code = ("import sys, ssal, ssal.api, ssal.cli.main, ssal.data.io, ssal.data.video, ssal.visualisation.video; "
+    code = ("import sys, ssal, ssal.inference, ssal.cli.main, ssal.data.io, ssal.data.video, ssal.visualisation.video; "
             "ssal.cli.main.build_parser(); "
             "assert not {'cv2', 'mediapipe'} & set(sys.modules), sorted({'cv2', 'mediapipe'} & set(sys.modules))")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

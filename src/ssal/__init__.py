@@ -1,6 +1,6 @@
 """ssal: self-supervised gait-based emotion recognition from skeleton sequences.
 
-``ssal.load(path)`` returns an :class:`~ssal.api.EmotionModel` (``predict`` / ``embed``); it and
+``ssal.load(path)`` returns an :class:`~ssal.inference.EmotionModel` (``predict`` / ``embed``); it and
 ``EmotionModel`` are imported on first use, so ``import ssal`` stays light (no torch).
 """
 
@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-_LAZY = {"load": "ssal.api", "EmotionModel": "ssal.api"}
+_LAZY = {"load": "ssal.inference", "EmotionModel": "ssal.inference"}
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .api import EmotionModel, load
+    from .inference import EmotionModel, load
 
 
 def __getattr__(name: str) -> Any:

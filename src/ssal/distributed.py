@@ -11,12 +11,14 @@ exactly as before. Under ``torchrun`` the session:
   so only rank 0 writes and every rank starts from the same checkpoint and split;
 * gives each rank its contiguous share of every global batch (:meth:`DistContext.shard`);
 * wraps the learner in ``DistributedDataParallel`` (:meth:`DistContext.wrap`): gradients of
-  the query encoder and head are all-reduced, BatchNorm running statistics are broadcast from
-  rank 0 before each forward; the queue and the key encoder's buffers are excluded, as they stay
-  identical by construction (every rank enqueues the same all-gathered keys) or are overwritten
-  by the momentum update;
-* handles BatchNorm of the key encoder with MoCo's shuffle-BN (:func:`shuffled_forward`), or
-  converts every BatchNorm to ``SyncBatchNorm`` (CUDA only), per ``run.dist_bn``.
+  the trained parameters are all-reduced, BatchNorm running statistics are broadcast from
+  rank 0 before each forward; the state the learner names as replicated (identical on every
+  rank by construction) or derived (recomputed from other state each step) is excluded;
+* converts every BatchNorm to ``SyncBatchNorm`` (CUDA only) or lets the learner shuffle a
+  batch across ranks (shuffle-BN, :func:`shuffled_forward`), per ``run.dist_bn``.
+
+The learner is used only through the contract of :class:`ssal.methods.learner.Learner`
+(``distributed_setup``, ``replicated_buffers``, ``derived_state``).
 """
 
 from __future__ import annotations
@@ -25,19 +27,24 @@ import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+if TYPE_CHECKING:
+    from .methods.learner import Learner
+
 __all__ = [
     "BN_MODES", "DistContext", "session", "torchrun_env", "gather_cat", "shuffled_forward",
 ]
 
-#: ``run.dist_bn`` choices: MoCo's shuffle-BN for the key encoder, SyncBatchNorm everywhere
+#: ``run.dist_bn`` choices: shuffle-BN for a learner's key encoder, SyncBatchNorm everywhere
 #: (CUDA only: PyTorch's SyncBatchNorm has no CPU kernel), or per-rank BatchNorm.
 from .config.schema import BN_MODES  # noqa: E402 - the choices of run.dist_bn
+
+L = TypeVar("L", bound="Learner")
 
 
 def torchrun_env() -> tuple[int, int, int] | None:
@@ -142,8 +149,10 @@ class DistContext:
         return (int(seed) + self.rank) % (2**63 - 1)
 
     # ------------------------------------------------------------------ model
-    def prepare(self, learner: nn.Module, bn_mode: str) -> nn.Module:
-        """Set up BatchNorm handling on ``learner`` before its optimizer is built."""
+    def prepare(self, learner: L, bn_mode: str) -> L:
+        """Set up BatchNorm handling on ``learner`` before its optimizer is built: with more than
+        one rank, ``sync`` converts every BatchNorm to ``SyncBatchNorm``, then the learner's
+        ``distributed_setup(bn_mode)`` runs (``shuffle``: shuffle-BN of its keys, if it has any)."""
         from .errors import SsalInputError
 
         if bn_mode not in BN_MODES:
@@ -154,43 +163,40 @@ class DistContext:
             if self.device.type != "cuda":
                 raise SsalInputError(None, "run.dist_bn=sync needs CUDA (SyncBatchNorm has no CPU kernel); "
                                  "use shuffle on the CPU")
-            learner = nn.SyncBatchNorm.convert_sync_batchnorm(learner)
-        elif bn_mode == "shuffle":
-            # a plain attribute (MoCoLearner.shuffle_bn); torch types Module.__setattr__ for tensors/modules
-            learner.shuffle_bn = True  # type: ignore[assignment]
+            # In place: the children are replaced (only a root that is itself a BatchNorm is copied).
+            nn.SyncBatchNorm.convert_sync_batchnorm(learner)
+        learner.distributed_setup(bn_mode)
         return learner
 
-    def wrap(self, learner: nn.Module) -> nn.Module:
+    def wrap(self, learner: Learner) -> nn.Module:
         """``learner`` inside ``DistributedDataParallel`` (the learner itself when single).
 
-        The queue and the key encoder + head are excluded from DDP's buffer broadcast: the queue
-        is identical on every rank by construction, and the key model's buffers are copied from
-        the (broadcast) query buffers by the momentum update.
+        The learner's replicated buffers (identical on every rank by construction) and derived
+        state (recomputed each step from the broadcast and all-reduced state) are left out of
+        DDP's buffer broadcast and gradient all-reduce.
         """
         if not self.active:
             return learner
         from torch.nn.parallel import DistributedDataParallel as DDP
 
-        ignore = [f"{prefix}.{name}" for prefix in ("queue", "encoder_k", "head_k")
-                  if hasattr(learner, prefix)
-                  for name, _ in getattr(learner, prefix).named_buffers()]
-        ignore += [f"{prefix}.{name}" for prefix in ("encoder_k", "head_k") if hasattr(learner, prefix)
-                   for name, _ in getattr(learner, prefix).named_parameters()]
+        ignore = [*learner.replicated_buffers(), *learner.derived_state()]
         if ignore and hasattr(DDP, "_set_params_and_buffers_to_ignore_for_model"):
             DDP._set_params_and_buffers_to_ignore_for_model(learner, ignore)
         device_ids = [self.device.index] if self.device.type == "cuda" else None
         # Buffers (BatchNorm statistics) are broadcast from rank 0 at init and before each
-        # forward: DDP's default, as in MoCo.
+        # forward: DDP's default.
         return DDP(learner, device_ids=device_ids)
 
     @torch.no_grad()
-    def sync_buffers(self, learner: nn.Module) -> None:
-        """Broadcast every buffer but the queue's from rank 0 (BatchNorm statistics of the last
-        forward are rank-local until then), so all ranks end with rank 0's model."""
+    def sync_buffers(self, learner: Learner) -> None:
+        """Broadcast every buffer but the learner's replicated ones from rank 0 (BatchNorm
+        statistics of the last forward are rank-local until then), so all ranks end with rank
+        0's model."""
         if not self.active:
             return
+        replicated = set(learner.replicated_buffers())
         for name, buf in learner.named_buffers():
-            if not name.startswith("queue."):
+            if name not in replicated:
                 dist.broadcast(buf, src=0)
 
 
@@ -268,12 +274,12 @@ def gather_cat(x: Tensor) -> Tensor:
 @torch.no_grad()
 def shuffled_forward(fn: Callable[[Tensor], Tensor], x: Tensor,
                      generator: torch.Generator | None = None) -> Tensor:
-    """MoCo's shuffle-BN: ``fn`` on a batch shuffled across ranks, results returned in order.
+    """Shuffle-BN: ``fn`` on a batch shuffled across ranks, results returned in order.
 
     The global batch (every rank's ``x``) is gathered, permuted by a permutation drawn on rank 0
     (from ``generator``, so it is reproducible) and broadcast, each rank evaluates ``fn`` on its
-    slice of the shuffled batch (so its BatchNorm statistics mix samples of other ranks and a
-    key never shares BN statistics with its own query), and the outputs are gathered and
+    slice of the shuffled batch (so its BatchNorm statistics mix samples of other ranks: a
+    contrastive key never shares BN statistics with its own query), and the outputs are gathered and
     un-shuffled. Returns this rank's rows, ``fn``-ed: ``(len(x), ...)``.
     """
     if not _active() or dist.get_world_size() == 1:

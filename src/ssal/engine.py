@@ -2,6 +2,8 @@
 
 The loop is plain PyTorch and device-agnostic (CPU; CUDA with bf16 autocast when present;
 ``run.amp: bf16`` turns bf16 autocast on for the CPU too, ``run.compile`` compiles the encoders).
+It trains any learner of ``ssal.methods.learner.LEARNERS`` (``model.learner``) through the
+contract of :class:`ssal.methods.learner.Learner` alone.
 Randomness is derived from ``(seed, epoch)`` at the start of each epoch and the augmentation
 generator's state is saved in every checkpoint, so a run stopped anywhere (even mid-epoch, by
 SIGINT/SIGTERM) resumes to the same weights as an uninterrupted run.
@@ -11,8 +13,8 @@ Run directory (never deleted; a non-empty one needs ``resume`` or ``overwrite``)
     config.yaml      resolved configuration
     split.json       seeded stratified train/val/test split
     metrics.jsonl    one JSON object per epoch (loss terms, lr, throughput, kNN accuracy)
-    checkpoint.pt    last checkpoint (model, optimizer, scheduler, queue, RNG, config)
-    encoder.pt       final query encoder + config, what evaluation and ``ssal.load`` read
+    checkpoint.pt    last checkpoint (learner state, optimizer, scheduler, RNG, config)
+    encoder.pt       final evaluated encoder + config, what evaluation and ``ssal.load`` read
     tensorboard/     with ``run.tensorboard: true``: per-step loss terms, per-epoch lr,
                      throughput and kNN accuracy (``pip install 'ssal[tensorboard]'``)
 """
@@ -23,24 +25,30 @@ import json
 import os
 import signal
 import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
 from .config import clip_len as config_clip_len
 from .config import dump_config, validate_config
-from .config.schema import AMP_MODES
+from .config.schema import AMP_MODES, RunConfig
 from .data.canonical import release_pages
 from .data.dataset import GaitDataset
 from .distributed import DistContext, session
 from .errors import SsalInputError, display_path
+from .models.base import resize_time
+
+if TYPE_CHECKING:
+    from .methods.learner import Learner
 
 
 class TrainingDiverged(RuntimeError):
@@ -125,14 +133,14 @@ def prepare_run_dir(out_dir: str | Path, resume: bool, overwrite: bool) -> tuple
     return out, False
 
 
-#: Most bytes of parameters and buffers (both encoders, heads, the queue) a learner may hold.
+#: Most bytes of parameters and buffers (every encoder, head and memory bank) a learner may hold.
 MAX_LEARNER_BYTES = 2**31
 
 
 def check_learner_size(model_cfg: Mapping[str, Any], layout: Any) -> None:
     """Build the learner of ``model_cfg`` on the meta device (no memory) and refuse one whose
-    parameters and buffers exceed :data:`MAX_LEARNER_BYTES` (huge widths or queue sizes)."""
-    from .methods.moco import build_learner
+    parameters and buffers exceed :data:`MAX_LEARNER_BYTES` (huge widths or memory banks)."""
+    from .methods.learners import build_learner
 
     try:
         with torch.device("meta"):
@@ -158,6 +166,7 @@ def check_run_checkpoint(path: Path) -> dict[str, Any]:
     if "config" not in ck:
         raise SsalInputError(where, "field 'config' is missing (not a checkpoint of a pretraining run)")
     config = fields.check_mapping(ck["config"], where, "config")
+    assert config is not None  # a required mapping
     for section in ("data", "train", "model", "run"):
         if not isinstance(config.get(section), Mapping):
             raise SsalInputError(where, f"field 'config': section {section!r} is missing")
@@ -274,21 +283,15 @@ def autocast_factory(device: torch.device, amp: Any):
     return nullcontext
 
 
-def compile_encoders(learner: torch.nn.Module, backend: str = "inductor") -> None:
-    """``torch.compile`` the ``feature_maps`` of the learner's query and key encoders in place.
-
-    Only the encoders' maps are compiled: the augmentations (seeded generators), the SimAM drop
-    and the queue stay eager. Module structure and state-dict keys are unchanged, so checkpoints
-    of compiled and eager runs are interchangeable.
-    """
-    for name in ("encoder_q", "encoder_k"):
-        encoder = getattr(learner, name, None)
-        if encoder is not None:
-            encoder.feature_maps = torch.compile(encoder.feature_maps, backend=backend)
+def compile_encoders(learner: Learner, backend: str = "inductor") -> None:
+    """``run.compile``: the learner's ``compile_encoders(backend)`` (its encoders compiled in
+    place; module structure and state-dict keys unchanged, so checkpoints of compiled and eager
+    runs are interchangeable)."""
+    learner.compile_encoders(backend)
 
 
 def _rng_state() -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state()}
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -317,8 +320,8 @@ class PretrainCallbacks:
     final encoder was written.
     """
 
-    on_learner_built: Callable[[DistContext, torch.nn.Module], None] | None = None
-    on_finished: Callable[[DistContext, torch.nn.Module, PretrainResult], None] | None = None
+    on_learner_built: Callable[[DistContext, Learner], None] | None = None
+    on_finished: Callable[[DistContext, Learner, PretrainResult], None] | None = None
 
 
 @dataclass
@@ -352,7 +355,7 @@ class EpochStats:
 class TrainingState:
     """Everything :func:`train_epoch` and :func:`finish_epoch` advance."""
 
-    learner: torch.nn.Module
+    learner: Learner
     model: torch.nn.Module  # DistributedDataParallel under torchrun, else the learner itself
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
@@ -421,7 +424,7 @@ def _pretrain(ctx: DistContext, config: Mapping[str, Any], out_dir: str | Path, 
             finish_epoch(ctx, setup, state, epoch, writer)
     ctx.sync_buffers(state.learner)  # every rank ends with rank 0's BatchNorm statistics
     if ctx.is_main:
-        save_encoder(state.learner.encoder_q, setup.config, setup.dataset, setup.run_dir / "encoder.pt",
+        save_encoder(state.learner.evaluated_encoder, setup.config, setup.dataset, setup.run_dir / "encoder.pt",
                      state.history)
     result = PretrainResult(run_dir=setup.run_dir, epochs_done=len(state.history), steps_done=state.global_step,
                             history=state.history)
@@ -512,10 +515,10 @@ def open_run(ctx: DistContext, config: Mapping[str, Any], out_dir: str | Path, *
         from .data.configured import load_configured_dataset
 
         dataset = load_configured_dataset(config["data"])
-    split = ctx.on_main(_open_split, run_dir, config, dataset, checkpoint is not None, split)
+    chosen: dict[str, Any] = ctx.on_main(_open_split, run_dir, config, dataset, checkpoint is not None, split)
     # Batches are read from dataset.x by sorted row index, so a memory-mapped corpus streams.
-    train_idx = np.sort(np.asarray(split["train"], dtype=np.int64))
-    return RunSetup(run_dir=run_dir, config=config, checkpoint=checkpoint, dataset=dataset, split=split,
+    train_idx = np.sort(np.asarray(chosen["train"], dtype=np.int64))
+    return RunSetup(run_dir=run_dir, config=config, checkpoint=checkpoint, dataset=dataset, split=chosen,
                     train_idx=train_idx)
 
 
@@ -559,14 +562,14 @@ def build_training(ctx: DistContext, setup: RunSetup) -> TrainingState:
     """Build the learner, optimizer and scheduler, check the batch size against the data and
     the ranks, restore a resumed checkpoint, compile the encoders (``run.compile``) and wrap
     the learner for DDP."""
-    from .methods.moco import build_learner
+    from .methods.learners import build_learner
 
     config, run, train = setup.config, setup.run, setup.config["train"]
     torch.manual_seed(int(config["seed"]))
     check_learner_size(config["model"], setup.dataset.layout)
     learner = ctx.prepare(build_learner(config["model"], setup.dataset.layout),
                           run["dist_bn"]).to(ctx.device)
-    optimizer = build_optimizer([p for p in learner.parameters() if p.requires_grad], train)
+    optimizer = build_optimizer(list(learner.trainable_parameters()), train)
     milestones = [int(m) for m in train["lr_milestones"]]
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda e: lr_factor(e, milestones, float(train["lr_gamma"]), int(train["warmup_epochs"]))
@@ -586,7 +589,7 @@ def build_training(ctx: DistContext, setup: RunSetup) -> TrainingState:
     if setup.checkpoint is not None:
         _restore(ctx, setup, state)
     if run.get("compile"):
-        compile_encoders(learner, run["compile_backend"])
+        learner.compile_encoders(str(run["compile_backend"]))
     state.model = ctx.wrap(learner)
     return state
 
@@ -624,11 +627,13 @@ def train_epoch(ctx: DistContext, setup: RunSetup, state: TrainingState, epoch: 
     """Run the steps of ``epoch`` from ``state.start_step``; returns why it stopped.
 
     ``writer`` (a TensorBoard ``SummaryWriter`` or ``None``) receives each step's ``loss`` and
-    every other scalar the learner returns, at the global step.
+    every other scalar the learner's step returns, at the global step.
 
     On :attr:`StopReason.MAX_STEPS` and :attr:`StopReason.SIGNAL` a checkpoint has been saved
     (rank 0). Raises :class:`TrainingDiverged` on a NaN/inf loss (nothing saved).
     """
+    from .methods.learner import LOSS_KEY
+
     config, run, dataset = setup.config, setup.run, setup.dataset
     perm_gen = torch.Generator().manual_seed(epoch_seed(int(config["seed"]), epoch, 0))
     plan = batches(len(setup.train_idx), state.batch_size, perm_gen)
@@ -643,7 +648,9 @@ def train_epoch(ctx: DistContext, setup: RunSetup, state: TrainingState, epoch: 
             xb = load_batch(dataset.x, setup.train_idx[ctx.shard(rows)], ctx.device)
             with autocast():
                 out = state.model(xb, state.aug_gen)
-            loss = out["loss"]
+            loss = out[LOSS_KEY]
+            if not isinstance(loss, torch.Tensor):
+                raise TypeError(f"the learner's step returned {type(loss).__name__} as {LOSS_KEY!r}, not a tensor")
             # Decided together, so that every rank takes the same branch.
             diverged, signalled = ctx.any_flags(not torch.isfinite(loss.detach()), stop["signal"] is not None)
             if diverged:
@@ -657,8 +664,8 @@ def train_epoch(ctx: DistContext, setup: RunSetup, state: TrainingState, epoch: 
             state.global_step += 1
             stats.seen += len(rows)
             for key, value in out.items():
-                if torch.is_tensor(value) and value.numel() == 1:
-                    scalar = float(value.detach())
+                scalar = _scalar(value)
+                if scalar is not None:
                     stats.sums[key] = stats.sums.get(key, 0.0) + scalar
                     if writer is not None:
                         writer.add_scalar(key, scalar, state.global_step)
@@ -671,6 +678,15 @@ def train_epoch(ctx: DistContext, setup: RunSetup, state: TrainingState, epoch: 
                 _save_stopped(ctx, setup, state, epoch, step + 1 == len(plan), step + 1)
                 return StopReason.SIGNAL if signalled else StopReason.MAX_STEPS
     return StopReason.COMPLETED
+
+
+def _scalar(value: Any) -> float | None:
+    """A logged part of a step's output: a one-element tensor or a number (else ``None``)."""
+    if isinstance(value, torch.Tensor):
+        return float(value.detach()) if value.numel() == 1 else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return None
 
 
 def _save_stopped(ctx: DistContext, setup: RunSetup, state: TrainingState, epoch: int, done_epoch: bool,
@@ -700,10 +716,8 @@ def finish_epoch(ctx: DistContext, setup: RunSetup, state: TrainingState, epoch:
     state.scheduler.step()
     knn_every = int(run["knn_every"])
     if knn_every and ((epoch + 1) % knn_every == 0 or epoch + 1 == state.epochs):
-        from .evaluation.monitor import knn_monitor
-
-        record["knn_val_top1"] = ctx.on_main(knn_monitor, state.learner.encoder_q, setup.dataset, setup.split, run,
-                                             ctx.device, config_clip_len(setup.config))
+        record["knn_val_top1"] = ctx.on_main(knn_monitor, state.learner.evaluated_encoder, setup.dataset, setup.split,
+                                             run, ctx.device, config_clip_len(setup.config))
     if writer is not None:
         for key in ("lr", "seq_per_s", "knn_val_top1"):
             if key in record:
@@ -727,16 +741,16 @@ def save_snapshot(ctx: DistContext, setup: RunSetup, state: TrainingState, epoch
         return
     folder = setup.run_dir / "snapshots"
     folder.mkdir(exist_ok=True)
-    save_encoder(state.learner.encoder_q, setup.config, setup.dataset, folder / f"encoder-e{epoch:04d}.pt",
+    save_encoder(state.learner.evaluated_encoder, setup.config, setup.dataset, folder / f"encoder-e{epoch:04d}.pt",
                  state.history)
 
 
 def save_encoder(encoder: torch.nn.Module, config: Mapping[str, Any], dataset: GaitDataset,
                  path: Path, history: list[dict[str, Any]]) -> None:
-    """Write the query encoder with what is needed to rebuild it (``ssal.load``)."""
+    """Write the learner's evaluated encoder with what is needed to rebuild it (``ssal.load``)."""
     save_checkpoint({
         "stage": "pretrain",
-        "feature": "output",  # embeddings are the encoder's output (see ssal.api.load)
+        "feature": "output",  # embeddings are the encoder's output (see ssal.inference.load)
         "clip_len": config_clip_len(config),
         "config": dict(config),
         "encoder_config": dict(config["model"]["encoder"]),
@@ -757,8 +771,114 @@ def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+# ---------------------------------------------------------------------- the kNN monitor
+# The weighted kNN vote lives here, in the engine's layer, because the monitor runs inside
+# training; ``ssal.evaluation.knn`` (the kNN protocol) re-exports knn_scores and knn_predict.
+
+#: Sequences per forward pass of the monitor's feature extraction.
+KNN_BATCH_SIZE = 256
+
+
+def knn_scores(
+    train_feats: np.ndarray | torch.Tensor,
+    train_y: np.ndarray | torch.Tensor,
+    test_feats: np.ndarray | torch.Tensor,
+    num_classes: int,
+    k: int = RunConfig.knn_k,
+    temperature: float = RunConfig.knn_temperature,
+    chunk_size: int = 1024,
+    device: torch.device | str = "cpu",
+) -> torch.Tensor:
+    """Class vote totals ``(N_test, num_classes)`` of the weighted cosine kNN.
+
+    As in InstDisc (Wu et al., 2018) and the usual contrastive kNN monitor: features are L2-normalised, the
+    ``k`` training samples with the highest cosine similarity vote for their class with weight
+    ``exp(similarity / temperature)``. Training samples labelled -1 (unlabelled) are ignored;
+    ``k`` is capped at the number of labelled training samples. Test samples are processed
+    ``chunk_size`` at a time so the similarity matrix never exceeds ``chunk_size x N_train``.
+    """
+    if k < 1:
+        raise ValueError(f"k must be positive, got {k}")
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    y = torch.as_tensor(np.asarray(train_y), dtype=torch.long, device=device)
+    bank = torch.as_tensor(train_feats).to(device=device, dtype=torch.float32)
+    keep = y >= 0
+    bank, y = F.normalize(bank[keep], dim=1), y[keep]
+    if bank.shape[0] == 0:
+        raise ValueError("kNN needs at least one labelled training sample")
+    if int(y.max()) >= num_classes:
+        raise ValueError(f"a training label is outside [0, {num_classes})")
+    query_all = torch.as_tensor(test_feats).to(device=device, dtype=torch.float32)
+    kk = min(k, bank.shape[0])
+    out = []
+    for start in range(0, query_all.shape[0], chunk_size):
+        query = F.normalize(query_all[start : start + chunk_size], dim=1)
+        sim = query @ bank.T  # (n, N_train) cosine similarities
+        top_sim, top_idx = sim.topk(kk, dim=1)
+        weights = (top_sim / temperature).exp()
+        votes = torch.zeros(query.shape[0], num_classes, device=device)
+        votes.scatter_add_(1, y[top_idx], weights)
+        out.append(votes)
+    if not out:
+        return torch.zeros(0, num_classes, device=device)
+    return torch.cat(out)
+
+
+def knn_predict(
+    train_feats: np.ndarray | torch.Tensor,
+    train_y: np.ndarray | torch.Tensor,
+    test_feats: np.ndarray | torch.Tensor,
+    k: int = RunConfig.knn_k,
+    temperature: float = RunConfig.knn_temperature,
+    num_classes: int | None = None,
+    chunk_size: int = 1024,
+    device: torch.device | str = "cpu",
+) -> np.ndarray:
+    """Predicted class ``(N_test,)`` int64 of the weighted cosine kNN (:func:`knn_scores`; ties
+    go to the lower class index). ``num_classes`` defaults to ``max(train_y) + 1``."""
+    if num_classes is None:
+        num_classes = int(np.max(np.asarray(train_y))) + 1
+    votes = knn_scores(train_feats, train_y, test_feats, num_classes, k, temperature, chunk_size, device)
+    return votes.argmax(dim=1).cpu().numpy().astype(np.int64)
+
+
+def _encode(encoder: torch.nn.Module, x: np.ndarray, device: torch.device, clip_len: int | None) -> torch.Tensor:
+    """``(N, D)`` float32 features of the sequences ``x`` on the CPU: the encoder in eval mode
+    under inference mode (its mode restored), batches of :data:`KNN_BATCH_SIZE`."""
+    was_training = encoder.training
+    encoder.to(device)
+    encoder.eval()
+    feats: list[torch.Tensor] = []
+    try:
+        with torch.inference_mode():
+            for start in range(0, x.shape[0], KNN_BATCH_SIZE):
+                chunk = torch.from_numpy(np.ascontiguousarray(x[start:start + KNN_BATCH_SIZE], dtype=np.float32))
+                feats.append(encoder(resize_time(chunk.to(device=device), clip_len)).float().cpu())
+    finally:
+        encoder.train(was_training)
+    return torch.cat(feats)
+
+
+def knn_monitor(encoder: torch.nn.Module, dataset: GaitDataset, split: Mapping[str, Any],
+                run: Mapping[str, Any], device: torch.device, clip_len: int | None = None) -> float:
+    """kNN top-1 accuracy of ``encoder`` on the labelled validation split, with the labelled
+    train split as the memory (``run.knn_k``, ``run.knn_temperature``; sequences resampled to
+    ``clip_len`` frames); ``nan`` when either side has no labelled sequence. The encoder's
+    output is the feature (CFFN: the fused vector; ST-GCN: the pooled maps)."""
+    train = dataset.subset(np.asarray(split["train"]))
+    val = dataset.subset(np.asarray(split["val"]))
+    train = train.subset(train.labelled)
+    val = val.subset(val.labelled)
+    if len(train) == 0 or len(val) == 0:
+        return float("nan")
+    pred = knn_predict(_encode(encoder, train.x, device, clip_len), train.y, _encode(encoder, val.x, device, clip_len),
+                       int(run["knn_k"]), float(run["knn_temperature"]), train.num_classes, device=device)
+    return float(np.mean(np.asarray(val.y, dtype=np.int64) == pred))
+
+
 __all__ = [
     "PretrainResult", "TrainingDiverged", "TrainingInterrupted", "pretrain", "read_metrics",
     "resolve_device", "lr_factor", "epoch_seed", "PretrainCallbacks", "StopReason", "open_run", "build_training",
-    "train_epoch", "finish_epoch", "RunSetup", "TrainingState",
+    "train_epoch", "finish_epoch", "RunSetup", "TrainingState", "knn_scores", "knn_predict", "knn_monitor",
 ]

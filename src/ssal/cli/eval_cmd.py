@@ -30,7 +30,7 @@ def _command_line() -> str:
 
 
 def _schedule(args: argparse.Namespace):
-    from ..pipeline import SCHEDULES
+    from ..experiments.schedule import SCHEDULES
 
     name = "quick" if getattr(args, "quick", False) else "full" if getattr(args, "full", False) else "default"
     return SCHEDULES[name]
@@ -57,7 +57,13 @@ def _add_run_flags(p: argparse.ArgumentParser, out_default: str | None) -> None:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the evaluation and main-job commands."""
-    # Protocols on one pretrained checkpoint ------------------------------------------------
+    _register_protocols(subparsers)
+    _register_experiments(subparsers)
+    _register_model_use(subparsers)
+
+
+def _register_protocols(subparsers: argparse._SubParsersAction) -> None:
+    """Protocols on one pretrained checkpoint, and the supervised reference."""
     for name, helptext in (
         ("knn", "kNN accuracy of a pretrained encoder (cosine, temperature-weighted vote)"),
         ("linear", "linear protocol: frozen encoder, train a linear classifier"),
@@ -103,7 +109,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="allow a non-empty --out")
     p.set_defaults(handler=run_supervised)
 
-    # Main job and experiments --------------------------------------------------------------
+
+def _register_experiments(subparsers: argparse._SubParsersAction) -> None:
+    """The main job and the experiments: demo, reproduce, benchmark, ablate."""
     p = subparsers.add_parser("demo", help="the main job: SSAL vs AimCLR vs SkeletonCLR on the built-in corpus",
                               description="Pretrain SSAL, AimCLR and SkeletonCLR on the built-in corpus, run "
                                           "kNN, linear, finetune and semi-supervised protocols against "
@@ -146,7 +154,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_run_flags(p, "runs/ablate")
     p.set_defaults(handler=run_ablate)
 
-    # Using a trained model -------------------------------------------------------------------
+
+def _register_model_use(subparsers: argparse._SubParsersAction) -> None:
+    """Using a trained model: predict and embed."""
     p = subparsers.add_parser("predict", help="per-sequence emotion probabilities from a classifier.pt")
     p.add_argument("--checkpoint", required=True,
                    help="classifier.pt (from linear / finetune / demo), or its ONNX export (ssal export)")
@@ -173,13 +183,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 # ---------------------------------------------------------------------------------------------
 def _experiment_for_checkpoint(args: argparse.Namespace):
     """Dataset, split and run settings for a protocol on one checkpoint."""
-    from ..api import load_encoder
+    from ..config import DataConfig, typed_section
     from ..data.configured import load_configured_dataset
     from ..data.preprocess import PreprocessConfig
     from ..data.splits import load_split, stratified_split
-    from ..pipeline import SCHEDULES, Experiment
-
-    from ..config import DataConfig, typed_section
+    from ..experiments.experiment import Experiment
+    from ..experiments.schedule import SCHEDULES
+    from ..inference import load_encoder
     from ..outputs import check_output_dir
 
     out = Path(args.out) if args.out else Path(args.checkpoint).parent / f"eval_{args.protocol}"
@@ -229,10 +239,10 @@ def _experiment_for_checkpoint(args: argparse.Namespace):
 
 def run_protocol(args: argparse.Namespace) -> int:
     """Handler of ``ssal knn | linear | finetune | semi``."""
-    from ..api import load_encoder
     from ..evaluation import format_table
     from ..evaluation.report import to_jsonable
-    from ..pipeline import evaluate_encoder
+    from ..experiments.protocols import evaluate_encoder
+    from ..inference import load_encoder
 
     exp, ck = _experiment_for_checkpoint(args)
     proto = args.protocol
@@ -269,8 +279,10 @@ def run_supervised(args: argparse.Namespace) -> int:
     """Handler of ``ssal supervised``."""
     from ..evaluation import format_table
     from ..evaluation.report import to_jsonable
-    from ..pipeline import SCHEDULES, evaluate_encoder, method_config, prepare_experiment, _fresh_encoder
-
+    from ..experiments.experiment import method_config, prepare_experiment
+    from ..experiments.protocols import evaluate_encoder
+    from ..experiments.references import fresh_encoder
+    from ..experiments.schedule import SCHEDULES
     from ..outputs import check_output_dir
 
     check_output_dir(args.out, overwrite=args.overwrite)
@@ -285,8 +297,8 @@ def run_supervised(args: argparse.Namespace) -> int:
         exp.split = {k: np.asarray(v, dtype=np.int64) for k, v in load_split(args.split, n=len(exp.dataset)).items()}
     cfg = method_config(exp, args.arch)
     enc_cfg = cfg["model"]["encoder"]
-    protocols = ("finetune", "semi") if args.fractions else ("finetune",)
-    res = evaluate_encoder(exp, ".", lambda s: _fresh_encoder(enc_cfg, exp, s),
+    protocols = ("supervised", "semi") if args.fractions else ("supervised",)
+    res = evaluate_encoder(exp, ".", lambda s: fresh_encoder(enc_cfg, exp, s),
                            clip_len=config_clip_len(cfg),
                            encoder_config=enc_cfg, pretrained=False, protocols=protocols,
                            classifier_files={"supervised": "classifier.pt"})
@@ -341,7 +353,7 @@ def _log(args: argparse.Namespace):
 
 def run_demo(args: argparse.Namespace) -> int:
     """Handler of ``ssal demo``."""
-    from ..pipeline import run_demo as demo
+    from ..experiments.jobs import run_demo as demo
 
     results = demo(_checked_out(args), _schedule(args), resume=args.resume, overwrite=args.overwrite, device=args.device,
                    progress=not args.no_progress, command=_command_line(), log=_log(args))
@@ -360,7 +372,8 @@ def _print_summary(results: dict[str, Any], out: str) -> None:
 
 def run_reproduce(args: argparse.Namespace) -> int:
     """Handler of ``ssal reproduce``."""
-    from ..pipeline import prepare_experiment, run_kfold, run_protocols
+    from ..experiments.experiment import prepare_experiment
+    from ..experiments.jobs import run_kfold, run_protocols
 
     _checked_out(args)
     if not 0 <= args.folds <= 1000 or args.folds == 1:
@@ -404,7 +417,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
 
 def run_ablate(args: argparse.Namespace) -> int:
     """Handler of ``ssal ablate``."""
-    from ..pipeline import run_ablation
+    from ..experiments.jobs import run_ablation
 
     results = run_ablation(_checked_out(args), _schedule(args), data=data_config(args), variants=args.variants,
                            device=args.device, progress=not args.no_progress, resume=args.resume,
@@ -415,7 +428,7 @@ def run_ablate(args: argparse.Namespace) -> int:
 
 def _load_input(model, path: str, args: argparse.Namespace | None = None):
     """Read ``path`` with the model's layout and preprocessing (the same reader as
-    :meth:`ssal.api.EmotionModel.read`; a video with the command's masking settings);
+    :meth:`ssal.inference.EmotionModel.read`; a video with the command's masking settings);
     returns ``(names, dataset)``."""
     from ..data.video import is_video_path, read_video
 
@@ -435,8 +448,8 @@ def _load_input(model, path: str, args: argparse.Namespace | None = None):
 
 def run_predict(args: argparse.Namespace) -> int:
     """Handler of ``ssal predict``."""
-    from ..api import load
     from ..checkpoint import atomic_write_text
+    from ..inference import load
     from ..outputs import check_output_file
 
     if args.out:
@@ -467,8 +480,8 @@ def run_predict(args: argparse.Namespace) -> int:
 
 def run_embed(args: argparse.Namespace) -> int:
     """Handler of ``ssal embed``."""
-    from ..api import load
     from ..checkpoint import atomic_write_bytes
+    from ..inference import load
     from ..outputs import check_output_file
 
     check_output_file(args.out, suffixes=(".npy",), what="features file")

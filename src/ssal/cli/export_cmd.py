@@ -1,4 +1,4 @@
-"""``ssal export``: a trained model as one ONNX or TorchScript file (see :mod:`ssal.export`)."""
+"""``ssal export``: a trained model as one ONNX or TorchScript file (see :mod:`ssal.inference.export`)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_export(args: argparse.Namespace) -> int:
     """Handler of ``ssal export``."""
-    from ..export import export_model
+    from ..inference.export import export_model
 
     if args.frames is not None and args.frames < 1:
         raise SsalInputError(None, f"--frames must be >= 1, got {args.frames}")

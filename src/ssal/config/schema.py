@@ -82,7 +82,7 @@ class DataConfig:
     #: kept) or ``"none"``. ``.ssal`` corpora are stored preprocessed and keep theirs.
     center: str = _choice("per_frame", CENTER_MODES)
     #: Seeded stratified split (SPEC: there is no official E-Gait split); every split of a run,
-    #: of the pipeline and of ``ssal eval`` without ``--split`` reads these.
+    #: of the experiments and of the protocol commands without ``--split`` reads these.
     val_fraction: float = _num(0.1, ge=0.0, le=0.99)
     test_fraction: float = _num(0.1, ge=0.0, le=0.99)
     split_seed: int = _num(0, ge=0, le=2**63 - 1)
@@ -416,7 +416,7 @@ class RunConfig:
     #: ``"eager"`` (tracing only, for checks).
     compile_backend: str = _choice("inductor", COMPILE_BACKENDS)
     #: kNN monitor on the validation split every N epochs (0: off); its k and temperature are
-    #: also those of the pipeline's kNN protocol.
+    #: also those of the kNN protocol.
     knn_every: int = _num(5, ge=0, le=10**7)
     knn_k: int = _num(20, ge=1, le=10**6)
     knn_temperature: float = _num(0.1, gt=0.0, le=1e6)

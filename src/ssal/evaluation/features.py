@@ -7,12 +7,12 @@ from typing import TypeAlias
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
 from ..data.dataset import GaitDataset
 from ..errors import SsalInputError
+from ..models.base import resize_time  # the encoders' input resampling (re-exported here)
 
 #: What the evaluation functions accept as input sequences.
 SequenceData: TypeAlias = GaitDataset | np.ndarray | torch.Tensor
@@ -26,25 +26,6 @@ def as_array(data: SequenceData, where: str | None = None) -> np.ndarray | torch
     if x.ndim != 4 or x.shape[1] != 3:
         raise SsalInputError(where, f"expected sequences of shape (N, 3, T, V), got {tuple(x.shape)}")
     return x
-
-
-def resize_time(x: torch.Tensor, length: int | None) -> torch.Tensor:
-    """Resample ``(N, C, T, V)`` to ``length`` frames by linear interpolation in time.
-
-    Uses the convention of the pretraining crop and of preprocessing (``align_corners=True``:
-    the first and last frames are kept, output frame ``i`` sits at ``i (T-1) / (length-1)``);
-    joints are untouched. ``length=None`` or ``length == T`` returns ``x`` itself.
-    """
-    if length is None or x.shape[2] == length:
-        return x
-    if length < 1:
-        raise ValueError(f"clip length must be positive, got {length}")
-    n, c, t, v = x.shape
-    flat = x.permute(0, 1, 3, 2).reshape(n, c * v, t)
-    if length == 1 or t == 1:  # one output frame: the first (linspace(0, T-1, 1) = [0])
-        return x[:, :, :1].expand(n, c, length, v).contiguous()
-    out = F.interpolate(flat, size=length, mode="linear", align_corners=True)
-    return out.reshape(n, c, v, length).permute(0, 1, 3, 2).contiguous()
 
 
 def iter_batches(

@@ -3,7 +3,8 @@
 As in InstDisc (Wu et al., 2018) and the MoCo kNN monitor: features are L2-normalised, the
 ``k`` training samples with the highest cosine similarity vote for their class with weight
 ``exp(similarity / temperature)``, and the class with the largest total wins (ties go to the
-lower class index).
+lower class index). The vote itself (:func:`knn_scores`, :func:`knn_predict`) is the engine's
+(``ssal.engine``: the pretraining monitor runs it inside training); this module is the protocol.
 """
 
 from __future__ import annotations
@@ -12,85 +13,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..config.schema import RunConfig
 from ..data.dataset import GaitDataset
+from ..engine import knn_predict, knn_scores
 from ..errors import SsalInputError
 from .features import extract_features
 from .metrics import classification_report
-
-
-def _tensor(a: np.ndarray | torch.Tensor, device: torch.device | str) -> torch.Tensor:
-    t = torch.as_tensor(a) if not isinstance(a, torch.Tensor) else a
-    return t.to(device=device, dtype=torch.float32)
-
-
-def knn_scores(
-    train_feats: np.ndarray | torch.Tensor,
-    train_y: np.ndarray | torch.Tensor,
-    test_feats: np.ndarray | torch.Tensor,
-    num_classes: int,
-    k: int = 20,
-    temperature: float = 0.1,
-    chunk_size: int = 1024,
-    device: torch.device | str = "cpu",
-) -> torch.Tensor:
-    """Class vote totals ``(N_test, num_classes)`` of the weighted kNN (see module docstring).
-
-    Training samples labelled -1 (unlabelled) are ignored; ``k`` is capped at the number of
-    labelled training samples. Test samples are processed ``chunk_size`` at a time so the
-    similarity matrix never exceeds ``chunk_size x N_train``.
-    """
-    if k < 1:
-        raise ValueError(f"k must be positive, got {k}")
-    if temperature <= 0:
-        raise ValueError(f"temperature must be positive, got {temperature}")
-    y = torch.as_tensor(np.asarray(train_y), dtype=torch.long, device=device)
-    bank = _tensor(train_feats, device)
-    keep = y >= 0
-    bank, y = F.normalize(bank[keep], dim=1), y[keep]
-    if bank.shape[0] == 0:
-        raise ValueError("kNN needs at least one labelled training sample")
-    if int(y.max()) >= num_classes:
-        raise ValueError(f"a training label is outside [0, {num_classes})")
-    query_all = _tensor(test_feats, device)
-    kk = min(k, bank.shape[0])
-    out = []
-    for start in range(0, query_all.shape[0], chunk_size):
-        query = F.normalize(query_all[start : start + chunk_size], dim=1)
-        sim = query @ bank.T  # (n, N_train) cosine similarities
-        top_sim, top_idx = sim.topk(kk, dim=1)
-        weights = (top_sim / temperature).exp()
-        votes = torch.zeros(query.shape[0], num_classes, device=device)
-        votes.scatter_add_(1, y[top_idx], weights)
-        out.append(votes)
-    if not out:
-        return torch.zeros(0, num_classes, device=device)
-    return torch.cat(out)
-
-
-def knn_predict(
-    train_feats: np.ndarray | torch.Tensor,
-    train_y: np.ndarray | torch.Tensor,
-    test_feats: np.ndarray | torch.Tensor,
-    k: int = 20,
-    temperature: float = 0.1,
-    num_classes: int | None = None,
-    chunk_size: int = 1024,
-    device: torch.device | str = "cpu",
-) -> np.ndarray:
-    """Predicted class ``(N_test,)`` int64 of the temperature-weighted cosine kNN.
-
-    ``num_classes`` defaults to ``max(train_y) + 1``.
-    """
-    if num_classes is None:
-        num_classes = int(np.max(np.asarray(train_y))) + 1
-    votes = knn_scores(train_feats, train_y, test_feats, num_classes, k, temperature, chunk_size, device)
-    return votes.argmax(dim=1).cpu().numpy().astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -148,3 +79,6 @@ def knn_evaluate(
     report = classification_report(test_ds.y[test_idx], pred, train_ds.classes)
     report.update(k=k, temperature=temperature)
     return report
+
+
+__all__ = ["KnnSettings", "knn_evaluate", "knn_predict", "knn_scores"]

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ..checkpoint import atomic_write_text
 from ..evaluation.report import to_jsonable
@@ -102,7 +103,7 @@ def plot_learning_curves(results: Mapping[str, Any], path: Path, part: str = "te
 
 def write_benchmark_report(out: Path, results: dict[str, Any], *, command: str, device: str) -> None:
     """Write ``results.json``, ``plots/learning_curves.png`` and ``report.md`` into ``out``."""
-    from ..pipeline import machine_description
+    from .figures import machine_description
 
     clean = to_jsonable(results)
     atomic_write_text(out / "results.json", json.dumps(clean, indent=2, allow_nan=False) + "\n")
@@ -115,7 +116,7 @@ def write_benchmark_report(out: Path, results: dict[str, Any], *, command: str, 
     n_val = sum(f["test_recordings"] for f in d["folds"] if f["part"] == "val")
     lines = [f"# Benchmark `{clean['benchmark']}`: {clean.get('title', '')}", "", "Command:", "", "```", command, "```",
              "", f"Machine: {machine_description(device)}", "",
-             f"Written {_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}; run time "
+             f"Written {_dt.datetime.now(_dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}; run time "
              f"{clean['seconds']:.0f} s (" + ", ".join(f"{a} {b:.0f} s" for a, b in clean["seconds_by_stage"].items())
              + ")", ""]
     if clean.get("about"):

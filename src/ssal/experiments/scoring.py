@@ -16,10 +16,14 @@ clips, and every test recording gets a score per protocol:
 
 from __future__ import annotations
 
+import copy
 from collections import defaultdict
-from typing import Any, Callable
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+import torch
 
 from ..evaluation.probes import knn_proba, logistic_proba, recording_vote
 from .corpus import EvalData
@@ -98,4 +102,26 @@ def frozen_probes(features: np.ndarray, data: EvalData, knn_k: int = 10) -> tupl
     return fit, knn
 
 
-__all__ = ["score_folds", "frozen_probes", "shared_units", "ProbaFn"]
+def scratch_fit(init: Path, data: EvalData, epochs: int, seed: int) -> ProbaFn:
+    """End-to-end training from the random initialisation ``init`` (an epoch-0 snapshot) on the
+    given clips; no augmentation, the finetune protocol's SGD schedule, the last epoch kept."""
+    from ..evaluation.classifier import ClassifierSettings, train_classifier
+    from ..inference import load_encoder
+
+    encoder0, ck = load_encoder(init)
+    clip_len = ck.get("clip_len")
+
+    def fit(fold: Fold, idx: np.ndarray) -> np.ndarray:
+        train = data.dataset.subset(idx)
+        train.y = fold.local(train.y)
+        train.classes = [data.dataset.classes[c] for c in fold.classes]
+        settings = ClassifierSettings.for_mode("supervised", epochs=epochs, clip_len=clip_len, select="last",
+                                               seed=seed, batch_size=min(64, len(idx)))
+        model, _ = train_classifier(copy.deepcopy(encoder0), None, train, None, settings)
+        x = torch.from_numpy(np.ascontiguousarray(data.dataset.x[fold.test], dtype=np.float32))
+        return model.predict_proba(x).double().numpy()
+
+    return fit
+
+
+__all__ = ["score_folds", "frozen_probes", "scratch_fit", "shared_units", "ProbaFn"]

@@ -41,19 +41,16 @@ values replace), e.g. a study that keeps ``bandai-affect``'s data and changes it
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
-from importlib import resources
-from pathlib import Path
-from typing import Any, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
-import yaml
+from ..config.schema import ModelConfig, TrainConfig
+from ..errors import SsalInputError
+from .typed_yaml import YamlKind, read_extending, shipped, typed
 
-from ..config import deep_merge
-from ..errors import SsalInputError, display_path
-
-SPEC_SUFFIXES = (".yaml", ".yml")
-#: Largest spec file read (a spec is a page of text).
-MAX_SPEC_BYTES = 256 * 1024
+#: The shipped specs (``specs/``) and the words of their messages.
+SPEC = YamlKind(folder="specs", noun="benchmark spec", short="spec", unknown="benchmark", arg="SPEC")
 
 
 @dataclass(frozen=True)
@@ -124,9 +121,9 @@ class BenchSchedule:
 
     pretrain_epochs: int = 100
     snapshot_every: int = 10
-    batch_size: int = 128
-    lr: float = 0.1
-    queue_size: int = 1024
+    batch_size: int = TrainConfig.batch_size  # the run's defaults (schema: train.*, model.*)
+    lr: float = TrainConfig.lr
+    queue_size: int = ModelConfig.queue_size
     clip_len: int = 32
     plan: str = "cpu"
     pretrain_limit: int | None = None
@@ -164,129 +161,12 @@ class BenchmarkSpec:
 
 def shipped_specs() -> list[str]:
     """Names of the specs shipped in the package."""
-    folder = resources.files("ssal.experiments") / "specs"
-    return sorted(p.name.rsplit(".", 1)[0] for p in folder.iterdir() if p.name.endswith(SPEC_SUFFIXES))
-
-
-def _spec_text(name_or_path: str) -> tuple[str, str]:
-    p = Path(name_or_path)
-    if p.suffix.lower() in SPEC_SUFFIXES or p.exists():
-        where = display_path(p)
-        if not p.is_file():
-            raise SsalInputError(where, "benchmark spec not found")
-        if p.stat().st_size > MAX_SPEC_BYTES:
-            raise SsalInputError(where, f"benchmark spec larger than {MAX_SPEC_BYTES} bytes")
-        return p.read_text(encoding="utf-8", errors="replace"), where
-    if name_or_path not in shipped_specs():
-        raise SsalInputError("SPEC", f"unknown benchmark {name_or_path!r}; shipped: {', '.join(shipped_specs())} "
-                                     "(or give the path of a .yaml spec)")
-    f = resources.files("ssal.experiments") / "specs" / f"{name_or_path}.yaml"
-    return f.read_text(encoding="utf-8"), f"spec {name_or_path}"
-
-
-class _NoAliasLoader(yaml.SafeLoader):
-    """A safe loader that refuses anchors and aliases (no billion-laughs expansion)."""
-
-    def compose_node(self, parent, index):  # type: ignore[override]
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise yaml.constructor.ConstructorError(None, None, "aliases are not allowed in a spec", event.start_mark)
-        return super().compose_node(parent, index)
-
-
-def _typed(cls: type, data: Any, where: str, key: str) -> Any:
-    """Build dataclass ``cls`` from a mapping, refusing unknown keys and mistyped values."""
-    if not isinstance(data, Mapping):
-        raise SsalInputError(where, f"{key}: expected a mapping, got {type(data).__name__}")
-    known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(data) - set(known))
-    if unknown:
-        raise SsalInputError(where, f"{key}: unknown key(s) {', '.join(map(str, unknown))} "
-                                    f"(known: {', '.join(known)})")
-    out: dict[str, Any] = {}
-    for k, v in data.items():
-        out[k] = _coerce(known[k].type, v, where, f"{key}.{k}" if key else k)
-    try:
-        return cls(**out)
-    except TypeError as exc:
-        raise SsalInputError(where, f"{key}: {exc}") from None
-
-
-def _values(v: Any, where: str, key: str) -> tuple[str, ...]:
-    if isinstance(v, (str, int)) and not isinstance(v, bool):
-        return (str(v),)
-    if isinstance(v, list) and all(isinstance(x, (str, int)) and not isinstance(x, bool) for x in v):
-        return tuple(str(x) for x in v)
-    raise SsalInputError(where, f"{key}: expected a value or a list of values")
-
-
-def _coerce(annotation: Any, v: Any, where: str, key: str) -> Any:
-    t = str(annotation)
-    if t.startswith("dict[str, tuple[str"):
-        if not isinstance(v, Mapping):
-            raise SsalInputError(where, f"{key}: expected field -> values")
-        return {str(k): _values(x, where, f"{key}.{k}") for k, x in v.items()}
-    if t.startswith("tuple[str, ...]"):
-        if v is None and "None" in t:
-            return None
-        return _values(v, where, key)
-    if t.startswith("tuple[int"):
-        if not isinstance(v, list) or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 1 for x in v):
-            raise SsalInputError(where, f"{key}: expected a list of positive whole numbers")
-        return tuple(v)
-    if t.startswith("int"):
-        if v is None and "None" in t:
-            return None
-        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-            raise SsalInputError(where, f"{key}: expected a whole number >= 0, got {v!r}")
-        return v
-    if t == "float":
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
-            raise SsalInputError(where, f"{key}: expected a positive number, got {v!r}")
-        return float(v)
-    if t.startswith("str"):
-        if v is None and "None" in t:
-            return None
-        if not isinstance(v, str):
-            raise SsalInputError(where, f"{key}: expected text, got {v!r}")
-        return v
-    if t.startswith("dict[str, str]"):
-        if not isinstance(v, Mapping):
-            raise SsalInputError(where, f"{key}: expected a mapping")
-        return {str(a): str(b) for a, b in v.items()}
-    if t.startswith("dict[str, Any]"):
-        if not isinstance(v, Mapping):
-            raise SsalInputError(where, f"{key}: expected a mapping")
-        return dict(v)
-    return v
-
-
-def _read_raw(name_or_path: str, depth: int = 0) -> tuple[dict[str, Any], str]:
-    """The spec's mapping, with ``extends: BASE`` merged over its base (mappings merge key by
-    key, anything else replaces)."""
-    text, where = _spec_text(name_or_path)
-    try:
-        raw = yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        raise SsalInputError(where, f"not valid YAML ({str(exc).splitlines()[0]})") from None
-    if not isinstance(raw, Mapping):
-        raise SsalInputError(where, "a benchmark spec is a mapping of keys")
-    raw = dict(raw)
-    base_name = raw.pop("extends", None)
-    if base_name is None:
-        return raw, where
-    if not isinstance(base_name, str) or depth >= 4:
-        raise SsalInputError(where, "extends: expected the name or path of one spec (at most 4 levels)")
-    here = Path(name_or_path)
-    if Path(base_name).suffix.lower() in SPEC_SUFFIXES and not Path(base_name).is_absolute() and here.is_file():
-        base_name = str(here.parent / base_name)  # a path is relative to the spec that extends it
-    base, _ = _read_raw(base_name, depth + 1)
-    return deep_merge(base, raw, strict=False), where
+    return shipped(SPEC)
 
 
 def load_spec(name_or_path: str) -> BenchmarkSpec:
     """Read and check a benchmark spec: a shipped name or a path (module docstring)."""
-    raw, where = _read_raw(name_or_path)
+    raw, where = read_extending(SPEC, name_or_path)
     allowed = {"name", "title", "about", "evaluation", "split", "few_labels", "pretraining", "methods", "schedules"}
     unknown = sorted(set(raw) - allowed)
     if unknown:
@@ -294,18 +174,20 @@ def load_spec(name_or_path: str) -> BenchmarkSpec:
     for key in ("name", "evaluation", "split", "pretraining", "methods", "schedules"):
         if key not in raw:
             raise SsalInputError(where, f"missing key {key!r}")
-    ev = _typed(EvaluationSpec, raw["evaluation"], where, "evaluation")
-    split = _typed(SplitSpec, raw["split"], where, "split")
+    ev = typed(EvaluationSpec, raw["evaluation"], where, "evaluation")
+    split = typed(SplitSpec, raw["split"], where, "split")
     if split.scheme not in ("leave-one-out", "fixed"):
         raise SsalInputError(where, f"split.scheme: {split.scheme!r} is not leave-one-out or fixed")
     if split.scheme == "fixed" and not (split.train and split.test):
         raise SsalInputError(where, "split: a fixed split needs train and test (field -> values)")
-    few = _typed(FewLabelSpec, raw.get("few_labels") or {}, where, "few_labels")
+    few = typed(FewLabelSpec, raw.get("few_labels") or {}, where, "few_labels")
+    if not all(n >= 1 for n in few.per_class):
+        raise SsalInputError(where, "few_labels.per_class: expected a list of positive whole numbers")
     pre_raw = raw["pretraining"]
     if not isinstance(pre_raw, Mapping) or not isinstance(pre_raw.get("sources"), list) or not pre_raw["sources"]:
         raise SsalInputError(where, "pretraining.sources: expected a non-empty list of file selections")
-    sources = tuple(_typed(FileSelection, s, where, f"pretraining.sources[{i}]") for i, s in enumerate(pre_raw["sources"]))
-    pre = _typed(PretrainingSpec, {k: v for k, v in pre_raw.items() if k != "sources"}, where, "pretraining")
+    sources = tuple(typed(FileSelection, s, where, f"pretraining.sources[{i}]") for i, s in enumerate(pre_raw["sources"]))
+    pre = typed(PretrainingSpec, {k: v for k, v in pre_raw.items() if k != "sources"}, where, "pretraining")
     pre = PretrainingSpec(sources=sources, window=pre.window, stride=pre.stride)
     methods: list[MethodEntry] = []
     if not isinstance(raw["methods"], list) or not raw["methods"]:
@@ -314,13 +196,13 @@ def load_spec(name_or_path: str) -> BenchmarkSpec:
         if isinstance(m, str):
             methods.append(MethodEntry(name=m, method=m))
         else:
-            methods.append(_typed(MethodEntry, m, where, f"methods[{i}]"))
+            methods.append(typed(MethodEntry, m, where, f"methods[{i}]"))
     names = [m.name for m in methods]
     if len(set(names)) != len(names):
         raise SsalInputError(where, "methods: two entries share a name")
     if not isinstance(raw["schedules"], Mapping) or not raw["schedules"]:
         raise SsalInputError(where, "schedules: expected name -> settings")
-    schedules = {str(k): _typed(BenchSchedule, v or {}, where, f"schedules.{k}") for k, v in raw["schedules"].items()}
+    schedules = {str(k): typed(BenchSchedule, v or {}, where, f"schedules.{k}") for k, v in raw["schedules"].items()}
     for k, s in schedules.items():
         if s.plan not in ("cpu", "reference"):
             raise SsalInputError(where, f"schedules.{k}.plan: {s.plan!r} is not cpu or reference")

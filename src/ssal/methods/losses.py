@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 
-def moco_logits(q: Tensor, k: Tensor, queue: Tensor, temperature: float = 0.07) -> Tensor:
+def moco_logits(q: Tensor, k: Tensor, queue: Tensor, temperature: float) -> Tensor:
     """Similarities of each query to its positive key and to every queued negative.
 
     ``logits[i] = [q_i . k_i, q_i . queue_1, ..., q_i . queue_K] / t``, shape (N, 1 + K).
@@ -39,7 +39,7 @@ def moco_logits(q: Tensor, k: Tensor, queue: Tensor, temperature: float = 0.07) 
         k: (N, D) positive keys, L2-normalised (row ``i`` is the positive of ``q[i]``).
         queue: (K, D) negatives, L2-normalised. Pass a detached copy when the queue is
             updated in place afterwards (the backward pass reads it).
-        temperature: ``t > 0``.
+        temperature: ``t > 0`` (a run's is ``model.temperature``).
     """
     if q.shape != k.shape or q.dim() != 2:
         raise ValueError(f"q and k must both be (N, D); got {tuple(q.shape)} and {tuple(k.shape)}")
@@ -61,7 +61,7 @@ def info_nce_from_logits(logits: Tensor) -> Tensor:
     return F.cross_entropy(logits, target)
 
 
-def info_nce(q: Tensor, k: Tensor, queue: Tensor, temperature: float = 0.07) -> Tensor:
+def info_nce(q: Tensor, k: Tensor, queue: Tensor, temperature: float) -> Tensor:
     """InfoNCE of MoCo (L_Info): the positive key against the queued negatives.
 
     ``L = -mean_i log( exp(q_i.k_i / t) / (exp(q_i.k_i / t) + sum_j exp(q_i.queue_j / t)) )``.

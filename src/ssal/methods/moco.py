@@ -1,7 +1,8 @@
-"""The one MoCo learner behind every method (SSAL, AimCLR, SkeletonCLR), and its builder.
+"""The MoCo learner behind SSAL, AimCLR and SkeletonCLR (``model.learner: moco``), and its builder.
 
-Methods differ only by configuration (``methods/configs/*.yaml``): the encoder, the
-augmentations and which loss terms are on. One training step of :class:`MoCoLearner`
+:class:`MoCoLearner` implements the learner contract (:class:`ssal.methods.learner.Learner`);
+these methods differ only by configuration (their presets): the encoder, the augmentations and
+which loss terms are on. One training step of :class:`MoCoLearner`
 (SPEC section 2, the paper's Fig. 2):
 
 1. views: ``s1 = T(x)``, ``s2 = T(x)`` (general augmentation), ``s3 = T'(x)`` (strong: SSA for
@@ -33,8 +34,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config.resolve import typed_section
-from ..config.schema import STRONG_KINDS, ModelConfig
+from ..config.schema import STRONG_KINDS, LossWeights, ModelConfig
 from ..distributed import gather_cat
+from .learner import Learner, compile_feature_maps
 from .losses import (
     distribution_divergence,
     info_nce_from_logits,
@@ -52,6 +54,7 @@ __all__ = [
     "LearnerSettings",
     "STRONG_KINDS",
     "build_learner",
+    "build_moco_learner",
     "has_strong_view",
     "learner_settings",
 ]
@@ -88,8 +91,14 @@ def momentum_update(model_q: nn.Module, model_k: nn.Module, m: float) -> None:
         bk.copy_(bq)
 
 
-class MoCoLearner(nn.Module):
+class MoCoLearner(Learner):
     """MoCo with an optional strong view, SimAM feature drop and distributional divergence.
+
+    The learner contract (:class:`~ssal.methods.learner.Learner`): the evaluated encoder is the
+    query encoder ``encoder_q``; the optimiser trains the query encoder and head; the key
+    encoder and head (EMA of the query ones) are derived state and the queue (filled with the
+    keys of every rank) is a replicated buffer; ``run.dist_bn: shuffle`` turns on shuffle-BN
+    of the keys; ``run.compile`` compiles both encoders' ``feature_maps``.
 
     Args:
         encoder: query encoder (``feature_maps``, ``fuse``, ``out_dim``; see ``ssal.models``).
@@ -104,11 +113,15 @@ class MoCoLearner(nn.Module):
         queue_size: K, number of queued negatives (any size; see :class:`FeatureQueue`).
         momentum: m of the key-encoder EMA.
         temperature: t of all logits.
-        loss_weights: weights of the terms, ``{"info": a, "ld": b}``.
+        loss_weights: weights of the terms, ``{"info": a, "ld": b}``; a term left out takes its
+            weight from :class:`~ssal.config.schema.LossWeights`.
         mining_topk: AimCLR's nearest-neighbour mining: from epoch ``mining_epoch`` on
             (see :meth:`set_epoch`), the ``mining_topk`` most similar queue entries of each
             query view are extra positives of L_Info. 0 turns mining off.
         mining_epoch: first epoch with mining.
+        use_ld: the L_d term (without it a strong view is contrasted like the general query).
+
+    The keyword arguments default to the schema's values (:class:`~ssal.config.schema.ModelConfig`).
     """
 
     def __init__(
@@ -119,14 +132,14 @@ class MoCoLearner(nn.Module):
         strong: nn.Module | Augment | None = None,
         drop: FeatureDrop | None = None,
         *,
-        feature_dim: int = 128,
-        queue_size: int = 1024,
-        momentum: float = 0.999,
-        temperature: float = 0.07,
+        feature_dim: int = ModelConfig.feature_dim,
+        queue_size: int = ModelConfig.queue_size,
+        momentum: float = ModelConfig.momentum,
+        temperature: float = ModelConfig.temperature,
         loss_weights: Mapping[str, float] | None = None,
-        mining_topk: int = 0,
-        mining_epoch: int = 0,
-        use_ld: bool = True,
+        mining_topk: int = ModelConfig.mining_topk,
+        mining_epoch: int = ModelConfig.mining_epoch,
+        use_ld: bool = ModelConfig.use_ld,
     ) -> None:
         super().__init__()
         if mining_topk < 0 or mining_topk > queue_size:
@@ -143,25 +156,53 @@ class MoCoLearner(nn.Module):
         self.queue = FeatureQueue(queue_size, feature_dim)
         self.momentum = float(momentum)
         self.temperature = float(temperature)
-        self.loss_weights = {"info": 1.0, "ld": 1.0, **dict(loss_weights or {})}
+        self.loss_weights = {**asdict(LossWeights()), **dict(loss_weights or {})}
         self.mining_topk = int(mining_topk)
         # Without L_d, a strong view (if any) is contrasted like the general query (InfoNCE
         # against the same key and queue), as in AimCLR's ablation without D3M.
         self.use_ld = bool(use_ld)
         self.mining_epoch = int(mining_epoch)
         self.epoch = 0
-        #: MoCo's shuffle-BN for the keys under torch.distributed (set by ``ssal.distributed``).
+        #: MoCo's shuffle-BN for the keys under torch.distributed (:meth:`distributed_setup`).
         self.shuffle_bn = False
 
-    # ------------------------------------------------------------------ public helpers
+    # ------------------------------------------------------------------ the learner contract
+    @property
+    def evaluated_encoder(self) -> nn.Module:
+        """The query encoder ``encoder_q``."""
+        return self.encoder_q
+
     def set_epoch(self, epoch: int) -> None:
         """Tell the learner the current epoch (0-based); only nearest-neighbour mining uses it."""
         self.epoch = int(epoch)
 
     def trainable_parameters(self) -> Iterable[nn.Parameter]:
-        """Parameters the optimiser updates: the query encoder and its head."""
+        """Parameters the optimiser updates: the query encoder and its head (in module order,
+        the requires-grad parameters of the learner)."""
         yield from self.encoder_q.parameters()
         yield from self.head_q.parameters()
+
+    def compile_encoders(self, backend: str) -> None:
+        """``torch.compile`` the ``feature_maps`` of the query and key encoders in place. The
+        augmentations (seeded generators), the SimAM drop and the queue stay eager."""
+        for encoder in (self.encoder_q, self.encoder_k):
+            compile_feature_maps(encoder, backend)
+
+    def distributed_setup(self, bn_mode: str) -> None:
+        """``shuffle``: the keys are computed on a batch shuffled across ranks (shuffle-BN)."""
+        if bn_mode == "shuffle":
+            self.shuffle_bn = True
+
+    def replicated_buffers(self) -> list[str]:
+        """The queue: every rank enqueues the same gathered keys."""
+        return [f"queue.{name}" for name, _ in self.queue.named_buffers()]
+
+    def derived_state(self) -> list[str]:
+        """The key encoder and head: EMA of the query ones, their buffers copied from them."""
+        key_model = {"encoder_k": self.encoder_k, "head_k": self.head_k}
+        names = [f"{prefix}.{name}" for prefix, module in key_model.items() for name, _ in module.named_buffers()]
+        return names + [f"{prefix}.{name}" for prefix, module in key_model.items()
+                        for name, _ in module.named_parameters()]
 
     @property
     def mining_active(self) -> bool:
@@ -169,7 +210,7 @@ class MoCoLearner(nn.Module):
         return self.mining_topk > 0 and self.epoch >= self.mining_epoch
 
     # ------------------------------------------------------------------ the step
-    def forward(
+    def training_step(
         self, x: Tensor, generator: torch.Generator | None = None, lengths: Tensor | None = None
     ) -> dict[str, Tensor]:
         """One MoCo step on a batch ``x`` (N, C, T, V).
@@ -262,8 +303,9 @@ def has_strong_view(settings: ModelConfig) -> bool:
     return settings.augment.strong_kind != "none"
 
 
-def build_learner(cfg: ModelConfig | Mapping[str, Any], layout: Any, where: str | None = None) -> MoCoLearner:
-    """A :class:`MoCoLearner` from the ``model:`` settings of a method.
+def build_moco_learner(cfg: ModelConfig | Mapping[str, Any], layout: Any, where: str | None = None) -> MoCoLearner:
+    """A :class:`MoCoLearner` from the ``model:`` settings of a method (the ``moco`` entry of
+    :data:`ssal.methods.learner.LEARNERS`).
 
     Args:
         cfg: the typed ``model`` section (:class:`~ssal.config.schema.ModelConfig`) or a mapping
@@ -306,3 +348,8 @@ def build_learner(cfg: ModelConfig | Mapping[str, Any], layout: Any, where: str 
         mining_epoch=settings.mining_epoch,
         use_ld=settings.use_ld,
     )
+
+
+#: The name of ssal 0.1 (the benchmarks call it); :func:`ssal.methods.build_learner` builds any
+#: learner a ``model:`` section names.
+build_learner = build_moco_learner

@@ -18,6 +18,7 @@ import abc
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import SsalInputError
@@ -133,7 +134,27 @@ def count_parameters(module: nn.Module, trainable_only: bool = True) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
 
 
+def resize_time(x: torch.Tensor, length: int | None) -> torch.Tensor:
+    """Resample ``(N, C, T, V)`` to ``length`` frames by linear interpolation in time.
+
+    Uses the convention of the pretraining crop and of preprocessing (``align_corners=True``:
+    the first and last frames are kept, output frame ``i`` sits at ``i (T-1) / (length-1)``);
+    joints are untouched. ``length=None`` or ``length == T`` returns ``x`` itself.
+    """
+    if length is None or x.shape[2] == length:
+        return x
+    if length < 1:
+        raise ValueError(f"clip length must be positive, got {length}")
+    n, c, t, v = x.shape
+    flat = x.permute(0, 1, 3, 2).reshape(n, c * v, t)
+    if length == 1 or t == 1:  # one output frame: the first (linspace(0, T-1, 1) = [0])
+        return x[:, :, :1].expand(n, c, length, v).contiguous()
+    out = F.interpolate(flat, size=length, mode="linear", align_corners=True)
+    return out.reshape(n, c, v, length).permute(0, 1, 3, 2).contiguous()
+
+
 __all__ = [
+    "resize_time",
     "IN_CHANNELS",
     "Encoder",
     "JointBatchNorm",

@@ -95,7 +95,7 @@ class _InferenceOnly(nn.Module):
     def _check_eval(self) -> None:
         if self.training:
             raise RuntimeError(f"{type(self).__name__} has BatchNorm folded in and is for inference only; "
-                               "train the original encoder (ssal.api.load_encoder)")
+                               "train the original encoder (ssal.inference.load_encoder)")
 
 
 class JointAffine(_InferenceOnly):

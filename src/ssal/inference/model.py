@@ -20,16 +20,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from .checkpoint import load_checkpoint, save_checkpoint
-from .config import clip_len as config_clip_len
-from .data.dataset import GaitDataset
-from .data.pose import make_upright
-from .data.preprocess import PreprocessConfig, sequences_to_dataset
-from .errors import SsalInputError, display_path
-from .models import build_encoder, upgrade_state_dict
-from .models.base import BackboneFeatures, Encoder
-from .models.heads import LinearClassifier
-from .skeleton import H36M17, SkeletonLayout, get_layout, map_to_layout
+from ..checkpoint import load_checkpoint, save_checkpoint
+from ..config import clip_len as config_clip_len
+from ..data.dataset import GaitDataset
+from ..data.pose import make_upright
+from ..data.preprocess import PreprocessConfig, sequences_to_dataset
+from ..errors import SsalInputError, display_path
+from ..models import build_encoder, upgrade_state_dict
+from ..models.base import BackboneFeatures, Encoder
+from ..skeleton import H36M17, SkeletonLayout, map_to_layout
 
 
 def upgrade_encoder_config(cfg: Any) -> Any:
@@ -55,8 +54,8 @@ def load_encoder(path: str | Path, map_location: str | torch.device = "cpu") -> 
     Returns:
         ``(encoder, checkpoint)``; the encoder is in eval mode on ``map_location``.
     """
-    from . import checkpoint_fields as fields
-    from .data.preprocess import PreprocessConfig
+    from .. import checkpoint_fields as fields
+    from ..data.preprocess import PreprocessConfig
 
     ck = load_checkpoint(path, map_location=map_location)
     where = display_path(path)
@@ -83,7 +82,7 @@ def load_encoder(path: str | Path, map_location: str | torch.device = "cpu") -> 
 def stored_clip_len(ck: Mapping[str, Any], config: Mapping[str, Any] | None, where: str) -> int | None:
     """The clip length a checkpoint's encoder is evaluated at: ``clip_len`` (classifiers),
     else the pretraining clip length of its ``config`` (encoder.pt); validated."""
-    from . import checkpoint_fields as fields
+    from .. import checkpoint_fields as fields
 
     if ck.get("clip_len") is not None:
         return fields.check_clip_len(ck.get("clip_len"), where)
@@ -157,7 +156,7 @@ class EmotionModel:
         """Read a file or folder (BVH, ``.npz``, E-Gait ``.h5``, ``.ssal``, Human3.6M ``.npy``, or
         a video with the ``video`` extra: one sequence per stretch, :mod:`ssal.data.video`) onto
         the model's layout with the model's preprocessing, as ``ssal predict`` does."""
-        from .data.io import load_dataset
+        from ..data.io import load_dataset
 
         return load_dataset(path, layout=self.layout, preprocess=self.preprocess)
 
@@ -203,7 +202,7 @@ class EmotionModel:
 
     # ------------------------------------------------------------------ inference
     def _batches(self, x: np.ndarray, batch_size: int):
-        from .evaluation.features import resize_time
+        from ..models.base import resize_time
 
         batch_size = max(1, min(int(batch_size), int(self.batch_size)))
         for i in range(0, len(x), batch_size):
@@ -259,95 +258,12 @@ class EmotionModel:
         return [self.classes[i] for i in self.predict(data).argmax(axis=1)]
 
 
-@dataclass
-class OnnxEmotionModel(EmotionModel):
-    """An :class:`EmotionModel` over an ONNX file written by ``ssal export`` (onnxruntime).
-
-    ``encoder`` is an :class:`ssal.export.OnnxRunner`; the file computes either probabilities
-    (``kind == "classifier"``, for :meth:`predict`) or embeddings (``"encoder"``, for
-    :meth:`embed`). Input preparation (reading, preprocessing, resizing to ``clip_len``) is the
-    checkpoint's, taken from the file's metadata.
-    """
-
-    kind: str = "classifier"
-
-    def optimize(self) -> OnnxEmotionModel:
-        return self  # onnxruntime optimises the graph itself
-
-    @property
-    def has_classifier(self) -> bool:
-        return self.kind == "classifier"
-
-    def embed(self, data: Any, batch_size: int = 512) -> np.ndarray:
-        """Embeddings ``(N, D)``, from an exported ``encoder.pt``."""
-        if self.kind != "encoder":
-            raise SsalInputError(None, "this ONNX model outputs probabilities; export encoder.pt for embeddings")
-        with torch.inference_mode():
-            return self._run(self.prepare(data), batch_size, self.encoder.out_dim, self.encoder)
-
-    def predict(self, data: Any, batch_size: int = 512) -> np.ndarray:
-        """Probabilities ``(N, num_classes)``, from an exported ``classifier.pt``."""
-        if self.kind != "classifier":
-            raise SsalInputError(None, "this ONNX model is an exported encoder without a classifier; "
-                                       "export a classifier.pt to predict")
-        with torch.inference_mode():
-            return self._run(self.prepare(data), batch_size, len(self.classes), self.encoder)
-
-
 def fold_for_inference(encoder: torch.nn.Module) -> torch.nn.Module:
     """An inference copy of an encoder (or its :class:`BackboneFeatures` view) with BatchNorm folded."""
-    from .models.fold import fold_batchnorm
+    from ..models.fold import fold_batchnorm
 
     if isinstance(encoder, BackboneFeatures):
         return BackboneFeatures(fold_batchnorm(encoder.encoder)).eval()
     return fold_batchnorm(encoder)
 
 
-def load(path: str | Path, device: str | torch.device = "cpu", optimize: bool = True) -> EmotionModel:
-    """Load ``encoder.pt`` (embeddings only), ``classifier.pt`` (embeddings and predictions) or
-    a model exported to ONNX by ``ssal export`` (``.onnx``, run through onnxruntime).
-
-    ``optimize`` (default): predictions run an inference copy of the encoder with BatchNorm
-    folded into the convolutions (equal to the checkpoint's encoder up to float round-off).
-    """
-    if str(path).lower().endswith(".onnx"):
-        from .export import load_onnx
-
-        return load_onnx(path)
-    from . import checkpoint_fields as fields
-
-    try:
-        device = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise SsalInputError("--device", f"unknown device {device!r} ({exc})") from None
-    encoder: Encoder | BackboneFeatures
-    encoder, ck = load_encoder(path, map_location=device)
-    where = display_path(path)
-    # The checkpoint names the feature it was evaluated on: "output" (the encoder's output: CFFN's
-    # fused vector, ST-GCN's pooled maps; "fused" in ssal 0.1) or "backbone" (pooled maps of
-    # every branch). Files from ssal 0.1 without the key were evaluated on the backbone.
-    feature = ck.get("feature", "backbone")
-    if feature not in fields.FEATURES:
-        raise SsalInputError(where, f"field 'feature': must be one of {fields.FEATURES}, got {str(feature)[:40]!r}")
-    if feature == "backbone":
-        encoder = BackboneFeatures(encoder).eval()
-    classes = fields.check_classes(ck.get("classes"), where)
-    head = None
-    if "head" in ck:
-        weights = fields.check_head(ck["head"], where, len(classes), int(encoder.out_dim))
-        head = LinearClassifier(encoder.out_dim, len(classes))
-        try:
-            head.load_state_dict(weights)
-        except RuntimeError as exc:
-            raise SsalInputError(where, f"classifier head does not fit ({str(exc).splitlines()[0]})") from None
-        head = head.to(device).eval()
-    config = ck.get("config") if isinstance(ck.get("config"), Mapping) else {}
-    preprocess = fields.check_preprocess(fields.stored_preprocess(ck, config, where), where)
-    clip_len = stored_clip_len(ck, config, where)
-    estimate = ck.get("_estimate") or {}
-    ck["_batch_size"] = fields.inference_batch(int(estimate.get("sample_bytes", 0)), 512)
-    ck["_where"] = where
-    model = EmotionModel(encoder=encoder, head=head, layout=get_layout(ck["layout"]), classes=classes,
-                         preprocess=preprocess, clip_len=clip_len, meta=ck, device=device,
-                         batch_size=int(ck["_batch_size"]))
-    return model.optimize() if optimize else model

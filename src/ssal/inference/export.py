@@ -36,18 +36,14 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .errors import SsalInputError
+from ..errors import SsalInputError
+from .onnx_model import METADATA_KEY, METADATA_VERSION
 
 #: Export formats of ``ssal export``.
 FORMATS = ("onnx", "torchscript")
-#: Version of the metadata object stored with an exported model.
-METADATA_VERSION = 1
-#: Metadata key (ONNX ``metadata_props``) / extra file name (TorchScript).
-METADATA_KEY = "ssal"
 
 
 class InferenceGraph(nn.Module):
@@ -106,7 +102,7 @@ def export_model(checkpoint: str | Path, fmt: str, out: str | Path, *, frames: i
     Returns:
         The metadata stored with the model.
     """
-    from .api import load
+    from .loading import load
 
     if fmt not in FORMATS:
         raise SsalInputError(None, f"unknown export format {fmt!r}; choose {' or '.join(FORMATS)}")
@@ -155,7 +151,7 @@ def _export_onnx(graph: InferenceGraph, example: Tensor, path: Path, meta: dict[
 
 
 def _export_torchscript(model, example: Tensor, path: Path, meta: dict[str, Any]) -> None:
-    from .api import fold_for_inference
+    from .model import fold_for_inference
 
     graph = InferenceGraph(fold_for_inference(model.encoder), model.head).eval()
     with warnings.catch_warnings():
@@ -165,63 +161,5 @@ def _export_torchscript(model, example: Tensor, path: Path, meta: dict[str, Any]
     torch.jit.save(traced, str(path), _extra_files={f"{METADATA_KEY}.json": json.dumps(meta)})
 
 
-def read_onnx_metadata(path: str | Path, session=None) -> dict[str, Any]:
-    """The ssal metadata object stored in an exported ONNX file."""
-    if session is None:
-        session = _session(path)
-    raw = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
-    if raw is None:
-        raise SsalInputError(path, "ONNX model was not exported by `ssal export` (no ssal metadata)")
-    try:
-        meta = json.loads(raw)
-    except json.JSONDecodeError:
-        raise SsalInputError(path, "ONNX model's ssal metadata is not valid JSON") from None
-    if not isinstance(meta, dict) or meta.get("version") != METADATA_VERSION:
-        raise SsalInputError(path, f"ONNX model's ssal metadata has an unknown version ({meta.get('version')!r})")
-    return meta
 
-
-def _session(path: str | Path):
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        raise SsalInputError(path, "running an ONNX model needs onnxruntime (pip install onnxruntime)") from None
-    if not Path(path).is_file():
-        raise SsalInputError(path, "file not found")
-    try:
-        return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own exception types
-        raise SsalInputError(path, f"not a readable ONNX model ({str(exc).splitlines()[0][:200]})") from None
-
-
-class OnnxRunner(nn.Module):
-    """An onnxruntime session behind the module interface ``EmotionModel`` calls: float32
-    ``(N, 3, T, V)`` in, the exported output (embeddings or probabilities) out."""
-
-    def __init__(self, session, out_dim: int) -> None:
-        super().__init__()
-        self.session = session
-        self.input_name = session.get_inputs()[0].name
-        self.out_dim = out_dim
-
-    def forward(self, x: Tensor) -> Tensor:
-        arr = np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
-        return torch.from_numpy(self.session.run(None, {self.input_name: arr})[0])
-
-
-def load_onnx(path: str | Path):
-    """An :class:`~ssal.api.EmotionModel` that runs an ``ssal export`` ONNX file through
-    onnxruntime: ``predict`` for an exported classifier, ``embed`` for an exported encoder."""
-    from .api import OnnxEmotionModel
-    from .data.preprocess import PreprocessConfig
-    from .skeleton import get_layout
-
-    session = _session(path)
-    meta = read_onnx_metadata(path, session)
-    runner = OnnxRunner(session, int(meta["out_dim"]))
-    return OnnxEmotionModel(encoder=runner, head=None, layout=get_layout(meta["layout"]),  # type: ignore[arg-type]
-                            classes=list(meta["classes"]), preprocess=PreprocessConfig.from_dict(meta["preprocess"]),
-                            clip_len=meta.get("clip_len"), meta=meta, kind=str(meta["kind"]))
-
-
-__all__ = ["FORMATS", "InferenceGraph", "OnnxRunner", "export_model", "load_onnx", "read_onnx_metadata"]
+__all__ = ["FORMATS", "InferenceGraph", "export_model"]

@@ -1,0 +1,164 @@
+"""One dataset, one split, one schedule: the :class:`Experiment` every job of this package
+works on, how it is set up (:func:`prepare_experiment`: data, split, run directory, schedule
+record) and the configuration it reads (split fractions, kNN settings, a method's config).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..config import resolve_config
+from ..data.configured import load_configured_dataset
+from ..data.dataset import GaitDataset
+from ..data.splits import load_split, save_split, stratified_split
+from ..engine import prepare_run_dir
+from ..errors import SsalInputError
+from ..evaluation import KnnSettings
+from .schedule import Schedule
+
+
+@dataclass
+class Experiment:
+    """One dataset, one split, one schedule: the shared state of an experiment's run."""
+
+    dataset: GaitDataset
+    split: dict[str, np.ndarray]
+    schedule: Schedule
+    out: Path
+    device: str = "cpu"
+    progress: bool = True
+    seed: int = 0
+    log: Callable[[str], None] = print
+    config_overrides: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def train(self) -> GaitDataset:
+        return self.dataset.subset(self.split["train"])
+
+    @property
+    def val(self) -> GaitDataset:
+        return self.dataset.subset(self.split["val"])
+
+    @property
+    def test(self) -> GaitDataset:
+        return self.dataset.subset(self.split["test"])
+
+
+def configured(section: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """One section of the configuration (``"data"``, ``"run"``): the section of ``overrides``
+    (config overrides) typed by its schema, the schema defaults where it names nothing."""
+    from ..config import DataConfig, RunConfig, typed_section
+
+    schema = {"data": DataConfig, "run": RunConfig}[section]
+    return asdict(typed_section(schema, (overrides or {}).get(section) or {}, None, f"{section}."))
+
+
+def split_fractions(overrides: Mapping[str, Any] | None = None) -> tuple[float, float]:
+    """``(data.val_fraction, data.test_fraction)`` of the configuration (see :func:`configured`)."""
+    data = configured("data", overrides)
+    return float(data["val_fraction"]), float(data["test_fraction"])
+
+
+def knn_settings(overrides: Mapping[str, Any] | None = None, clip_len: int | None = None) -> KnnSettings:
+    """The kNN protocol's settings: ``run.knn_k`` and ``run.knn_temperature`` of the configuration
+    (see :func:`configured`)."""
+    return KnnSettings.from_run(configured("run", overrides), clip_len)
+
+
+def method_config(exp: Experiment, method: str, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The resolved pretraining configuration of ``method`` under the experiment's schedule."""
+    from ..config import deep_merge
+
+    overrides = deep_merge(exp.schedule.overrides(method), exp.config_overrides, strict=False)
+    overrides = deep_merge(overrides, {"seed": exp.seed, "run": {"device": exp.device, "progress": exp.progress}},
+                           strict=False)
+    if extra:
+        overrides = deep_merge(overrides, extra, strict=False)
+    return resolve_config(method, overrides=overrides)
+
+
+def describe(exp: Experiment) -> dict[str, Any]:
+    """Dataset facts for the report."""
+    ds = exp.dataset
+    return {"source": ds.meta.get("source", "?"), "sequences": len(ds), "frames": ds.num_frames,
+            "joints": ds.layout.num_joints, "layout": ds.layout.name, "classes": ds.classes,
+            "class_counts": ds.class_counts(),
+            "split_sizes": {k: int(len(v)) for k, v in exp.split.items()}}
+
+
+def check_schedule(out: Path, schedule: Schedule, *, resume: bool) -> None:
+    """Record ``schedule`` in ``out / schedule.json``; on resume, refuse a different one.
+
+    A resumed run reuses the finished pretraining stages of the directory, so mixing two
+    schedules would silently compare encoders trained for different lengths.
+    """
+    from ..checkpoint import atomic_write_text
+
+    path = out / "schedule.json"
+    current = json.loads(json.dumps(schedule.to_dict()))
+    if resume and path.is_file():
+        try:
+            saved = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise SsalInputError(path, f"unreadable schedule record ({exc})") from None
+        pretrain = json.loads(json.dumps(asdict(schedule.pretrain)))
+        changed = sorted(k for k, v in pretrain.items() if saved.get(k) != v)
+        if changed:
+            raise SsalInputError(out, f"was started with the {saved.get('name', '?')!r} schedule; resuming with "
+                                      f"{schedule.name!r} would change {', '.join(changed)}: use the same flags "
+                                      f"or a new --out")
+        # Evaluation settings (epochs of the probes, fractions, seeds) may change on resume.
+    atomic_write_text(path, json.dumps(current, indent=2))
+
+
+def prepare_experiment(out: str | Path, *, schedule: Schedule, data: Any = "builtin", labels: str | None = None,
+                       label_map: str | None = None,
+                       resume: bool = False, overwrite: bool = False, device: str = "cpu", progress: bool = True,
+                       seed: int = 0, log: Callable[[str], None] = print,
+                       config_overrides: Mapping[str, Any] | None = None) -> Experiment:
+    """Load the data, make (or reload) the split and set up the run directory.
+
+    ``data`` is a ``data`` section (:class:`~ssal.config.DataConfig` or a mapping: source and
+    reading settings) or, with ``labels`` and ``label_map``, the source alone. The split keeps
+    the dataset's groups (``data.group_by``) on one side.
+    """
+    from ..config import deep_merge
+    from ..data.configured import data_section
+
+    out = Path(out)
+    if resume and not (out / "split.json").is_file():
+        raise SsalInputError(out, "nothing to resume: no split.json in this directory")
+    if not resume:
+        prepare_run_dir(out, resume=False, overwrite=overwrite)
+    out.mkdir(parents=True, exist_ok=True)
+    given = ({"source": data, "labels": labels, "label_map": label_map} if isinstance(data, (str, Path))
+             else asdict(data) if not isinstance(data, Mapping) else dict(data))
+    overrides = dict(config_overrides or {})
+    section = data_section(deep_merge(given, overrides.get("data") or {}, strict=False))
+    if section.source == "builtin":
+        section = replace(section, builtin_n=schedule.pretrain.corpus_size)
+    dataset = load_configured_dataset(section)
+    if len(dataset.labelled) < len(dataset.classes) * 3:
+        raise SsalInputError(section.source, "too few labelled sequences to evaluate (need at least 3 per class)")
+    check_schedule(out, schedule, resume=resume)
+    overrides["data"] = asdict(section)
+    split_path = out / "split.json"
+    if split_path.is_file() and resume:
+        split = load_split(split_path)
+    else:
+        split = stratified_split(dataset.y, val=section.val_fraction, test=section.test_fraction, seed=seed,
+                                 groups=dataset.groups)
+        save_split(split, split_path)
+    split = {k: np.asarray(v, dtype=np.int64) for k, v in split.items()}
+    return Experiment(dataset=dataset, split=split, schedule=schedule, out=out, device=device, progress=progress,
+                      seed=seed, log=log, config_overrides=overrides)
+
+
+__all__ = ["Experiment", "prepare_experiment", "check_schedule", "describe", "method_config", "configured",
+           "split_fractions", "knn_settings"]

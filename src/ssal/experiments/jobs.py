@@ -1,0 +1,159 @@
+"""The experiment jobs of the command line: the demo (``ssal demo``), the demo's protocol on
+user data with optional k-fold cross-validation (``ssal reproduce``) and the SSAL ablation
+(``ssal ablate``).
+
+A job pretrains each method (:mod:`.pretraining`), evaluates every encoder with the protocols
+of :mod:`.protocols` on one seeded stratified split, against the same encoder architectures
+trained from scratch and left at random initialisation (:mod:`.references`). Results go to
+``results.json``, ``report.md`` and PNG plots in the run directory. Pretraining runs are
+resumable: an interrupted job started again with ``resume=True`` skips finished methods and
+resumes unfinished ones from their checkpoints.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..checkpoint import atomic_write_text
+from ..data.splits import kfold, stratified_split
+from ..errors import SsalInputError
+from ..evaluation import summarize_runs, write_report
+from ..methods.registry import encoder_name
+from .experiment import Experiment, describe, prepare_experiment, split_fractions
+from .figures import machine_description, make_plots
+from .notes import compare
+from .pretraining import SSL_METHODS, pretrain_seeds, run_pretraining
+from .protocols import SEED_PROTOCOLS
+from .references import evaluate_from_scratch
+from .schedule import SCHEDULES, Schedule, load_schedule
+from .seeds import evaluate_pretrained, evaluate_seeds
+
+
+def run_protocols(exp: Experiment, methods: Sequence[str], command: str,
+                  references: bool = True) -> dict[str, Any]:
+    """Pretrain and evaluate ``methods`` plus the from-scratch references; write the report."""
+    t0 = time.perf_counter()
+    results: dict[str, Any] = {"methods": {}, "dataset": describe(exp), "schedule": exp.schedule.to_dict(),
+                               "notes": []}
+    seed_runs = {m: pretrain_seeds(exp, m, m) for m in methods}
+    pretrained = {m: runs[0][1] for m, runs in seed_runs.items()}
+    for m, runs in seed_runs.items():
+        results["methods"][m] = evaluate_seeds(exp, m, m, runs)
+        if encoder_name(m) == "cffn":
+            # SSAL is evaluated on the fused vector (the paper's); its branch maps pooled are
+            # reported beside it, as the baselines' ST-GCN is read on its pooled maps.
+            results["methods"][f"{m} (branch maps)"] = evaluate_seeds(
+                exp, m, m, runs, protocols=SEED_PROTOCOLS, feature="backbone", suffix="/backbone")
+    if references:
+        for arch_method in dict.fromkeys(("ssal" if encoder_name(m) == "cffn" else "skeletonclr") for m in methods):
+            sup, rnd = evaluate_from_scratch(exp, arch_method)
+            arch = encoder_name(arch_method)
+            results["methods"][f"supervised-{arch}"] = sup
+            results["methods"][f"random-{arch}"] = rnd
+    results["seconds"] = round(time.perf_counter() - t0, 1)
+    results["notes"].extend(compare(results))
+    plots = make_plots(exp, results, pretrained)
+    dev = exp.device if exp.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    write_report(exp.out, results, plots, command=command, machine=machine_description(dev))
+    return results
+
+
+def run_demo(out: str | Path = "runs/demo", schedule: str | Path | Schedule = "default", *,
+             methods: Sequence[str] = SSL_METHODS, resume: bool = False, overwrite: bool = False,
+             device: str = "cpu", progress: bool = True, command: str = "ssal demo",
+             log: Callable[[str], None] = print) -> dict[str, Any]:
+    """The main job: pretrain SSAL, AimCLR and SkeletonCLR on the built-in corpus and compare.
+
+    ``schedule``: a :class:`Schedule`, a preset name or the path of a schedule file."""
+    if isinstance(schedule, Schedule):
+        sched = schedule
+    else:
+        sched = SCHEDULES[schedule] if isinstance(schedule, str) and schedule in SCHEDULES else load_schedule(schedule)
+    exp = prepare_experiment(out, schedule=sched, resume=resume, overwrite=overwrite, device=device,
+                             progress=progress, log=log)
+    return run_protocols(exp, methods, command)
+
+
+def run_kfold(data: Any, out: str | Path, *, folds: int, schedule: Schedule, methods: Sequence[str],
+              labels: str | None = None, label_map: str | None = None, device: str = "cpu",
+              progress: bool = True, resume: bool = False,
+              overwrite: bool = False, command: str = "ssal reproduce",
+              log: Callable[[str], None] = print) -> dict[str, Any]:
+    """k-fold cross-validation of the linear and finetune protocols on user data.
+
+    Each fold's test part is the fold; its validation part is a stratified ``data.val_fraction``
+    (a tenth by default) of the rest.
+    Fold results are summarised as mean +- std in ``kfold.json`` beside the main report.
+    """
+    base = prepare_experiment(out, schedule=schedule, data=data, labels=labels, label_map=label_map, resume=resume,
+                              overwrite=overwrite, device=device, progress=progress, log=log)
+    ds = base.dataset
+    labelled = ds.labelled
+    per_method: dict[str, list[dict[str, Any]]] = {}
+    groups = np.asarray(ds.groups) if ds.groups is not None else None
+    folds_of = kfold(ds.y[labelled], k=folds, seed=base.seed, groups=None if groups is None else groups[labelled])
+    for f, (tr, te) in enumerate(folds_of):
+        tr, te = labelled[tr], labelled[te]
+        inner = stratified_split(ds.y[tr], val=split_fractions(base.config_overrides)[0], test=0.0,
+                                 seed=base.seed + f, groups=None if groups is None else groups[tr])
+        split = {"train": tr[inner["train"]], "val": tr[inner["val"]], "test": te}
+        exp = replace(base, split=split, out=base.out / f"fold{f}")
+        exp.out.mkdir(parents=True, exist_ok=True)
+        # Pretraining gets this split, so it never sees the fold's test sequences.
+        for m in methods:
+            path = run_pretraining(exp, m, m)
+            res = evaluate_pretrained(exp, m, path, m, protocols=("linear", "finetune"))
+            per_method.setdefault(m, []).append(res)
+    summary = {m: {p: summarize_runs([r[p] for r in runs]) for p in ("linear", "finetune")}
+               for m, runs in per_method.items()}
+    atomic_write_text(base.out / "kfold.json", json.dumps(summary, indent=2, default=float))
+    return summary
+
+
+def ablation_variants() -> dict[str, dict[str, Any]]:
+    """SSAL with each component switched off alone (config overrides of the ``ssal`` preset)."""
+    return {
+        "ssal (full)": {},
+        "w/o upper-body jitter": {"model": {"augment": {"strong": {"jitter": False}}}},
+        "w/o spatial mask": {"model": {"augment": {"strong": {"spatial_mask": False}}}},
+        "w/o temporal mask": {"model": {"augment": {"strong": {"temporal_mask": False}}}},
+        "w/o graph branch": {"model": {"encoder": {"use_graph": False}}},
+        "w/o image branch": {"model": {"encoder": {"use_image": False}}},
+        "w/o SimAM drop": {"model": {"use_drop": False}},
+        "w/o L_d": {"model": {"use_ld": False}},
+    }
+
+
+def run_ablation(out: str | Path, schedule: Schedule, *, data: Any = "builtin", labels: str | None = None,
+                 label_map: str | None = None,
+                 variants: Sequence[str] | None = None, device: str = "cpu", progress: bool = True,
+                 resume: bool = False, overwrite: bool = False, command: str = "ssal ablate",
+                 log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Pretrain each SSAL ablation variant and compare kNN and linear accuracy."""
+    exp = prepare_experiment(out, schedule=schedule, data=data, labels=labels, label_map=label_map, resume=resume,
+                             overwrite=overwrite, device=device, progress=progress, log=log)
+    table = ablation_variants()
+    chosen = list(variants) if variants else list(table)
+    unknown = [v for v in chosen if v not in table]
+    if unknown:
+        raise SsalInputError(None, f"unknown ablation variant(s) {unknown}; known: {list(table)}")
+    t0 = time.perf_counter()
+    results: dict[str, Any] = {"methods": {}, "dataset": describe(exp), "schedule": schedule.to_dict(), "notes": []}
+    for i, name in enumerate(chosen):
+        seed_runs = pretrain_seeds(exp, f"variant{i}", "ssal", copy.deepcopy(table[name]))
+        results["methods"][name] = evaluate_seeds(exp, f"variant{i}", "ssal", seed_runs, protocols=SEED_PROTOCOLS)
+    results["seconds"] = round(time.perf_counter() - t0, 1)
+    write_report(exp.out, results, {}, command=command, machine=machine_description(device))
+    return results
+
+
+__all__ = ["run_protocols", "run_demo", "run_kfold", "ablation_variants", "run_ablation"]
