@@ -3,8 +3,8 @@
 For each size, a float16 corpus of ``(3, T, 16)`` sequences is written chunk by chunk with
 ``CanonicalWriter`` (the generator holds one chunk), then a fresh child process opens it with
 ``read_canonical`` (read-only memmap) and streams random batches through the engine's batch path
-(``ssal.engine.batches`` + ``ssal.engine.load_batch``), then runs a few real training steps of a
-tiny encoder with ``ssal.engine.pretrain`` on the memory-mapped dataset. The child reports its
+(``ssal.training.engine.batches`` + ``ssal.training.engine.load_batch``), then runs a few real training steps of a
+tiny encoder with ``ssal.training.engine.pretrain`` on the memory-mapped dataset. The child reports its
 peak RSS (``ru_maxrss``) after the open, after streaming and after pretraining, and the
 current anonymous / file-backed parts of its RSS (memmap pages read are file-backed page cache). Corpora are
 deleted afterwards.
@@ -56,7 +56,7 @@ def child(path: str, batches: int, steps: int, batch: int) -> None:
 
     from ssal.config import resolve_config
     from ssal.data.canonical import read_canonical
-    from ssal.engine import batches as plan_batches, load_batch, pretrain
+    from ssal.training.engine import batches as plan_batches, load_batch, pretrain
 
     base = peak_rss_gib()
     ds = read_canonical(path)

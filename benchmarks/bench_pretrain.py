@@ -1,7 +1,7 @@
 """Pretraining throughput (sequences/s), peak memory and FLOP rate per method, against AimCLR's
 public implementation measured in the same run.
 
-Each (method, T) runs in a fresh child process doing exactly what ``ssal.engine.pretrain`` does
+Each (method, T) runs in a fresh child process doing exactly what ``ssal.training.engine.pretrain`` does
 per step: ``load_batch`` of a sorted random index batch from a float32 array, ``learner(x, gen)``,
 ``zero_grad``, ``backward``, ``optimizer.step()`` (SGD from the method preset). The learner is
 ``build_learner(resolve_config(method)["model"], EGAIT16)`` with the preset encoders (AimCLR's
@@ -25,7 +25,7 @@ timed in the same child before and after the steps, so ``of limit`` reads as a f
 the machine gives a large matmul at that moment.
 
 Rows are ``METHOD@POLICY``: the host allocator policy the child sets first
-(:mod:`ssal.allocator`; ``ssal pretrain`` uses ``reuse``, so a bare METHOD means that). The
+(:mod:`ssal.training.allocator`; ``ssal pretrain`` uses ``reuse``, so a bare METHOD means that). The
 reference rows run with glibc's defaults unless ``--reference-allocators`` adds e.g. ``reuse``,
 which shows what the same allocator setting gives AimCLR's code.
 
@@ -60,7 +60,7 @@ def child(method: str, t: int, batch: int, queue: int, warmup: int, steps: int, 
 
     from ssal.skeleton import EGAIT16
 
-    from ssal.allocator import set_allocator_policy
+    from ssal.training.allocator import set_allocator_policy
 
     method, _, policy = method.partition("@")
     set_allocator_policy(policy or "system")
@@ -83,7 +83,7 @@ def child(method: str, t: int, batch: int, queue: int, warmup: int, steps: int, 
             return r["data_s"], r["loss"]
     else:
         from ssal.config import resolve_config
-        from ssal.engine import build_optimizer, load_batch
+        from ssal.training.engine import build_optimizer, load_batch
         from ssal.methods.moco import build_learner
 
         cfg = resolve_config(method, overrides={"model": {"queue_size": queue,
@@ -132,7 +132,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--methods", nargs="+", default=["aimclr", "ssal", "skeletonclr"],
-                    help="rows: METHOD or METHOD@POLICY (allocator policy of ssal.allocator; default: "
+                    help="rows: METHOD or METHOD@POLICY (allocator policy of ssal.training.allocator; default: "
                          "the policy `ssal pretrain` uses, 'reuse')")
     ap.add_argument("--reference-allocators", nargs="+", default=["system"],
                     help="allocator policies of the reference rows (the first is the ratios' base)")

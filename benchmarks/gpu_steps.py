@@ -35,7 +35,7 @@ def main() -> int:
     args = ap.parse_args()
 
     from ssal.config import resolve_config
-    from ssal.engine import autocast_factory, build_optimizer, compile_encoders, load_batch
+    from ssal.training.engine import autocast_factory, build_optimizer, compile_encoders, load_batch
     from ssal.methods.moco import build_learner
     from ssal.skeleton import EGAIT16
 

@@ -13,7 +13,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile, record_function
 
 from ssal.config import resolve_config
-from ssal.engine import build_optimizer, load_batch
+from ssal.training.engine import build_optimizer, load_batch
 from ssal.methods.moco import build_learner
 from ssal.skeleton import EGAIT16
 

@@ -33,8 +33,6 @@ LAYERS: dict[str, int] = {
     "data": 1, "augment": 2, "models": 3, "methods": 4,
     "training": 5, "evaluation": 6, "inference": 7, "visualisation": 7, "experiments": 8, "cli": 9,
     "__main__": 9, "__init__": 9,
-    # modules of the tree before the configuration issue regrouped them
-    "allocator": 0, "distributed": 4, "engine": 5, "checkpoint_fields": 5,
 }
 
 

@@ -3,7 +3,7 @@
 
 Every case names what it builds and what the command must do: exit code 2 with exactly one
 ``error: ...`` line on stderr and no traceback (most cases), or exit 0 for valid files that
-used to be refused (a BVH with a UTF-8 BOM, ...). ``tests/test_hostile_cases.py`` runs each
+used to be refused (a BVH with a UTF-8 BOM, ...). ``tests/cli/test_hostile_cases.py`` runs each
 case as its own test; ``python scripts/hostile_cases.py --memory-gb 2.5`` runs them all in one
 process under an address-space limit and prints the peak resident memory (VmHWM), which is how
 the memory bound in docs/data.md ("Limits") is checked; ``scripts/fuzz_readers.py`` runs them

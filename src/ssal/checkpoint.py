@@ -11,7 +11,7 @@ Before ``torch.load`` the file is checked at the door: a regular file of at most
 stored uncompressed (``torch.save`` never compresses; a deflated member could expand a small
 file into gigabytes), at most :data:`MAX_CHECKPOINT_BYTES` in total and at most
 :data:`MAX_PICKLE_BYTES` of pickled metadata. ``torch.load`` itself refuses storages larger
-than their records. What the metadata say is validated by :mod:`ssal.checkpoint_fields`.
+than their records. What the metadata say is validated by :mod:`ssal.training.checkpoint_fields`.
 """
 
 from __future__ import annotations

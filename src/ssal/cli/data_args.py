@@ -97,31 +97,41 @@ def settings_layers(args: argparse.Namespace) -> list[tuple[dict[str, Any], str 
     return layers
 
 
+def section_layers(args: argparse.Namespace, section: str,
+                   accepted: tuple[str, ...] = ("data",)) -> list[tuple[dict[str, Any], str | None]]:
+    """One section's values given on the command line (``--config``, ``--set``, flags), lowest
+    priority first. A ``--set`` outside ``accepted`` is an error (the command reads only those
+    sections); a ``--config`` file may hold other sections (they are for other commands)."""
+    out: list[tuple[dict[str, Any], str | None]] = []
+    for values, where in settings_layers(args):
+        other = sorted(k for k in values if k not in accepted)
+        if other and where is None:
+            keys = ", ".join(f"{a}.*" for a in accepted)
+            raise SsalInputError("--set", f"this command reads only {keys} settings, got {other[0]}.*")
+        part = values.get(section)
+        if part is None:
+            continue
+        if not isinstance(part, Mapping):
+            raise SsalInputError(where, f"settings {section} must be a mapping, got {type(part).__name__}")
+        out.append((dict(part), where))
+    return out
+
+
 def data_config(args: argparse.Namespace, base: Mapping[str, Any] | None = None, *, source: str | None = None,
-                only_data: bool = True) -> Any:
+                accepted: tuple[str, ...] = ("data",)) -> Any:
     """The typed ``data`` section for this command line on top of ``base`` (a data section).
 
-    ``source`` (a positional input) replaces ``data.source``. With ``only_data``, a ``--set``
-    of another section is an error (the command reads data only); a ``--config`` file may
-    hold other sections (they are for other commands).
+    ``source`` (a positional input) replaces ``data.source``; ``accepted``: the sections the
+    command reads (:func:`section_layers`).
     """
     from ..config import DataConfig, merge_typed
 
     layers: list[tuple[Mapping[str, Any], str | None]] = [(dict(base or {}), None)]
-    for values, where in settings_layers(args):
-        other = sorted(k for k in values if k != "data")
-        if other and only_data and where is None:
-            raise SsalInputError("--set", f"this command reads only data.* settings, got {other[0]}.*")
-        section = values.get("data")
-        if section is None:
-            continue
-        if not isinstance(section, Mapping):
-            raise SsalInputError(where, f"settings data must be a mapping, got {type(section).__name__}")
-        layers.append((dict(section), where))
+    layers += section_layers(args, "data", accepted)
     if source is not None:
         layers.append(({"source": source}, None))
     return merge_typed(DataConfig, layers, "data.")
 
 
 __all__ = ["DATA_FLAGS", "LABEL_MAP_HELP", "add_data_arguments", "add_settings_arguments", "data_config",
-           "data_flag_values", "settings_layers"]
+           "data_flag_values", "section_layers", "settings_layers"]

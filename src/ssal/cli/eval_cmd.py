@@ -9,6 +9,7 @@ import io
 import json
 import shlex
 import sys
+from collections.abc import Mapping
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import numpy as np
 from ..config import clip_len as config_clip_len
 from ..errors import SsalInputError, display_path
 from ..methods.registry import available_methods
-from .data_args import add_data_arguments, add_settings_arguments, data_config
+from .data_args import add_data_arguments, add_settings_arguments, data_config, section_layers
 from .video_cmd import add_video_flags, settings_from_args
 
 #: Dataset options shared by commands that read a dataset.
@@ -90,8 +91,10 @@ def _register_protocols(subparsers: argparse._SubParsersAction) -> None:
                            help="train on standardised features (lr 0.3 unless --lr) instead of SPEC's raw "
                                 "features at lr 3.0; the saved classifier still takes raw features")
         if name == "semi":
-            p.add_argument("--fractions", type=float, nargs="+", default=[0.01, 0.05, 0.1])
-            p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+            p.add_argument("--fractions", type=float, nargs="+",
+                           help="label fractions (eval.semi.fractions; default: the schedule's 0.01 0.05 0.1)")
+            p.add_argument("--seeds", type=int, nargs="+",
+                           help="label-subset seeds (eval.semi.seeds; default: the schedule's 0 1 2)")
         p.set_defaults(handler=run_protocol, protocol=name)
 
     p = subparsers.add_parser("supervised", help="train the same encoder from scratch on labels (the reference)")
@@ -214,7 +217,7 @@ def _experiment_for_checkpoint(args: argparse.Namespace):
         base = saved
     # Read the data as the encoder was trained: its preprocessing, label names, reading settings;
     # the command line's --config, --set and data flags change them.
-    data_cfg = data_config(args, base)
+    data_cfg = data_config(args, base, accepted=("data", "eval"))
     cfg = {**cfg, "data": asdict(data_cfg)}
     stored = PreprocessConfig.from_dict(ck["preprocess"]) if ck.get("preprocess") else None
     dataset = load_configured_dataset(data_cfg, preprocess=stored)
@@ -246,15 +249,13 @@ def run_protocol(args: argparse.Namespace) -> int:
 
     exp, ck = _experiment_for_checkpoint(args)
     proto = args.protocol
-    sched = exp.schedule
+    sched = exp.schedule.with_changes(**eval_changes(args))
     if args.epochs:
         sched = sched.with_changes(linear_epochs=args.epochs, finetune_epochs=args.epochs, semi_epochs=args.epochs)
     if args.lr:
         sched = sched.with_changes(linear_lr=args.lr, linear_std_lr=args.lr, finetune_lr=args.lr)
     if getattr(args, "standardize", False):
         proto = "linear_std"
-    if proto == "semi":
-        sched = sched.with_changes(fractions=tuple(args.fractions), seeds=tuple(args.seeds))
     exp.schedule = sched
     clip_len = config_clip_len(ck.get("config"))
 
@@ -273,6 +274,37 @@ def run_protocol(args: argparse.Namespace) -> int:
     print(format_table(results))
     print(f"results written to {exp.out / 'results.json'}")
     return 0
+
+
+#: ``eval`` keys (section, key) -> the schedule field a protocol command reads them into.
+EVAL_TO_SCHEDULE = {
+    ("linear", "epochs"): "linear_epochs", ("linear", "lr"): "linear_lr",
+    ("linear", "standardized_lr"): "linear_std_lr", ("finetune", "epochs"): "finetune_epochs",
+    ("finetune", "lr"): "finetune_lr", ("semi", "fractions"): "fractions", ("semi", "seeds"): "seeds",
+}
+
+
+def eval_changes(args: argparse.Namespace) -> dict[str, Any]:
+    """The schedule fields that the command line's ``eval.*`` keys set (``--config``, ``--set``,
+    ``--fractions``, ``--seeds``), typed and checked by the schema; the protocol commands run the
+    ``default`` schedule's evaluation settings where no key is given."""
+    from ..config import EvalConfig, deep_merge, merge_typed
+
+    layers = section_layers(args, "eval", ("data", "eval"))
+    semi = {k: list(v) for k, v in (("fractions", getattr(args, "fractions", None)),
+                                    ("seeds", getattr(args, "seeds", None))) if v}
+    if semi:
+        layers.append(({"semi": semi}, None))
+    typed = merge_typed(EvalConfig, layers, "eval.")
+    given: dict[str, Any] = {}
+    for values, _ in layers:
+        given = deep_merge(given, values, strict=False)
+    changes = {}
+    for (section, key), name in EVAL_TO_SCHEDULE.items():
+        if isinstance(given.get(section), Mapping) and key in given[section]:
+            value = getattr(getattr(typed, section), key)
+            changes[name] = tuple(value) if isinstance(value, list) else value
+    return changes
 
 
 def run_supervised(args: argparse.Namespace) -> int:

@@ -60,8 +60,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_pretrain(args: argparse.Namespace) -> int:
     """Handler of ``ssal pretrain``."""
-    from ..engine import RUN_LEFTOVERS, TrainingDiverged, TrainingInterrupted, pretrain
     from ..outputs import check_output_dir
+    from ..training.engine import RUN_LEFTOVERS, TrainingDiverged, TrainingInterrupted, pretrain
 
     check_output_dir(args.out, overwrite=args.overwrite, resume=args.resume, leftovers=RUN_LEFTOVERS,
                      what="run directory", resumable=True)

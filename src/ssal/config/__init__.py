@@ -20,6 +20,7 @@ from .schema import (
     CFFNConfig,
     Config,
     DataConfig,
+    EvalConfig,
     ExtremeConfig,
     GeneralAugmentConfig,
     LossWeights,

@@ -140,7 +140,7 @@ class TrainConfig:
 
 # ----------------------------------------------------------------------------- encoders
 # Widths have no upper bound here: the learner is built on the meta device before training and
-# one whose parameters would not fit is refused with its size (ssal.engine.check_learner_size).
+# one whose parameters would not fit is refused with its size (ssal.training.engine.check_learner_size).
 
 
 @dataclass
@@ -435,7 +435,7 @@ class RunConfig:
     #: BatchNorm under torchrun (docs/distributed.md): ``"shuffle"`` (MoCo's shuffle-BN for the
     #: key encoder), ``"sync"`` (SyncBatchNorm, CUDA only) or ``"local"`` (per-rank BN).
     dist_bn: str = _choice("shuffle", BN_MODES)
-    #: Host memory allocator policy of the training process (:mod:`ssal.allocator`):
+    #: Host memory allocator policy of the training process (:mod:`ssal.training.allocator`):
     #: ``"reuse"`` keeps freed activation blocks for the next step (fastest on the CPU),
     #: ``"release"`` returns them to the OS (lowest peak), ``"system"`` leaves glibc's defaults.
     allocator: str = _choice("reuse", ALLOCATOR_POLICIES)

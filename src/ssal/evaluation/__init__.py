@@ -2,7 +2,7 @@
 
 * :mod:`.metrics`: confusion matrix, top-1, macro-F1, per-class accuracy, reports.
 * :mod:`.features`: encoding sequences (eval mode, optional time resizing).
-* :mod:`.knn`: temperature-weighted cosine kNN (the pretraining monitor).
+* :mod:`.knn`: temperature-weighted cosine kNN (its vote is the pretraining monitor's, :mod:`ssal.training.monitor`).
 * :mod:`.classifier`: linear, finetune and supervised training; :class:`Classifier`.
 * :mod:`.semi`: finetuning on class-balanced label fractions over several seeds.
 * :mod:`.report`: ``report.md`` + ``results.json``; :mod:`.plots`: figures (imported on

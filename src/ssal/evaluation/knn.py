@@ -3,8 +3,9 @@
 As in InstDisc (Wu et al., 2018) and the MoCo kNN monitor: features are L2-normalised, the
 ``k`` training samples with the highest cosine similarity vote for their class with weight
 ``exp(similarity / temperature)``, and the class with the largest total wins (ties go to the
-lower class index). The vote itself (:func:`knn_scores`, :func:`knn_predict`) is the engine's
-(``ssal.engine``: the pretraining monitor runs it inside training); this module is the protocol.
+lower class index). The vote itself (:func:`knn_scores`, :func:`knn_predict`) belongs to the
+training layer (:mod:`ssal.training.monitor`: the pretraining monitor runs it inside training);
+this module is the protocol.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from torch import nn
 
 from ..config.schema import RunConfig
 from ..data.dataset import GaitDataset
-from ..engine import knn_predict, knn_scores
 from ..errors import SsalInputError
+from ..training.monitor import knn_predict, knn_scores
 from .features import extract_features
 from .metrics import classification_report
 

@@ -17,9 +17,9 @@ from ..config import resolve_config
 from ..data.configured import load_configured_dataset
 from ..data.dataset import GaitDataset
 from ..data.splits import load_split, save_split, stratified_split
-from ..engine import prepare_run_dir
 from ..errors import SsalInputError
 from ..evaluation import KnnSettings
+from ..training.engine import prepare_run_dir
 from .schedule import Schedule
 
 

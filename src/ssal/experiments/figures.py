@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..engine import read_metrics
 from ..inference import load
+from ..training.engine import read_metrics
 from .experiment import Experiment
 
 

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..engine import pretrain
 from ..methods.registry import available_methods
+from ..training.engine import pretrain
 from .experiment import Experiment, method_config
 
 #: The self-supervised methods, one per preset of the method registry.

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import torch
 
-from .. import checkpoint_fields as fields
 from ..errors import SsalInputError, display_path
 from ..models.base import BackboneFeatures, Encoder
 from ..models.heads import LinearClassifier
 from ..skeleton import get_layout
+from ..training import checkpoint_fields as fields
 from .model import EmotionModel, load_encoder, stored_clip_len
 from .onnx_model import load_onnx
 

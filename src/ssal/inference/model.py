@@ -45,7 +45,7 @@ def upgrade_encoder_config(cfg: Any) -> Any:
 def load_encoder(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[Encoder, dict[str, Any]]:
     """Rebuild the encoder stored in ``path`` (``encoder.pt`` or ``classifier.pt``).
 
-    Every field the rebuild reads is validated first (:mod:`ssal.checkpoint_fields`): the
+    Every field the rebuild reads is validated first (:mod:`ssal.training.checkpoint_fields`): the
     layout, the encoder settings (built on the meta device against the size limits before any
     memory is allocated), the clip length, the preprocessing and the weights. The sizes found
     are kept in ``checkpoint["_estimate"]`` (parameters, bytes of one sequence's largest
@@ -54,8 +54,8 @@ def load_encoder(path: str | Path, map_location: str | torch.device = "cpu") -> 
     Returns:
         ``(encoder, checkpoint)``; the encoder is in eval mode on ``map_location``.
     """
-    from .. import checkpoint_fields as fields
     from ..data.preprocess import PreprocessConfig
+    from ..training import checkpoint_fields as fields
 
     ck = load_checkpoint(path, map_location=map_location)
     where = display_path(path)
@@ -82,7 +82,7 @@ def load_encoder(path: str | Path, map_location: str | torch.device = "cpu") -> 
 def stored_clip_len(ck: Mapping[str, Any], config: Mapping[str, Any] | None, where: str) -> int | None:
     """The clip length a checkpoint's encoder is evaluated at: ``clip_len`` (classifiers),
     else the pretraining clip length of its ``config`` (encoder.pt); validated."""
-    from .. import checkpoint_fields as fields
+    from ..training import checkpoint_fields as fields
 
     if ck.get("clip_len") is not None:
         return fields.check_clip_len(ck.get("clip_len"), where)
@@ -134,7 +134,7 @@ class EmotionModel:
     meta: dict[str, Any] = field(default_factory=dict)
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     #: Largest inference batch (sized from the checkpoint's activation estimate, so that a
-    #: batch stays within ``ssal.checkpoint_fields.INFERENCE_BATCH_BYTES``).
+    #: batch stays within ``ssal.training.checkpoint_fields.INFERENCE_BATCH_BYTES``).
     batch_size: int = 512
     #: What ``embed`` / ``predict`` run: an inference copy of ``encoder`` with BatchNorm folded
     #: (:func:`ssal.models.fold.fold_batchnorm`, made by :func:`load`), or None for ``encoder``

@@ -4,10 +4,10 @@ A *learner* is one training algorithm (MoCo for SSAL, AimCLR and SkeletonCLR; a 
 predictor or a redundancy-reduction method could be others): an ``nn.Module`` that owns every
 network and every piece of state the algorithm trains or keeps (encoders, heads, momentum
 copies, memory banks), so that its ``state_dict`` is the ``model`` field of ``checkpoint.pt``.
-:mod:`ssal.engine` and :mod:`ssal.distributed` use a learner only through the methods of
+:mod:`ssal.training.engine` and :mod:`ssal.training.distributed` use a learner only through the methods of
 :class:`Learner` below; nothing there names an algorithm's parts.
 
-One learner's life in a run (``ssal.engine.pretrain``):
+One learner's life in a run (``ssal.training.engine.pretrain``):
 
 1. built by :func:`build_learner` from the ``model:`` section: the builder of
    :data:`LEARNERS` named by :func:`learner_name` (first on the meta device, to refuse a learner

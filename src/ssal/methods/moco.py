@@ -35,7 +35,7 @@ from torch import Tensor, nn
 
 from ..config.resolve import typed_section
 from ..config.schema import STRONG_KINDS, LossWeights, ModelConfig
-from ..distributed import gather_cat
+from .collectives import gather_cat
 from .learner import Learner, compile_feature_maps
 from .losses import (
     distribution_divergence,
@@ -276,9 +276,9 @@ class MoCoLearner(Learner):
 
     def _keys(self, s1: Tensor, generator: torch.Generator | None) -> Tensor:
         """``z1 = g_k(f_k(s1))``, normalised; with ``shuffle_bn`` in distributed training the
-        batch is shuffled across ranks first (``ssal.distributed.shuffled_forward``)."""
+        batch is shuffled across ranks first (:func:`ssal.methods.collectives.shuffled_forward`)."""
         if self.training and self.shuffle_bn and dist.is_available() and dist.is_initialized():
-            from ..distributed import shuffled_forward
+            from .collectives import shuffled_forward
 
             return shuffled_forward(lambda v: F.normalize(self.head_k(self.encoder_k(v)), dim=1),
                                     s1, generator)

@@ -4,7 +4,7 @@ In eval mode a BatchNorm is the per-channel affine map ``s * x + t`` with
 ``s = gamma / sqrt(running_var + eps)`` and ``t = beta - s * running_mean``. Where it sits right
 after a linear layer (or right before a 1x1 one) it can be merged into that layer's weight and
 bias, which removes one pass over the activations per BatchNorm and leaves the output equal up
-to float round-off (tested to 1e-5 in ``tests/test_inference.py``):
+to float round-off (tested to 1e-5 in ``tests/inference/test_inference.py``):
 
 * ST-GCN layer ``gcn -> BN -> ReLU -> conv(9x1) -> BN (-> dropout) (+ conv1x1 -> BN residual)``:
   the first BN goes into the graph convolution (its 1x1 weight rows and its ``(C, V)`` bias map,

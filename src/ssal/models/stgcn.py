@@ -24,7 +24,7 @@ Graph convolution cost: ST-GCN computes ``conv1x1(x)`` to ``K*C_out`` channels a
 or faster on every layer of the plan, and 2-4x faster where ``C_in < C_out`` (the first layer
 and the widening layers). ST-GCN's per-subset conv bias ``b_k`` becomes the exact term
 ``sum_k b_k colsum(A_k)``, so the layer equals ST-GCN's, bias included (tested against a slow
-reference loop in ``tests/test_models.py``).
+reference loop in ``tests/models/test_models.py``).
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from ssal.cli.main import main
 from ssal.config import DEFAULTS, RANGES
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location("hostile_cases", ROOT / "scripts" / "hostile_cases.py")
 cases = importlib.util.module_from_spec(_spec)
 sys.modules.setdefault("hostile_cases", cases)

@@ -7,11 +7,11 @@ import sys
 
 import pytest
 
-from ssal.allocator import ALLOCATOR_POLICIES, _libc, set_allocator_policy
+from ssal.training.allocator import ALLOCATOR_POLICIES, _libc, set_allocator_policy
 
 PROBE = """
 import sys
-from ssal.allocator import set_allocator_policy
+from ssal.training.allocator import set_allocator_policy
 import ctypes
 took = set_allocator_policy(sys.argv[1])
 libc = ctypes.CDLL("libc.so.6")

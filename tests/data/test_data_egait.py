@@ -13,7 +13,7 @@ from ssal.data.io import egait_labels_beside, load_dataset
 from ssal.data.preprocess import PreprocessConfig
 from ssal.errors import SsalInputError
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "step-e-gait-format"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "step-e-gait-format"
 RAW = PreprocessConfig(center="none", scale=False, align_facing=False)
 
 

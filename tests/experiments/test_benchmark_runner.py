@@ -9,10 +9,10 @@ import json
 import numpy as np
 import pytest
 
+from bvh_rig import RIG  # the small E-Gait-named rig of the BVH reader tests
 from ssal.data.bvh import write_bvh
 from ssal.data.bvh_header import session_of
 from ssal.experiments import run_benchmark
-from test_data_bvh import RIG  # the small E-Gait-named rig of the BVH reader tests
 
 
 def _write(path, swing: float, phase: float, hips_y: float, frames: int = 50) -> None:

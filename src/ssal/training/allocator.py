@@ -26,7 +26,7 @@ import ctypes.util
 import sys
 
 #: Policy names accepted by :func:`set_allocator_policy`.
-from .config.schema import ALLOCATOR_POLICIES  # noqa: E402 - the choices of run.allocator
+from ..config.schema import ALLOCATOR_POLICIES  # noqa: E402 - the choices of run.allocator
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3

@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 
-from .errors import SsalInputError
+from ..errors import SsalInputError
 
 #: Most parameters of an encoder rebuilt from a checkpoint (2**27: 512 MiB as float32).
 MAX_ENCODER_PARAMETERS = 2**27
@@ -98,7 +98,7 @@ def check_mapping(value: Any, where: str, field: str, required: bool = True) -> 
 
 def check_layout(value: Any, where: str, field: str = "layout"):
     """The built-in :class:`~ssal.skeleton.SkeletonLayout` named by ``value``."""
-    from .skeleton import LAYOUTS
+    from ..skeleton import LAYOUTS
 
     if not isinstance(value, str) or value not in LAYOUTS:
         shown = value if isinstance(value, str) else type(value).__name__
@@ -121,7 +121,7 @@ def check_classes(value: Any, where: str, field: str = "classes") -> list[str]:
 
 def check_clip_len(value: Any, where: str, field: str = "clip_len") -> int | None:
     """``None`` or a whole number of frames in ``[1, MAX_LENGTH]``."""
-    from .data.preprocess import MAX_LENGTH
+    from ..data.preprocess import MAX_LENGTH
 
     if value is None:
         return None
@@ -132,7 +132,7 @@ def check_clip_len(value: Any, where: str, field: str = "clip_len") -> int | Non
 
 def check_preprocess(value: Any, where: str, field: str = "preprocess"):
     """The typed :class:`~ssal.data.preprocess.PreprocessConfig` of a stored mapping."""
-    from .data.preprocess import PreprocessConfig
+    from ..data.preprocess import PreprocessConfig
 
     if value is not None and not isinstance(value, Mapping):
         raise _fail(where, field, f"must be a mapping, got {type(value).__name__}")
@@ -157,7 +157,7 @@ def stored_preprocess(ck: Mapping[str, Any], config: Mapping[str, Any] | None, w
 
 def check_tensor_dict(value: Any, where: str, field: str, max_bytes: int | None = None) -> dict[str, torch.Tensor]:
     """A ``{name: tensor}`` weight dictionary (non-empty, plain dense tensors, finite floats)."""
-    from .checkpoint import MAX_CHECKPOINT_BYTES
+    from ..checkpoint import MAX_CHECKPOINT_BYTES
 
     limit = MAX_CHECKPOINT_BYTES if max_bytes is None else max_bytes
     if not isinstance(value, Mapping):
@@ -189,7 +189,7 @@ def estimate_encoder(cfg: Mapping[str, Any], layout, frames: int, where: str,
     Raises:
         SsalInputError: a setting the encoder refuses, or a size beyond the limits.
     """
-    from .models import build_encoder
+    from ..models import build_encoder
 
     check_tree(cfg, where, field)
     try:

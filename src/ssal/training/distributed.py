@@ -15,7 +15,8 @@ exactly as before. Under ``torchrun`` the session:
   rank 0 before each forward; the state the learner names as replicated (identical on every
   rank by construction) or derived (recomputed from other state each step) is excluded;
 * converts every BatchNorm to ``SyncBatchNorm`` (CUDA only) or lets the learner shuffle a
-  batch across ranks (shuffle-BN, :func:`shuffled_forward`), per ``run.dist_bn``.
+  batch across ranks (shuffle-BN, :func:`ssal.methods.collectives.shuffled_forward`), per
+  ``run.dist_bn``.
 
 The learner is used only through the contract of :class:`ssal.methods.learner.Learner`
 (``distributed_setup``, ``replicated_buffers``, ``derived_state``).
@@ -31,18 +32,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 import torch.distributed as dist
-from torch import Tensor, nn
+from torch import nn
 
 if TYPE_CHECKING:
-    from .methods.learner import Learner
+    from ..methods.learner import Learner
 
-__all__ = [
-    "BN_MODES", "DistContext", "session", "torchrun_env", "gather_cat", "shuffled_forward",
-]
+__all__ = ["BN_MODES", "DistContext", "session", "torchrun_env"]
 
 #: ``run.dist_bn`` choices: shuffle-BN for a learner's key encoder, SyncBatchNorm everywhere
 #: (CUDA only: PyTorch's SyncBatchNorm has no CPU kernel), or per-rank BatchNorm.
-from .config.schema import BN_MODES  # noqa: E402 - the choices of run.dist_bn
+from ..config.schema import BN_MODES  # noqa: E402 - the choices of run.dist_bn
 
 L = TypeVar("L", bound="Learner")
 
@@ -153,7 +152,7 @@ class DistContext:
         """Set up BatchNorm handling on ``learner`` before its optimizer is built: with more than
         one rank, ``sync`` converts every BatchNorm to ``SyncBatchNorm``, then the learner's
         ``distributed_setup(bn_mode)`` runs (``shuffle``: shuffle-BN of its keys, if it has any)."""
-        from .errors import SsalInputError
+        from ..errors import SsalInputError
 
         if bn_mode not in BN_MODES:
             raise SsalInputError(None, f"run.dist_bn must be one of {', '.join(BN_MODES)}, got {bn_mode!r}")
@@ -201,7 +200,7 @@ class DistContext:
 
 
 def _describe_error(exc: BaseException) -> tuple[str, Any, Any]:
-    from .errors import SsalInputError
+    from ..errors import SsalInputError
 
     if isinstance(exc, SsalInputError):
         return ("input", exc.where, exc.problem)
@@ -209,7 +208,7 @@ def _describe_error(exc: BaseException) -> tuple[str, Any, Any]:
 
 
 def _rebuild_error(desc: tuple[str, Any, Any]) -> BaseException:
-    from .errors import SsalInputError
+    from ..errors import SsalInputError
 
     kind, a, b = desc
     if kind == "input":
@@ -257,43 +256,3 @@ def session(device: torch.device) -> Iterator[DistContext]:
                 dist.barrier()
         finally:
             dist.destroy_process_group()
-
-
-# ---------------------------------------------------------------------- tensor helpers
-
-
-def gather_cat(x: Tensor) -> Tensor:
-    """``x`` of every rank concatenated along dim 0 in rank order (all ranks same shape)."""
-    if not _active() or dist.get_world_size() == 1:
-        return x
-    parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
-    dist.all_gather(parts, x.contiguous())
-    return torch.cat(parts, dim=0)
-
-
-@torch.no_grad()
-def shuffled_forward(fn: Callable[[Tensor], Tensor], x: Tensor,
-                     generator: torch.Generator | None = None) -> Tensor:
-    """Shuffle-BN: ``fn`` on a batch shuffled across ranks, results returned in order.
-
-    The global batch (every rank's ``x``) is gathered, permuted by a permutation drawn on rank 0
-    (from ``generator``, so it is reproducible) and broadcast, each rank evaluates ``fn`` on its
-    slice of the shuffled batch (so its BatchNorm statistics mix samples of other ranks: a
-    contrastive key never shares BN statistics with its own query), and the outputs are gathered and
-    un-shuffled. Returns this rank's rows, ``fn``-ed: ``(len(x), ...)``.
-    """
-    if not _active() or dist.get_world_size() == 1:
-        return fn(x)
-    world, rank, n = dist.get_world_size(), dist.get_rank(), x.shape[0]
-    x_all = gather_cat(x)
-    if rank == 0:
-        gen_device = generator.device if generator is not None else x.device
-        perm = torch.randperm(world * n, generator=generator, device=gen_device).to(x.device)
-    else:
-        perm = torch.empty(world * n, dtype=torch.long, device=x.device)
-    dist.broadcast(perm, src=0)
-    mine = perm[rank * n:(rank + 1) * n]
-    z_all = gather_cat(fn(x_all[mine]))  # z_all[j] belongs to sample perm[j]
-    restored = torch.empty_like(z_all)
-    restored[perm] = z_all
-    return restored[rank * n:(rank + 1) * n]

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location("hostile_cases", ROOT / "scripts" / "hostile_cases.py")
 cases = importlib.util.module_from_spec(_spec)
 sys.modules["hostile_cases"] = cases

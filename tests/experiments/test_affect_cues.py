@@ -22,7 +22,7 @@ from torch import nn
 
 from ssal.augment import TemporalCropResize, axis_rotation
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_affect_cues.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_affect_cues.py"
 
 
 def _load_script():

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bvh_rig import NAMES, OFFSETS, PARENTS, rig_motion
 from ssal.cli.main import main
 from ssal.data.bvh import cut_windows, write_bvh
-from test_data_bvh import NAMES, OFFSETS, PARENTS, rig_motion
 
 ACTORS = ("a1", "a2", "a3", "a4")
 EMOTIONS = ("happy", "sad", "neutral")
@@ -101,11 +101,15 @@ def test_pretrain_probe_and_predict_with_the_config_alone(lab, capsys):
     (result,) = entry.values()
     assert result["linear"]["n"] == len(parts["test"]) == CLIPS // 4  # the test actor's clips
 
-    semi = lab / "semi"
-    rc, _, err = _cli(["semi", "--checkpoint", pre / "encoder.pt", "--out", semi, "--epochs", "1",
-                       "--fractions", "0.5", "--seeds", "0"], capsys)
+    semi = lab / "semi"  # eval.* keys through --set (the flags --fractions / --seeds are shorthands)
+    rc, _, err = _cli(["semi", "--checkpoint", pre / "encoder.pt", "--out", semi, "--set", "eval.finetune.epochs=1",
+                       "--set", "eval.semi.fractions=[0.5]", "--set", "eval.semi.seeds=[0]"], capsys)
     assert rc == 0, err
-    assert json.loads((semi / "results.json").read_text())["methods"]
+    (entry,) = json.loads((semi / "results.json").read_text())["methods"].values()
+    assert list(entry["semi"]) == ["0.5"] and len(entry["semi"]["0.5"]["runs"]) == 1
+    rc, _, err = _cli(["semi", "--checkpoint", pre / "encoder.pt", "--out", lab / "semi-bad",
+                       "--set", "eval.semi.fractions=[2]"], capsys)
+    assert rc == 2 and "'eval.semi.fractions' must be above 0 and at most 1" in err
 
     out = lab / "pred.csv"
     rc, _, err = _cli(["predict", "--checkpoint", lin / "classifier.pt", lab / "mocap", "--config", cfg,

@@ -12,9 +12,9 @@ from torch import nn
 
 from ssal.checkpoint import load_checkpoint
 from ssal.config import resolve_config
-from ssal.engine import pretrain, read_metrics
 from ssal.errors import SsalInputError
 from ssal.methods.learner import Learner
+from ssal.training.engine import pretrain, read_metrics
 
 
 def tiny_config(method: str = "ssal", **run) -> dict:
@@ -130,7 +130,7 @@ def test_resolved_config_written(tmp_path):
 
 
 def test_amp_modes_and_bf16_autocast_on_cpu():
-    from ssal.engine import amp_mode, autocast_factory
+    from ssal.training.engine import amp_mode, autocast_factory
 
     assert [amp_mode(v) for v in (True, False, "auto", "bf16", "off")] == ["auto", "off", "auto", "bf16", "off"]
     with pytest.raises(SsalInputError, match="run.amp"):
@@ -156,7 +156,7 @@ def test_bf16_pretraining_steps_on_cpu(tmp_path, method):
 
 
 def test_compiled_run_trains_with_the_losses_of_an_eager_run(tmp_path):
-    from ssal.engine import PretrainCallbacks
+    from ssal.training.engine import PretrainCallbacks
 
     def losses_of(compile_run: bool, out) -> list[float]:
         losses: list[float] = []
@@ -176,9 +176,9 @@ def test_compiled_run_trains_with_the_losses_of_an_eager_run(tmp_path):
 
 
 def test_compiled_encoders_train_and_keep_state_dict_keys(tmp_path):
-    from ssal.engine import compile_encoders
     from ssal.methods import build_learner
     from ssal.skeleton import EGAIT16
+    from ssal.training.engine import compile_encoders
 
     cfg = tiny_config("skeletonclr", max_steps=2, compile=True, compile_backend="eager", knn_every=0)
     res = pretrain(cfg, tmp_path / "run")
@@ -239,10 +239,10 @@ def test_tensorboard_epoch_scalars_and_missing_package(tmp_path, monkeypatch):
 
 
 def test_pretraining_sets_the_allocator_policy(tmp_path, monkeypatch):
-    import ssal.allocator
+    import ssal.training.allocator
 
     seen: list[str] = []
-    monkeypatch.setattr(ssal.allocator, "set_allocator_policy", lambda policy: seen.append(policy) or True)
+    monkeypatch.setattr(ssal.training.allocator, "set_allocator_policy", lambda policy: seen.append(policy) or True)
     cfg = tiny_config("skeletonclr", max_steps=1, knn_every=0)
     pretrain(cfg, tmp_path / "default")
     cfg["run"]["allocator"] = "system"
@@ -338,7 +338,7 @@ def toy_registered(monkeypatch):
 
 
 def test_a_learner_that_is_not_moco_trains_through_the_engine(tmp_path, toy_registered):
-    from ssal.engine import PretrainCallbacks
+    from ssal.training.engine import PretrainCallbacks
 
     seen = []
     res = pretrain(toy_config(), tmp_path / "run",

@@ -2,7 +2,7 @@
 
 One run of 6 steps (a full epoch with the kNN monitor, then 1 step into the next) and its
 resume to the end. Each rank dumps its final learner state and last keys through the
-engine's callbacks, installed by the torchrun entry script ``tests/dist_hooks.py``.
+engine's callbacks, installed by the torchrun entry script ``tests/training/dist_hooks.py``.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import torch
 import torch.distributed as dist
 
 from ssal.checkpoint import load_checkpoint
-from ssal.distributed import DistContext
-from ssal.engine import read_metrics
+from ssal.training.distributed import DistContext
+from ssal.training.engine import read_metrics
 
 pytestmark = pytest.mark.skipif(not (dist.is_available() and dist.is_gloo_available()),
                                 reason="torch.distributed with gloo is not available")
@@ -150,7 +150,7 @@ def test_one_rank_under_torchrun_matches_a_plain_run(tmp_path):
 
 
 def _shuffle_worker(rank: int, init_file: str, result_dir: str) -> None:
-    from ssal.distributed import shuffled_forward
+    from ssal.methods.collectives import shuffled_forward
 
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=WORLD)
     try:

@@ -21,11 +21,11 @@ from ssal.data.bvh import write_bvh
 from ssal.data.npz import write_npz
 from ssal.data.preprocess import PreprocessConfig
 from ssal.data.synthetic import generate_sequences
-from ssal.engine import pretrain
 from ssal.errors import SsalInputError
 from ssal.inference import EmotionModel, load, save_classifier
 from ssal.models.heads import LinearClassifier
 from ssal.skeleton import EGAIT16, H36M17, H36M17_TO_EGAIT16
+from ssal.training.engine import pretrain
 
 # A CMU-style rig (centimetres, clavicles, hand and toe ends); names map onto E-Gait-16.
 CMU_RIG = [

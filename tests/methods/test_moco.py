@@ -236,7 +236,7 @@ def test_mining_starts_at_its_epoch() -> None:
 
 
 def test_gather_keys_is_identity_without_distributed() -> None:
-    from ssal.distributed import gather_cat  # the learner gathers its keys with it
+    from ssal.methods.collectives import gather_cat  # the learner gathers its keys with it
 
     keys = torch.randn(3, 4)
     assert gather_cat(keys) is keys

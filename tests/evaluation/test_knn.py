@@ -88,23 +88,23 @@ def test_knn_evaluate_on_encoder_features() -> None:
 # ---------------------------------------------------------------------- the engine's kNN monitor
 
 
-def test_the_vote_is_the_engines() -> None:
-    import ssal.engine as engine
+def test_the_vote_is_the_monitors() -> None:
     import ssal.evaluation.knn as knn
+    import ssal.training.engine as engine
+    import ssal.training.monitor as monitor
     from ssal.config.schema import RunConfig
-    from ssal.evaluation.monitor import knn_monitor
 
-    # One implementation: the protocol and the monitor share the engine's vote.
-    assert knn.knn_scores is engine.knn_scores and knn.knn_predict is engine.knn_predict
-    assert knn_monitor is engine.knn_monitor
+    # One implementation: the protocol and the engine's monitor share the training layer's vote.
+    assert knn.knn_scores is monitor.knn_scores and knn.knn_predict is monitor.knn_predict
+    assert engine.knn_monitor is monitor.knn_monitor
     # Its defaults are the schema's (run.knn_k, run.knn_temperature).
     rng = np.random.default_rng(1)
     train, y, q = rng.standard_normal((40, 3)), rng.integers(0, 3, 40), rng.standard_normal((7, 3))
-    assert torch.equal(engine.knn_scores(train, y, q, 3),
-                       engine.knn_scores(train, y, q, 3, RunConfig.knn_k, RunConfig.knn_temperature))
+    assert torch.equal(monitor.knn_scores(train, y, q, 3),
+                       monitor.knn_scores(train, y, q, 3, RunConfig.knn_k, RunConfig.knn_temperature))
     # Tensors and arrays give the same votes.
-    assert torch.equal(engine.knn_scores(torch.as_tensor(train), torch.as_tensor(y), torch.as_tensor(q), 3, 5, 0.2),
-                       engine.knn_scores(train, y, q, 3, 5, 0.2))
+    assert torch.equal(monitor.knn_scores(torch.as_tensor(train), torch.as_tensor(y), torch.as_tensor(q), 3, 5, 0.2),
+                       monitor.knn_scores(train, y, q, 3, 5, 0.2))
 
 
 class Drift(nn.Module):
@@ -123,7 +123,7 @@ class Drift(nn.Module):
 
 @pytest.mark.parametrize("clip_len", [None, 5, 1, 13])
 def test_monitor_equals_the_knn_protocol(clip_len) -> None:
-    from ssal.engine import knn_monitor
+    from ssal.training.monitor import knn_monitor
 
     torch.manual_seed(0)
     enc = Drift().train()
@@ -142,7 +142,7 @@ def test_monitor_equals_the_knn_protocol(clip_len) -> None:
 
 
 def test_monitor_is_nan_without_labelled_validation() -> None:
-    from ssal.engine import knn_monitor
+    from ssal.training.monitor import knn_monitor
 
     ds = _cluster_ds(5, 0)
     ds.y[5:] = -1

@@ -7,13 +7,13 @@ import json
 import numpy as np
 import pytest
 
+from bvh_rig import NAMES, OFFSETS, PARENTS, rig_motion
 from ssal.cli.main import main
 from ssal.data.bvh import cut_windows, read_bvh_folder, write_bvh
 from ssal.data.io import load_dataset
 from ssal.data.names import NameLabels, parse_rename, parse_where, select_and_label
 from ssal.data.splits import kfold, label_fraction, save_split, stratified_split
 from ssal.errors import SsalInputError
-from test_data_bvh import NAMES, OFFSETS, PARENTS, rig_motion
 
 PATTERN = "dataset-1_{content}_{style}_{id}"
 

@@ -22,7 +22,7 @@ import torch
 from ssal.checkpoint import load_checkpoint
 from ssal.cli.main import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 TINY = [
     "data.builtin_n=96", "data.builtin_seed=3", "train.batch_size=16", "train.lr=0.05",

@@ -34,21 +34,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
-from .config import clip_len as config_clip_len
-from .config import dump_config, validate_config
-from .config.schema import AMP_MODES, RunConfig
-from .data.canonical import release_pages
-from .data.dataset import GaitDataset
+from ..checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
+from ..config import clip_len as config_clip_len
+from ..config import dump_config, validate_config
+from ..config.schema import AMP_MODES
+from ..data.canonical import release_pages
+from ..data.dataset import GaitDataset
+from ..errors import SsalInputError, display_path
 from .distributed import DistContext, session
-from .errors import SsalInputError, display_path
-from .models.base import resize_time
+from .monitor import knn_monitor
 
 if TYPE_CHECKING:
-    from .methods.learner import Learner
+    from ..methods.learner import Learner
 
 
 class TrainingDiverged(RuntimeError):
@@ -100,7 +99,7 @@ def prepare_run_dir(out_dir: str | Path, resume: bool, overwrite: bool) -> tuple
     Returns ``(directory, resume)``: ``resume`` turns false when the directory holds only the
     files of a run killed before its first checkpoint (:data:`RUN_LEFTOVERS`).
     """
-    from .outputs import check_output_dir
+    from ..outputs import check_output_dir
 
     out = Path(out_dir)
     check_output_dir(out, overwrite=True, what="run directory")  # a file, dangling link, unwritable place
@@ -140,7 +139,7 @@ MAX_LEARNER_BYTES = 2**31
 def check_learner_size(model_cfg: Mapping[str, Any], layout: Any) -> None:
     """Build the learner of ``model_cfg`` on the meta device (no memory) and refuse one whose
     parameters and buffers exceed :data:`MAX_LEARNER_BYTES` (huge widths or memory banks)."""
-    from .methods.learners import build_learner
+    from ..methods.learners import build_learner
 
     try:
         with torch.device("meta"):
@@ -478,7 +477,7 @@ def _open_split(run_dir: Path, config: Mapping[str, Any], dataset: GaitDataset, 
     """The resumed run's ``split.json``, else ``given`` or a seeded stratified split (by the
     dataset's groups: clips of one recording, or one ``data.group_by`` unit, on one side), saved
     with ``config.yaml`` (rank 0's file work)."""
-    from .data.splits import load_split, save_split, stratified_split
+    from ..data.splits import load_split, save_split, stratified_split
 
     split_path = run_dir / "split.json"
     if resume and split_path.is_file():
@@ -512,7 +511,7 @@ def open_run(ctx: DistContext, config: Mapping[str, Any], out_dir: str | Path, *
     if run.get("threads"):
         torch.set_num_threads(int(run["threads"]))
     if dataset is None:
-        from .data.configured import load_configured_dataset
+        from ..data.configured import load_configured_dataset
 
         dataset = load_configured_dataset(config["data"])
     chosen: dict[str, Any] = ctx.on_main(_open_split, run_dir, config, dataset, checkpoint is not None, split)
@@ -524,7 +523,7 @@ def open_run(ctx: DistContext, config: Mapping[str, Any], out_dir: str | Path, *
 
 def _restore(ctx: DistContext, setup: RunSetup, state: TrainingState) -> None:
     """Load a resumed checkpoint's model, optimizer, scheduler, counters and random streams."""
-    from .models import upgrade_state_dict
+    from ..models import upgrade_state_dict
 
     checkpoint = setup.checkpoint
     assert checkpoint is not None
@@ -562,7 +561,7 @@ def build_training(ctx: DistContext, setup: RunSetup) -> TrainingState:
     """Build the learner, optimizer and scheduler, check the batch size against the data and
     the ranks, restore a resumed checkpoint, compile the encoders (``run.compile``) and wrap
     the learner for DDP."""
-    from .methods.learners import build_learner
+    from ..methods.learners import build_learner
 
     config, run, train = setup.config, setup.run, setup.config["train"]
     torch.manual_seed(int(config["seed"]))
@@ -632,7 +631,7 @@ def train_epoch(ctx: DistContext, setup: RunSetup, state: TrainingState, epoch: 
     On :attr:`StopReason.MAX_STEPS` and :attr:`StopReason.SIGNAL` a checkpoint has been saved
     (rank 0). Raises :class:`TrainingDiverged` on a NaN/inf loss (nothing saved).
     """
-    from .methods.learner import LOSS_KEY
+    from ..methods.learner import LOSS_KEY
 
     config, run, dataset = setup.config, setup.run, setup.dataset
     perm_gen = torch.Generator().manual_seed(epoch_seed(int(config["seed"]), epoch, 0))
@@ -771,114 +770,8 @@ def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-# ---------------------------------------------------------------------- the kNN monitor
-# The weighted kNN vote lives here, in the engine's layer, because the monitor runs inside
-# training; ``ssal.evaluation.knn`` (the kNN protocol) re-exports knn_scores and knn_predict.
-
-#: Sequences per forward pass of the monitor's feature extraction.
-KNN_BATCH_SIZE = 256
-
-
-def knn_scores(
-    train_feats: np.ndarray | torch.Tensor,
-    train_y: np.ndarray | torch.Tensor,
-    test_feats: np.ndarray | torch.Tensor,
-    num_classes: int,
-    k: int = RunConfig.knn_k,
-    temperature: float = RunConfig.knn_temperature,
-    chunk_size: int = 1024,
-    device: torch.device | str = "cpu",
-) -> torch.Tensor:
-    """Class vote totals ``(N_test, num_classes)`` of the weighted cosine kNN.
-
-    As in InstDisc (Wu et al., 2018) and the usual contrastive kNN monitor: features are L2-normalised, the
-    ``k`` training samples with the highest cosine similarity vote for their class with weight
-    ``exp(similarity / temperature)``. Training samples labelled -1 (unlabelled) are ignored;
-    ``k`` is capped at the number of labelled training samples. Test samples are processed
-    ``chunk_size`` at a time so the similarity matrix never exceeds ``chunk_size x N_train``.
-    """
-    if k < 1:
-        raise ValueError(f"k must be positive, got {k}")
-    if temperature <= 0:
-        raise ValueError(f"temperature must be positive, got {temperature}")
-    y = torch.as_tensor(np.asarray(train_y), dtype=torch.long, device=device)
-    bank = torch.as_tensor(train_feats).to(device=device, dtype=torch.float32)
-    keep = y >= 0
-    bank, y = F.normalize(bank[keep], dim=1), y[keep]
-    if bank.shape[0] == 0:
-        raise ValueError("kNN needs at least one labelled training sample")
-    if int(y.max()) >= num_classes:
-        raise ValueError(f"a training label is outside [0, {num_classes})")
-    query_all = torch.as_tensor(test_feats).to(device=device, dtype=torch.float32)
-    kk = min(k, bank.shape[0])
-    out = []
-    for start in range(0, query_all.shape[0], chunk_size):
-        query = F.normalize(query_all[start : start + chunk_size], dim=1)
-        sim = query @ bank.T  # (n, N_train) cosine similarities
-        top_sim, top_idx = sim.topk(kk, dim=1)
-        weights = (top_sim / temperature).exp()
-        votes = torch.zeros(query.shape[0], num_classes, device=device)
-        votes.scatter_add_(1, y[top_idx], weights)
-        out.append(votes)
-    if not out:
-        return torch.zeros(0, num_classes, device=device)
-    return torch.cat(out)
-
-
-def knn_predict(
-    train_feats: np.ndarray | torch.Tensor,
-    train_y: np.ndarray | torch.Tensor,
-    test_feats: np.ndarray | torch.Tensor,
-    k: int = RunConfig.knn_k,
-    temperature: float = RunConfig.knn_temperature,
-    num_classes: int | None = None,
-    chunk_size: int = 1024,
-    device: torch.device | str = "cpu",
-) -> np.ndarray:
-    """Predicted class ``(N_test,)`` int64 of the weighted cosine kNN (:func:`knn_scores`; ties
-    go to the lower class index). ``num_classes`` defaults to ``max(train_y) + 1``."""
-    if num_classes is None:
-        num_classes = int(np.max(np.asarray(train_y))) + 1
-    votes = knn_scores(train_feats, train_y, test_feats, num_classes, k, temperature, chunk_size, device)
-    return votes.argmax(dim=1).cpu().numpy().astype(np.int64)
-
-
-def _encode(encoder: torch.nn.Module, x: np.ndarray, device: torch.device, clip_len: int | None) -> torch.Tensor:
-    """``(N, D)`` float32 features of the sequences ``x`` on the CPU: the encoder in eval mode
-    under inference mode (its mode restored), batches of :data:`KNN_BATCH_SIZE`."""
-    was_training = encoder.training
-    encoder.to(device)
-    encoder.eval()
-    feats: list[torch.Tensor] = []
-    try:
-        with torch.inference_mode():
-            for start in range(0, x.shape[0], KNN_BATCH_SIZE):
-                chunk = torch.from_numpy(np.ascontiguousarray(x[start:start + KNN_BATCH_SIZE], dtype=np.float32))
-                feats.append(encoder(resize_time(chunk.to(device=device), clip_len)).float().cpu())
-    finally:
-        encoder.train(was_training)
-    return torch.cat(feats)
-
-
-def knn_monitor(encoder: torch.nn.Module, dataset: GaitDataset, split: Mapping[str, Any],
-                run: Mapping[str, Any], device: torch.device, clip_len: int | None = None) -> float:
-    """kNN top-1 accuracy of ``encoder`` on the labelled validation split, with the labelled
-    train split as the memory (``run.knn_k``, ``run.knn_temperature``; sequences resampled to
-    ``clip_len`` frames); ``nan`` when either side has no labelled sequence. The encoder's
-    output is the feature (CFFN: the fused vector; ST-GCN: the pooled maps)."""
-    train = dataset.subset(np.asarray(split["train"]))
-    val = dataset.subset(np.asarray(split["val"]))
-    train = train.subset(train.labelled)
-    val = val.subset(val.labelled)
-    if len(train) == 0 or len(val) == 0:
-        return float("nan")
-    pred = knn_predict(_encode(encoder, train.x, device, clip_len), train.y, _encode(encoder, val.x, device, clip_len),
-                       int(run["knn_k"]), float(run["knn_temperature"]), train.num_classes, device=device)
-    return float(np.mean(np.asarray(val.y, dtype=np.int64) == pred))
-
-
 __all__ = [
     "PretrainResult", "TrainingDiverged", "TrainingInterrupted", "pretrain", "read_metrics",
     "resolve_device", "lr_factor", "epoch_seed", "PretrainCallbacks", "StopReason", "open_run", "build_training",
-    "train_epoch", "finish_epoch", "RunSetup", "TrainingState", "knn_scores", "knn_predict", "knn_monitor",
+    "train_epoch", "finish_epoch", "RunSetup", "TrainingState",
 ]

@@ -1,7 +1,7 @@
-"""``torchrun`` entry of tests/test_distributed.py: ``ssal pretrain`` with per-rank dumps.
+"""``torchrun`` entry of tests/training/test_distributed.py: ``ssal pretrain`` with per-rank dumps.
 
-Run as ``torchrun ... tests/dist_hooks.py DUMP_DIR pretrain --out ...``: the ``ssal`` command
-line after ``DUMP_DIR`` runs unchanged, with :class:`ssal.engine.PretrainCallbacks` that record
+Run as ``torchrun ... tests/training/dist_hooks.py DUMP_DIR pretrain --out ...``: the ``ssal`` command
+line after ``DUMP_DIR`` runs unchanged, with :class:`ssal.training.engine.PretrainCallbacks` that record
 the last step's local and gathered keys (:func:`install_key_recorder`) and make every rank write
 ``DUMP_DIR/rank<r>.pt`` at the end (its learner state, the keys, the step count and history).
 """
@@ -15,16 +15,16 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-import ssal.engine as engine
+import ssal.training.engine as engine
 from ssal.cli.main import main
-from ssal.distributed import DistContext
+from ssal.training.distributed import DistContext
 
 
 def install_key_recorder(learner: nn.Module) -> dict[str, Tensor]:
     """Remember the last step's local keys, gathered keys and queue pointer.
 
     Wraps the ``gather_cat`` the learner enqueues its keys through (``ssal.methods.moco``'s
-    name for ``ssal.distributed.gather_cat``) and returns the record it fills.
+    name for ``ssal.training.distributed.gather_cat``) and returns the record it fills.
     """
     import ssal.methods.moco as moco
 
@@ -66,6 +66,6 @@ def make_callbacks(folder: Path) -> engine.PretrainCallbacks:
 if __name__ == "__main__":
     callbacks = make_callbacks(Path(sys.argv[1]))
     plain = engine.pretrain
-    # The command line imports ``pretrain`` from ssal.engine when it runs.
+    # The command line imports ``pretrain`` from ssal.training.engine when it runs.
     engine.pretrain = lambda *args, **kwargs: plain(*args, callbacks=callbacks, **kwargs)
     sys.exit(main(sys.argv[2:]))
