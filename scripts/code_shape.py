@@ -79,6 +79,18 @@ def imports(root: Path = SRC) -> list[tuple[str, str]]:
     return out
 
 
+def private_imports(root: Path = SRC) -> list[tuple[str, str]]:
+    """``(importing module, name)`` for every ``from x import _name``: a private name used
+    outside its module (make it public where another module needs it)."""
+    out = []
+    for path in sorted(root.rglob("*.py")):
+        module = module_name(path, root)
+        for node in _runtime_nodes(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                out += [(module, a.name) for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
+    return out
+
+
 def layer(module: str) -> int:
     """The layer of a module (of its top-level module or package)."""
     parts = module.split(".")
@@ -170,6 +182,7 @@ def main() -> int:
         "longest_functions": function_lengths()[: args.top],
         "import_cycles": cycles(edges),
         "back_arrows": back_arrows(edges),
+        "private_imports": private_imports(),
     }
     if args.json:
         print(json.dumps(report, indent=1))
@@ -183,6 +196,9 @@ def main() -> int:
     print(f"back-arrows: {len(report['back_arrows'])}")
     for m, t in report["back_arrows"]:
         print(f"  {m} -> {t}")
+    print(f"private names imported across modules: {len(report['private_imports'])}")
+    for m, name in report["private_imports"]:
+        print(f"  {m} imports {name}")
     return 0
 
 

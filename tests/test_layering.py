@@ -37,6 +37,10 @@ def test_no_import_cycle():
     assert shape.cycles(shape.imports(SRC), SRC) == []
 
 
+def test_no_private_name_crosses_a_module():
+    assert shape.private_imports(SRC) == []
+
+
 def test_the_checks_find_what_they_look_for(tmp_path):
     # a tiny package with one back-arrow (data -> cli) and one cycle (a <-> b)
     pkg = tmp_path / "ssal"
@@ -46,7 +50,8 @@ def test_the_checks_find_what_they_look_for(tmp_path):
         (d / "__init__.py").write_text("")
     (pkg / "data" / "a.py").write_text("def f():\n    from ..cli import b\n")
     (pkg / "cli" / "b.py").write_text("from ..data import a\n")
-    (pkg / "cli" / "c.py").write_text("from . import b\n")
+    (pkg / "cli" / "c.py").write_text("from . import b\nfrom .b import _hidden\n")
     edges = shape.imports(pkg)
     assert ("ssal.data.a", "ssal.cli.b") in shape.back_arrows(edges)
     assert shape.cycles(edges, pkg) == [["ssal.cli.b", "ssal.data.a"]]
+    assert shape.private_imports(pkg) == [("ssal.cli.c", "_hidden")]

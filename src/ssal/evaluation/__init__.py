@@ -18,7 +18,7 @@ from .classifier import (
     evaluate,
     make_head,
     predict,
-    resolve_config,
+    protocol_schedule,
     train_classifier,
 )
 from .features import extract_features, resize_time
@@ -56,7 +56,7 @@ __all__ = [
     "per_class_accuracy",
     "predict",
     "resize_time",
-    "resolve_config",
+    "protocol_schedule",
     "semi_supervised",
     "summarize_runs",
     "train_classifier",

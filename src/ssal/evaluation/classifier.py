@@ -261,7 +261,7 @@ def _val_metrics(logits: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
     return accuracy(y.cpu().numpy(), logits.argmax(1).cpu().numpy()), loss
 
 
-def resolve_config(mode: Mode, **overrides: Any) -> LinearConfig | FinetuneConfig:
+def protocol_schedule(mode: Mode, **overrides: Any) -> LinearConfig | FinetuneConfig:
     """The protocol's default schedule with every non-``None`` override applied."""
     cfg = default_config(mode)
     try:

@@ -17,7 +17,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 
-def _save(fig: Figure, path: str | os.PathLike[str]) -> Path:
+def save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
+    """Write ``fig`` as a PNG at ``path`` atomically (parents created); returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -60,7 +61,7 @@ def plot_confusion(
             ax.text(j, i, f"{cm[i, j]}\n{rate[i, j]:.0%}", ha="center", va="center",
                     color="white" if rate[i, j] > 0.5 else "black", fontsize=9)
     ax.set_title(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_curves(
@@ -93,7 +94,7 @@ def plot_curves(
     ax.set_ylabel(key)
     ax.grid(alpha=0.3)
     ax.set_title(title or f"{key} against {x_key}")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def pca_2d(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -140,7 +141,7 @@ def plot_embedding(
     ax.set_xlabel(f"PC1 ({explained[0]:.0%} of variance)")
     ax.set_ylabel(f"PC2 ({explained[1]:.0%} of variance)")
     ax.set_title(title or "Feature embedding (PCA)")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _colors(k: int) -> list[Any]:
@@ -185,4 +186,4 @@ def plot_fraction_curve(
     ax.set_ylabel("test top-1 accuracy (%)")
     ax.grid(alpha=0.3)
     ax.set_title(title)
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -42,6 +42,8 @@ from typing import Any
 
 import numpy as np
 
+from ..checkpoint import atomic_write_text
+
 #: Protocol columns in table order; other keys holding entries follow in their given order.
 PROTOCOLS = ("knn", "linear", "linear_std", "finetune", "supervised")
 #: Column titles that differ from the protocol key.
@@ -164,16 +166,6 @@ def format_per_class(results: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def write_report(
     run_dir: str | os.PathLike[str],
     results: Mapping[str, Any],
@@ -191,7 +183,7 @@ def write_report(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     clean = to_jsonable(results)
-    _atomic_write(run_dir / "results.json", json.dumps(clean, indent=2, allow_nan=False) + "\n")
+    atomic_write_text(run_dir / "results.json", json.dumps(clean, indent=2, allow_nan=False) + "\n")
 
     now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     out = ["# Evaluation report", ""]
@@ -223,5 +215,5 @@ def write_report(
             rel = os.path.relpath(Path(p).resolve(), run_dir.resolve())
             out += [f"### {caption}", "", f"![{caption}]({Path(rel).as_posix()})", ""]
     path = run_dir / "report.md"
-    _atomic_write(path, "\n".join(out))
+    atomic_write_text(path, "\n".join(out))
     return path

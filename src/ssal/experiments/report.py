@@ -66,7 +66,7 @@ def plot_learning_curves(results: Mapping[str, Any], path: Path, part: str = "te
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from ..evaluation.plots import _save
+    from ..evaluation.plots import save_figure
 
     curves = results.get("curves") or {}
     if not any(len(c) > 1 for c in curves.values()):
@@ -98,7 +98,7 @@ def plot_learning_curves(results: Mapping[str, Any], path: Path, part: str = "te
     ax.set_title(f"{results['benchmark']}: probe accuracy during pretraining ({part} folds{band})")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def write_benchmark_report(out: Path, results: dict[str, Any], *, command: str, device: str) -> None:

@@ -176,7 +176,6 @@ class AFFBackbone(nn.Module):
         self.blocks = nn.Sequential(*[AFFBlock(c, n_blocks, ratio, lam) for _ in range(d)])
         self.norm = nn.BatchNorm2d(c)
         self.out_channels = c
-        self.time_stride = stride
 
     def forward(self, x: Tensor) -> Tensor:
         """``x`` (N, 3, T, V) -> (N, C, ceil(T / stem_stride), V)."""

@@ -361,9 +361,6 @@ class STGCNBackbone(nn.Module):
             c_in = c_out
         self.blocks = nn.ModuleList(blocks)
         self.out_channels = c_in
-        self.time_stride = 1
-        for _, s in plan:
-            self.time_stride *= s
 
     def forward(self, x: Tensor) -> Tensor:
         """``x`` (N, 3, T, V) -> last feature map (N, C_last, T', V)."""
