@@ -88,6 +88,40 @@ def repeats() -> set[tuple[str, str, str]]:
     return found
 
 
+#: Command-line flags that are shorthands for a setting: their default must come from the
+#: schema (``default=RunConfig.device``) or be absent, never a literal of its own.
+SHORTHANDS = {"--device": "run.device", "--seed": "seed", "--method": "method", "--arch": "method",
+              "--n": "data.builtin_n", "--fractions": "eval.semi.fractions", "--seeds": "eval.semi.seeds",
+              "--lr": "eval.finetune.lr", "--label-map": "data.label_map", "--units": "data.units",
+              "--window": "data.window", "--stride": "data.stride", "--group-by": "data.group_by"}
+
+
+def literal_flag_defaults(source: str) -> list[tuple[str, object]]:
+    """``(flag, literal default)`` of every ``add_argument(flag, default=<literal>)`` of a
+    shorthand flag in ``source``."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not (isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "add_argument" and node.args):
+            continue
+        flag = node.args[0].value if isinstance(node.args[0], ast.Constant) else None
+        for k in node.keywords:
+            if flag in SHORTHANDS and k.arg == "default":
+                try:
+                    value = ast.literal_eval(k.value)
+                except ValueError:
+                    continue  # taken from the schema
+                if value is not None:
+                    found.append((flag, value))
+    return found
+
+
+def test_command_line_shorthands_take_the_schema_defaults():
+    root = Path(ssal.__file__).parent / "cli"
+    found = {p.name: literal_flag_defaults(p.read_text(encoding="utf-8")) for p in sorted(root.glob("*.py"))}
+    assert {k: v for k, v in found.items() if v} == {}
+    assert literal_flag_defaults('p.add_argument("--device", default="cpu")') == [("--device", "cpu")]
+
+
 def test_the_scan_finds_a_repeat(tmp_path):
     # the reading itself: a signature and a call that repeat model.temperature are found
     tree = ast.parse("def f(temperature=0.07): g(temperature=0.07, k=3)")

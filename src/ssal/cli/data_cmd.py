@@ -19,10 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config.schema import DataConfig
 from ..data.configured import recording_files
 from ..data.dataset import UNLABELLED, GaitDataset
 from ..errors import SsalInputError, display_path, escape_text
-from .data_args import add_data_arguments, add_settings_arguments, data_config
+from .options import add_data_arguments, add_settings_arguments, data_config
 from .video_cmd import add_video_flags, settings_from_args
 
 
@@ -33,8 +34,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     data.set_defaults(handler=lambda args: _help(data))
 
     synth = data_sub.add_parser("synth", help="write the built-in synthetic emotional-gait corpus")
-    synth.add_argument("--n", type=int, default=2000, help="number of sequences (default 2000)")
-    synth.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
+    synth.add_argument("--n", type=int, default=DataConfig.builtin_n,
+                       help=f"number of sequences (default {DataConfig.builtin_n}: data.builtin_n)")
+    synth.add_argument("--seed", type=int, default=DataConfig.builtin_seed,
+                       help=f"generator seed (default {DataConfig.builtin_seed}: data.builtin_seed)")
     synth.add_argument("--out", required=True, help="output file: .npz or a .ssal directory")
     synth.add_argument("--overwrite", action="store_true", help="replace an existing .ssal directory")
     synth.set_defaults(handler=cmd_synth)

@@ -16,10 +16,11 @@ from typing import Any
 
 import numpy as np
 
+from ..config import Config
 from ..config import clip_len as config_clip_len
 from ..errors import SsalInputError, display_path
 from ..methods.registry import available_methods
-from .data_args import add_data_arguments, add_settings_arguments, data_config, section_layers
+from .options import add_data_arguments, add_device_argument, add_settings_arguments, data_config, section_layers
 from .video_cmd import add_video_flags, settings_from_args
 
 #: Dataset options shared by commands that read a dataset.
@@ -52,7 +53,7 @@ def _add_run_flags(p: argparse.ArgumentParser, out_default: str | None) -> None:
         p.set_defaults(out_prefix=out_default)
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.add_argument("--overwrite", action="store_true", help="allow a non-empty --out for a fresh run")
-    p.add_argument("--device", default="cpu", help="cpu (default), cuda, auto")
+    add_device_argument(p)
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -81,7 +82,7 @@ def _register_protocols(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument("--overwrite", action="store_true", help="allow a non-empty --out")
         p.add_argument("--epochs", type=int, help="training epochs (protocol default otherwise)")
         p.add_argument("--lr", type=float, help="learning rate (protocol default otherwise)")
-        p.add_argument("--device", default="cpu")
+        add_device_argument(p)
         p.add_argument("--feature", choices=("output", "backbone"), default="output",
                        help="representation to evaluate: the encoder's output (default; SSAL/CFFN: the "
                             "fused 128-d vector, ST-GCN: the 256-d pooled feature) or every branch's "
@@ -98,17 +99,17 @@ def _register_protocols(subparsers: argparse._SubParsersAction) -> None:
         p.set_defaults(handler=run_protocol, protocol=name)
 
     p = subparsers.add_parser("supervised", help="train the same encoder from scratch on labels (the reference)")
-    p.add_argument("--arch", choices=available_methods(), default="ssal",
+    p.add_argument("--arch", choices=available_methods(), default=Config.method,
                    help="whose encoder architecture to train (ssal: CFFN, others: ST-GCN)")
     add_data_arguments(p, source_help="'builtin' (default) or a dataset path (E-Gait .h5, BVH folder, .npz, .ssal)")
     add_settings_arguments(p)
     p.add_argument("--split", help="split JSON (default: a new seeded stratified split)")
     p.add_argument("--out", required=True, help="directory for results.json, split.json and classifier.pt")
     p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--lr", type=float, default=0.05)
-    p.add_argument("--fractions", type=float, nargs="*", default=[], help="also run these label fractions")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--lr", type=float, help="learning rate (default: the schedule's finetune_lr, 0.05)")
+    p.add_argument("--fractions", type=float, nargs="*", help="also run these label fractions (default: none)")
+    p.add_argument("--seeds", type=int, nargs="+", help="label-subset seeds (default: the schedule's 0 1 2)")
+    add_device_argument(p)
     p.add_argument("--overwrite", action="store_true", help="allow a non-empty --out")
     p.set_defaults(handler=run_supervised)
 
@@ -144,7 +145,7 @@ def _register_experiments(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--schedule", default="default", help="a schedule of the spec: quick, default, full (default: "
                                                          "default)")
     p.add_argument("--methods", nargs="+", help="a subset of the spec's methods (default: the schedule's)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=Config.seed, help=f"run seed (default {Config.seed})")
     p.add_argument("--pretrain-only", action="store_true", help="stop after pretraining (score later with --resume)")
     _add_run_flags(p, "runs/benchmark")
     p.set_defaults(handler=run_benchmark)
@@ -166,7 +167,7 @@ def _register_model_use(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("input", help="BVH file or folder, .npz (poses.npz from `ssal pose`), E-Gait .h5, .ssal, "
                                  "a (T, 17, 3) Human3.6M .npy, or a video (.mp4, ...; needs the 'video' extra)")
     p.add_argument("--out", help="write CSV (.csv) or JSON (.json) instead of printing CSV")
-    p.add_argument("--device", default="cpu")
+    add_device_argument(p)
     add_data_arguments(p, source=False, labels=False)
     add_settings_arguments(p)
     add_video_flags(p.add_argument_group("video input (as for `ssal pose`)"))
@@ -176,7 +177,7 @@ def _register_model_use(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", required=True, help="encoder.pt or classifier.pt")
     p.add_argument("input", help="dataset path or video (as for predict) or 'builtin'")
     p.add_argument("--out", required=True, help="output .npy (N, D)")
-    p.add_argument("--device", default="cpu")
+    add_device_argument(p)
     add_data_arguments(p, source=False, labels=False)
     add_settings_arguments(p)
     add_video_flags(p.add_argument_group("video input (as for `ssal pose`)"))
@@ -319,8 +320,10 @@ def run_supervised(args: argparse.Namespace) -> int:
 
     check_output_dir(args.out, overwrite=args.overwrite)
     _check_training_numbers(args)
-    sched = SCHEDULES["default"].with_changes(finetune_epochs=args.epochs, semi_epochs=args.epochs,
-                    finetune_lr=args.lr, fractions=tuple(args.fractions), seeds=tuple(args.seeds))
+    changes = {"finetune_epochs": args.epochs, "semi_epochs": args.epochs, "fractions": tuple(args.fractions or ()),
+               **({"finetune_lr": args.lr} if args.lr is not None else {}),
+               **({"seeds": tuple(args.seeds)} if args.seeds else {})}
+    sched = SCHEDULES["default"].with_changes(**changes)
     exp = prepare_experiment(args.out, schedule=sched, data=data_config(args), overwrite=args.overwrite,
                              device=args.device, progress=False, log=lambda m: print(m, file=sys.stderr))
     if args.split:

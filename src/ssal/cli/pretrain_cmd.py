@@ -6,9 +6,9 @@ import argparse
 import os
 import sys
 
-from ..config import deep_merge
+from ..config import Config, deep_merge
 from ..methods.registry import available_methods
-from .data_args import add_data_arguments, add_settings_arguments, settings_layers
+from .options import add_data_arguments, add_settings_arguments, settings_layers
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,7 +47,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("pretrain", help="self-supervised pretraining (ssal, aimclr, skeletonclr)",
                               description="Pretrain an encoder without labels; writes checkpoints, "
                                           "metrics.jsonl and encoder.pt into --out.")
-    p.add_argument("--method", choices=available_methods(), default="ssal")
+    p.add_argument("--method", choices=available_methods(), default=Config.method,
+                   help=f"the method preset (default {Config.method})")
     add_data_arguments(p, source_help="'builtin' (the default) or a dataset path (E-Gait .h5, BVH folder, .npz, "
                                       ".ssal); same as --set data.source=... (labels serve the kNN monitor only)")
     p.add_argument("--epochs", type=int, help="number of epochs (same as --set train.epochs=N)")

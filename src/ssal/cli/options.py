@@ -1,4 +1,5 @@
-"""The data options every command that reads data shares, as shorthands for ``data.*`` keys.
+"""Options shared by the commands: ``--config``/``--set``, ``--device`` and the data options of
+every command that reads data, as shorthands for ``data.*`` keys.
 
 ``--data X`` is ``--set data.source=X``, ``--labels-from-name P`` is ``--set
 data.labels_from_name=P``, and so on (:data:`DATA_FLAGS`); a ``--config`` file's ``data:``
@@ -23,6 +24,23 @@ DATA_FLAGS: dict[str, str] = {
     "label_field": "label_field", "where": "where", "rename": "rename", "window": "window", "stride": "stride",
     "units": "units", "joint_map": "joint_map", "group_by": "group_by",
 }
+
+
+def device_name(name: str) -> str:
+    """``--device``: ``auto`` (CUDA when present, else the CPU: ``run.device``'s rule), ``cpu``,
+    ``cuda``, ``cuda:1`` ... as the device it names."""
+    from ..training.engine import resolve_device
+
+    return str(resolve_device(name))
+
+
+def add_device_argument(parser: argparse.ArgumentParser) -> None:
+    """``--device`` with the default of ``run.device`` (``auto``)."""
+    from ..config.schema import RunConfig
+
+    parser.add_argument("--device", default=RunConfig.device, type=device_name,
+                        help=f"auto (default: CUDA when present, else the CPU), cpu, cuda, cuda:1 ... "
+                             f"(run.device: {RunConfig.device})")
 
 
 def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
@@ -133,5 +151,5 @@ def data_config(args: argparse.Namespace, base: Mapping[str, Any] | None = None,
     return merge_typed(DataConfig, layers, "data.")
 
 
-__all__ = ["DATA_FLAGS", "LABEL_MAP_HELP", "add_data_arguments", "add_settings_arguments", "data_config",
+__all__ = ["DATA_FLAGS", "LABEL_MAP_HELP", "add_data_arguments", "add_device_argument", "device_name", "add_settings_arguments", "data_config",
            "data_flag_values", "section_layers", "settings_layers"]
