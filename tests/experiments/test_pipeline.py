@@ -150,9 +150,18 @@ def test_reproduce_with_kfold_through_the_cli(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(schedule.SCHEDULES, "quick", TINY)
     out = tmp_path / "repro"
     rc = main(["reproduce", "--data", str(data), "--folds", "2", "--methods", "skeletonclr", "--quick",
-               "--out", str(out), "--no-progress"])
+               "--out", str(out), "--no-progress", "--set", "train.lr=0.05", "--set", "eval.linear.epochs=2"])
     captured = capsys.readouterr()
     assert rc == 0, captured.err
+    # --set reaches every pretraining (over the schedule's lr) and the protocols' schedule
+    import yaml
+
+    assert yaml.safe_load((out / "skeletonclr" / "config.yaml").read_text())["train"]["lr"] == 0.05
+    assert json.loads((out / "schedule.json").read_text())["linear_epochs"] == 2
+    assert json.loads((out / "settings.json").read_text()) == {"train": {"lr": 0.05}}
+    rc = main(["reproduce", "--data", str(data), "--methods", "skeletonclr", "--quick", "--out", str(out),
+               "--no-progress", "--resume", "--set", "train.lr=0.2"])
+    assert rc == 2 and "was started with other train settings" in capsys.readouterr().err
     assert "2-fold skeletonclr: linear" in captured.out
     results = json.loads((out / "results.json").read_text())
     assert set(results["methods"]) == {"skeletonclr", "supervised-stgcn", "random-stgcn"}

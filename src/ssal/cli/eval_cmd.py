@@ -31,11 +31,30 @@ def _command_line() -> str:
     return "ssal " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
-def _schedule(args: argparse.Namespace):
+#: The sections ``--config`` / ``--set`` may set on the experiment commands (``data`` where the
+#: command reads a dataset of the user's).
+EXPERIMENT_SECTIONS = ("train", "model", "eval", "run")
+
+
+def _schedule(args: argparse.Namespace, accepted: tuple[str, ...] = EXPERIMENT_SECTIONS):
+    """The schedule preset of ``--quick`` / ``--full`` (else ``default``) with the command line's
+    ``eval.*`` keys applied."""
     from ..experiments.schedule import SCHEDULES
 
     name = "quick" if getattr(args, "quick", False) else "full" if getattr(args, "full", False) else "default"
-    return SCHEDULES[name]
+    return SCHEDULES[name].with_changes(**eval_changes(args, accepted))
+
+
+def experiment_overrides(args: argparse.Namespace, accepted: tuple[str, ...] = EXPERIMENT_SECTIONS) -> dict:
+    """The ``train``, ``model`` and ``run`` settings of ``--config`` / ``--set``, merged: they apply
+    to every pretraining of an experiment, over the schedule's values."""
+    from ..config import deep_merge
+
+    out: dict = {}
+    for section in ("train", "model", "run"):
+        for values, _ in section_layers(args, section, accepted):
+            out = deep_merge(out, {section: values}, strict=False)
+    return out
 
 
 def _add_schedule_flags(p: argparse.ArgumentParser) -> None:
@@ -122,6 +141,7 @@ def _register_experiments(subparsers: argparse._SubParsersAction) -> None:
                                           "supervised-from-scratch, and write report.md, results.json and plots.")
     _add_schedule_flags(p)
     _add_run_flags(p, "runs/demo")
+    add_settings_arguments(p)
     p.set_defaults(handler=run_demo)
 
     p = subparsers.add_parser("reproduce", help="the demo's protocol on your E-Gait (or other) data")
@@ -285,13 +305,13 @@ EVAL_TO_SCHEDULE = {
 }
 
 
-def eval_changes(args: argparse.Namespace) -> dict[str, Any]:
+def eval_changes(args: argparse.Namespace, accepted: tuple[str, ...] = ("data", "eval")) -> dict[str, Any]:
     """The schedule fields that the command line's ``eval.*`` keys set (``--config``, ``--set``,
     ``--fractions``, ``--seeds``), typed and checked by the schema; the protocol commands run the
     ``default`` schedule's evaluation settings where no key is given."""
     from ..config import EvalConfig, deep_merge, merge_typed
 
-    layers = section_layers(args, "eval", ("data", "eval"))
+    layers = section_layers(args, "eval", accepted)
     semi = {k: list(v) for k, v in (("fractions", getattr(args, "fractions", None)),
                                     ("seeds", getattr(args, "seeds", None))) if v}
     if semi:
@@ -391,7 +411,8 @@ def run_demo(args: argparse.Namespace) -> int:
     from ..experiments.jobs import run_demo as demo
 
     results = demo(_checked_out(args), _schedule(args), resume=args.resume, overwrite=args.overwrite, device=args.device,
-                   progress=not args.no_progress, command=_command_line(), log=_log(args))
+                   progress=not args.no_progress, command=_command_line(), log=_log(args),
+                   config_overrides=experiment_overrides(args))
     _print_summary(results, args.out)
     return 0
 
@@ -413,18 +434,21 @@ def run_reproduce(args: argparse.Namespace) -> int:
     _checked_out(args)
     if not 0 <= args.folds <= 1000 or args.folds == 1:
         raise SsalInputError("--folds", f"must be 0 (off) or from 2 to 1000, got {args.folds}")
-    sched = _schedule(args)
-    data = data_config(args)
+    sections = ("data", *EXPERIMENT_SECTIONS)
+    sched = _schedule(args, sections)
+    data = data_config(args, accepted=sections)
+    overrides = experiment_overrides(args, sections)
     if data.source == "builtin":
         raise SsalInputError("--data", "name your dataset (--data PATH or data.source in --config); the built-in "
                                        "corpus is `ssal demo`'s")
-    exp = prepare_experiment(args.out, schedule=sched, data=data, resume=args.resume, overwrite=args.overwrite, device=args.device,
-                             progress=not args.no_progress, log=_log(args))
+    exp = prepare_experiment(args.out, schedule=sched, data=data, resume=args.resume, overwrite=args.overwrite,
+                             device=args.device, progress=not args.no_progress, log=_log(args),
+                             config_overrides=overrides)
     results = run_protocols(exp, args.methods, _command_line())
     _print_summary(results, args.out)
     if args.folds:
         summary = run_kfold(data, Path(args.out) / "kfold", folds=args.folds, schedule=sched,
-                            methods=args.methods, device=args.device,
+                            methods=args.methods, device=args.device, config_overrides=overrides,
                             progress=not args.no_progress, resume=args.resume, overwrite=True, log=_log(args))
         for m, protos in summary.items():
             cells = ", ".join(f"{p} {v['mean'] * 100:.1f} ± {(v['std'] or 0) * 100:.1f}%" for p, v in protos.items())
@@ -454,9 +478,11 @@ def run_ablate(args: argparse.Namespace) -> int:
     """Handler of ``ssal ablate``."""
     from ..experiments.jobs import run_ablation
 
-    results = run_ablation(_checked_out(args), _schedule(args), data=data_config(args), variants=args.variants,
-                           device=args.device, progress=not args.no_progress, resume=args.resume,
-                           overwrite=args.overwrite, command=_command_line(), log=_log(args))
+    sections = ("data", *EXPERIMENT_SECTIONS)
+    results = run_ablation(_checked_out(args), _schedule(args, sections), data=data_config(args, accepted=sections),
+                           variants=args.variants, device=args.device, progress=not args.no_progress,
+                           resume=args.resume, overwrite=args.overwrite, command=_command_line(), log=_log(args),
+                           config_overrides=experiment_overrides(args, sections))
     _print_summary(results, args.out)
     return 0
 

@@ -117,12 +117,40 @@ def check_schedule(out: Path, schedule: Schedule, *, resume: bool) -> None:
     atomic_write_text(path, json.dumps(current, indent=2))
 
 
+def check_settings(out: Path, settings: Mapping[str, Any], *, resume: bool) -> None:
+    """Record the command line's setting overrides of every pretraining (``--config``, ``--set``:
+    ``train``, ``model``, ``run`` keys) in ``out / settings.json``; on resume, refuse others
+    (``run`` keys excepted: device, threads and progress belong to the invocation)."""
+    from ..checkpoint import atomic_write_text
+
+    path = out / "settings.json"
+    current = json.loads(json.dumps({k: v for k, v in settings.items() if k != "data"}))
+    if resume and path.is_file():
+        try:
+            saved = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise SsalInputError(path, f"unreadable settings record ({exc})") from None
+        changed = sorted(k for k in set(saved) | set(current) if k != "run" and saved.get(k) != current.get(k))
+        if changed:
+            raise SsalInputError(out, f"was started with other {', '.join(changed)} settings ({path.name}); "
+                                      "resume with the same --config/--set or use a new --out")
+    elif resume and any(k != "run" for k in current):
+        raise SsalInputError(out, "was started without setting overrides; resume without --config/--set of "
+                                  f"{', '.join(sorted(k for k in current if k != 'run'))} or use a new --out")
+    if current:
+        atomic_write_text(path, json.dumps(current, indent=2))
+
+
 def prepare_experiment(out: str | Path, *, schedule: Schedule, data: Any = "builtin", labels: str | None = None,
                        label_map: str | None = None,
                        resume: bool = False, overwrite: bool = False, device: str = "cpu", progress: bool = True,
                        seed: int = 0, log: Callable[[str], None] = print,
                        config_overrides: Mapping[str, Any] | None = None) -> Experiment:
     """Load the data, make (or reload) the split and set up the run directory.
+
+    ``config_overrides`` (``train``, ``model``, ``run`` and ``data`` sections) apply to every
+    pretraining of the experiment, over the schedule's values (:func:`method_config`); they are
+    recorded in ``settings.json`` and must match on resume (:func:`check_settings`).
 
     ``data`` is a ``data`` section (:class:`~ssal.config.DataConfig` or a mapping: source and
     reading settings) or, with ``labels`` and ``label_map``, the source alone. The split keeps
@@ -147,6 +175,7 @@ def prepare_experiment(out: str | Path, *, schedule: Schedule, data: Any = "buil
     if len(dataset.labelled) < len(dataset.classes) * 3:
         raise SsalInputError(section.source, "too few labelled sequences to evaluate (need at least 3 per class)")
     check_schedule(out, schedule, resume=resume)
+    check_settings(out, overrides, resume=resume)
     overrides["data"] = asdict(section)
     split_path = out / "split.json"
     if split_path.is_file() and resume:
@@ -160,5 +189,5 @@ def prepare_experiment(out: str | Path, *, schedule: Schedule, data: Any = "buil
                       seed=seed, log=log, config_overrides=overrides)
 
 
-__all__ = ["Experiment", "prepare_experiment", "check_schedule", "describe", "method_config", "configured",
+__all__ = ["Experiment", "prepare_experiment", "check_schedule", "check_settings", "describe", "method_config", "configured",
            "split_fractions", "knn_settings"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -70,16 +70,19 @@ def run_protocols(exp: Experiment, methods: Sequence[str], command: str,
 def run_demo(out: str | Path = "runs/demo", schedule: str | Path | Schedule = "default", *,
              methods: Sequence[str] = SSL_METHODS, resume: bool = False, overwrite: bool = False,
              device: str = "cpu", progress: bool = True, command: str = "ssal demo",
-             log: Callable[[str], None] = print) -> dict[str, Any]:
+             log: Callable[[str], None] = print,
+             config_overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The main job: pretrain SSAL, AimCLR and SkeletonCLR on the built-in corpus and compare.
 
-    ``schedule``: a :class:`Schedule`, a preset name or the path of a schedule file."""
+    ``schedule``: a :class:`Schedule`, a preset name or the path of a schedule file;
+    ``config_overrides``: settings of every pretraining over the schedule's (``train``,
+    ``model``, ``run``)."""
     if isinstance(schedule, Schedule):
         sched = schedule
     else:
         sched = SCHEDULES[schedule] if isinstance(schedule, str) and schedule in SCHEDULES else load_schedule(schedule)
     exp = prepare_experiment(out, schedule=sched, resume=resume, overwrite=overwrite, device=device,
-                             progress=progress, log=log)
+                             progress=progress, log=log, config_overrides=config_overrides)
     return run_protocols(exp, methods, command)
 
 
@@ -87,7 +90,8 @@ def run_kfold(data: Any, out: str | Path, *, folds: int, schedule: Schedule, met
               labels: str | None = None, label_map: str | None = None, device: str = "cpu",
               progress: bool = True, resume: bool = False,
               overwrite: bool = False, command: str = "ssal reproduce",
-              log: Callable[[str], None] = print) -> dict[str, Any]:
+              log: Callable[[str], None] = print,
+              config_overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """k-fold cross-validation of the linear and finetune protocols on user data.
 
     Each fold's test part is the fold; its validation part is a stratified ``data.val_fraction``
@@ -95,6 +99,7 @@ def run_kfold(data: Any, out: str | Path, *, folds: int, schedule: Schedule, met
     Fold results are summarised as mean +- std in ``kfold.json`` beside the main report.
     """
     base = prepare_experiment(out, schedule=schedule, data=data, labels=labels, label_map=label_map, resume=resume,
+                              config_overrides=config_overrides,
                               overwrite=overwrite, device=device, progress=progress, log=log)
     ds = base.dataset
     labelled = ds.labelled
@@ -137,9 +142,11 @@ def run_ablation(out: str | Path, schedule: Schedule, *, data: Any = "builtin", 
                  label_map: str | None = None,
                  variants: Sequence[str] | None = None, device: str = "cpu", progress: bool = True,
                  resume: bool = False, overwrite: bool = False, command: str = "ssal ablate",
-                 log: Callable[[str], None] = print) -> dict[str, Any]:
+                 log: Callable[[str], None] = print,
+                 config_overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Pretrain each SSAL ablation variant and compare kNN and linear accuracy."""
     exp = prepare_experiment(out, schedule=schedule, data=data, labels=labels, label_map=label_map, resume=resume,
+                             config_overrides=config_overrides,
                              overwrite=overwrite, device=device, progress=progress, log=log)
     table = ablation_variants()
     chosen = list(variants) if variants else list(table)
