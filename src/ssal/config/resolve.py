@@ -307,10 +307,20 @@ def merge_typed(schema: type[S], layers: Iterable[tuple[Mapping[str, Any], str |
 
 def typed_section(schema: type[S], values: S | Mapping[str, Any] | None, where: str | None = None,
                   prefix: str = "") -> S:
-    """``values`` as a checked ``schema`` instance (a mapping is typed; an instance is checked)."""
+    """``values`` as a checked ``schema`` instance.
+
+    A mapping is typed (merged into the schema, :func:`merge_typed`). An instance of ``schema``
+    was typed at the door (:func:`resolve_config`, the engine) and is passed on as it is, after
+    the cheap checks a hand-made instance could fail (types, ranges, choices, relations): a
+    configuration is typed once, not again in every component it reaches."""
+    if isinstance(values, schema):
+        _check_given_types(values, dataclasses.asdict(typing.cast(Any, values)), where, prefix)
+        _check_values(values, where, prefix)
+        _check_relations(values, where, prefix)
+        return values
     given: Mapping[str, Any]
     if dataclasses.is_dataclass(values) and not isinstance(values, type):
-        given = dataclasses.asdict(values)  # re-checked: a hand-edited instance may be wrong
+        given = dataclasses.asdict(values)  # another schema's instance: typed as a mapping
     else:
         given = {} if values is None else typing.cast(Mapping[str, Any], values)
     return merge_typed(schema, [(given, where)], prefix)

@@ -37,9 +37,9 @@ import torch
 from tqdm.auto import tqdm
 
 from ..checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
+from ..config import as_plain, dump_config, merge_typed, validate_config
 from ..config import clip_len as config_clip_len
-from ..config import dump_config, validate_config
-from ..config.schema import AMP_MODES
+from ..config.schema import AMP_MODES, Config, ModelConfig
 from ..data.canonical import release_pages
 from ..data.dataset import GaitDataset
 from ..errors import SsalInputError, display_path
@@ -136,7 +136,7 @@ def prepare_run_dir(out_dir: str | Path, resume: bool, overwrite: bool) -> tuple
 MAX_LEARNER_BYTES = 2**31
 
 
-def check_learner_size(model_cfg: Mapping[str, Any], layout: Any) -> None:
+def check_learner_size(model_cfg: ModelConfig | Mapping[str, Any], layout: Any) -> None:
     """Build the learner of ``model_cfg`` on the meta device (no memory) and refuse one whose
     parameters and buffers exceed :data:`MAX_LEARNER_BYTES` (huge widths or memory banks)."""
     from ..methods.learners import build_learner
@@ -328,7 +328,10 @@ class RunSetup:
     """What :func:`open_run` settles: the run directory, the effective config, data and split."""
 
     run_dir: Path
+    #: The configuration as plain values (what ``config.yaml`` and checkpoints store) ...
     config: dict[str, Any]
+    #: ... and typed once, at the door: the sections components receive (``settings.model``).
+    settings: Config
     checkpoint: dict[str, Any] | None
     dataset: GaitDataset
     split: dict[str, Any]
@@ -401,10 +404,12 @@ def _pretrain(ctx: DistContext, config: Mapping[str, Any], out_dir: str | Path, 
               dataset: GaitDataset | None, split: Mapping[str, Any] | None, resume: bool,
               overwrite: bool, callbacks: PretrainCallbacks) -> PretrainResult:
     """:func:`pretrain` in one process (rank ``ctx.rank`` of ``ctx.world_size``)."""
-    config = validate_config(config)  # a hand-made dict is typed and checked like a resolved one
+    settings = merge_typed(Config, [(config, None)])  # typed once, here; a hand-made dict too
+    config = as_plain(settings)
     apply_allocator_policy(config["run"])
     check_tensorboard(config["run"])
-    setup = open_run(ctx, config, out_dir, dataset=dataset, split=split, resume=resume, overwrite=overwrite)
+    setup = open_run(ctx, config, out_dir, dataset=dataset, split=split, resume=resume, overwrite=overwrite,
+                     settings=settings)
     state = build_training(ctx, setup)
     if callbacks.on_learner_built is not None:
         callbacks.on_learner_built(ctx, state.learner)
@@ -495,7 +500,7 @@ def _open_split(run_dir: Path, config: Mapping[str, Any], dataset: GaitDataset, 
 
 def open_run(ctx: DistContext, config: Mapping[str, Any], out_dir: str | Path, *,
              dataset: GaitDataset | None, split: Mapping[str, Any] | None, resume: bool,
-             overwrite: bool) -> RunSetup:
+             overwrite: bool, settings: Config | None = None) -> RunSetup:
     """Open (or resume) the run directory, merge the configuration with a resumed checkpoint's,
     load the dataset and settle the split (``split.json``, ``config.yaml``).
 
@@ -504,9 +509,11 @@ def open_run(ctx: DistContext, config: Mapping[str, Any], out_dir: str | Path, *
     run_dir, checkpoint = ctx.on_main(_open_run_dir, out_dir, resume, overwrite)
     if checkpoint is not None:
         # The experiment is the checkpoint's; the ``run`` section (device, progress, max_steps)
-        # belongs to this invocation.
-        config = {**checkpoint["config"], "run": dict(config["run"])}
-    config = dict(config)
+        # belongs to this invocation. The merged configuration is this run's door: typed here.
+        settings = merge_typed(Config, [({**checkpoint["config"], "run": dict(config["run"])}, None)])
+    elif settings is None:
+        settings = merge_typed(Config, [(config, None)])
+    config = as_plain(settings)
     run = config["run"]
     if run.get("threads"):
         torch.set_num_threads(int(run["threads"]))
@@ -517,8 +524,8 @@ def open_run(ctx: DistContext, config: Mapping[str, Any], out_dir: str | Path, *
     chosen: dict[str, Any] = ctx.on_main(_open_split, run_dir, config, dataset, checkpoint is not None, split)
     # Batches are read from dataset.x by sorted row index, so a memory-mapped corpus streams.
     train_idx = np.sort(np.asarray(chosen["train"], dtype=np.int64))
-    return RunSetup(run_dir=run_dir, config=config, checkpoint=checkpoint, dataset=dataset, split=chosen,
-                    train_idx=train_idx)
+    return RunSetup(run_dir=run_dir, config=config, settings=settings, checkpoint=checkpoint, dataset=dataset,
+                    split=chosen, train_idx=train_idx)
 
 
 def _restore(ctx: DistContext, setup: RunSetup, state: TrainingState) -> None:
@@ -565,8 +572,8 @@ def build_training(ctx: DistContext, setup: RunSetup) -> TrainingState:
 
     config, run, train = setup.config, setup.run, setup.config["train"]
     torch.manual_seed(int(config["seed"]))
-    check_learner_size(config["model"], setup.dataset.layout)
-    learner = ctx.prepare(build_learner(config["model"], setup.dataset.layout),
+    check_learner_size(setup.settings.model, setup.dataset.layout)
+    learner = ctx.prepare(build_learner(setup.settings.model, setup.dataset.layout),
                           run["dist_bn"]).to(ctx.device)
     optimizer = build_optimizer(list(learner.trainable_parameters()), train)
     milestones = [int(m) for m in train["lr_milestones"]]
