@@ -21,9 +21,9 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import EXIT_INPUT_ERROR, SsalInputError, escape_text
-from . import data_cmd, eval_cmd, export_cmd, pretrain_cmd, video_cmd
+from . import data_cmd, experiment_cmd, export_cmd, model_cmd, pretrain_cmd, protocol_cmd, video_cmd
 
-COMMAND_MODULES = (data_cmd, pretrain_cmd, eval_cmd, video_cmd, export_cmd)
+COMMAND_MODULES = (data_cmd, pretrain_cmd, protocol_cmd, experiment_cmd, model_cmd, video_cmd, export_cmd)
 #: Exit code of an unexpected failure (a bug, or an environment problem ssal did not foresee).
 EXIT_INTERNAL_ERROR = 1
 #: Setting this environment variable to 1 has the effect of ``--debug``.
