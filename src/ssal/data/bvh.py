@@ -25,7 +25,7 @@ import os
 import re
 import stat
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
@@ -572,6 +572,35 @@ def read_bvh_folder(
     cfg = preprocess or PreprocessConfig()
     root = Path(folder)
     where = display_path(root)
+    files = _folder_files(root, where, only)
+    csv_path = Path(labels) if labels is not None else root / "labels.csv"
+    files, y, classes, from_csv = _folder_labels(files, where, labels, csv_path, label_map, name_labels)
+    if window is not None:
+        window = int(window)
+        stride = int(stride) if stride is not None else max(1, window // 2)
+        cut_windows(window, window, stride)  # validates both
+        cfg = replace(cfg, length=window)
+    fps = check_fps(fps, where, "the working frame rate (fps)")
+    clips = _read_clips(files, y, where, cfg, layout, fps, window, stride,
+                        dict(units_to_metres=units_to_metres, units=units, joint_map=joint_map))
+    meta: dict[str, Any] = {
+        "format": "bvh-folder", "labels_path": display_path(csv_path) if from_csv else None,
+        "units": clips.units, "recordings": len(files),
+    }
+    if name_labels is not None:
+        meta["labels_from_name"] = name_labels.pattern
+        meta["label_field"] = name_labels.label_field
+    if window is not None:
+        meta["window"] = {"length": window, "stride": stride}
+    return sequences_to_dataset(
+        clips.seqs, clips.y, clips.names, classes, layout=layout, fps=fps, config=cfg, source=where, meta=meta,
+        groups=clips.groups if window is not None else None,
+    )
+
+
+def _folder_files(root: Path, where: str, only: Sequence[str] | None) -> list[Path]:
+    """The ``*.bvh`` files of ``root`` sorted by name, restricted to ``only`` (names with or
+    without ``.bvh``; one not in the folder is an error)."""
     if not root.is_dir():
         raise SsalInputError(where, "folder not found")
     files = sorted(q for q in root.iterdir() if q.suffix.lower() == ".bvh" and q.is_file())
@@ -585,83 +614,79 @@ def read_bvh_folder(
         files = [f for f in files if f.stem in wanted]
         if not files:
             raise SsalInputError(where, "no files requested")
-    csv_path = Path(labels) if labels is not None else root / "labels.csv"
-    table = None
-    y: list[int] = []
+    return files
+
+
+def _folder_labels(files: list[Path], where: str, labels: Any, csv_path: Path, label_map: Any,
+                   name_labels: NameLabels | None) -> tuple[list[Path], list[int], list[str], bool]:
+    """``(files kept, label of each, classes, labels read from a CSV?)``: from the file names
+    (their filters pick the files), else from the CSV, else every file unlabelled."""
     if name_labels is not None:
         if labels is not None:
             raise SsalInputError(where, "labels come either from a CSV or from file names, not both")
         chosen, names_, classes = select_and_label([f.stem for f in files], name_labels, where)
-        files = [files[i] for i in chosen]
-        y = [classes.index(lab) for lab in names_]
-    else:
-        classes = resolve_label_map(label_map)
-        table = read_labels_csv(csv_path, classes) if (labels is not None or csv_path.is_file()) else None
-    if table is not None:
-        by_name = {f.name: f for f in files}
-        by_stem = {f.stem: f for f in files}
-        resolved: dict[Path, int] = {}
-        for key, lab in table.items():
-            f = by_name.get(key) or by_stem.get(key)
-            if f is None:
-                raise SsalInputError(display_path(csv_path), f"file {key!r} listed but not found in {where}")
-            if f in resolved and resolved[f] != lab:
-                raise SsalInputError(display_path(csv_path), f"{f.name!r} is listed twice with different labels")
-            resolved[f] = lab
-        for f in files:
-            if f not in resolved:
-                raise SsalInputError(display_path(csv_path), f"no label row for {f.name!r}")
-            y.append(resolved[f])
-    elif name_labels is None:
-        y = [UNLABELLED] * len(files)
-    if window is not None:
-        window = int(window)
-        stride = int(stride) if stride is not None else max(1, window // 2)
-        cut_windows(window, window, stride)  # validates both
-        cfg = replace(cfg, length=window)
-    # The folder as a whole: first from every file's MOTION header (frames after resampling),
-    # before any motion is parsed; then the sequences kept so far plus the next file's working
-    # memory; at the end the padding of all of them; all within MAX_BYTES.
-    fps = check_fps(fps, where, "the working frame rate (fps)")
+        return [files[i] for i in chosen], [classes.index(lab) for lab in names_], classes, False
+    classes = resolve_label_map(label_map)
+    if not (labels is not None or csv_path.is_file()):
+        return files, [UNLABELLED] * len(files), classes, False
+    table = read_labels_csv(csv_path, classes)
+    by_name = {f.name: f for f in files}
+    by_stem = {f.stem: f for f in files}
+    resolved: dict[Path, int] = {}
+    for key, lab in table.items():
+        f = by_name.get(key) or by_stem.get(key)
+        if f is None:
+            raise SsalInputError(display_path(csv_path), f"file {key!r} listed but not found in {where}")
+        if f in resolved and resolved[f] != lab:
+            raise SsalInputError(display_path(csv_path), f"{f.name!r} is listed twice with different labels")
+        resolved[f] = lab
+    for f in files:
+        if f not in resolved:
+            raise SsalInputError(display_path(csv_path), f"no label row for {f.name!r}")
+    return files, [resolved[f] for f in files], classes, True
+
+
+@dataclass
+class _Clips:
+    """The clips of a folder read so far (:func:`_read_clips`)."""
+
+    seqs: list[np.ndarray] = field(default_factory=list)
+    y: list[int] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    groups: list[str] = field(default_factory=list)
+    units: dict[str, int] = field(default_factory=dict)
+
+
+def _read_clips(files: list[Path], y: list[int], where: str, cfg: PreprocessConfig, layout: SkeletonLayout,
+                fps: float, window: int | None, stride: int | None, reading: dict[str, Any]) -> _Clips:
+    """Every file read (``reading``: units and joint map) and cut into clips (``window``).
+
+    Memory is checked for the folder as a whole: first from every file's MOTION header (frames
+    after resampling), before any motion is parsed; then the sequences kept so far plus the
+    next file's working memory; at the end the padding of all of them; all within MAX_BYTES.
+    """
     planned = dataset_bytes(len(files), cfg, layout.num_joints)
     for f in files:
         planned += declared_output_bytes(f, fps, layout.num_joints)
         check_bytes(planned, where, f"{len(files)} sequences at {fps:g} fps, padded to {cfg.length} frames")
-    seqs: list[np.ndarray] = []
-    clip_y: list[int] = []
-    clip_names: list[str] = []
-    groups: list[str] = []
-    units_seen: dict[str, int] = {}
+    out = _Clips()
     kept = dataset_bytes(len(files), cfg, layout.num_joints)
     for f, lab in zip(files, y):
-        seq, info = read_bvh_with_info(f, layout=layout, fps=fps, units_to_metres=units_to_metres, units=units,
-                                       joint_map=joint_map, config=cfg, reserved_bytes=kept)
+        seq, info = read_bvh_with_info(f, layout=layout, fps=fps, config=cfg, reserved_bytes=kept, **reading)
         kept += seq.nbytes
         check_bytes(kept, where, f"the folder's sequences read so far (at {fps:g} fps)")
-        units_seen[info.units] = units_seen.get(info.units, 0) + 1
-        # stride is an int whenever window is set (above)
+        out.units[info.units] = out.units.get(info.units, 0) + 1
+        # stride is an int whenever window is set (read_bvh_folder)
         starts = cut_windows(len(seq), window, cast(int, stride)) if window is not None else [0]
         for s0 in starts:
-            seqs.append(seq[s0:s0 + window] if window is not None else seq)
-            clip_y.append(lab)
-            clip_names.append(f"{f.name}@{s0}" if window is not None else f.name)
-            groups.append(f.name)
+            out.seqs.append(seq[s0:s0 + window] if window is not None else seq)
+            out.y.append(lab)
+            out.names.append(f"{f.name}@{s0}" if window is not None else f.name)
+            out.groups.append(f.name)
     # Clips overlap (stride < window): their stacked copy is what the dataset will hold.
-    check_bytes(kept + dataset_bytes(len(seqs), cfg, layout.num_joints), where,
-                f"{len(seqs)} clips of {cfg.length} frames")
-    meta: dict[str, Any] = {
-        "format": "bvh-folder", "labels_path": display_path(csv_path) if table is not None else None,
-        "units": units_seen, "recordings": len(files),
-    }
-    if name_labels is not None:
-        meta["labels_from_name"] = name_labels.pattern
-        meta["label_field"] = name_labels.label_field
-    if window is not None:
-        meta["window"] = {"length": window, "stride": stride}
-    return sequences_to_dataset(
-        seqs, clip_y, clip_names, classes, layout=layout, fps=fps, config=cfg, source=where, meta=meta,
-        groups=groups if window is not None else None,
-    )
+    check_bytes(kept + dataset_bytes(len(out.seqs), cfg, layout.num_joints), where,
+                f"{len(out.seqs)} clips of {cfg.length} frames")
+    return out
 
 
 def write_bvh(
