@@ -60,7 +60,7 @@ def main() -> None:
             if sched.methods and m.name not in sched.methods:
                 continue
             path = run_pretraining(exp, m.name, m.method, m.set)
-            from ssal.training.engine import read_metrics
+            from ssal.training.run_files import read_metrics
 
             secs = [r["seconds"] for r in read_metrics(path.parent)]
             per_epoch = statistics.median(secs[1:] if len(secs) > 1 else secs)

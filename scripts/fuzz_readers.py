@@ -563,7 +563,8 @@ def _load_checkpoint_like_the_cli(path: Path) -> None:
     import torch
 
     from ssal.checkpoint import load_checkpoint
-    from ssal.training.engine import check_learner_size, check_run_checkpoint
+    from ssal.training.engine import check_learner_size
+    from ssal.training.run_files import check_run_checkpoint
     from ssal.inference import load
     from ssal.skeleton import get_layout
 

@@ -19,7 +19,7 @@ import torch.distributed as dist
 
 from ssal.checkpoint import load_checkpoint
 from ssal.training.distributed import DistContext
-from ssal.training.engine import read_metrics
+from ssal.training.run_files import read_metrics
 
 pytestmark = pytest.mark.skipif(not (dist.is_available() and dist.is_gloo_available()),
                                 reason="torch.distributed with gloo is not available")

@@ -14,7 +14,8 @@ from ssal.checkpoint import load_checkpoint
 from ssal.config import resolve_config
 from ssal.errors import SsalInputError
 from ssal.methods.learner import Learner
-from ssal.training.engine import pretrain, read_metrics
+from ssal.training.engine import pretrain
+from ssal.training.run_files import read_metrics
 
 
 def tiny_config(method: str = "ssal", **run) -> dict:

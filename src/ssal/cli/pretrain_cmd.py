@@ -62,7 +62,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_pretrain(args: argparse.Namespace) -> int:
     """Handler of ``ssal pretrain``."""
     from ..outputs import check_output_dir
-    from ..training.engine import RUN_LEFTOVERS, TrainingDiverged, TrainingInterrupted, pretrain
+    from ..training.engine import TrainingDiverged, TrainingInterrupted, pretrain
+    from ..training.run_files import RUN_LEFTOVERS
 
     check_output_dir(args.out, overwrite=args.overwrite, resume=args.resume, leftovers=RUN_LEFTOVERS,
                      what="run directory", resumable=True)

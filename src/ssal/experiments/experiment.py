@@ -19,7 +19,7 @@ from ..data.dataset import GaitDataset
 from ..data.splits import load_split, save_split, stratified_split
 from ..errors import SsalInputError
 from ..evaluation import KnnSettings
-from ..training.engine import prepare_run_dir
+from ..training.run_files import prepare_run_dir
 from .schedule import Schedule
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ..inference import load
-from ..training.engine import read_metrics
+from ..training.run_files import read_metrics
 from .experiment import Experiment
 
 

@@ -34,7 +34,7 @@ from ..config import deep_merge
 from ..errors import SsalInputError, display_path
 from ..evaluation.probes import raw_pose_features
 from ..methods.registry import encoder_name
-from ..training.engine import prepare_run_dir
+from ..training.run_files import prepare_run_dir
 from .corpus import EvalData, read_evaluation, read_pretraining
 from .experiment import Experiment
 from .folds import Fold, make_folds
@@ -273,7 +273,7 @@ def _snapshots(encoder_path: Path) -> list[tuple[int, Path]]:
 
 
 def _history(encoder_path: Path) -> list[dict[str, Any]]:
-    from ..training.engine import read_metrics
+    from ..training.run_files import read_metrics
 
     return read_metrics(encoder_path.parent)
 

@@ -1,6 +1,6 @@
 """Distributed pretraining (PyTorch DDP under ``torchrun``): process group, sharding, sync.
 
-:func:`ssal.engine.pretrain` opens a :func:`session` around every run. Outside ``torchrun``
+:func:`ssal.training.engine.pretrain` opens a :func:`session` around every run. Outside ``torchrun``
 (no ``WORLD_SIZE``/``RANK`` in the environment and no process group already initialised) the
 session is a single process, every helper below is the identity and the engine behaves
 exactly as before. Under ``torchrun`` the session:
