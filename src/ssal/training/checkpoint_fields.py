@@ -205,7 +205,7 @@ def estimate_encoder(cfg: Mapping[str, Any], layout, frames: int, where: str,
         raise _fail(where, field, "the encoder would have no parameters")
     if params > MAX_ENCODER_PARAMETERS:
         raise _fail(where, field, f"the encoder would have {params} parameters, more than the limit of "
-                                  f"{MAX_ENCODER_PARAMETERS} (ssal.checkpoint_fields.MAX_ENCODER_PARAMETERS)")
+                                  f"{MAX_ENCODER_PARAMETERS} (ssal.training.checkpoint_fields.MAX_ENCODER_PARAMETERS)")
     largest = [0]
 
     def hook(_module, _inputs, output) -> None:
@@ -226,7 +226,7 @@ def estimate_encoder(cfg: Mapping[str, Any], layout, frames: int, where: str,
     if largest[0] > MAX_SAMPLE_ACTIVATION_BYTES:
         raise _fail(where, field, f"one sequence of {frames} frames would need activations of {largest[0]} bytes, "
                                   f"more than the limit of {MAX_SAMPLE_ACTIVATION_BYTES} "
-                                  f"(ssal.checkpoint_fields.MAX_SAMPLE_ACTIVATION_BYTES)")
+                                  f"(ssal.training.checkpoint_fields.MAX_SAMPLE_ACTIVATION_BYTES)")
     return int(params), int(largest[0])
 
 

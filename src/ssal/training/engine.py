@@ -341,7 +341,7 @@ def _pretrain(ctx: DistContext, config: Mapping[str, Any], out_dir: str | Path, 
 
 
 def apply_allocator_policy(run: Mapping[str, Any]) -> None:
-    """Set the host allocator policy ``run.allocator`` (:mod:`ssal.allocator`) of a validated
+    """Set the host allocator policy ``run.allocator`` (:mod:`ssal.training.allocator`) of a validated
     configuration (its choices are checked by the schema)."""
     from .allocator import set_allocator_policy
 
