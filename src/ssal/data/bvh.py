@@ -190,6 +190,21 @@ def parse_bvh(
     if not sep:
         raise SsalInputError(where, "truncated BVH: no MOTION section")
 
+    joints, parents, offsets, channels = _parse_hierarchy(tokens, where)
+    n_channels = sum(len(c) for c in channels)
+    lines = motion_text.splitlines()
+    del motion_text
+    n_frames, frame_time, k = _motion_header(lines, where)
+    _check_motion_size(n_frames, frame_time, n_channels, len(joints), where, max_frames, target_fps)
+    frame_lines = [ln for ln in lines[k:] if ln.strip()]
+    del lines  # only the frame lines are kept while the values are parsed
+    motion = _parse_frames(frame_lines, n_frames, n_channels, where)
+    return BvhMotion(joints, np.asarray(parents), np.asarray(offsets, dtype=np.float64), channels, frame_time, motion)
+
+
+def _parse_hierarchy(tokens: list[str], where: str) -> tuple[list[str], list[int], list[list[float]], list[list[str]]]:
+    """``(joints, parents, offsets, channels)`` of the hierarchy's tokens (``tokens[0]`` is
+    ``HIERARCHY``); ``End Site`` entries become joints named ``<parent>End``."""
     joints: list[str] = []
     parents: list[int] = []
     offsets: list[list[float]] = []
@@ -253,9 +268,11 @@ def parse_bvh(
         raise SsalInputError(where, "malformed hierarchy (truncated or non-numeric OFFSET/CHANNELS)") from None
     if not joints or stack:
         raise SsalInputError(where, "malformed hierarchy (no joints or unbalanced braces)")
+    return joints, parents, offsets, channels
 
-    n_channels = sum(len(c) for c in channels)
-    lines = motion_text.splitlines()
+
+def _motion_header(lines: list[str], where: str) -> tuple[int, float, int]:
+    """``(frames, frame time, index of the first frame line)`` of the MOTION section's lines."""
     header: dict[str, str] = {}
     k = 0
     while k < len(lines) and len(header) < 2:
@@ -275,11 +292,17 @@ def parse_bvh(
         raise SsalInputError(where, "malformed MOTION header (expected 'Frames:' and 'Frame Time:')") from None
     if n_frames < 0 or not (math.isfinite(frame_time) and frame_time > 0 and math.isfinite(1.0 / frame_time)):
         raise SsalInputError(where, f"invalid MOTION header: {n_frames} frames, frame time {frame_time}")
+    return n_frames, frame_time, k
+
+
+def _check_motion_size(n_frames: int, frame_time: float, n_channels: int, n_joints: int, where: str,
+                       max_frames: int | None, target_fps: float | None) -> None:
+    """Refuse a declared motion too large to read, before any frame line is parsed."""
     # Declared sizes are checked before the frame lines are parsed or anything is allocated.
     check_value_count(n_frames * n_channels, where, "the MOTION section")
-    check_value_count(n_frames * len(joints) * 12, where, "forward kinematics (frames x joints x 12)")
-    check_bytes(n_frames * n_channels * 8 + fk_bytes(n_frames, len(joints)), where,
-                f"forward kinematics of {n_frames} frames x {len(joints)} joints")
+    check_value_count(n_frames * n_joints * 12, where, "forward kinematics (frames x joints x 12)")
+    check_bytes(n_frames * n_channels * 8 + fk_bytes(n_frames, n_joints), where,
+                f"forward kinematics of {n_frames} frames x {n_joints} joints")
     if max_frames is not None:
         n_check: int | float = n_frames  # math.inf when the resampled count overflows
         if target_fps is not None and n_frames:
@@ -289,8 +312,10 @@ def parse_bvh(
             raise SsalInputError(
                 where, f"has {n_check} frames (at the working rate), more than the limit of {max_frames} (max_frames)"
             )
-    frame_lines = [ln for ln in lines[k:] if ln.strip()]
-    del lines, motion_text
+
+
+def _parse_frames(frame_lines: list[str], n_frames: int, n_channels: int, where: str) -> np.ndarray:
+    """The ``(frames, channels)`` float64 motion of the non-empty frame lines (finite values)."""
     if len(frame_lines) < n_frames:
         raise SsalInputError(
             where, f"truncated BVH: {n_frames} frames declared, {len(frame_lines)} frame lines found"
@@ -315,7 +340,7 @@ def parse_bvh(
     if not np.isfinite(motion).all():
         bad = int(np.flatnonzero(~np.isfinite(motion).all(axis=1))[0])
         raise SsalInputError(where, f"NaN or inf channel values (first: frame {bad})")
-    return BvhMotion(joints, np.asarray(parents), np.asarray(offsets, dtype=np.float64), channels, frame_time, motion)
+    return motion
 
 
 def _add_joint(joints, parents, offsets, channels, name: str, parent: int) -> int:
