@@ -62,8 +62,8 @@ pretraining: {{window: 40, stride: 20, sources: [{{folder: pre, pattern: "p_{{co
                                                    where_not: {{session: [{session}]}}}}]}}
 methods: [skeletonclr]
 schedules:
-  tiny: {{pretrain_epochs: 2, snapshot_every: 1, batch_size: 8, queue_size: 16, clip_len: 20, draws: 2,
-         scratch_epochs: 1, scratch_draws: 1}}
+  default: {{pretrain_epochs: 2, snapshot_every: 1, clip_len: 20, plan: cpu, scratch_epochs: 1, scratch_draws: 1}}
+  tiny: {{batch_size: 8, queue_size: 16, draws: 2}}
 """)
     return tmp_path / "root", spec
 

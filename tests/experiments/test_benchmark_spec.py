@@ -41,6 +41,19 @@ def test_extends_overrides_methods_and_keeps_the_data(tmp_path):
     assert spec.schedule("s").pretrain_epochs == 2 and spec.schedule("quick").pretrain_epochs == 1
 
 
+def test_a_schedule_is_read_over_the_default_one(tmp_path):
+    spec = load_spec(_write(tmp_path, "extends: bandai-affect\nschedules: {s: {pretrain_epochs: 2}}\n"))
+    default, s = spec.schedule("default"), spec.schedule("s")
+    assert s.pretrain_epochs == 2 and (s.clip_len, s.plan, s.scratch_draws) == (default.clip_len, default.plan,
+                                                                                default.scratch_draws)
+    import ssal.experiments
+
+    shipped = Path(ssal.experiments.__file__).parent / "specs" / "bandai-affect.yaml"
+    text = shipped.read_text().replace("  default:", "  other:")
+    with pytest.raises(SsalInputError, match="schedules.default: required"):
+        load_spec(_write(tmp_path, text))
+
+
 @pytest.mark.parametrize("text, message", [
     ("extends: bandai-affect\nsplitt: {}\n", "unknown key(s) splitt"),
     ("extends: bandai-affect\nsplit: {sheme: fixed}\n", "split: unknown key(s) sheme"),

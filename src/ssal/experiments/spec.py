@@ -32,7 +32,8 @@ values replace), e.g. a study that keeps ``bandai-affect``'s data and changes it
 ``methods``: method presets to pretrain, or ``{name, method, set}`` variants (``set``: config
     overrides, e.g. the ``gait`` variants).
 
-``schedules``: name -> settings (``pretrain_epochs``, ``snapshot_every``, ``batch_size``, ``lr``,
+``schedules``: name -> settings; ``default`` writes every setting, the others change only what
+    they name (``pretrain_epochs``, ``snapshot_every``, ``batch_size``, ``lr``,
     ``queue_size``, ``clip_len``, ``plan`` (``cpu``: the reduced 5-layer encoder; ``reference``:
     the presets' widths), ``pretrain_limit`` (files per source; ``null``: all), ``draws``,
     ``scratch_epochs`` (0: no from-scratch reference), ``scratch_draws``, ``methods`` (a subset; ``null``: all), ``folds``
@@ -119,17 +120,18 @@ class MethodEntry:
 class BenchSchedule:
     """How long a benchmark run trains (one entry of the spec's ``schedules``)."""
 
-    pretrain_epochs: int = 100
-    snapshot_every: int = 10
+    # Required: the spec's ``default`` schedule writes them, the others are read over it.
+    pretrain_epochs: int
+    snapshot_every: int
+    clip_len: int
+    plan: str
+    scratch_epochs: int
+    scratch_draws: int
     batch_size: int = TrainConfig.batch_size  # the run's defaults (schema: train.*, model.*)
     lr: float = TrainConfig.lr
     queue_size: int = ModelConfig.queue_size
-    clip_len: int = 32
-    plan: str = "cpu"
     pretrain_limit: int | None = None
     draws: int | None = None
-    scratch_epochs: int = 30
-    scratch_draws: int = 5
     methods: tuple[str, ...] | None = None
     folds: tuple[str, ...] | None = None
 
@@ -202,7 +204,12 @@ def load_spec(name_or_path: str) -> BenchmarkSpec:
         raise SsalInputError(where, "methods: two entries share a name")
     if not isinstance(raw["schedules"], Mapping) or not raw["schedules"]:
         raise SsalInputError(where, "schedules: expected name -> settings")
-    schedules = {str(k): typed(BenchSchedule, v or {}, where, f"schedules.{k}") for k, v in raw["schedules"].items()}
+    base = raw["schedules"].get("default")
+    if not isinstance(base, Mapping):
+        raise SsalInputError(where, "schedules.default: required (every setting of a schedule; the other "
+                                    "schedules change only what they name)")
+    schedules = {str(k): typed(BenchSchedule, {**base, **(v or {})}, where, f"schedules.{k}")
+                 for k, v in raw["schedules"].items()}
     for k, s in schedules.items():
         if s.plan not in ("cpu", "reference"):
             raise SsalInputError(where, f"schedules.{k}.plan: {s.plan!r} is not cpu or reference")
