@@ -35,7 +35,7 @@ import numpy as np
 from ..errors import SsalInputError, display_path
 from ..skeleton import EGAIT16, SkeletonLayout, get_layout
 from .dataset import UNLABELLED, GaitDataset
-from .preprocess import check_fps, check_json_size, check_value_count
+from .preprocess import PreprocessConfig, check_fps, check_json_size, check_value_count
 
 FORMAT_NAME = "ssal-canonical"
 FORMAT_VERSION = 1
@@ -378,7 +378,10 @@ def read_canonical(path: str | os.PathLike[str], layout: SkeletonLayout | None =
     if dtype not in DTYPES:
         raise SsalInputError(mwhere, f"dtype {dtype!r} is not one of {DTYPES}")
     if layout is None:
-        layout = get_layout(layout_name)
+        try:
+            layout = get_layout(layout_name)
+        except SsalInputError as exc:
+            raise SsalInputError(mwhere, f"field 'layout': {exc.problem}") from None
     elif layout.name != layout_name:
         raise SsalInputError(where, f"stored layout {layout_name!r} differs from the requested {layout.name!r}")
     if shape[3] != layout.num_joints:
@@ -398,6 +401,12 @@ def read_canonical(path: str | os.PathLike[str], layout: SkeletonLayout | None =
     if n and lengths.min() < 0:
         raise SsalInputError(where, "lengths.npy holds negative frame counts")
     _check_finite(x, where, names)
+    if meta.get("preprocess") is not None:  # the settings the corpus was made with: checked, named
+        try:
+            PreprocessConfig.from_dict(meta["preprocess"])
+        except (SsalInputError, TypeError) as exc:
+            problem = exc.one_line() if isinstance(exc, SsalInputError) else str(exc)[:200]
+            raise SsalInputError(mwhere, f"field 'preprocess': {problem}") from None
     info = dict(meta.get("meta") or {})
     info["preprocess"] = meta.get("preprocess")
     info["canonical_path"] = where
