@@ -80,13 +80,14 @@ def imports(root: Path = SRC) -> list[tuple[str, str]]:
 
 
 def private_imports(root: Path = SRC) -> list[tuple[str, str]]:
-    """``(importing module, name)`` for every ``from x import _name``: a private name used
-    outside its module (make it public where another module needs it)."""
+    """``(importing module, name)`` for every ``from <ssal module> import _name``: a private name
+    used outside its module (make it public where another module needs it)."""
     out = []
     for path in sorted(root.rglob("*.py")):
         module = module_name(path, root)
         for node in _runtime_nodes(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom):
+            ours = isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").split(".")[0] == "ssal")
+            if ours:
                 out += [(module, a.name) for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
     return out
 

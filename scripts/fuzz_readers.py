@@ -11,7 +11,9 @@ plus a fixed list of hand-made hostile inputs (huge declared shapes, negative ch
 ``checkpoint.pt``) are mutated byte-wise and field-wise (any field set to a value of another
 type or size, removed, or a weight replaced by a tensor of another shape or dtype) and loaded as
 ``ssal predict`` / ``--resume`` do; split files (``split.json``) are mutated as JSON and as
-bytes and read with :func:`ssal.data.splits.load_split`. With ``--cli-cases`` the hand-made
+bytes and read with :func:`ssal.data.splits.load_split`. Settings files (``--config``, joint
+maps; alias bombs included), exported ONNX models and output paths are the third stream
+(``scripts/fuzz_settings.py``, share ``--settings-share``). With ``--cli-cases`` the hand-made
 cases of ``scripts/hostile_cases.py`` (issue 15) run first through the command line.
 Every input must either load or raise :class:`ssal.errors.SsalInputError`; anything else
 (another exception, a hang past ``--timeout`` seconds, a ``MemoryError`` under the address
@@ -563,10 +565,10 @@ def _load_checkpoint_like_the_cli(path: Path) -> None:
     import torch
 
     from ssal.checkpoint import load_checkpoint
-    from ssal.training.engine import check_learner_size
-    from ssal.training.run_files import check_run_checkpoint
     from ssal.inference import load
     from ssal.skeleton import get_layout
+    from ssal.training.engine import check_learner_size
+    from ssal.training.run_files import check_run_checkpoint
 
     state = load_checkpoint(path)
     if "model" in state or "optimizer" in state:  # a run's checkpoint.pt
@@ -582,6 +584,22 @@ def _load_checkpoint_like_the_cli(path: Path) -> None:
             raise AssertionError(f"predict returned {probs.shape} / non-finite values")
 
 
+#: The case files of the settings stream (``scripts/fuzz_settings.py``).
+SETTINGS_FILES = ("config.yaml", "jointmap.yaml", "model.onnx", "outputs.json")
+
+
+def _settings():
+    """``scripts/fuzz_settings.py`` as a module (it sits beside this script)."""
+    import importlib.util
+
+    if "fuzz_settings" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("fuzz_settings", Path(__file__).with_name("fuzz_settings.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["fuzz_settings"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["fuzz_settings"]
+
+
 def try_input(path: Path, timeout: float) -> tuple[str, str | None]:
     """Load ``path``: ``("loaded", None)``, ``("refused", None)`` (SsalInputError) or
     ``("crash", report)`` for any other exception, a multi-line message, a timeout or a
@@ -594,6 +612,9 @@ def try_input(path: Path, timeout: float) -> tuple[str, str | None]:
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
+            if path.name in SETTINGS_FILES:
+                problem = _settings().try_setting(path)
+                return ("crash", problem) if problem else ("loaded", None)
             if path.suffix == ".pt":
                 _load_checkpoint_like_the_cli(path)
                 return "loaded", None
@@ -776,6 +797,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="also run the cases of scripts/hostile_cases.py through the command line")
     parser.add_argument("--model-share", type=float, default=0.3,
                         help="share of mutated inputs that are checkpoints or split files (default 0.3)")
+    parser.add_argument("--settings-share", type=float, default=0.2,
+                        help="share of settings files, ONNX models and output paths (scripts/fuzz_settings.py)")
     parser.add_argument("--log", default=None, help="also append progress and crashes to this file")
     args = parser.parse_args(argv)
     log_fh = open(args.log, "a", encoding="utf-8") if args.log else None
@@ -844,18 +867,27 @@ def main(argv: list[str] | None = None) -> int:
             if outcome != "loaded":
                 say(f"seed {kind} does not load: {outcome} {problem}")
                 return 1
+        settings_seeds = _settings().write_settings_seeds(root / "settings-seeds")
+        for kind, path in settings_seeds.items():
+            outcome, problem = try_input(path, args.timeout)
+            if outcome != "loaded":
+                say(f"seed {kind} does not load: {outcome} {problem}")
+                return 1
         work = root / "work"
         work.mkdir()
         readers = mutated_inputs(rng, work, seeds)
         others = model_inputs(rng, work, models)
-        counts = {"readers": 0, "models": 0}
+        settings = _settings().settings_inputs(rng, work, settings_seeds)
+        counts = {"readers": 0, "models": 0, "settings": 0}
         while True:
             if tried >= args.iterations and args.seconds is None:
                 break
             if args.seconds is not None and time.monotonic() - start > args.seconds:
                 break
-            stream = "models" if rng.random() < args.model_share else "readers"
-            path, what = next(others if stream == "models" else readers)
+            r = rng.random()
+            stream = ("models" if r < args.model_share else
+                      "settings" if r < args.model_share + args.settings_share else "readers")
+            path, what = next({"models": others, "settings": settings, "readers": readers}[stream])
             tried += 1
             counts[stream] += 1
             _, problem = try_input(path, args.timeout)
@@ -868,10 +900,12 @@ def main(argv: list[str] | None = None) -> int:
                         peak = next(int(ln.split()[1]) // 1024 for ln in fh if ln.startswith("VmHWM:"))
                 except (OSError, StopIteration):
                     pass
-                say(f"{tried} inputs ({counts['readers']} reader, {counts['models']} checkpoint/split), "
+                say(f"{tried} inputs ({counts['readers']} reader, {counts['models']} checkpoint/split, "
+                    f"{counts['settings']} settings/ONNX/output), "
                     f"{crashes} crashes, peak RSS {peak} MB, {time.monotonic() - start:.0f} s")
     say(f"tried {tried} inputs in {time.monotonic() - start:.0f} s: {crashes} crash(es); "
-        f"{counts['readers']} mutated reader inputs, {counts['models']} mutated checkpoints/split files")
+        f"{counts['readers']} mutated reader inputs, {counts['models']} mutated checkpoints/split files, "
+        f"{counts['settings']} settings files, ONNX models and output paths")
     return 1 if crashes else 0
 
 

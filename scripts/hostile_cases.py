@@ -647,6 +647,146 @@ def hdf5_virtual_dataset_on_fifo(base: Base) -> Case:
     return Case(["data", "info", str(p)], says="virtual")
 
 
+def _laughs(levels: int = 10, key: str = "a") -> str:
+    lines = [f"{key}0: &{key}0 [lol]"]
+    for i in range(1, levels + 1):
+        lines.append(f"{key}{i}: &{key}{i} [" + ", ".join([f"*{key}{i - 1}"] * 9) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def _nothing_written(out: Path) -> Callable[[], str | None]:
+    return lambda: "the run wrote files" if out.exists() and any(out.iterdir()) else None
+
+
+def config_billion_laughs_unknown_key(base: Base) -> Case:
+    p = base.root / "laughs.yaml"
+    p.write_text(_laughs(), encoding="utf-8")
+    out = base.root / "laughs_run"
+    return Case(tiny_run_args(out, "--config", str(p)), says="laughs.yaml", after=_nothing_written(out))
+
+
+def config_billion_laughs_known_key(base: Base) -> Case:
+    p = base.root / "laughs_model.yaml"
+    p.write_text("model:\n" + "".join(f"  {line}\n" for line in _laughs().splitlines()), encoding="utf-8")
+    out = base.root / "laughs_model_run"
+    return Case(tiny_run_args(out, "--config", str(p)), says="refused", after=_nothing_written(out))
+
+
+def set_billion_laughs(base: Base) -> Case:
+    value = "{a: &a [x], " + ", ".join(
+        f"c{i}: &c{i} [" + ",".join([f"*{'a' if i == 0 else f'c{i - 1}'}"] * 9) + "]" for i in range(9)) + "}"
+    out = base.root / "laughs_set_run"
+    return Case(tiny_run_args(out, "--set", f"model={value}"), says="--set model", after=_nothing_written(out))
+
+
+def pretrain_device_cuda_99(base: Base) -> Case:
+    out = base.root / "cuda99_run"
+    return Case(tiny_run_args(out, "--device", "cuda:99"), says="cuda:99", after=_nothing_written(out))
+
+
+def pretrain_device_meta(base: Base) -> Case:
+    out = base.root / "meta_run"
+    return Case(tiny_run_args(out, "--device", "meta"), says="--device", after=_nothing_written(out))
+
+
+def pretrain_threads_4096(base: Base) -> Case:
+    out = base.root / "threads_run"
+    return Case(tiny_run_args(out, "--set", "run.threads=4096"), says="run.threads", after=_nothing_written(out))
+
+
+def pretrain_clip_len_100000(base: Base) -> Case:
+    out = base.root / "clip_run"
+    return Case(tiny_run_args(out, "--set", "model.augment.general.clip_len=100000"),
+                says="model.augment.general.clip_len", after=_nothing_written(out))
+
+
+def predict_device_meta(base: Base) -> Case:
+    return Case(["predict", "--checkpoint", str(base.classifier), "--device", "meta", str(base.data)],
+                says="--device")
+
+
+def joint_map_deep_nesting(base: Base) -> Case:
+    p = base.root / "deep_joint_map.yaml"
+    p.write_text("root: " + "[" * 100_000 + "]" * 100_000 + "\n", encoding="utf-8")
+    return Case(["data", "info", str(base.seeds["bvh_folder"]), "--joint-map", str(p)], says="deep_joint_map.yaml")
+
+
+def joint_map_sparse_3_gb(base: Base) -> Case:
+    p = base.root / "huge_joint_map.yaml"
+    with open(p, "wb") as fh:
+        fh.truncate(3 * 2**30)
+    return Case(["data", "info", str(base.seeds["bvh_folder"]), "--joint-map", str(p)], says="huge_joint_map.yaml",
+                memory=True)
+
+
+def _onnx_file(base: Base, name: str, edit: Callable[[dict], None] | None = None, width: int = 4) -> Path:
+    """A tiny ONNX model ``x -> softmax(mean(x) @ W)`` with ssal metadata (``edit`` applied)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    meta = {"version": 1, "kind": "classifier", "layout": "egait16", "classes": ["happy", "angry", "sad", "neutral"],
+            "preprocess": {"length": 40}, "clip_len": 24, "out_dim": 4}
+    if edit is not None:
+        edit(meta)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, "T", 16])
+    y = helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", width])
+    w = numpy_helper.from_array(np.ones((3, width), np.float32), "W")
+    nodes = [helper.make_node("ReduceMean", ["x"], ["m"], axes=[2, 3], keepdims=0),
+             helper.make_node("MatMul", ["m", "W"], ["l"]), helper.make_node("Softmax", ["l"], ["probabilities"], axis=1)]
+    model = helper.make_model(helper.make_graph(nodes, "g", [x], [y], initializer=[w]),
+                              opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    helper.set_model_props(model, {"ssal": json.dumps(meta)})
+    path = base.root / name
+    onnx.save(model, str(path))
+    return path
+
+
+def onnx_metadata_clip_len_1e9(base: Base) -> Case:
+    return Case(_predict(base, _onnx_file(base, "clip1e9.onnx", lambda m: m.update(clip_len=10**9))), says="clip_len")
+
+
+def onnx_metadata_without_out_dim(base: Base) -> Case:
+    return Case(_predict(base, _onnx_file(base, "no_out_dim.onnx", lambda m: m.pop("out_dim"))), says="out_dim")
+
+
+def onnx_output_wider_than_metadata(base: Base) -> Case:
+    return Case(_predict(base, _onnx_file(base, "wide.onnx", width=5)), says="output has shape")
+
+
+def export_out_unwritable(base: Base) -> Case:
+    return Case(["export", "--checkpoint", str(base.classifier), "--format", "onnx", "--out", _unwritable("m.onnx")],
+                says="/proc")
+
+
+def export_frames_1e9(base: Base) -> Case:
+    return Case(["export", "--checkpoint", str(base.classifier), "--format", "onnx", "--out",
+                 str(base.root / "frames.onnx"), "--frames", "1000000000"], says="--frames", memory=True)
+
+
+def export_checkpoint_onnx(base: Base) -> Case:
+    return Case(["export", "--checkpoint", str(_onnx_file(base, "as_checkpoint.onnx")), "--format", "onnx",
+                 "--out", str(base.root / "again.onnx")], says="onnx")
+
+
+def export_opset_1(base: Base) -> Case:
+    out = base.root / "opset1.onnx"
+    return Case(["export", "--checkpoint", str(base.classifier), "--format", "onnx", "--out", str(out),
+                 "--opset", "1"], says="--opset", after=lambda: "a file was written" if out.exists() else None)
+
+
+def bvh_127_mb_two_character_lines(base: Base) -> Case:
+    text = _bvh_text(base)
+    head = text[: text.index("MOTION")]
+    p = base.root / "two_char_lines.bvh"
+    with open(p, "w", encoding="ascii") as fh:
+        fh.write(head + "MOTION\nFrames: 1\nFrame Time: 0.01\n")
+        block = "1\n" * 2**20
+        for _ in range(63):  # 126 MiB of "1\n": 66 million lines
+            fh.write(block)
+    return Case(["data", "info", str(p)], says="memory", memory=True)
+
+
 #: Every case by name, in the issue's order.
 CASES: dict[str, Callable[[Base], Case]] = {
     f.__name__: f for f in (
@@ -668,6 +808,11 @@ CASES: dict[str, Callable[[Base], Case]] = {
         out_unwritable_pretrain, out_unwritable_show, out_unwritable_synth, predict_out_existing_directory,
         run_dir_dangling_symlink, show_fps_nan, synth_n_1e9, npy_subarray_dtype, npz_empty_person_axis,
         hdf5_external_link_to_fifo, hdf5_external_storage_on_fifo, hdf5_virtual_dataset_on_fifo,
+        config_billion_laughs_unknown_key, config_billion_laughs_known_key, set_billion_laughs, pretrain_device_cuda_99,
+        pretrain_device_meta, pretrain_threads_4096, pretrain_clip_len_100000, predict_device_meta, joint_map_deep_nesting,
+        joint_map_sparse_3_gb,
+        onnx_metadata_clip_len_1e9, onnx_metadata_without_out_dim, onnx_output_wider_than_metadata,
+        export_out_unwritable, export_frames_1e9, export_checkpoint_onnx, export_opset_1, bvh_127_mb_two_character_lines,
     )
 }
 

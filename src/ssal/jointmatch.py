@@ -255,22 +255,20 @@ def match_egait16(
 
 
 def load_joint_map(path: str | os.PathLike[str], targets: Sequence[str]) -> dict[str, str]:
-    """Read a joint map: YAML (or JSON) ``target joint: source joint name``.
+    """Read a joint map: YAML (or JSON) ``target joint: source joint name``, by the budgeted
+    YAML reader (:mod:`ssal.config.yaml_safe`: size checked before reading, aliases, depth).
 
     Raises:
-        SsalInputError: missing or unreadable file, not a mapping, unknown target joints,
-            non-string source names.
+        SsalInputError: naming the map: missing, oversized or unreadable file, a document past a
+            budget, not a mapping, unknown target joints, non-string source names.
     """
-    import yaml
+    from .config import yaml_safe
 
     p = Path(path)
     where = display_path(p)
     if not p.is_file():
         raise SsalInputError(where, "joint map file not found")
-    try:
-        doc = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise SsalInputError(where, f"cannot read joint map ({str(exc).splitlines()[0]})") from None
+    doc = yaml_safe.load_file(p, where, what="joint map", invalid="cannot read joint map")
     if not isinstance(doc, dict) or not doc:
         raise SsalInputError(where, "a joint map must be a YAML mapping 'target joint: source joint name'")
     unknown = [str(k) for k in doc if str(k) not in targets]

@@ -147,3 +147,141 @@ def test_export_errors_are_one_line(tmp_path, capsys):
     rc = main(["predict", "--checkpoint", str(tmp_path / "junk.onnx"), str(tmp_path / "x.npz")])
     err = capsys.readouterr().err
     assert rc == 2 and "junk.onnx" in err and len(err.strip().splitlines()) == 1
+
+
+# ------------------------------------------------------------------ arguments checked before any work
+
+
+@pytest.fixture(scope="module")
+def small_checkpoint(tmp_path_factory):
+    root = tmp_path_factory.mktemp("export_args")
+    torch.manual_seed(0)
+    enc = build_encoder(ENCODERS["stgcn"], EGAIT16)
+    save_classifier(root / "classifier.pt", enc, LinearClassifier(enc.out_dim, len(CLASSES)),
+                    encoder_config=ENCODERS["stgcn"], layout=EGAIT16, classes=CLASSES,
+                    preprocess=PreprocessConfig(length=40).to_dict(), clip_len=24, protocol="linear")
+    return root / "classifier.pt"
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Make reading the checkpoint fail loudly: the case must be refused before any work."""
+    import ssal.inference.loading as loading
+
+    def fail(*_a, **_k):
+        raise AssertionError("the export started work before refusing its arguments")
+
+    monkeypatch.setattr(loading, "load", fail)
+
+
+def _export(capsys, *argv: str) -> tuple[int, str]:
+    rc = main(["export", *argv])
+    err = capsys.readouterr().err
+    return rc, err
+
+
+def _one_line(err: str) -> bool:
+    return err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+def test_export_out_into_a_directory_or_proc_is_refused_before_work(small_checkpoint, tmp_path, capsys, no_work, fmt):
+    suffix = ".onnx" if fmt == "onnx" else ".pt"
+    folder = tmp_path / f"folder{suffix}"
+    folder.mkdir()
+    for out, says in ((folder, "directory"), (f"/proc/ssal-cannot-write-here/m{suffix}", "/proc"),
+                      (tmp_path / "missing-folder" / f"m{suffix}", "folder"),
+                      (tmp_path / "m.txt", "export file must end in")):
+        rc, err = _export(capsys, "--checkpoint", str(small_checkpoint), "--format", fmt, "--out", str(out))
+        assert rc == 2 and _one_line(err) and says in err, (out, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [folder.name]
+
+
+def test_export_onto_its_own_checkpoint_is_refused_and_leaves_it_unchanged(small_checkpoint, capsys, no_work):
+    before = small_checkpoint.read_bytes()
+    rc, err = _export(capsys, "--checkpoint", str(small_checkpoint), "--format", "torchscript",
+                      "--out", str(small_checkpoint), "--overwrite")
+    assert rc == 2 and _one_line(err)
+    assert small_checkpoint.read_bytes() == before
+
+
+def test_export_to_an_existing_file_needs_overwrite(small_checkpoint, tmp_path, capsys):
+    out = tmp_path / "model.ts"
+    out.write_bytes(b"keep me")
+    rc, err = _export(capsys, "--checkpoint", str(small_checkpoint), "--format", "torchscript", "--out", str(out))
+    assert rc == 2 and _one_line(err) and out.read_bytes() == b"keep me"
+    rc = main(["export", "--checkpoint", str(small_checkpoint), "--format", "torchscript", "--out", str(out),
+               "--overwrite"])
+    assert rc == 0 and out.read_bytes() != b"keep me"
+    assert torch.jit.load(str(out))(torch.randn(2, 3, 24, 16)).shape == (2, len(CLASSES))
+
+
+def test_export_of_an_onnx_or_other_file_as_checkpoint_is_refused(tmp_path, capsys, no_work):
+    for name in ("model.onnx", "model.ONNX", "notes.txt"):
+        (tmp_path / name).write_bytes(b"x")
+        rc, err = _export(capsys, "--checkpoint", str(tmp_path / name), "--format", "onnx",
+                          "--out", str(tmp_path / "out.onnx"))
+        assert rc == 2 and _one_line(err) and name in err
+    assert not (tmp_path / "out.onnx").exists()
+
+
+def test_export_frames_out_of_range_is_refused_at_once(small_checkpoint, tmp_path, capsys, no_work):
+    import time
+
+    for frames in ("1000000000", "0", "-3", "100001"):
+        t0 = time.monotonic()
+        rc, err = _export(capsys, "--checkpoint", str(small_checkpoint), "--format", "torchscript",
+                          "--out", str(tmp_path / "m.pt"), "--frames", frames)
+        assert rc == 2 and _one_line(err) and "--frames" in err and time.monotonic() - t0 < 2
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_export_frames_whose_trace_would_not_fit_in_memory_are_refused(small_checkpoint, tmp_path, capsys):
+    # 100,000 frames is a valid length, but one sequence's activations (16 joints x 16 channels x
+    # 100,000 frames) exceed MAX_SAMPLE_ACTIVATION_BYTES: refused from the meta-device estimate.
+    rc, err = _export(capsys, "--checkpoint", str(small_checkpoint), "--format", "torchscript",
+                      "--out", str(tmp_path / "m.pt"), "--frames", "100000")
+    assert rc == 2 and _one_line(err) and "--frames" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_opset_outside_the_exporters_range_is_refused_with_nothing_written(small_checkpoint, tmp_path,
+                                                                                 capsys, no_work):
+    from ssal.inference.export import opset_range
+
+    lo, hi = opset_range()
+    assert lo <= 18 <= hi
+    for opset in ("1", str(lo - 1), str(hi + 1)):
+        rc, err = _export(capsys, "--checkpoint", str(small_checkpoint), "--format", "onnx",
+                          "--out", str(tmp_path / "m.onnx"), "--opset", opset)
+        assert rc == 2 and _one_line(err) and "--opset" in err and "written" not in err
+    rc, err = _export(capsys, "--checkpoint", str(small_checkpoint), "--format", "torchscript",
+                      "--out", str(tmp_path / "m.pt"), "--opset", "18")
+    assert rc == 2 and _one_line(err)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_opset_the_exporter_does_not_honour_is_one_line_with_nothing_written(small_checkpoint, tmp_path,
+                                                                                    capsys, monkeypatch):
+    # Widen the accepted range so that the exporter is asked for opset 17: it cannot convert
+    # ssal's graph down (it logs a traceback and keeps 18); the written file's opset_import is
+    # checked before the file is moved into place.
+    import ssal.inference.export as export
+
+    monkeypatch.setattr(export, "opset_range", lambda: (7, 23))
+    out = tmp_path / "m.onnx"
+    rc, err = _export(capsys, "--checkpoint", str(small_checkpoint), "--format", "onnx", "--out", str(out),
+                      "--opset", "17")
+    assert rc == 2 and _one_line(err) and "opset 17" in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_with_a_supported_opset_writes_it(small_checkpoint, tmp_path, capsys):
+    import onnx
+
+    out = tmp_path / "m20.onnx"
+    assert main(["export", "--checkpoint", str(small_checkpoint), "--format", "onnx", "--out", str(out),
+                 "--opset", "20"]) == 0
+    assert "written" in capsys.readouterr().out
+    assert [o.version for o in onnx.load(str(out)).opset_import if o.domain in ("", "ai.onnx")] == [20]
+    assert ssal.load(out).predict(np.zeros((2, 3, 24, 16), np.float32)).shape == (2, len(CLASSES))

@@ -15,7 +15,10 @@
 from __future__ import annotations
 
 import argparse
+import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -39,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth.add_argument("--seed", type=int, default=DataConfig.builtin_seed,
                        help=f"generator seed (default {DataConfig.builtin_seed}: data.builtin_seed)")
     synth.add_argument("--out", required=True, help="output file: .npz or a .ssal directory")
-    synth.add_argument("--overwrite", action="store_true", help="replace an existing .ssal directory")
+    synth.add_argument("--overwrite", action="store_true", help="replace an existing .npz file or .ssal directory")
     synth.set_defaults(handler=cmd_synth)
 
     info = data_sub.add_parser("info", help="summarise a dataset (file, folder or 'builtin')")
@@ -69,6 +72,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                                         "for a video also .mp4")
     show.add_argument("--frame", type=int, default=0, help="frame drawn when --out is a .png")
     show.add_argument("--fps", type=float, default=None, help="playback rate (default: the dataset's)")
+    show.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     add_data_arguments(show, source=False)
     add_settings_arguments(show)
     video = show.add_argument_group("video input")
@@ -82,11 +86,24 @@ def _help(parser: argparse.ArgumentParser) -> int:
     return 2
 
 
+def data_inputs(data: Any, *more: str | os.PathLike[str] | None) -> list[str | os.PathLike[str] | None]:
+    """What a command reads for a data section (a :class:`DataConfig` or a mapping): the source,
+    the labels file and the joint map, plus ``more`` (a ``--config`` file, a checkpoint, a split
+    file): the ``inputs`` of :func:`ssal.outputs.check_output_file` / ``check_output_dir``."""
+    def get(key: str) -> Any:
+        if data is None:
+            return None
+        return data.get(key) if isinstance(data, Mapping) else getattr(data, key, None)
+
+    found = [get("source"), get("labels"), get("joint_map"), *more]
+    return [v for v in found if isinstance(v, (str, os.PathLike))]
+
+
 def cmd_synth(args: argparse.Namespace) -> int:
     """Generate the synthetic corpus and save it."""
     from ..data.io import save_dataset
     from ..data.synthetic import generate
-    from ..outputs import check_output_dir, check_output_file
+    from ..outputs import output_lock
 
     if args.n < 1:
         raise SsalInputError("--n", f"must be at least 1, got {args.n}")
@@ -95,18 +112,28 @@ def cmd_synth(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() not in (".npz", ".ssal"):
         raise SsalInputError(display_path(out), "output must end in .npz or .ssal")
-    if out.suffix.lower() == ".npz":
-        check_output_file(out, what="output file")
-    else:
-        if not out.absolute().parent.is_dir():
-            raise SsalInputError(display_path(out), "the output folder does not exist")
-        check_output_dir(out, overwrite=args.overwrite, what=".ssal output directory")
-
-    ds = generate(args.n, args.seed)
-    save_dataset(ds, out, **({"overwrite": True} if out.suffix.lower() == ".ssal" else {}))
+    check_dataset_output(out, overwrite=args.overwrite)
+    with output_lock(out):
+        check_dataset_output(out, overwrite=args.overwrite)  # again, holding the lock
+        ds = generate(args.n, args.seed)
+        save_dataset(ds, out, **({"overwrite": True} if out.suffix.lower() == ".ssal" else {}))
     counts = ", ".join(f"{k} {v}" for k, v in ds.class_counts().items())
     print(f"wrote {len(ds)} sequences {tuple(ds.x.shape)} to {display_path(out)} ({escape_text(counts)})")
     return 0
+
+
+def check_dataset_output(out: Path, *, overwrite: bool, inputs: Any = ()) -> None:
+    """The checks of a dataset output (``.npz`` file or ``.ssal`` directory, which is replaced
+    whole, so its lock lies beside it) before writing."""
+    from ..outputs import check_output_dir, check_output_file, check_unlocked
+
+    if out.suffix.lower() == ".npz":
+        check_output_file(out, what="output file", overwrite=overwrite, inputs=inputs)
+        return
+    if not out.absolute().parent.is_dir():
+        raise SsalInputError(display_path(out), "the output folder does not exist")
+    check_output_dir(out, overwrite=overwrite, what=".ssal output directory", inputs=inputs)
+    check_unlocked(out)
 
 
 def _load(source: str, args: argparse.Namespace, center: str | None = None) -> GaitDataset:
@@ -173,19 +200,17 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_convert(args: argparse.Namespace) -> int:
     """Write a dataset, read with the data settings, as a canonical ``.ssal`` corpus."""
     from ..data.canonical import write_canonical
-    from ..outputs import check_output_dir
+    from ..outputs import output_lock
 
     out = Path(args.out)
     if out.suffix.lower() != ".ssal":
         raise SsalInputError(display_path(out), "output must be a .ssal directory")
-    if not out.absolute().parent.is_dir():
-        raise SsalInputError(display_path(out), "the output folder does not exist")
-    src = Path(args.src)
-    if args.src != "builtin" and src.exists() and out.exists() and src.resolve() == out.resolve():
-        raise SsalInputError(display_path(out), "the output is the input; write the corpus elsewhere")
-    check_output_dir(out, overwrite=args.overwrite, what=".ssal output directory")
-    ds = _load(args.src, args)
-    write_canonical(ds, out, dtype=args.dtype, overwrite=True)
+    inputs = data_inputs(data_config(args, source=args.src), args.config)
+    check_dataset_output(out, overwrite=args.overwrite, inputs=inputs)
+    with output_lock(out):
+        check_dataset_output(out, overwrite=args.overwrite, inputs=inputs)  # again, holding the lock
+        ds = _load(args.src, args)
+        write_canonical(ds, out, dtype=args.dtype, overwrite=True)
     groups = len(set(ds.groups)) if ds.groups is not None else len(ds)
     counts = ", ".join(f"{k} {v}" for k, v in ds.class_counts().items())
     print(f"wrote {len(ds)} sequences {tuple(ds.x.shape)} in {groups} groups ({ds.meta.get('group_by', 'recording')}) "
@@ -195,14 +220,28 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     """Render sequence ``--index`` of a dataset as a GIF (or one frame as a PNG)."""
-    from ..data.preprocess import check_fps
     from ..data.video import is_video_path
-    from ..outputs import check_output_file
-    from ..visualisation.skeleton import plot_skeleton_frame, render_gif
+    from ..outputs import output_lock
 
     if is_video_path(args.file):
         return _show_video(args)
-    out = check_output_file(args.out, suffixes=(".gif", ".png"))
+    inputs = data_inputs(data_config(args, source=args.file), args.config)
+    out = _check_show_out(args, (".gif", ".png"), inputs)
+    with output_lock(out):
+        _check_show_out(args, (".gif", ".png"), inputs)  # again, holding the lock
+        return _show_sequence(args, out)
+
+
+def _check_show_out(args: argparse.Namespace, suffixes: tuple[str, ...], inputs: Any) -> Path:
+    from ..outputs import check_output_file
+
+    return check_output_file(args.out, suffixes=suffixes, overwrite=args.overwrite, inputs=inputs)
+
+
+def _show_sequence(args: argparse.Namespace, out: Path) -> int:
+    from ..data.preprocess import check_fps
+    from ..visualisation.skeleton import plot_skeleton_frame, render_gif
+
     if args.fps is not None:
         check_fps(args.fps, "--fps")
     # Drawn with the walking path kept (the training default removes it), so the walker moves.
@@ -228,16 +267,19 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def _show_video(args: argparse.Namespace) -> int:
     """``ssal show VIDEO``: the skeleton over the video's frames."""
-    from ..outputs import check_output_file
+    from ..outputs import output_lock
     from ..visualisation.video import render_video_overlay
 
-    check_output_file(args.out, suffixes=(".gif", ".mp4", ".png"))
+    suffixes = (".gif", ".mp4", ".png")
+    out = _check_show_out(args, suffixes, [args.file])
     if args.max_width < 16:
         raise SsalInputError("--max-width", f"must be at least 16, got {args.max_width}")
     if args.fps is not None and not 0 < args.fps <= 1000:
         raise SsalInputError("--fps", f"must lie in (0, 1000], got {args.fps:g}")
-    summary = render_video_overlay(args.file, args.out, settings=settings_from_args(args), frame=args.frame,
-                                   max_width=args.max_width, fps=args.fps)
+    with output_lock(out):
+        _check_show_out(args, suffixes, [args.file])  # again, holding the lock
+        summary = render_video_overlay(args.file, args.out, settings=settings_from_args(args), frame=args.frame,
+                                       max_width=args.max_width, fps=args.fps)
     print(f"wrote {display_path(args.out)} ({summary['frames']} frames, a person in "
           f"{summary['frames_with_person']}, {summary['frames_used']} in {summary['sequences']} sequence(s))")
     return 0

@@ -4,14 +4,17 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shlex
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from ..config import Config
 from ..errors import SsalInputError
 from ..methods.registry import available_methods
+from .data_cmd import data_inputs
 from .options import add_data_arguments, add_device_argument, add_settings_arguments, data_config, section_layers
 from .protocol_cmd import eval_changes
 
@@ -111,14 +114,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run_ablate)
 
 
-def _checked_out(args: argparse.Namespace) -> str:
+def _checked_out(args: argparse.Namespace, inputs: Any = ()) -> str:
     """:func:`_out_dir`, checked before any work starts (unwritable place, a file, a dangling
-    link, a non-empty directory without --overwrite / --resume)."""
+    link, a non-empty directory without --overwrite / --resume, an input of the command
+    (``inputs``) inside it or it inside an input folder, another ssal process writing it)."""
     from ..outputs import check_output_dir
 
     out = _out_dir(args)
-    check_output_dir(out, overwrite=args.overwrite, resume=args.resume, resumable=True)
+    check_output_dir(out, overwrite=args.overwrite, resume=args.resume, resumable=True, inputs=inputs)
     return out
+
+
+@contextlib.contextmanager
+def _locked_out(args: argparse.Namespace, inputs: Any = ()) -> Iterator[str]:
+    """The checked output directory, locked while the experiment writes it (and checked again
+    holding the lock: another run may have finished into it meanwhile)."""
+    from ..outputs import output_lock
+
+    out = _checked_out(args, inputs)
+    with output_lock(out, directory=True):
+        _checked_out(args, inputs)
+        yield out
 
 
 def _out_dir(args: argparse.Namespace) -> str:
@@ -142,9 +158,11 @@ def run_demo(args: argparse.Namespace) -> int:
     """Handler of ``ssal demo``."""
     from ..experiments.jobs import run_demo as demo
 
-    results = demo(_checked_out(args), _schedule(args), resume=args.resume, overwrite=args.overwrite, device=args.device,
-                   progress=not args.no_progress, command=_command_line(), log=_log(args),
-                   config_overrides=experiment_overrides(args))
+    sched, overrides = _schedule(args), experiment_overrides(args)
+    with _locked_out(args, [args.config]) as out:
+        results = demo(out, sched, resume=args.resume, overwrite=args.overwrite, device=args.device,
+                       progress=not args.no_progress, command=_command_line(), log=_log(args),
+                       config_overrides=overrides)
     _print_summary(results, args.out)
     return 0
 
@@ -173,18 +191,20 @@ def run_reproduce(args: argparse.Namespace) -> int:
     if data.source == "builtin":
         raise SsalInputError("--data", "name your dataset (--data PATH or data.source in --config); the built-in "
                                        "corpus is `ssal demo`'s")
-    exp = prepare_experiment(args.out, schedule=sched, data=data, resume=args.resume, overwrite=args.overwrite,
-                             device=args.device, progress=not args.no_progress, log=_log(args),
-                             config_overrides=overrides)
-    results = run_protocols(exp, args.methods, _command_line())
-    _print_summary(results, args.out)
-    if args.folds:
-        summary = run_kfold(data, Path(args.out) / "kfold", folds=args.folds, schedule=sched,
-                            methods=args.methods, device=args.device, config_overrides=overrides,
-                            progress=not args.no_progress, resume=args.resume, overwrite=True, log=_log(args))
-        for m, protos in summary.items():
-            cells = ", ".join(f"{p} {v['mean'] * 100:.1f} ± {(v['std'] or 0) * 100:.1f}%" for p, v in protos.items())
-            print(f"{args.folds}-fold {m}: {cells}")
+    with _locked_out(args, data_inputs(data, args.config)):
+        exp = prepare_experiment(args.out, schedule=sched, data=data, resume=args.resume, overwrite=args.overwrite,
+                                 device=args.device, progress=not args.no_progress, log=_log(args),
+                                 config_overrides=overrides)
+        results = run_protocols(exp, args.methods, _command_line())
+        _print_summary(results, args.out)
+        if args.folds:
+            summary = run_kfold(data, Path(args.out) / "kfold", folds=args.folds, schedule=sched,
+                                methods=args.methods, device=args.device, config_overrides=overrides,
+                                progress=not args.no_progress, resume=args.resume, overwrite=True, log=_log(args))
+            for m, protos in summary.items():
+                cells = ", ".join(f"{p} {v['mean'] * 100:.1f} ± {(v['std'] or 0) * 100:.1f}%"
+                                  for p, v in protos.items())
+                print(f"{args.folds}-fold {m}: {cells}")
     return 0
 
 
@@ -192,12 +212,16 @@ def run_benchmark(args: argparse.Namespace) -> int:
     """Handler of ``ssal benchmark``."""
     from ..experiments import run_benchmark as run_spec
     from ..experiments.report import accuracy_table
+    from ..experiments.spec import load_spec
 
-    out = _out_dir(args)
-    results = run_spec(args.spec, args.data, out, schedule=args.schedule, methods=args.methods, device=args.device,
-                       seed=args.seed, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress,
-                       command=_command_line(), pretrain_only=args.pretrain_only,
-                       log=lambda m: print(m, file=sys.stderr, flush=True))
+    spec = load_spec(args.spec)  # the spec and its schedule first: they name what is read
+    spec.schedule(args.schedule)
+    spec_file = args.spec if Path(args.spec).suffix.lower() in (".yaml", ".yml") else None
+    with _locked_out(args, [args.data, spec_file]) as out:
+        results = run_spec(spec, args.data, out, schedule=args.schedule, methods=args.methods,
+                           device=args.device, seed=args.seed, resume=args.resume, overwrite=args.overwrite,
+                           progress=not args.no_progress, command=_command_line(),
+                           pretrain_only=args.pretrain_only, log=lambda m: print(m, file=sys.stderr, flush=True))
     if args.pretrain_only:
         print(f"pretrained into {out}; score with: ssal benchmark {args.spec} --data {args.data} --out {out} --resume")
         return 0
@@ -211,9 +235,11 @@ def run_ablate(args: argparse.Namespace) -> int:
     from ..experiments.jobs import run_ablation
 
     sections = ("data", *EXPERIMENT_SECTIONS)
-    results = run_ablation(_checked_out(args), _schedule(args, sections), data=data_config(args, accepted=sections),
-                           variants=args.variants, device=args.device, progress=not args.no_progress,
-                           resume=args.resume, overwrite=args.overwrite, command=_command_line(), log=_log(args),
-                           config_overrides=experiment_overrides(args, sections))
+    data = data_config(args, accepted=sections)
+    sched, overrides = _schedule(args, sections), experiment_overrides(args, sections)
+    with _locked_out(args, data_inputs(data, args.config)) as out:
+        results = run_ablation(out, sched, data=data, variants=args.variants, device=args.device,
+                               progress=not args.no_progress, resume=args.resume, overwrite=args.overwrite,
+                               command=_command_line(), log=_log(args), config_overrides=overrides)
     _print_summary(results, args.out)
     return 0

@@ -24,6 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("input", help="BVH file or folder, .npz (poses.npz from `ssal pose`), E-Gait .h5, .ssal, "
                                  "a (T, 17, 3) Human3.6M .npy, or a video (.mp4, ...; needs the 'video' extra)")
     p.add_argument("--out", help="write CSV (.csv) or JSON (.json) instead of printing CSV")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     add_device_argument(p)
     add_data_arguments(p, source=False, labels=False)
     add_settings_arguments(p)
@@ -34,6 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", required=True, help="encoder.pt or classifier.pt")
     p.add_argument("input", help="dataset path or video (as for predict) or 'builtin'")
     p.add_argument("--out", required=True, help="output .npy (N, D)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     add_device_argument(p)
     add_data_arguments(p, source=False, labels=False)
     add_settings_arguments(p)
@@ -64,14 +66,37 @@ def _load_input(model, path: str, args: argparse.Namespace | None = None):
     return ds.names, ds
 
 
+def _check_out(args: argparse.Namespace, suffixes: tuple[str, ...], what: str) -> None:
+    """``--out`` checked against everything the command reads (input, checkpoint, settings)."""
+    from ..outputs import check_output_file
+    from .data_cmd import data_inputs
+
+    data = None
+    if args.input != "builtin":
+        try:
+            data = data_config(args, source=args.input)
+        except SsalInputError:
+            data = None  # reported by the reader, after the output checks as before
+    check_output_file(args.out, suffixes=suffixes, what=what, overwrite=args.overwrite,
+                      inputs=[args.input, args.checkpoint, *data_inputs(data, args.config)])
+
+
 def run_predict(args: argparse.Namespace) -> int:
     """Handler of ``ssal predict``."""
+    from ..outputs import output_lock
+
+    if not args.out:
+        return _predict(args)
+    _check_out(args, (".csv", ".json"), "predictions file")
+    with output_lock(args.out):
+        _check_out(args, (".csv", ".json"), "predictions file")  # again, holding the lock
+        return _predict(args)
+
+
+def _predict(args: argparse.Namespace) -> int:
     from ..checkpoint import atomic_write_text
     from ..inference import load
-    from ..outputs import check_output_file
 
-    if args.out:
-        check_output_file(args.out, suffixes=(".csv", ".json"), what="predictions file")
     model = load(args.checkpoint, device=args.device)
     if not model.has_classifier:
         raise SsalInputError(display_path(args.checkpoint), "this is a pretrained encoder without a classifier; "
@@ -98,11 +123,18 @@ def run_predict(args: argparse.Namespace) -> int:
 
 def run_embed(args: argparse.Namespace) -> int:
     """Handler of ``ssal embed``."""
+    from ..outputs import output_lock
+
+    _check_out(args, (".npy",), "features file")
+    with output_lock(args.out):
+        _check_out(args, (".npy",), "features file")  # again, holding the lock
+        return _embed(args)
+
+
+def _embed(args: argparse.Namespace) -> int:
     from ..checkpoint import atomic_write_bytes
     from ..inference import load
-    from ..outputs import check_output_file
 
-    check_output_file(args.out, suffixes=(".npy",), what="features file")
     model = load(args.checkpoint, device=args.device)
     if args.input == "builtin":
         from ..config import DEFAULTS

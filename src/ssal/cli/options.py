@@ -28,10 +28,29 @@ DATA_FLAGS: dict[str, str] = {
 
 def device_name(name: str) -> str:
     """``--device``: ``auto`` (CUDA when present, else the CPU: ``run.device``'s rule), ``cpu``,
-    ``cuda``, ``cuda:1`` ... as the device it names."""
+    ``cuda``, ``cuda:1`` ... as the device it names.
+
+    A name this machine cannot run (``meta``, ``cuda:99`` on a machine with fewer GPUs, a typo)
+    is kept as given here and refused by :func:`check_device_flag` when the command starts, so
+    the refusal is one ``error: --device: ...`` line (argparse would print its usage too)."""
+    from ..errors import SsalInputError
     from ..training.engine import resolve_device
 
-    return str(resolve_device(name))
+    try:
+        return str(resolve_device(name, "--device"))
+    except SsalInputError:
+        return name
+
+
+def check_device_flag(args: argparse.Namespace) -> None:
+    """Refuse a ``--device`` this machine lacks (:func:`ssal.training.engine.resolve_device`):
+    one line naming ``--device``. Run by :func:`settings_layers`, so by every command that reads
+    settings, before it reads data; the loaders check the device again."""
+    name = getattr(args, "device", None)
+    if name is not None:
+        from ..training.engine import resolve_device
+
+        resolve_device(name, "--device")
 
 
 def add_device_argument(parser: argparse.ArgumentParser) -> None:
@@ -104,6 +123,7 @@ def settings_layers(args: argparse.Namespace) -> list[tuple[dict[str, Any], str 
     from ..config import parse_overrides, read_yaml
     from ..errors import display_path
 
+    check_device_flag(args)
     layers: list[tuple[dict[str, Any], str | None]] = []
     if getattr(args, "config", None):
         layers.append((read_yaml(args.config), display_path(Path(args.config))))
@@ -151,5 +171,6 @@ def data_config(args: argparse.Namespace, base: Mapping[str, Any] | None = None,
     return merge_typed(DataConfig, layers, "data.")
 
 
-__all__ = ["DATA_FLAGS", "LABEL_MAP_HELP", "add_data_arguments", "add_device_argument", "device_name", "add_settings_arguments", "data_config",
-           "data_flag_values", "section_layers", "settings_layers"]
+__all__ = ["DATA_FLAGS", "LABEL_MAP_HELP", "add_data_arguments", "add_device_argument", "check_device_flag",
+           "device_name", "add_settings_arguments", "data_config", "data_flag_values", "section_layers",
+           "settings_layers"]

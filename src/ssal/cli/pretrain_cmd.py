@@ -61,13 +61,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_pretrain(args: argparse.Namespace) -> int:
     """Handler of ``ssal pretrain``."""
-    from ..outputs import check_output_dir
-    from ..training.engine import TrainingDiverged, TrainingInterrupted, pretrain
+    from ..outputs import check_output_dir, output_lock
     from ..training.run_files import RUN_LEFTOVERS
+    from .data_cmd import data_inputs
 
     check_output_dir(args.out, overwrite=args.overwrite, resume=args.resume, leftovers=RUN_LEFTOVERS,
                      what="run directory", resumable=True)
     config = config_from_args(args, args.method)
+    inputs = data_inputs(config.get("data"), args.config)
+
+    def check() -> None:
+        check_output_dir(args.out, overwrite=args.overwrite, resume=args.resume, leftovers=RUN_LEFTOVERS,
+                         what="run directory", resumable=True, inputs=inputs)
+
+    check()
+    # The run directory is locked for the whole run (rank 0 under torchrun): a second run
+    # into it is refused instead of replacing this one's files.
+    with output_lock(args.out, directory=True):
+        check()  # again, holding the lock
+        return _pretrain(args, config)
+
+
+def _pretrain(args: argparse.Namespace, config: dict) -> int:
+    from ..training.engine import TrainingDiverged, TrainingInterrupted, pretrain
+
     try:
         result = pretrain(config, args.out, resume=args.resume, overwrite=args.overwrite)
     except TrainingInterrupted as exc:

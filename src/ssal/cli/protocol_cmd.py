@@ -73,8 +73,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run_supervised)
 
 
+def _command_inputs(args: argparse.Namespace, *more: Any) -> list[Any]:
+    """The files and folders a protocol command names on its command line (checkpoint, split,
+    --config, data flags): what its --out must never be written over."""
+    from .data_cmd import data_inputs
+
+    named = {"source": getattr(args, "data", None), "labels": getattr(args, "labels", None),
+             "joint_map": getattr(args, "joint_map", None)}
+    return data_inputs(named, getattr(args, "checkpoint", None), getattr(args, "split", None),
+                       getattr(args, "config", None), *more)
+
+
+def _protocol_out(args: argparse.Namespace) -> Path:
+    return Path(args.out) if args.out else Path(args.checkpoint).parent / f"eval_{args.protocol}"
+
+
 def _experiment_for_checkpoint(args: argparse.Namespace):
-    """Dataset, split and run settings for a protocol on one checkpoint."""
+    """Dataset, split and run settings for a protocol on one checkpoint (run holding the lock
+    of the output directory, :func:`run_protocol`)."""
     from ..config import DataConfig, typed_section
     from ..data.configured import load_configured_dataset
     from ..data.preprocess import PreprocessConfig
@@ -84,9 +100,8 @@ def _experiment_for_checkpoint(args: argparse.Namespace):
     from ..inference import load_encoder
     from ..outputs import check_output_dir
 
-    out = Path(args.out) if args.out else Path(args.checkpoint).parent / f"eval_{args.protocol}"
-    check_output_dir(out, overwrite=args.overwrite)
-    _check_training_numbers(args)
+    out = _protocol_out(args)
+    check_output_dir(out, overwrite=args.overwrite, inputs=_command_inputs(args))
     if args.split:
         load_split(args.split)  # the file's structure, before any data are read
     _, ck = load_encoder(args.checkpoint)
@@ -107,6 +122,9 @@ def _experiment_for_checkpoint(args: argparse.Namespace):
     # Read the data as the encoder was trained: its preprocessing, label names, reading settings;
     # the command line's --config, --set and data flags change them.
     data_cfg = data_config(args, base, accepted=("data", "eval"))
+    from .data_cmd import data_inputs
+
+    check_output_dir(out, overwrite=args.overwrite, inputs=_command_inputs(args, *data_inputs(data_cfg)))
     cfg = {**cfg, "data": asdict(data_cfg)}
     stored = PreprocessConfig.from_dict(ck["preprocess"]) if ck.get("preprocess") else None
     dataset = load_configured_dataset(data_cfg, preprocess=stored)
@@ -130,7 +148,18 @@ def _experiment_for_checkpoint(args: argparse.Namespace):
 
 
 def run_protocol(args: argparse.Namespace) -> int:
-    """Handler of ``ssal knn | linear | finetune | semi``."""
+    """Handler of ``ssal knn | linear | finetune | semi``: the output directory is locked while
+    the protocol runs."""
+    from ..outputs import check_output_dir, output_lock
+
+    out = _protocol_out(args)
+    check_output_dir(out, overwrite=args.overwrite, inputs=_command_inputs(args))
+    _check_training_numbers(args)
+    with output_lock(out, directory=True):
+        return _run_protocol(args)
+
+
+def _run_protocol(args: argparse.Namespace) -> int:
     from ..evaluation import format_table
     from ..evaluation.report import to_jsonable
     from ..experiments.protocols import evaluate_encoder
@@ -197,27 +226,38 @@ def eval_changes(args: argparse.Namespace, accepted: tuple[str, ...] = ("data", 
 
 
 def run_supervised(args: argparse.Namespace) -> int:
-    """Handler of ``ssal supervised``."""
+    """Handler of ``ssal supervised``: every input is checked before anything is written (the
+    split file's indices against the dataset too), and the output directory is locked while
+    the reference trains."""
+    from ..data.splits import load_split
+    from ..experiments.schedule import SCHEDULES
+    from ..outputs import check_output_dir, output_lock
+    from .data_cmd import data_inputs
+
+    data = data_config(args)
+    inputs = data_inputs(data, args.split, args.config)
+    check_output_dir(args.out, overwrite=args.overwrite, inputs=inputs)
+    _check_training_numbers(args)
+    if args.split:
+        load_split(args.split)  # the file's structure, before any data are read
+    changes = {"finetune_epochs": args.epochs, "semi_epochs": args.epochs, "fractions": tuple(args.fractions or ()),
+               **({"finetune_lr": args.lr} if args.lr is not None else {}),
+               **({"seeds": tuple(args.seeds)} if args.seeds else {})}
+    sched = SCHEDULES["default"].with_changes(**changes)
+    with output_lock(args.out, directory=True):
+        check_output_dir(args.out, overwrite=args.overwrite, inputs=inputs)  # again, holding the lock
+        return _run_supervised(args, sched, data)
+
+
+def _run_supervised(args: argparse.Namespace, sched: Any, data: Any) -> int:
     from ..evaluation import format_table
     from ..evaluation.report import to_jsonable
     from ..experiments.experiment import method_config, prepare_experiment
     from ..experiments.protocols import evaluate_encoder
     from ..experiments.references import fresh_encoder
-    from ..experiments.schedule import SCHEDULES
-    from ..outputs import check_output_dir
 
-    check_output_dir(args.out, overwrite=args.overwrite)
-    _check_training_numbers(args)
-    changes = {"finetune_epochs": args.epochs, "semi_epochs": args.epochs, "fractions": tuple(args.fractions or ()),
-               **({"finetune_lr": args.lr} if args.lr is not None else {}),
-               **({"seeds": tuple(args.seeds)} if args.seeds else {})}
-    sched = SCHEDULES["default"].with_changes(**changes)
-    exp = prepare_experiment(args.out, schedule=sched, data=data_config(args), overwrite=args.overwrite,
+    exp = prepare_experiment(args.out, schedule=sched, data=data, overwrite=args.overwrite, split_file=args.split,
                              device=args.device, progress=False, log=lambda m: print(m, file=sys.stderr))
-    if args.split:
-        from ..data.splits import load_split
-
-        exp.split = {k: np.asarray(v, dtype=np.int64) for k, v in load_split(args.split, n=len(exp.dataset)).items()}
     cfg = method_config(exp, args.arch)
     enc_cfg = cfg["model"]["encoder"]
     protocols = ("supervised", "semi") if args.fractions else ("supervised",)

@@ -42,6 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                           "continuous stretch. Needs the 'video' extra (README).")
     p.add_argument("video", help="video file (.mp4, .avi, .mov, .mkv, .webm, ...)")
     p.add_argument("--out", required=True, help="output .npz (read by predict, embed, show, data info)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     add_video_flags(p)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(handler=run_pose)
@@ -51,16 +52,22 @@ def run_pose(args: argparse.Namespace) -> int:
     """Handler of ``ssal pose``."""
 
     from ..data.video import extract_poses, walk_sequences, write_poses
+    from ..outputs import check_output_file, output_lock
 
     settings = settings_from_args(args)
-    from ..outputs import check_output_file
 
-    out = check_output_file(args.out, suffixes=(".npz",), what="pose file")
+    def check():
+        return check_output_file(args.out, suffixes=(".npz",), what="pose file", overwrite=args.overwrite,
+                                 inputs=[args.video])
+
+    out = check()
     # The working frame rate (30 fps): the one every reader assumes for an .npz.
     fps = WORKING_FPS
-    poses = extract_poses(args.video, progress=False if args.no_progress else None)
-    seqs = walk_sequences(poses, settings, fps)
-    write_poses(out, poses, seqs, fps, settings)
+    with output_lock(out):
+        check()  # again, holding the lock
+        poses = extract_poses(args.video, progress=False if args.no_progress else None)
+        seqs = walk_sequences(poses, settings, fps)
+        write_poses(out, poses, seqs, fps, settings)
     filled = sum(int(s.filled.any(axis=1).sum()) for s in seqs)
     missing = poses.num_frames - int(poses.detected.sum())
     print(f"{display_path(out)}: {len(seqs)} sequence(s) at {fps:g} fps from {poses.num_frames} frames "

@@ -13,9 +13,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-import yaml
-
 from ..errors import SsalInputError
+from .yaml_safe import load_text
 
 
 def _folder() -> Any:
@@ -33,7 +32,8 @@ def load_method_config(name: str) -> dict[str, Any]:
     """The packaged preset ``ssal/config/methods/<name>.yaml`` (its ``model:`` / ``train:`` sections)."""
     if name not in available_methods():
         raise SsalInputError(None, f"unknown method {name!r}; available: {', '.join(available_methods())}")
-    data = yaml.safe_load(_folder().joinpath(f"{name}.yaml").read_text("utf-8")) or {}
+    text = _folder().joinpath(f"{name}.yaml").read_text("utf-8")
+    data = load_text(text, f"{name}.yaml", what="method preset") or {}
     if not isinstance(data, dict) or not set(data) <= {"model", "train"}:
         raise ValueError(f"packaged preset {name}.yaml must be a mapping of 'model' and 'train'")
     return data

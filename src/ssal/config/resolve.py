@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import yaml
 
 from ..errors import SsalInputError
+from . import yaml_safe
 from .schema import (
     ENCODER_SCHEMAS,
     STRONG_SCHEMAS,
@@ -31,11 +32,13 @@ from .schema import (
     ModelConfig,
     STGCNConfig,
 )
+from .yaml_safe import MAX_YAML_BYTES
 
 S = TypeVar("S")
 
-#: The largest settings file read (a configuration is a few kB; this refuses a wrong file early).
-MAX_CONFIG_BYTES = 1 << 20
+#: The largest settings file read (a configuration is a few kB; this refuses a wrong file early):
+#: the one YAML size budget, :data:`ssal.config.yaml_safe.MAX_YAML_BYTES`.
+MAX_CONFIG_BYTES = MAX_YAML_BYTES
 
 #: The settings every method shares, as plain values (``model`` is the preset's: see
 #: :func:`resolve_config`). Derived from :class:`~ssal.config.schema.Config`.
@@ -347,15 +350,21 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any], where: str 
 
 def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
     """Turn ``["train.epochs=5", "model.queue_size=512"]`` into a nested dict (YAML values; a
-    value that is not YAML is taken as text)."""
+    value that is not YAML is taken as text).
+
+    Each value is read by the one budgeted YAML reader (:mod:`ssal.config.yaml_safe`): a value
+    past a budget (aliases, expanded size, depth, length) is one error naming ``--set KEY``."""
     result: dict[str, Any] = {}
     for item in items:
         if "=" not in item:
             raise SsalInputError(None, f"override {item!r} must look like key.sub=value")
         key, raw = item.split("=", 1)
+        where = f"--set {key.strip()}"
         try:
-            value = yaml.safe_load(raw) if raw != "" else None
-        except yaml.YAMLError:
+            value = yaml_safe.load_text(raw, where, what="value") if raw != "" else None
+        except yaml_safe.YamlRefused:
+            raise
+        except SsalInputError:
             # Not YAML (a name template such as {actor}_{emotion}): the text itself; a wrong
             # type is then refused by the schema with the key's name.
             value = raw
@@ -370,27 +379,12 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    """A YAML mapping from ``path`` (clear one-line errors for missing or malformed files)."""
-    import stat
+    """A YAML mapping from ``path`` (clear one-line errors for missing, oversized, malformed or
+    expanding files: :mod:`ssal.config.yaml_safe`)."""
+    from ..errors import display_path
 
-    from ..errors import display_path, stat_input
-
-    p = Path(path)
-    where = display_path(p)
-    st = stat_input(p, where)
-    if not stat.S_ISREG(st.st_mode):
-        raise SsalInputError(where, "config file is not a regular file")
-    if st.st_size > MAX_CONFIG_BYTES:
-        raise SsalInputError(where, f"config file of {st.st_size} bytes is larger than the limit of "
-                                    f"{MAX_CONFIG_BYTES} bytes (ssal.config.resolve.MAX_CONFIG_BYTES)")
-    try:
-        with open(p, "rb") as fh:
-            text = fh.read(st.st_size + 1).decode("utf-8-sig")
-        data = yaml.safe_load(text)
-    except (yaml.YAMLError, UnicodeDecodeError, OSError, ValueError) as exc:
-        raise SsalInputError(where, f"not a valid YAML file ({(str(exc).splitlines() or [''])[0]})") from None
-    except RecursionError:
-        raise SsalInputError(where, "not a valid config file (nested too deeply)") from None
+    where = display_path(Path(path))
+    data = yaml_safe.load_file(path, where, what="config file", invalid="not a valid YAML file")
     if data is None:
         return {}
     if not isinstance(data, dict):

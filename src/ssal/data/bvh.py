@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import math
 import os
 import re
 import stat
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,6 +156,27 @@ _MOTION = re.compile(r"(?<!\S)MOTION(?!\S)")
 MAX_BVH_HIERARCHY_BYTES = 4 * 2**20
 #: Frame lines parsed per block (bounds the temporary Python strings of the parse).
 _PARSE_BLOCK = 4096
+#: Most values split per block (a block holds fewer lines when the frames are wide), so the
+#: temporary token strings of one block stay within about 64 MiB whatever the channel count.
+_PARSE_BLOCK_VALUES = 2**20
+#: Bytes per line while the MOTION section is split into lines, besides the characters: a
+#: Python str object's header (49 bytes for ASCII text, more for other text; 1-character lines
+#: are shared objects but are counted too) and the slots of the line lists (three at most).
+BVH_LINE_BYTES = 96
+#: The characters ``str.splitlines`` breaks lines at (``\r\n`` counts once).
+_LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+
+
+def _check_line_memory(motion_text: str, where: str) -> None:
+    """Refuse a MOTION section whose split into lines would exceed
+    :data:`ssal.data.preprocess.MAX_BYTES`, before it is split: a 127 MiB file of
+    two-character lines is 66 million Python strings (3.4 GB). The estimate is the line count
+    (counted in the text, nothing allocated) times :data:`BVH_LINE_BYTES` plus a copy of the
+    characters."""
+    lines = 1 + sum(motion_text.count(c) for c in _LINE_BREAKS) - motion_text.count("\r\n")
+    chars = sys.getsizeof(motion_text) - sys.getsizeof("")
+    check_bytes(lines * BVH_LINE_BYTES + chars, where,
+                f"splitting the MOTION section ({lines} lines)")
 
 
 def fk_bytes(frames: int, joints: int) -> int:
@@ -192,11 +215,12 @@ def parse_bvh(
 
     joints, parents, offsets, channels = _parse_hierarchy(tokens, where)
     n_channels = sum(len(c) for c in channels)
+    _check_line_memory(motion_text, where)
     lines = motion_text.splitlines()
     del motion_text
     n_frames, frame_time, k = _motion_header(lines, where)
     _check_motion_size(n_frames, frame_time, n_channels, len(joints), where, max_frames, target_fps)
-    frame_lines = [ln for ln in lines[k:] if ln.strip()]
+    frame_lines = [ln for ln in itertools.islice(lines, k, None) if ln.strip()]
     del lines  # only the frame lines are kept while the values are parsed
     motion = _parse_frames(frame_lines, n_frames, n_channels, where)
     return BvhMotion(joints, np.asarray(parents), np.asarray(offsets, dtype=np.float64), channels, frame_time, motion)
@@ -322,14 +346,17 @@ def _parse_frames(frame_lines: list[str], n_frames: int, n_channels: int, where:
         )
     del frame_lines[n_frames:]
     motion = np.empty((n_frames, n_channels), dtype=np.float64)
-    # Parsed in blocks of lines, so the temporary token strings stay small whatever the size.
-    for b in range(0, n_frames, _PARSE_BLOCK):
-        block = frame_lines[b : b + _PARSE_BLOCK]
-        block_tokens = [ln.split() for ln in block]
+    # Parsed in blocks of lines, so the temporary token strings stay small whatever the size;
+    # a line is split into at most n_channels + 1 pieces (one more shows it is too long).
+    step = max(1, min(_PARSE_BLOCK, _PARSE_BLOCK_VALUES // max(1, n_channels)))
+    for b in range(0, n_frames, step):
+        block = frame_lines[b : b + step]
+        block_tokens = [ln.split(None, n_channels) for ln in block]
         for f0, toks in enumerate(block_tokens, start=b):
             if len(toks) != n_channels:
+                count = str(len(toks)) if len(toks) <= n_channels else f"more than {n_channels}"
                 raise SsalInputError(
-                    where, f"frame {f0} has {len(toks)} values, the hierarchy declares {n_channels} channels",
+                    where, f"frame {f0} has {count} values, the hierarchy declares {n_channels} channels",
                 )
         try:
             motion[b : b + len(block)] = np.array([t for toks in block_tokens for t in toks],

@@ -145,7 +145,8 @@ def prepare_experiment(out: str | Path, *, schedule: Schedule, data: Any = "buil
                        label_map: str | None = None,
                        resume: bool = False, overwrite: bool = False, device: str = "cpu", progress: bool = True,
                        seed: int = 0, log: Callable[[str], None] = print,
-                       config_overrides: Mapping[str, Any] | None = None) -> Experiment:
+                       config_overrides: Mapping[str, Any] | None = None,
+                       split_file: str | Path | None = None) -> Experiment:
     """Load the data, make (or reload) the split and set up the run directory.
 
     ``config_overrides`` (``train``, ``model``, ``run`` and ``data`` sections) apply to every
@@ -154,7 +155,8 @@ def prepare_experiment(out: str | Path, *, schedule: Schedule, data: Any = "buil
 
     ``data`` is a ``data`` section (:class:`~ssal.config.DataConfig` or a mapping: source and
     reading settings) or, with ``labels`` and ``label_map``, the source alone. The split keeps
-    the dataset's groups (``data.group_by``) on one side.
+    the dataset's groups (``data.group_by``) on one side; ``split_file``: a split JSON to use
+    instead, checked against the dataset before anything is written into ``out``.
     """
     from ..config import deep_merge
     from ..data.configured import data_section
@@ -174,12 +176,16 @@ def prepare_experiment(out: str | Path, *, schedule: Schedule, data: Any = "buil
     dataset = load_configured_dataset(section)
     if len(dataset.labelled) < len(dataset.classes) * 3:
         raise SsalInputError(section.source, "too few labelled sequences to evaluate (need at least 3 per class)")
+    given_split = load_split(split_file, n=len(dataset)) if split_file is not None else None
     check_schedule(out, schedule, resume=resume)
     check_settings(out, overrides, resume=resume)
     overrides["data"] = asdict(section)
     split_path = out / "split.json"
-    if split_path.is_file() and resume:
+    if split_path.is_file() and resume and given_split is None:
         split = load_split(split_path)
+    elif given_split is not None:
+        split = given_split
+        save_split(split, split_path)
     else:
         split = stratified_split(dataset.y, val=section.val_fraction, test=section.test_fraction, seed=seed,
                                  groups=dataset.groups)

@@ -4,9 +4,10 @@
 A file is a shipped name (``bandai-affect``, ``quick``: a file of the package folder) or the
 path of a ``.yaml`` file. ``extends: BASE`` merges the file over its base (mappings merge key by
 key, anything else replaces; a relative path is relative to the file that extends it). YAML
-anchors and aliases are refused (no billion-laughs expansion), and :func:`typed` builds a
-dataclass from a mapping, refusing unknown keys and mistyped values with one line that names
-the file and the key.
+anchors and aliases are refused (no billion-laughs expansion; the file is read by the one
+budgeted YAML reader, :mod:`ssal.config.yaml_safe`, with an alias budget of 0), and
+:func:`typed` builds a dataclass from a mapping, refusing unknown keys and mistyped values with
+one line that names the file and the key.
 """
 
 from __future__ import annotations
@@ -17,14 +18,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from ..config import deep_merge
+from ..config import deep_merge, yaml_safe
 from ..errors import SsalInputError, display_path
 
 YAML_SUFFIXES = (".yaml", ".yml")
-#: Largest file read (a spec or a schedule is a page of text).
-MAX_YAML_BYTES = 256 * 1024
+#: Largest file read (a spec or a schedule is a page of text): the one YAML size budget.
+MAX_YAML_BYTES = yaml_safe.MAX_YAML_BYTES
 #: Levels of ``extends:`` followed.
 MAX_EXTENDS = 4
 
@@ -53,9 +52,7 @@ def _text(kind: YamlKind, name_or_path: str) -> tuple[str, str]:
         where = display_path(p)
         if not p.is_file():
             raise SsalInputError(where, f"{kind.noun} not found")
-        if p.stat().st_size > MAX_YAML_BYTES:
-            raise SsalInputError(where, f"{kind.noun} larger than {MAX_YAML_BYTES} bytes")
-        return p.read_text(encoding="utf-8", errors="replace"), where
+        return yaml_safe.read_text(p, where, what=kind.noun), where
     names = shipped(kind)
     if name_or_path not in names:
         raise SsalInputError(kind.arg, f"unknown {kind.unknown} {name_or_path!r}; shipped: {', '.join(names)} "
@@ -64,27 +61,10 @@ def _text(kind: YamlKind, name_or_path: str) -> tuple[str, str]:
     return f.read_text(encoding="utf-8"), f"{kind.short} {name_or_path}"
 
 
-def _no_alias_loader(kind: YamlKind) -> type[yaml.SafeLoader]:
-    class NoAliasLoader(yaml.SafeLoader):
-        """A safe loader that refuses anchors and aliases."""
-
-        def compose_node(self, parent, index):
-            if self.check_event(yaml.AliasEvent):
-                event = self.peek_event()
-                raise yaml.constructor.ConstructorError(None, None, f"aliases are not allowed in a {kind.short}",
-                                                        event.start_mark)
-            return super().compose_node(parent, index)
-
-    return NoAliasLoader
-
-
 def read_extending(kind: YamlKind, name_or_path: str, depth: int = 0) -> tuple[dict[str, Any], str]:
     """The file's mapping with ``extends: BASE`` merged over its base, and where it was read."""
     text, where = _text(kind, name_or_path)
-    try:
-        raw = yaml.load(text, Loader=_no_alias_loader(kind))  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        raise SsalInputError(where, f"not valid YAML ({str(exc).splitlines()[0]})") from None
+    raw = yaml_safe.load_text(text, where, aliases=0, what=kind.short)
     if not isinstance(raw, Mapping):
         raise SsalInputError(where, f"a {kind.noun} is a mapping of keys")
     raw = dict(raw)

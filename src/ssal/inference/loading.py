@@ -27,10 +27,9 @@ def load(path: str | Path, device: str | torch.device = "cpu", optimize: bool = 
     if str(path).lower().endswith(".onnx"):
         return load_onnx(path)
 
-    try:
-        device = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise SsalInputError("--device", f"unknown device {device!r} ({exc})") from None
+    from ..training.engine import resolve_device
+
+    device = resolve_device(device, "--device")  # auto, cpu, cuda[:N], mps: only where present
     encoder: Encoder | BackboneFeatures
     encoder, ck = load_encoder(path, map_location=device)
     where = display_path(path)

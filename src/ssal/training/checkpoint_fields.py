@@ -51,6 +51,8 @@ MAX_TREE_NODES = 100_000
 MAX_TREE_DEPTH = 32
 #: Features a checkpoint may name: the encoder's output ("fused" in ssal 0.1) or the backbone's.
 FEATURES = ("output", "fused", "backbone")
+#: Widest model output an exported file may declare (embedding size or class count).
+MAX_OUTPUT_DIM = 2**16
 
 
 def _fail(where: str, field: str, problem: str) -> SsalInputError:
@@ -94,6 +96,32 @@ def check_mapping(value: Any, where: str, field: str, required: bool = True) -> 
         raise _fail(where, field, f"must be a mapping, got {type(value).__name__}")
     check_tree(value, where, field)
     return dict(value)
+
+
+def check_whole(value: Any, where: str, field: str, lo: int, hi: int, what: str = "a whole number") -> int:
+    """``value`` as a whole number in ``[lo, hi]`` (not a bool, not a float such as ``4.0``)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        shown = repr(value) if isinstance(value, (int, float, str, type(None))) else type(value).__name__
+        raise _fail(where, field, f"must be {what} from {lo} to {hi}, got {shown[:60]}")
+    return int(value)
+
+
+def check_choice(value: Any, where: str, field: str, choices: tuple[str, ...]) -> str:
+    """``value`` as one of the texts ``choices``."""
+    if not isinstance(value, str) or value not in choices:
+        shown = repr(value[:40]) if isinstance(value, str) else type(value).__name__
+        raise _fail(where, field, f"must be one of {', '.join(choices)}, got {shown}")
+    return value
+
+
+def check_text(value: Any, where: str, field: str, limit: int = MAX_NAME_CHARS, optional: bool = True) -> str | None:
+    """``value`` as a text of at most ``limit`` characters (``None`` when optional)."""
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or len(value) > limit:
+        raise _fail(where, field, f"must be a text of at most {limit} characters, got "
+                                  f"{type(value).__name__ if not isinstance(value, str) else f'{len(value)} characters'}")
+    return value
 
 
 def check_layout(value: Any, where: str, field: str = "layout"):

@@ -68,14 +68,60 @@ class PretrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
-def resolve_device(name: str) -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; otherwise the named device."""
-    if name == "auto":
+#: The device names ``--device`` / ``run.device`` accept (each only where it is present).
+DEVICE_CHOICES = "auto, cpu, cuda, cuda:N (N below the number of GPUs) or mps"
+
+
+def resolve_device(name: Any, where: str = "run.device") -> torch.device:
+    """The device a ``--device`` / ``run.device`` value names on this machine.
+
+    ``auto``: CUDA when present, else the CPU. ``cpu``; ``cuda`` and ``cuda:N`` only when CUDA is
+    present and ``N < torch.cuda.device_count()``; ``mps`` only when Apple's MPS backend is
+    available. Anything else (``meta``, ``xpu``, a typo) and a device this machine lacks is one
+    :class:`~ssal.errors.SsalInputError` line naming ``where`` (the flag or the setting).
+    """
+    text = str(name).strip()
+    if text == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        return torch.device(name)
-    except RuntimeError as exc:
-        raise SsalInputError(None, f"unknown device {name!r} ({exc})") from None
+        device = torch.device(text)
+    except (RuntimeError, ValueError, TypeError):
+        raise SsalInputError(where, f"unknown device {text[:40]!r}; choose {DEVICE_CHOICES}") from None
+    if device.type == "cpu":
+        return torch.device("cpu")
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise SsalInputError(where, f"device {text[:40]!r}: this machine has no CUDA GPU; choose {DEVICE_CHOICES}")
+        if device.index is not None and device.index >= count:
+            raise SsalInputError(where, f"device {text[:40]!r}: this machine has {count} CUDA GPU(s), "
+                                        f"cuda:0 to cuda:{count - 1}")
+        return device
+    if device.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise SsalInputError(where, f"device {text[:40]!r}: the MPS backend is not available on this machine")
+        if device.index not in (None, 0):
+            raise SsalInputError(where, f"device {text[:40]!r}: there is one MPS device, mps or mps:0")
+        return device
+    raise SsalInputError(where, f"device {text[:40]!r} cannot run ssal; choose {DEVICE_CHOICES}")
+
+
+def resolve_threads(value: Any, where: str = "run.threads") -> int | None:
+    """``run.threads`` checked against this machine: ``None`` (torch's default) or 1 up to
+    ``os.cpu_count()``. More threads than the machine has cores only slow a run down (and
+    thousands exhaust the thread limits of the process), so they are refused with one line."""
+    import os
+
+    if value is None:
+        return None
+    cores = os.cpu_count() or 1
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SsalInputError(where, f"must be a whole number from 1 to {cores}, got {str(value)[:40]!r}")
+    if value > cores:
+        raise SsalInputError(where, f"{value} threads is more than the {cores} CPU cores of this machine "
+                                    f"(os.cpu_count()); use at most {cores}")
+    return int(value)
 
 
 #: Most bytes of parameters and buffers (every encoder, head and memory bank) a learner may hold.
@@ -99,6 +145,48 @@ def check_learner_size(model_cfg: ModelConfig | Mapping[str, Any], layout: Any) 
     if nbytes > MAX_LEARNER_BYTES:
         raise SsalInputError(None, f"settings 'model': the learner would hold {nbytes} bytes of weights and "
                                    f"buffers, more than the limit of {MAX_LEARNER_BYTES} (ssal.training.engine.MAX_LEARNER_BYTES)")
+
+
+#: Most bytes of the largest activations of one training step, estimated before a run starts:
+#: ``batch x views x`` the largest activation of one sequence at ``clip_len`` frames (float32;
+#: views: 2, or 3 with a strong view). The same 1 GiB as the working memory of a read
+#: (:data:`ssal.data.preprocess.MAX_BYTES`): a step keeps many activations of that size alive
+#: for the backward pass, so a step past it needs tens of GB. SSAL's defaults (batch 128, 50
+#: frames, E-Gait-16) estimate 0.16 GiB; 33 joints at 300 frames 0.9 GiB.
+MAX_STEP_ACTIVATION_BYTES = 2**30
+
+
+def check_step_size(settings: Config, layout: Any, num_sequences: int | None = None) -> int:
+    """Refuse settings whose pretraining step would need activations beyond
+    :data:`MAX_STEP_ACTIVATION_BYTES` (or one sequence beyond what ``ssal.load`` later accepts),
+    from a forward pass of the encoder on the meta device (no memory); returns the estimate.
+
+    The batch is ``train.batch_size`` (at most ``num_sequences``, the data's size, when given)."""
+    import dataclasses
+
+    from .checkpoint_fields import estimate_encoder
+
+    model = settings.model
+    frames = int(model.augment.general.clip_len)
+    keys = "settings 'train.batch_size' and 'model.augment.general.clip_len'"
+    try:
+        _, sample = estimate_encoder(dataclasses.asdict(model.encoder), layout, frames, "settings",
+                                     field="model.encoder")
+    except SsalInputError as exc:
+        problem = exc.problem.removeprefix("field 'model.encoder': ")
+        raise SsalInputError(None, f"settings 'model.augment.general.clip_len' ({frames}) and 'model.encoder': "
+                                   f"{problem}") from None
+    batch = int(settings.train.batch_size)
+    if num_sequences is not None:
+        batch = max(1, min(batch, int(num_sequences)))
+    views = 2 + (model.augment.strong_kind != "none")
+    nbytes = batch * views * int(sample)
+    if nbytes > MAX_STEP_ACTIVATION_BYTES:
+        raise SsalInputError(None, f"{keys}: a step of {batch} sequences x {views} views x {frames} frames would "
+                                   f"need an activation of {nbytes} bytes ({sample} per sequence), more than the "
+                                   f"limit of {MAX_STEP_ACTIVATION_BYTES} (ssal.training.engine."
+                                   f"MAX_STEP_ACTIVATION_BYTES); lower the batch size or the clip length")
+    return nbytes
 
 
 def epoch_seed(seed: int, epoch: int, stream: int) -> int:
@@ -298,7 +386,9 @@ def pretrain(config: Mapping[str, Any], out_dir: str | Path, *, dataset: GaitDat
     Launched by ``torchrun`` this is one rank of a DDP run (``ssal.training.distributed``,
     docs/distributed.md): ``train.batch_size`` is the global batch, only rank 0 writes files.
     """
-    with session(resolve_device(config["run"]["device"])) as ctx:
+    run = config.get("run") or {}
+    resolve_threads(run.get("threads"))
+    with session(resolve_device(run.get("device", "auto"))) as ctx:
         return _pretrain(ctx, config, out_dir, dataset=dataset, split=split, resume=resume, overwrite=overwrite,
                          callbacks=callbacks or PretrainCallbacks())
 
@@ -418,12 +508,16 @@ def open_run(ctx: DistContext, config: Mapping[str, Any], out_dir: str | Path, *
         settings = merge_typed(Config, [(config, None)])
     config = as_plain(settings)
     run = config["run"]
-    if run.get("threads"):
-        torch.set_num_threads(int(run["threads"]))
+    threads = resolve_threads(run.get("threads"))
+    if threads:
+        torch.set_num_threads(threads)
     if dataset is None:
         from ..data.configured import load_configured_dataset
 
         dataset = load_configured_dataset(config["data"])
+    # The sizes the settings imply, before anything is written (config.yaml, split.json).
+    check_learner_size(settings.model, dataset.layout)
+    check_step_size(settings, dataset.layout, len(dataset))
     chosen: dict[str, Any] = ctx.on_main(_open_split, run_dir, config, dataset, checkpoint is not None, split)
     # Batches are read from dataset.x by sorted row index, so a memory-mapped corpus streams.
     train_idx = np.sort(np.asarray(chosen["train"], dtype=np.int64))
@@ -656,6 +750,7 @@ def save_snapshot(ctx: DistContext, setup: RunSetup, state: TrainingState, epoch
 
 __all__ = [
     "PretrainResult", "TrainingDiverged", "TrainingInterrupted", "pretrain",
-    "resolve_device", "lr_factor", "epoch_seed", "PretrainCallbacks", "StopReason", "open_run", "build_training",
+    "resolve_device", "resolve_threads", "check_step_size", "MAX_STEP_ACTIVATION_BYTES", "lr_factor",
+    "epoch_seed", "PretrainCallbacks", "StopReason", "open_run", "build_training",
     "train_epoch", "finish_epoch", "RunSetup", "TrainingState",
 ]

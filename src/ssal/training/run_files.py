@@ -29,14 +29,24 @@ TENSORBOARD_DIR = "tensorboard"
 
 
 def _only_leftovers(out: Path) -> bool:
-    return all(e.name in RUN_LEFTOVERS or (e.name.startswith(".") and e.name.endswith(".tmp"))
+    from ..outputs import LOCK_NAME
+
+    return all(e.name in RUN_LEFTOVERS or e.name == LOCK_NAME or (e.name.startswith(".") and e.name.endswith(".tmp"))
                or (e.name == TENSORBOARD_DIR and e.is_dir(follow_symlinks=False)) for e in os.scandir(out))
+
+
+def _has_content(out: Path) -> bool:
+    """Anything in ``out`` but the lock of the process writing it (:func:`ssal.outputs.output_lock`)."""
+    from ..outputs import LOCK_NAME
+
+    return any(e.name != LOCK_NAME for e in os.scandir(out))
 
 
 def prepare_run_dir(out_dir: str | Path, resume: bool, overwrite: bool) -> tuple[Path, bool]:
     """Create the run directory, refusing to clobber a non-empty one without a flag.
 
-    Returns ``(directory, resume)``: ``resume`` turns false when the directory holds only the
+    The lock file of the process writing the run (:func:`ssal.outputs.output_lock`, taken by
+    the commands around the whole run) is no run content. Returns ``(directory, resume)``: ``resume`` turns false when the directory holds only the
     files of a run killed before its first checkpoint (:data:`RUN_LEFTOVERS`).
     """
     from ..outputs import check_output_dir
@@ -64,7 +74,7 @@ def prepare_run_dir(out_dir: str | Path, resume: bool, overwrite: bool) -> tuple
                                             "remove it and resume again")
             stale.unlink(missing_ok=True)
         return out, True
-    if out.exists() and any(out.iterdir()) and not overwrite and not _only_leftovers(out):
+    if out.exists() and _has_content(out) and not overwrite and not _only_leftovers(out):
         raise SsalInputError(
             out, "run directory is not empty; pass --resume to continue it or --overwrite to reuse it"
         )
