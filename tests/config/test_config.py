@@ -159,3 +159,11 @@ def test_aimclr_preset_leaves_time_flip_off():
     assert cfg["model"]["augment"]["strong"]["time_flip"] is False
     kinds = {type(t) for t in build_learner(cfg["model"], "egait16").strong}
     assert Flip in kinds and TimeFlip not in kinds
+
+
+@pytest.mark.parametrize("key", ["model.encoder.name", "model.augment.strong_kind"])
+@pytest.mark.parametrize("value", ["[1, a]", "{}", "{a: 1}"])
+def test_a_variant_name_that_is_not_a_text_is_one_error(key, value):
+    # found by the settings stream of the fuzz run: a list or mapping as a variant name
+    with pytest.raises(SsalInputError, match=key.replace(".", r"\.")):
+        resolve_config("ssal", overrides=[f"{key}={value}"])

@@ -113,7 +113,7 @@ def _variant(layers: list[Mapping[str, Any]], key: str, default: str, schemas: M
     name = default
     for layer in layers:
         name = layer.get(key, name)
-    if name not in schemas:
+    if not isinstance(name, str) or name not in schemas:  # a list or a mapping is no name either
         raise SsalInputError(None, f"setting {path!r} must be one of {', '.join(schemas)}, got {_shown(name)}")
     return schemas[name]()
 
