@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = [
+    "barlow_twins_loss",
     "moco_logits",
     "info_nce",
     "info_nce_from_logits",
@@ -142,3 +143,22 @@ def weighted_sum(terms: Mapping[str, Tensor], weights: Mapping[str, float]) -> T
     if not terms:
         raise ValueError("no loss terms to combine")
     return torch.stack([weights[name] * value for name, value in terms.items()]).sum()
+
+
+def barlow_twins_loss(z1: Tensor, z2: Tensor, lambd: float) -> Tensor:
+    """Barlow Twins' redundancy reduction (PSTL's ``BTwins.forward`` after its projector).
+
+    Each view's projections are standardised per dimension over the batch (``BatchNorm1d``
+    without affine: mean 0, biased variance 1, eps 1e-5), ``C = z1n.T @ z2n / N`` is their
+    cross-correlation, and ``L = sum_i (1 - C_ii)^2 + lambd * sum_{i != j} C_ij^2``.
+    """
+    if z1.shape != z2.shape or z1.dim() != 2:
+        raise ValueError(f"two (N, D) projections of one shape expected, got {tuple(z1.shape)}, {tuple(z2.shape)}")
+    n = z1.shape[0]
+    z1n = F.batch_norm(z1, None, None, training=True, eps=1e-5)
+    z2n = F.batch_norm(z2, None, None, training=True, eps=1e-5)
+    c = z1n.T @ z2n / n
+    on_diag = (torch.diagonal(c) - 1).pow(2).sum()
+    off_diag = c.pow(2).sum() - torch.diagonal(c).pow(2).sum()
+    return on_diag + lambd * off_diag
+
