@@ -91,7 +91,7 @@ import numpy as np
 import torch
 
 from ssal.checkpoint import atomic_write_text
-from ssal.evaluation.features import resize_time
+from ssal.models.base import resize_time
 from ssal.evaluation.probes import fit_logistic, logistic_proba, raw_pose_features, recording_vote, standardize
 from ssal.evaluation.uncertainty import Interval, bootstrap_ci, paired_difference, verdict
 

@@ -19,8 +19,9 @@ from ssal.evaluation.classifier import (
     evaluate,
     train_classifier,
 )
-from ssal.evaluation.features import extract_features, resize_time
+from ssal.evaluation.features import extract_features
 from ssal.evaluation.semi import SemiSettings, semi_supervised
+from ssal.models.base import resize_time
 from ssal.skeleton import EGAIT16
 
 CLASSES = ["happy", "angry", "sad"]

@@ -24,23 +24,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("input", help="BVH file or folder, .npz (poses.npz from `ssal pose`), E-Gait .h5, .ssal, "
                                  "a (T, 17, 3) Human3.6M .npy, or a video (.mp4, ...; needs the 'video' extra)")
     p.add_argument("--out", help="write CSV (.csv) or JSON (.json) instead of printing CSV")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
-    add_device_argument(p)
-    add_data_arguments(p, source=False, labels=False)
-    add_settings_arguments(p)
-    add_video_flags(p.add_argument_group("video input (as for `ssal pose`)"))
+    _add_model_input_options(p)
     p.set_defaults(handler=run_predict)
 
     p = subparsers.add_parser("embed", help="encoder features of every sequence, as .npy")
     p.add_argument("--checkpoint", required=True, help="encoder.pt or classifier.pt")
     p.add_argument("input", help="dataset path or video (as for predict) or 'builtin'")
     p.add_argument("--out", required=True, help="output .npy (N, D)")
+    _add_model_input_options(p)
+    p.set_defaults(handler=run_embed)
+
+
+def _add_model_input_options(p: argparse.ArgumentParser) -> None:
+    """The options predict and embed share: --overwrite, --device, how the input is read."""
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     add_device_argument(p)
     add_data_arguments(p, source=False, labels=False)
     add_settings_arguments(p)
     add_video_flags(p.add_argument_group("video input (as for `ssal pose`)"))
-    p.set_defaults(handler=run_embed)
 
 
 # ---------------------------------------------------------------------------------------------

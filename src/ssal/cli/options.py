@@ -115,23 +115,38 @@ def data_flag_values(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def settings_layers(args: argparse.Namespace) -> list[tuple[dict[str, Any], str | None]]:
-    """The command line's settings, lowest priority first: ``--config`` file, ``--set``, flags
-    (whole configurations; ``(values, where)`` as :func:`ssal.config.merge_typed` takes them)."""
-    from pathlib import Path
+def override_layers(args: argparse.Namespace) -> list[tuple[dict[str, Any], str | None]]:
+    """``--set`` and the data flags, lowest priority first (the layers above a ``--config`` file)."""
+    from ..config import parse_overrides
 
-    from ..config import parse_overrides, read_yaml
-    from ..errors import display_path
-
-    check_device_flag(args)
     layers: list[tuple[dict[str, Any], str | None]] = []
-    if getattr(args, "config", None):
-        layers.append((read_yaml(args.config), display_path(Path(args.config))))
     if getattr(args, "overrides", None):
         layers.append((parse_overrides(args.overrides), None))
     flags = data_flag_values(args)
     if flags:
         layers.append(({"data": flags}, None))
+    return layers
+
+
+def settings_layers(args: argparse.Namespace) -> list[tuple[dict[str, Any], str | None]]:
+    """The command line's settings, lowest priority first: ``--config`` file, ``--set``, flags
+    (whole configurations; ``(values, where)`` as :func:`ssal.config.merge_typed` takes them).
+
+    Read once per command line (kept on ``args``): the commands ask for several sections."""
+    from pathlib import Path
+
+    from ..config import read_yaml
+    from ..errors import display_path
+
+    cached = getattr(args, "_settings_layers", None)
+    if cached is not None:
+        return cached
+    check_device_flag(args)
+    layers: list[tuple[dict[str, Any], str | None]] = []
+    if getattr(args, "config", None):
+        layers.append((read_yaml(args.config), display_path(Path(args.config))))
+    layers += override_layers(args)
+    args._settings_layers = layers
     return layers
 
 

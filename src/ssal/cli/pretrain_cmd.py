@@ -8,7 +8,7 @@ import sys
 
 from ..config import Config, deep_merge
 from ..methods.registry import available_methods
-from .options import add_data_arguments, add_settings_arguments, settings_layers
+from .options import add_data_arguments, add_settings_arguments, check_device_flag, override_layers
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,12 +24,10 @@ def config_from_args(args: argparse.Namespace, method: str) -> dict:
     <- --set <- the flags (each a shorthand for one key)."""
     from ..config import resolve_config
 
+    check_device_flag(args)
     overrides: dict = {}
-    layers = settings_layers(args)
-    config_file = args.config
-    for values, where in layers:
-        if where is None:  # --set and the data flags, in that order
-            overrides = deep_merge(overrides, values, strict=False)
+    for values, _ in override_layers(args):  # --set and the data flags; resolve_config reads --config
+        overrides = deep_merge(overrides, values, strict=False)
     flags: dict = {}
     if getattr(args, "epochs", None):
         flags.setdefault("train", {})["epochs"] = args.epochs
@@ -39,7 +37,7 @@ def config_from_args(args: argparse.Namespace, method: str) -> dict:
         flags.setdefault("run", {})["device"] = args.device
     if args.no_progress:
         flags.setdefault("run", {})["progress"] = False
-    return resolve_config(method, config_file, deep_merge(overrides, flags, strict=False))
+    return resolve_config(method, args.config, deep_merge(overrides, flags, strict=False))
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -16,7 +16,7 @@ from ..errors import display_path
 WORKING_FPS = 30.0
 
 
-def add_video_flags(p: argparse.ArgumentParser) -> None:
+def add_video_flags(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """The masking settings of :class:`ssal.data.video.VideoSettings` as options."""
     p.add_argument("--min-visibility", type=float, default=0.5,
                    help="joints below this BlazePose visibility are masked (default 0.5; 0 keeps all)")

@@ -9,6 +9,7 @@
   demand, it loads matplotlib).
 """
 
+from ..models.base import resize_time
 from .classifier import (
     Classifier,
     ClassifierSettings,
@@ -21,7 +22,7 @@ from .classifier import (
     protocol_schedule,
     train_classifier,
 )
-from .features import extract_features, resize_time
+from .features import extract_features
 from .knn import KnnSettings, knn_evaluate, knn_predict, knn_scores
 from .metrics import (
     accuracy,

@@ -33,7 +33,8 @@ from tqdm.auto import tqdm
 from ..config.schema import FinetuneProbeConfig, LinearProbeConfig
 from ..data.dataset import GaitDataset
 from ..errors import SsalInputError
-from .features import SequenceData, as_array, extract_features, iter_batches, resize_time
+from ..models.base import iter_batches, resize_time
+from .features import SequenceData, as_array, extract_features
 from .metrics import accuracy, classification_report
 
 Mode = Literal["linear", "finetune", "supervised"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import TypeAlias
 
 import numpy as np
@@ -12,7 +11,7 @@ from tqdm.auto import tqdm
 
 from ..data.dataset import GaitDataset
 from ..errors import SsalInputError
-from ..models.base import resize_time  # the encoders' input resampling (re-exported here)
+from ..models.base import iter_batches
 
 #: What the evaluation functions accept as input sequences.
 SequenceData: TypeAlias = GaitDataset | np.ndarray | torch.Tensor
@@ -26,22 +25,6 @@ def as_array(data: SequenceData, where: str | None = None) -> np.ndarray | torch
     if x.ndim != 4 or x.shape[1] != 3:
         raise SsalInputError(where, f"expected sequences of shape (N, 3, T, V), got {tuple(x.shape)}")
     return x
-
-
-def iter_batches(
-    x: np.ndarray | torch.Tensor,
-    batch_size: int,
-    device: torch.device | str = "cpu",
-    clip_len: int | None = None,
-) -> Iterator[torch.Tensor]:
-    """Consecutive float32 batches of ``x`` on ``device``, in order, none dropped."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
-    for start in range(0, x.shape[0], batch_size):
-        chunk = x[start : start + batch_size]
-        if isinstance(chunk, np.ndarray):
-            chunk = torch.from_numpy(np.ascontiguousarray(chunk, dtype=np.float32))
-        yield resize_time(chunk.to(device=device, dtype=torch.float32), clip_len)
 
 
 def extract_features(

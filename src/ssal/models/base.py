@@ -15,8 +15,10 @@ input in place: a learner may fuse the same maps twice.
 from __future__ import annotations
 
 import abc
+from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -153,7 +155,24 @@ def resize_time(x: torch.Tensor, length: int | None) -> torch.Tensor:
     return out.reshape(n, c, v, length).permute(0, 1, 3, 2).contiguous()
 
 
+def iter_batches(
+    x: np.ndarray | torch.Tensor,
+    batch_size: int,
+    device: torch.device | str = "cpu",
+    clip_len: int | None = None,
+) -> Iterator[torch.Tensor]:
+    """Consecutive float32 batches of ``x`` on ``device``, in order, none dropped."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    for start in range(0, x.shape[0], batch_size):
+        chunk = x[start : start + batch_size]
+        if isinstance(chunk, np.ndarray):
+            chunk = torch.from_numpy(np.ascontiguousarray(chunk, dtype=np.float32))
+        yield resize_time(chunk.to(device=device, dtype=torch.float32), clip_len)
+
+
 __all__ = [
+    "iter_batches",
     "resize_time",
     "IN_CHANNELS",
     "Encoder",

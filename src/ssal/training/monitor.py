@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from ..config.schema import RunConfig
 from ..data.dataset import GaitDataset
-from ..models.base import resize_time
+from ..models.base import iter_batches
 
 #: Sequences per forward pass of the monitor's feature extraction.
 KNN_BATCH_SIZE = 256
@@ -95,9 +95,8 @@ def _encode(encoder: torch.nn.Module, x: np.ndarray, device: torch.device, clip_
     feats: list[torch.Tensor] = []
     try:
         with torch.inference_mode():
-            for start in range(0, x.shape[0], KNN_BATCH_SIZE):
-                chunk = torch.from_numpy(np.ascontiguousarray(x[start:start + KNN_BATCH_SIZE], dtype=np.float32))
-                feats.append(encoder(resize_time(chunk.to(device=device), clip_len)).float().cpu())
+            for xb in iter_batches(x, KNN_BATCH_SIZE, device, clip_len):
+                feats.append(encoder(xb).float().cpu())
     finally:
         encoder.train(was_training)
     return torch.cat(feats)
