@@ -123,8 +123,8 @@ def test_saved_configs_validate_again_and_legacy_values_read():
 
 
 def test_registry_lists_the_preset_files():
-    assert available_methods() == ("ssal", "aimclr", "skeletonclr")
-    assert [encoder_name(m) for m in available_methods()] == ["cffn", "stgcn", "stgcn"]
+    assert available_methods() == ("ssal", "aimclr", "mamp", "pstl", "skeletonclr")
+    assert [encoder_name(m) for m in available_methods()] == ["cffn", "stgcn", "transformer", "stgcn", "stgcn"]
     with pytest.raises(SsalInputError, match="unknown method 'simclr'"):
         resolve_config("simclr")
 

@@ -26,7 +26,7 @@ TINY = Schedule.of("test", corpus_size=64, pretrain_epochs=1, batch_size=16, que
                 channels=(8, 16), strides=(1, 2), image_channels=8, image_depth=1, clip_len=20,
                 linear_epochs=3, finetune_epochs=1, semi_epochs=1, semi_steps=None, fractions=(0.1,), seeds=(0, 1),
                 pretrain_seeds=(0, 1))
-SSL = ("ssal", "aimclr", "skeletonclr")
+SSL = ("ssal", "aimclr", "mamp", "pstl", "skeletonclr")
 PRETRAIN_FILES = ("encoder.pt", "checkpoint.pt", "metrics.jsonl", "config.yaml")
 
 
@@ -46,21 +46,21 @@ def demo(tmp_path_factory):
 def test_demo_results_cover_every_method_and_protocol(demo):
     methods = demo["saved"]["methods"]
     assert set(methods) == {*SSL, "ssal (branch maps)", "supervised-cffn", "random-cffn", "supervised-stgcn",
-                            "random-stgcn"}
+                            "random-stgcn", "supervised-transformer", "random-transformer"}
     # Which representation each protocol read: SSAL's fused vector, the baselines' pooled maps.
     assert methods["ssal"]["feature"] == "fused 128-d"
     assert methods["ssal (branch maps)"]["feature"].startswith("branch maps pooled")
     assert set(methods["ssal (branch maps)"]) >= {"knn", "linear", "linear_std"}
     assert "finetune" not in methods["ssal (branch maps)"]
-    for m in ("aimclr", "skeletonclr"):
-        assert methods[m]["feature"].startswith("pooled")
+    for m in ("aimclr", "skeletonclr", "pstl", "mamp"):
+        assert methods[m]["feature"].startswith("pooled"), m
     # The saved linear classifiers read those features: fused 128-d for SSAL, the pooled last
     # ST-GCN map (channels[-1] = 16 here) for the baselines, both branches' maps (16 + 8).
     out = demo["out"]
     head_in = {name: load_checkpoint(out / path / "classifier.pt")["head"]["fc.weight"].shape[1]
                for name, path in (("ssal", "ssal"), ("aimclr", "aimclr"), ("skeletonclr", "skeletonclr"),
-                                  ("ssal (branch maps)", "ssal/backbone"))}
-    assert head_in == {"ssal": 128, "aimclr": 16, "skeletonclr": 16, "ssal (branch maps)": 24}
+                                  ("pstl", "pstl"), ("ssal (branch maps)", "ssal/backbone"))}
+    assert head_in == {"ssal": 128, "aimclr": 16, "skeletonclr": 16, "pstl": 16, "ssal (branch maps)": 24}
     assert load_checkpoint(out / "ssal" / "classifier.pt")["feature"] == "output"
     assert load_checkpoint(out / "ssal" / "backbone" / "classifier.pt")["feature"] == "backbone"
     n_test = demo["saved"]["dataset"]["split_sizes"]["test"]
@@ -125,7 +125,7 @@ def test_demo_resume_reuses_pretrained_encoders(demo, monkeypatch):
     # (Without the semi-supervised runs, to keep the test short; pretraining is what is checked.)
     results = run_demo(out, TINY.with_changes(fractions=()), resume=True, progress=False, log=logs.append)
     assert _mtimes(out) == demo["mtimes"]
-    assert sum("pretrained encoder found" in line for line in logs) == 3 * len(TINY.pretrain.pretrain_seeds)
+    assert sum("pretrained encoder found" in line for line in logs) == len(SSL) * len(TINY.pretrain.pretrain_seeds)
     assert set(results["methods"]) == set(demo["saved"]["methods"])
     # Same split, same encoders, same seeds: the kNN numbers are reproduced exactly.
     for m in SSL:

@@ -19,14 +19,15 @@ from ssal.methods.moco import (
     learner_settings,
     momentum_update,
 )
-from ssal.methods.registry import available_methods, load_method_config
+from ssal.methods.registry import available_methods, load_method_config, method_learner
 
-METHODS = available_methods()
+#: The presets trained by this learner (the others have their own tests).
+METHODS = tuple(m for m in available_methods() if method_learner(m) == "moco")
 
 V = 5  # a tiny skeleton for the stand-ins
 TRAIN_KEYS = {
     "optimizer", "lr", "weight_decay", "momentum", "nesterov", "batch_size", "epochs",
-    "lr_milestones", "lr_gamma", "warmup_epochs",
+    "lr_milestones", "lr_gamma", "warmup_epochs", "schedule", "min_lr",
 }
 
 

@@ -55,7 +55,8 @@ def central_spatial_mask_joints(layout: SkeletonLayout, mask_joint: int,
     pool = [j for j, d in enumerate(joint_degrees(layout)) for _ in range(d)]
     if not 0 <= mask_joint <= len(pool):
         raise ValueError(f"mask_joint must be from 0 to {len(pool)}, got {mask_joint}")
-    order = torch.randperm(len(pool), generator=generator)[:mask_joint].tolist()
+    device = generator.device if generator is not None else "cpu"
+    order = torch.randperm(len(pool), generator=generator, device=device)[:mask_joint].tolist()
     return sorted({pool[i] for i in order})
 
 

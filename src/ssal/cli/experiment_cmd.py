@@ -70,8 +70,8 @@ def _add_run_flags(p: argparse.ArgumentParser, out_default: str | None) -> None:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """The main job and the experiments: demo, reproduce, benchmark, ablate."""
-    p = subparsers.add_parser("demo", help="the main job: SSAL vs AimCLR vs SkeletonCLR on the built-in corpus",
-                              description="Pretrain SSAL, AimCLR and SkeletonCLR on the built-in corpus, run "
+    p = subparsers.add_parser("demo", help="the main job: SSAL vs its baselines on the built-in corpus",
+                              description="Pretrain SSAL and its baselines (AimCLR, SkeletonCLR, PSTL, MAMP) on the built-in corpus, run "
                                           "kNN, linear, finetune and semi-supervised protocols against "
                                           "supervised-from-scratch, and write report.md, results.json and plots.")
     _add_schedule_flags(p)

@@ -42,7 +42,7 @@ def config_from_args(args: argparse.Namespace, method: str) -> dict:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``ssal pretrain``."""
-    p = subparsers.add_parser("pretrain", help="self-supervised pretraining (ssal, aimclr, skeletonclr)",
+    p = subparsers.add_parser("pretrain", help="self-supervised pretraining (ssal, aimclr, skeletonclr, pstl, mamp)",
                               description="Pretrain an encoder without labels; writes checkpoints, "
                                           "metrics.jsonl and encoder.pt into --out.")
     p.add_argument("--method", choices=available_methods(), default=Config.method,

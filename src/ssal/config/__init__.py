@@ -20,6 +20,7 @@ from .schema import (
     CFFNConfig,
     Config,
     DataConfig,
+    EncoderConfig,
     EvalConfig,
     ExtremeConfig,
     GeneralAugmentConfig,
@@ -35,7 +36,7 @@ from .schema import (
 __all__ = [
     "AugmentConfig", "CFFNConfig", "Config", "DEFAULTS", "DataConfig", "EvalConfig", "ExtremeConfig",
     "GeneralAugmentConfig", "LossWeights", "ModelConfig", "RANGES", "RunConfig", "SSAConfig",
-    "STGCNConfig", "StrongAugmentConfig", "TrainConfig", "as_plain", "clip_len", "deep_merge",
+    "EncoderConfig", "STGCNConfig", "StrongAugmentConfig", "TrainConfig", "as_plain", "clip_len", "deep_merge",
     "dump_config", "merge_typed", "parse_overrides", "read_yaml", "resolve_config", "typed_config",
     "typed_section", "validate_config",
 ]

@@ -29,8 +29,8 @@ from .schema import (
     AugmentConfig,
     Config,
     DataConfig,
+    EncoderConfig,
     ModelConfig,
-    STGCNConfig,
 )
 from .yaml_safe import MAX_YAML_BYTES
 
@@ -120,7 +120,7 @@ def _variant(layers: list[Mapping[str, Any]], key: str, default: str, schemas: M
 
 def _choose_variants(obj: Any, layers: list[Mapping[str, Any]], prefix: str) -> Any:
     """A schema instance whose encoder / strong-view sections are the variants ``layers`` name."""
-    if isinstance(obj, STGCNConfig):
+    if isinstance(obj, EncoderConfig):
         return _variant(layers, "name", obj.name, ENCODER_SCHEMAS, f"{prefix}name")
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)

@@ -25,12 +25,12 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 # Choices of text settings (the modules that act on them import these tuples from here).
-METHOD_ENCODERS = ("stgcn", "cffn")
+METHOD_ENCODERS = ("stgcn", "cffn", "transformer")
 STRONG_KINDS = ("ssa", "extreme", "none")
 DROP_MODES = ("aimclr", "per_frame")
 FUSIONS = ("gate", "concat")
 CENTER_MODES = ("first_frame", "per_frame", "none")
-OPTIMIZERS = ("sgd", "adamw")
+OPTIMIZERS = ("sgd", "adamw", "adam")
 AMP_MODES = ("auto", "bf16", "off")
 COMPILE_BACKENDS = ("inductor", "aot_eager", "eager")
 BN_MODES = ("shuffle", "sync", "local")
@@ -132,10 +132,17 @@ class TrainConfig:
     #: The global batch (split over the ranks under torchrun).
     batch_size: int = _num(128, ge=1, le=10**6)
     epochs: int = _num(300, ge=1, le=10**7)
-    #: Epochs at which the rate is multiplied by ``lr_gamma``.
+    #: ``step``: ``lr_gamma`` at each of ``lr_milestones`` (AimCLR's); ``cosine``: linear warm-up
+    #: from 0 over ``warmup_epochs`` (``lr * epoch / warmup_epochs``), then half a cosine from
+    #: ``lr`` down to ``min_lr`` at ``epochs`` (PSTL's ``adjust_learning_rate`` and MAE's
+    #: ``lr_sched``, both stepped once per epoch here).
+    schedule: str = _choice("step", SCHEDULE_KINDS)
+    #: Epochs at which the rate is multiplied by ``lr_gamma`` (``step`` only).
     lr_milestones: list[int] = _list(250, ge=0)
     lr_gamma: float = _num(0.1, gt=0.0, le=1e4)
     warmup_epochs: int = _num(0, ge=0, le=10**7)
+    #: The last rate of ``cosine``.
+    min_lr: float = _num(0.0, ge=0.0, le=1e300)
 
 
 # ----------------------------------------------------------------------------- encoders
@@ -144,12 +151,20 @@ class TrainConfig:
 
 
 @dataclass
-class STGCNConfig:
-    """ST-GCN encoder (AimCLR's / CrosSCLR's): keywords of :class:`ssal.models.STGCN`."""
+class EncoderConfig:
+    """What every encoder's settings hold (``model.encoder``): its ``name`` (which schema below)
+    and ``out_dim``, the size of the feature it returns."""
 
     name: str = _choice("stgcn", METHOD_ENCODERS)
     #: ``None``: no fc, the output is the pooled last map (AimCLR's evaluated feature).
     out_dim: Optional[int] = _num(None, ge=1)
+
+
+@dataclass
+class STGCNConfig(EncoderConfig):
+    """ST-GCN encoder (AimCLR's / CrosSCLR's): keywords of :class:`ssal.models.STGCN`."""
+
+    name: str = _choice("stgcn", METHOD_ENCODERS)
     #: AimCLR/CrosSCLR ``hidden_channels`` 16: widths 16,16,16,16,32,32,32,64,64 (then hidden_dim).
     base_channels: int = _num(16, ge=1)
     #: Last layer width; ``None``: AimCLR/CrosSCLR ``hidden_dim`` 256 (with ``channels``: its last entry).
@@ -184,8 +199,33 @@ class CFFNConfig(STGCNConfig):
     image_sparsity: float = _num(0.01, ge=0.0, le=1e3)
 
 
+@dataclass
+class TransformerConfig(EncoderConfig):
+    """MAMP's skeleton transformer (``model/transformer.py`` of maoyunyao/MAMP): keywords of
+    :class:`ssal.models.transformer.SkeletonTransformer`; defaults from its NTU-60 configs."""
+
+    name: str = _choice("transformer", METHOD_ENCODERS)
+    #: ``None``: no fc, the output is the pooled token feature of width ``dim`` (MAMP's).
+    out_dim: Optional[int] = _num(None, ge=1)
+    #: Token width (``dim_feat``).
+    dim: int = _num(256, ge=1)
+    #: Transformer blocks (``depth``).
+    depth: int = _num(8, ge=1, le=256)
+    #: Attention heads; must divide ``dim``.
+    num_heads: int = _num(8, ge=1, le=4096)
+    #: Hidden width of each block's MLP as a multiple of ``dim``.
+    mlp_ratio: float = _num(4.0, gt=0.0, le=64.0)
+    #: Frames the encoder sees: every input is resampled to it (MAMP's window of 120).
+    num_frames: int = _num(120, ge=1, le=100_000)
+    #: Frames of one joint per token; must divide ``num_frames``.
+    t_patch_size: int = _num(4, ge=1, le=100_000)
+    qkv_bias: bool = True
+
+
 #: Encoder schema by ``model.encoder.name``.
-ENCODER_SCHEMAS: dict[str, type[STGCNConfig]] = {"stgcn": STGCNConfig, "cffn": CFFNConfig}
+ENCODER_SCHEMAS: dict[str, type[EncoderConfig]] = {
+    "stgcn": STGCNConfig, "cffn": CFFNConfig, "transformer": TransformerConfig,
+}
 
 
 # ----------------------------------------------------------------------------- augmentation
@@ -301,6 +341,53 @@ class LossWeights:
 
 
 @dataclass
+class PSTLConfig:
+    """PSTL's settings (``model.pstl``, used by ``model.learner: pstl``; Zhou et al., AAAI 2023,
+    reference ``YujieOuO/PSTL`` ``config.py``). The mask sizes are fractions so that one preset
+    fits any rig and clip length: the reference hides 8 of NTU's 25 joints and removes 10 + 10 of
+    its 50 frames."""
+
+    #: Joints hidden by the central spatial mask (CSM): ``round(fraction * V)`` draws by degree.
+    mask_joint_fraction: float = _num(0.32, ge=0.0, le=1.0)
+    #: Frames of each of the motion-attention temporal mask's (MATM) two removals:
+    #: ``round(fraction * clip_len)``; at most 1/2 minus one frame together.
+    mask_frame_fraction: float = _num(0.2, ge=0.0, le=0.49)
+    #: Width of the three bias-free layers of the Barlow Twins projector (``pj_size``).
+    projector_dim: int = _num(6144, ge=1)
+    #: Weight of the off-diagonal term of the Barlow Twins loss (``lambd``).
+    lambd: float = _num(2e-4, ge=0.0, le=1e6)
+
+
+@dataclass
+class MAMPConfig:
+    """MAMP's settings (``model.mamp``, used by ``model.learner: mamp``; Mao et al., ICCV 2023,
+    reference ``maoyunyao/MAMP``: ``model_mamp/transformer.py``, ``feeder/tools.py`` and
+    ``config/ntu60_xsub_joint/pretrain_mamp_t120_layer8+3_mask90.yaml``)."""
+
+    #: Fraction of the tokens hidden from the encoder (``mask_ratio``).
+    mask_ratio: float = _num(0.9, ge=0.0, le=0.999)
+    #: Temperature of the motion-aware masking (``motion_aware_tau``); 0: uniform random masking.
+    motion_aware_tau: float = _num(0.8, ge=0.0, le=1e6)
+    #: Frames between the positions whose difference is the predicted motion (``motion_stride``).
+    motion_stride: int = _num(1, ge=1, le=100_000)
+    #: Width, blocks and heads of the decoder (``decoder_dim_feat``, ``decoder_depth``; the
+    #: reference's decoder takes the encoder's ``num_heads``).
+    decoder_dim: int = _num(256, ge=1)
+    decoder_depth: int = _num(3, ge=1, le=256)
+    decoder_heads: int = _num(8, ge=1, le=4096)
+    #: Standardise the motion target per token (``norm_skes_loss``).
+    norm_target: bool = True
+    #: The view's crop: a fraction ``U(crop_ratio)`` of the valid frames, at least
+    #: ``crop_min_frames`` of them (``p_interval`` and the 64 of ``valid_crop_resize``).
+    crop_ratio: list[float] = _list(0.5, 1.0, gt=0.0, le=1.0, length=2)
+    crop_min_frames: int = _num(64, ge=1, le=100_000)
+    #: The view's rotation about x, y and z by ``U(-rotate_max, rotate_max)`` radians each
+    #: (``random_rot`` with ``theta`` 0.3).
+    rotate: bool = True
+    rotate_max: float = _num(0.3, ge=0.0, le=10.0)
+
+
+@dataclass
 class ModelConfig:
     """The learner (``model:``): encoder, views, MoCo queue and momentum, losses. SSAL's values.
 
@@ -312,7 +399,7 @@ class ModelConfig:
     #: The training algorithm (a name of ``ssal.methods.learner.LEARNERS``): ``moco`` for SSAL,
     #: AimCLR and SkeletonCLR.
     learner: str = "moco"
-    encoder: STGCNConfig = field(default_factory=CFFNConfig)
+    encoder: EncoderConfig = field(default_factory=CFFNConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     #: Output of the MLP projection head (z1, z2, z3).
     feature_dim: int = _num(128, ge=1)
@@ -336,6 +423,10 @@ class ModelConfig:
     #: ``mining_epoch`` on (0: off, SSAL).
     mining_topk: int = _num(0, ge=0, le=2**26)
     mining_epoch: int = _num(0, ge=0, le=10**7)
+    #: PSTL's masks and loss (``learner: pstl`` only).
+    pstl: PSTLConfig = field(default_factory=PSTLConfig)
+    #: MAMP's view, masking, decoder and target (``learner: mamp`` only).
+    mamp: MAMPConfig = field(default_factory=MAMPConfig)
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -455,7 +546,7 @@ class Config:
 
 
 __all__ = [
-    "AugmentConfig", "CFFNConfig", "Config", "DataConfig", "ENCODER_SCHEMAS", "EvalConfig", "ExtremeConfig",
+    "AugmentConfig", "CFFNConfig", "Config", "MAMPConfig", "TransformerConfig", "DataConfig", "ENCODER_SCHEMAS", "EncoderConfig", "PSTLConfig", "EvalConfig", "ExtremeConfig",
     "FinetuneProbeConfig", "LinearProbeConfig", "ProbeConfig", "SemiConfig",
     "GeneralAugmentConfig", "LossWeights", "ModelConfig", "RunConfig", "SSAConfig", "STGCNConfig",
     "STRONG_SCHEMAS", "StrongAugmentConfig", "TrainConfig", "STRONG_KINDS", "DROP_MODES",

@@ -54,7 +54,10 @@ def run_protocols(exp: Experiment, methods: Sequence[str], command: str,
             results["methods"][f"{m} (branch maps)"] = evaluate_seeds(
                 exp, m, m, runs, protocols=SEED_PROTOCOLS, feature="backbone", suffix="/backbone")
     if references:
-        for arch_method in dict.fromkeys(("ssal" if encoder_name(m) == "cffn" else "skeletonclr") for m in methods):
+        first_of_arch: dict[str, str] = {}  # one method per encoder architecture names its settings
+        for m in methods:
+            first_of_arch.setdefault(encoder_name(m), m)
+        for arch_method in first_of_arch.values():
             sup, rnd = evaluate_from_scratch(exp, arch_method)
             arch = encoder_name(arch_method)
             results["methods"][f"supervised-{arch}"] = sup
@@ -72,7 +75,7 @@ def run_demo(out: str | Path = "runs/demo", schedule: str | Path | Schedule = "d
              device: str = "cpu", progress: bool = True, command: str = "ssal demo",
              log: Callable[[str], None] = print,
              config_overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The main job: pretrain SSAL, AimCLR and SkeletonCLR on the built-in corpus and compare.
+    """The main job: pretrain SSAL and every baseline preset on the built-in corpus and compare.
 
     ``schedule``: a :class:`Schedule`, a preset name or the path of a schedule file;
     ``config_overrides``: settings of every pretraining over the schedule's (``train``,

@@ -14,8 +14,9 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from ..config.resolve import deep_merge
 from ..errors import SsalInputError
-from ..methods.registry import encoder_name
+from ..methods.registry import encoder_name, load_method_config, method_cpu_plan, method_learner
 from .typed_yaml import YamlKind, read_extending, shipped, typed
 
 #: The shipped presets (``schedules/``) and the words of their messages.
@@ -46,30 +47,40 @@ class PretrainSchedule:
     image_depth: int | None
 
     def overrides(self, method: str) -> dict[str, Any]:
-        """Config overrides of this schedule for one method."""
-        model: dict[str, Any] = {
-            "queue_size": self.queue_size,
-            "momentum": self.momentum,
-            "augment": {"general": {"clip_len": self.clip_len}},
-        }
+        """Config overrides of this schedule for one method.
+
+        Every method takes the epochs, the batch, the clip length and the kNN monitor. A method
+        whose preset has no optimiser recipe of its own (no ``train.lr``: the MoCo presets) also
+        takes the schedule's rate and milestones (one with its own keeps it, its warm-up scaled
+        by the ratio of the epochs); a MoCo learner the queue and momentum; an
+        ST-GCN or CFFN encoder the reduced widths, CFFN its image branch. A CPU plan (``channels``
+        set) also applies the preset's own ``cpu_plan`` (:func:`ssal.methods.registry.method_cpu_plan`:
+        PSTL's smaller projector, MAMP's smaller transformer)."""
+        model: dict[str, Any] = {"augment": {"general": {"clip_len": self.clip_len}}}
+        if method_learner(method) == "moco":
+            model.update(queue_size=self.queue_size, momentum=self.momentum)
         enc: dict[str, Any] = {}
-        if self.channels is not None:
+        if self.channels is not None and encoder_name(method) in ("stgcn", "cffn"):
             enc["channels"] = list(self.channels)
             enc["strides"] = list(self.strides) if self.strides is not None else None
             enc["hidden_dim"] = None  # the last width is the last entry of channels
-        if method == "ssal" or encoder_name(method) == "cffn":
+        if encoder_name(method) == "cffn":
             if self.image_channels is not None:
                 enc["image_channels"] = self.image_channels
             if self.image_depth is not None:
                 enc["image_depth"] = self.image_depth
         if enc:
             model["encoder"] = enc
-        return {
-            "model": model,
-            "train": {"epochs": self.pretrain_epochs, "batch_size": self.batch_size, "lr": self.lr,
-                      "lr_milestones": list(self.lr_milestones)},
-            "run": {"knn_every": self.knn_every},
-        }
+        train: dict[str, Any] = {"epochs": self.pretrain_epochs, "batch_size": self.batch_size}
+        own = load_method_config(method).get("train", {})
+        if "lr" not in own:
+            train.update(lr=self.lr, lr_milestones=list(self.lr_milestones))
+        elif own.get("warmup_epochs") and own.get("epochs"):  # the recipe's warm-up, scaled
+            train["warmup_epochs"] = max(1, round(own["warmup_epochs"] * self.pretrain_epochs / own["epochs"]))
+        overrides = {"model": model, "train": train, "run": {"knn_every": self.knn_every}}
+        if self.channels is not None:
+            overrides = deep_merge(overrides, method_cpu_plan(method), strict=False)
+        return overrides
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,9 @@ from typing import Any
 from ..config.schema import ModelConfig
 from ..errors import SsalInputError
 from .learner import Learner
+from .mamp import build_mamp_learner
 from .moco import build_moco_learner
+from .pstl import build_pstl_learner
 
 __all__ = ["LEARNERS", "LearnerBuilder", "build_learner", "learner_name"]
 
@@ -24,7 +26,8 @@ LearnerBuilder = Callable[..., Learner]
 
 
 #: The learners, by the name a preset gives as ``model.learner``.
-LEARNERS: dict[str, LearnerBuilder] = {"moco": build_moco_learner}
+LEARNERS: dict[str, LearnerBuilder] = {"moco": build_moco_learner, "pstl": build_pstl_learner,
+                                     "mamp": build_mamp_learner}
 
 
 def learner_name(cfg: ModelConfig | Mapping[str, Any]) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..config.resolve import typed_section
-from ..config.schema import ENCODER_SCHEMAS, STGCNConfig
+from ..config.schema import ENCODER_SCHEMAS, EncoderConfig
 from ..errors import SsalInputError
 from ..skeleton import SkeletonLayout
 from .base import BackboneFeatures, Encoder, count_parameters
@@ -19,9 +19,10 @@ from .cffn import CFFN, upgrade_state_dict
 from .heads import LinearClassifier, MLPHead
 from .simam import simam_attention, simam_drop, simam_energy
 from .stgcn import STGCN
+from .transformer import SkeletonTransformer
 
 #: Encoder classes by config name.
-ENCODERS: dict[str, type[Encoder]] = {"stgcn": STGCN, "cffn": CFFN}
+ENCODERS: dict[str, type[Encoder]] = {"stgcn": STGCN, "cffn": CFFN, "transformer": SkeletonTransformer}
 
 
 def encoder_settings(name: str) -> list[str]:
@@ -29,20 +30,20 @@ def encoder_settings(name: str) -> list[str]:
     return [f.name for f in dataclasses.fields(ENCODER_SCHEMAS[name]) if f.name != "name"]
 
 
-def build_encoder(cfg: STGCNConfig | Mapping[str, Any], layout: SkeletonLayout) -> Encoder:
+def build_encoder(cfg: EncoderConfig | Mapping[str, Any], layout: SkeletonLayout) -> Encoder:
     """Build an encoder from its typed settings (:class:`~ssal.config.schema.STGCNConfig` or
     :class:`~ssal.config.schema.CFFNConfig`) or a mapping ``{"name": "stgcn" | "cffn", **settings}``.
 
     Raises:
         SsalInputError: missing or unknown ``name``, an unknown setting, or a bad value.
     """
-    if not isinstance(cfg, STGCNConfig):
+    if not isinstance(cfg, EncoderConfig):
         if not isinstance(cfg, Mapping) or "name" not in cfg:
             raise SsalInputError(None, f"encoder config must be a mapping with a 'name', got {cfg!r}")
         name = cfg["name"]
         if name not in ENCODERS:
             raise SsalInputError(None, f"unknown encoder {name!r}; available: {', '.join(sorted(ENCODERS))}")
-    settings = typed_section(STGCNConfig, cfg, None, "model.encoder.")
+    settings = typed_section(EncoderConfig, cfg, None, "model.encoder.")
     kwargs = {k: v for k, v in dataclasses.asdict(settings).items() if k != "name"}
     try:
         return ENCODERS[settings.name](layout, **kwargs)
@@ -57,6 +58,7 @@ __all__ = [
     "CFFN",
     "ENCODERS",
     "STGCN",
+    "SkeletonTransformer",
     "Encoder",
     "LinearClassifier",
     "MLPHead",

@@ -235,10 +235,15 @@ class STGCNBlock(nn.Module):
         )
         self.relu = nn.ReLU(inplace=True)
 
-    def forward(self, x: Tensor, adjacency: Tensor) -> Tensor:
-        """``x`` (N, C_in, T, V) -> (N, C_out, ceil(T / stride), V)."""
+    def forward(self, x: Tensor, adjacency: Tensor, joints: Tensor | None = None) -> Tensor:
+        """``x`` (N, C_in, T, V) -> (N, C_out, ceil(T / stride), V).
+
+        ``joints``: the sub-graph of these joints only (``x`` holds ``len(joints)`` joints; the
+        weighted adjacency is restricted to their rows and columns, PSTL's ``st_gcn.forward``)."""
         if self.edge_importance is not None:
             adjacency = adjacency * self.edge_importance
+        if joints is not None:
+            adjacency = adjacency[:, joints][:, :, joints]
         g = self.gcn(x, adjacency)
         bn1, _, conv, bn2, drop = self.tcn
         # Training: BN -> ReLU -> conv as one node that keeps only the BN input (ssal.models.fused).
@@ -362,13 +367,20 @@ class STGCNBackbone(nn.Module):
         self.blocks = nn.ModuleList(blocks)
         self.out_channels = c_in
 
-    def forward(self, x: Tensor) -> Tensor:
-        """``x`` (N, 3, T, V) -> last feature map (N, C_last, T', V)."""
+    def forward(self, x: Tensor, joints: Tensor | None = None) -> Tensor:
+        """``x`` (N, 3, T, V) -> last feature map (N, C_last, T', V).
+
+        ``joints`` (sorted joint indices): after the input normalisation only these joints are
+        kept and every layer convolves over their sub-graph, so the map has ``len(joints)``
+        joints (PSTL's ``ignore_joint``, ``module/gcn/st_gcn.py``)."""
         # Activations run channels-last (N, T, V, C in memory): the graph aggregation then needs
         # no layout copy and oneDNN's convolutions are 10-50% faster on this layout.
-        x = self.input_norm(x).contiguous(memory_format=torch.channels_last)
+        x = self.input_norm(x)
+        if joints is not None:
+            x = x[:, :, :, joints]
+        x = x.contiguous(memory_format=torch.channels_last)
         for block in self.blocks:
-            x = block(x, self.A)
+            x = block(x, self.A, joints)
         return x
 
 
@@ -419,6 +431,12 @@ class STGCN(Encoder):
         """``[last map (N, C_last, T', V)]``."""
         self.check_input(x)
         return [self.backbone(x)]
+
+    def joint_subset_maps(self, x: Tensor, joints: Tensor) -> list[Tensor]:
+        """:meth:`feature_maps` of the sub-graph of ``joints`` (sorted indices; the other joints
+        are removed after the input normalisation): ``[(N, C_last, T', len(joints))]``."""
+        self.check_input(x)
+        return [self.backbone(x, joints)]
 
     def fuse(self, maps: list[Tensor]) -> Tensor:
         """Global average pooling over T and V, then ``fc`` (if any): ``(N, out_dim)``."""

@@ -22,6 +22,7 @@ Run directory (never deleted; a non-empty one needs ``resume`` or ``overwrite``)
 from __future__ import annotations
 
 import json
+import math
 import signal
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -202,15 +203,37 @@ def lr_factor(epoch: float, milestones: list[int], gamma: float, warmup_epochs: 
     return factor
 
 
+def cosine_lr_factor(epoch: float, epochs: int, warmup_epochs: int, min_ratio: float) -> float:
+    """``train.schedule: cosine`` as a factor of ``lr``: ``epoch / warmup_epochs`` during the
+    warm-up (0 at the first epoch, as PSTL's ``adjust_learning_rate`` and MAE's ``lr_sched``),
+    then ``min_ratio + (1 - min_ratio) (1 + cos(pi (epoch - warmup) / (epochs - warmup))) / 2``."""
+    if epoch < warmup_epochs:
+        return epoch / warmup_epochs
+    span = max(epochs - warmup_epochs, 1)
+    return min_ratio + (1.0 - min_ratio) * (1.0 + math.cos(math.pi * (epoch - warmup_epochs) / span)) / 2.0
+
+
+def schedule_factor(train: Mapping[str, Any]) -> Callable[[int], float]:
+    """The per-epoch factor of ``train.lr`` that ``train.schedule`` names."""
+    warmup = int(train["warmup_epochs"])
+    if str(train["schedule"]) == "cosine":
+        epochs, ratio = int(train["epochs"]), float(train["min_lr"]) / float(train["lr"])
+        return lambda e: cosine_lr_factor(e, epochs, warmup, ratio)
+    milestones, gamma = [int(m) for m in train["lr_milestones"]], float(train["lr_gamma"])
+    return lambda e: lr_factor(e, milestones, gamma, warmup)
+
+
 def build_optimizer(params, train: Mapping[str, Any]) -> torch.optim.Optimizer:
-    """The optimizer named in ``train`` (``sgd`` or ``adamw``)."""
+    """The optimizer named in ``train`` (``sgd``, ``adamw``, or ``adam``: L2 in the gradient, PSTL's)."""
     name = str(train["optimizer"]).lower()
     if name == "sgd":
         return torch.optim.SGD(params, lr=train["lr"], momentum=train["momentum"],
                                weight_decay=train["weight_decay"], nesterov=bool(train["nesterov"]))
     if name == "adamw":
         return torch.optim.AdamW(params, lr=train["lr"], weight_decay=train["weight_decay"])
-    raise SsalInputError(None, f"unknown optimizer {name!r} (choose sgd or adamw)")
+    if name == "adam":
+        return torch.optim.Adam(params, lr=train["lr"], weight_decay=train["weight_decay"])
+    raise SsalInputError(None, f"unknown optimizer {name!r} (choose sgd, adamw or adam)")
 
 
 @contextmanager
@@ -573,10 +596,7 @@ def build_training(ctx: DistContext, setup: RunSetup) -> TrainingState:
     learner = ctx.prepare(build_learner(setup.settings.model, setup.dataset.layout),
                           run["dist_bn"]).to(ctx.device)
     optimizer = build_optimizer(list(learner.trainable_parameters()), train)
-    milestones = [int(m) for m in train["lr_milestones"]]
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda e: lr_factor(e, milestones, float(train["lr_gamma"]), int(train["warmup_epochs"]))
-    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule_factor(train))
     num_train = len(setup.train_idx)
     if num_train < 2:
         raise SsalInputError(config["data"]["source"], "too few training sequences to pretrain on")
