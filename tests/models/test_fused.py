@@ -105,3 +105,55 @@ def test_mask_dropout_half_scales_kept_entries_by_two() -> None:
     assert set(torch.unique(y).tolist()) == {0.0, 2.0}
     assert y.is_contiguous(memory_format=torch.channels_last)
     assert torch.equal(drop.eval()(x), x)
+
+
+def _block(stride: int = 1, c_in: int = 6, c_out: int = 6):
+    from ssal.models.stgcn import STGCNBlock
+    from ssal.skeleton import EGAIT16
+
+    torch.manual_seed(1)
+    block = STGCNBlock(c_in, c_out, 3, EGAIT16.num_joints, stride=stride, dropout=0.0)
+    with torch.no_grad():
+        block.edge_importance.uniform_(0.5, 1.5)
+        block.gcn.bias.uniform_(-0.5, 0.5)
+        for bn in (block.tcn[0], block.tcn[3]):
+            bn.weight.uniform_(0.5, 1.5)
+            bn.bias.uniform_(-0.5, 0.5)
+    adjacency = torch.from_numpy(EGAIT16.adjacency()).float()
+    return block, adjacency
+
+
+@pytest.mark.parametrize("stride,c_out", [(1, 6), (2, 8)])
+def test_graph_node_equals_the_modules_values_gradients_and_running_stats(stride: int, c_out: int) -> None:
+    """The ST-GCN layer's training path (graph conv -> BN -> ReLU -> conv as one node) against
+    the same modules called one by one, on a channels-last input as the backbone runs it."""
+    from ssal.models.stgcn import graph_bn_relu_conv
+
+    block, adjacency = _block(stride, 6, c_out)
+    ref = copy.deepcopy(block)
+    x = (torch.randn(4, 6, 20, 16) * 2 + 0.3).contiguous(memory_format=torch.channels_last)
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ya = block(xa, adjacency)
+    a = adjacency * ref.edge_importance
+    bn1, _, conv, bn2, _ = ref.tcn
+    yb = torch.relu(bn2(conv(torch.relu(bn1(ref.gcn(xb, a))))) + ref.residual(xb))
+    torch.testing.assert_close(ya, yb, rtol=1e-5, atol=1e-5)
+    g = torch.randn_like(ya)
+    ya.backward(g)
+    yb.backward(g)
+    torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-4, atol=1e-4)
+    for (name, pa), pb in zip(block.named_parameters(), ref.parameters()):
+        torch.testing.assert_close(pa.grad, pb.grad, rtol=1e-4, atol=1e-4, msg=name)
+    for ba, bb in zip(block.buffers(), ref.buffers()):
+        torch.testing.assert_close(ba, bb)
+    # the layer keeps its input for the backward pass, not the graph convolution's output
+    big: list[int] = []
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        if t.numel() >= x.numel() * c_out // 6 // stride:
+            big.append(t.data_ptr())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        graph_bn_relu_conv(xa, a.detach(), block.gcn, block.tcn[0], block.tcn[2])
+    assert set(big) == {xa.data_ptr()}

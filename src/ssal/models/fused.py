@@ -53,21 +53,46 @@ class _BNReLUConv(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_y: Tensor):
         x, bn_weight, bn_bias, conv_weight, running_mean, running_var, mean, invstd = ctx.saved_tensors
-        shape = (1, -1) + (1,) * (x.dim() - 2)
-        scale = (invstd * bn_weight).view(shape)
-        r = torch.addcmul((bn_bias - mean * invstd * bn_weight).view(shape), x, scale).relu_()
-        grad_r, grad_cw, grad_cb = torch.ops.aten.convolution_backward(
-            grad_y, r, conv_weight, [conv_weight.shape[0]] if ctx.has_conv_bias else None,
-            list(ctx.stride), list(ctx.padding), [1, 1], False, [0, 0], 1,
-            [ctx.needs_input_grad[0] or ctx.needs_input_grad[1] or ctx.needs_input_grad[2],
-             ctx.needs_input_grad[3], ctx.has_conv_bias and ctx.needs_input_grad[4]])
-        if grad_r is None:
-            return (None,) * 3 + (grad_cw, grad_cb) + (None,) * 6
-        grad_bn_out = torch.ops.aten.threshold_backward(grad_r, r, 0)
-        grad_x, grad_bw, grad_bb = torch.ops.aten.native_batch_norm_backward(
-            grad_bn_out, x, bn_weight, running_mean, running_var, mean, invstd, True, ctx.eps,
-            [ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.needs_input_grad[2]])
-        return grad_x, grad_bw, grad_bb, grad_cw, grad_cb, None, None, None, None, None, None
+        grads = bn_relu_conv_backward(grad_y, x, bn_weight, bn_bias, conv_weight, running_mean, running_var,
+                                      mean, invstd, ctx.eps, ctx.stride, ctx.padding, ctx.has_conv_bias,
+                                      ctx.needs_input_grad[:5])
+        return (*grads, None, None, None, None, None, None)
+
+
+def bn_relu_conv_backward(grad_y: Tensor, x: Tensor, bn_weight: Tensor, bn_bias: Tensor, conv_weight: Tensor,
+                          running_mean: Tensor, running_var: Tensor, mean: Tensor, invstd: Tensor, eps: float,
+                          stride: tuple[int, int], padding: tuple[int, int], has_conv_bias: bool,
+                          needs: tuple[bool, ...]) -> tuple[Tensor | None, ...]:
+    """The backward pass of ``conv(relu(bn(x)))`` from the BN input ``x`` and its batch
+    statistics: ``(grad_x, grad_bn_weight, grad_bn_bias, grad_conv_weight, grad_conv_bias)``,
+    each ``None`` where ``needs`` (the five flags, in that order) says it is not wanted."""
+    shape = (1, -1) + (1,) * (x.dim() - 2)
+    scale = (invstd * bn_weight).view(shape)
+    r = torch.addcmul((bn_bias - mean * invstd * bn_weight).view(shape), x, scale).relu_()
+    grad_r, grad_cw, grad_cb = torch.ops.aten.convolution_backward(
+        grad_y, r, conv_weight, [conv_weight.shape[0]] if has_conv_bias else None,
+        list(stride), list(padding), [1, 1], False, [0, 0], 1,
+        [needs[0] or needs[1] or needs[2], needs[3], has_conv_bias and needs[4]])
+    if grad_r is None:
+        return None, None, None, grad_cw, grad_cb
+    grad_bn_out = torch.ops.aten.threshold_backward(grad_r, r, 0)
+    grad_x, grad_bw, grad_bb = torch.ops.aten.native_batch_norm_backward(
+        grad_bn_out, x, bn_weight, running_mean, running_var, mean, invstd, True, eps,
+        [needs[0], needs[1], needs[2]])
+    return grad_x, grad_bw, grad_bb, grad_cw, grad_cb
+
+
+def bn_momentum(bn: nn.BatchNorm2d) -> float:
+    """Count one more batch in ``bn`` and return the momentum of this update (as ``bn(x)`` does)."""
+    if bn.num_batches_tracked is not None:
+        bn.num_batches_tracked.add_(1)
+    # fused_applicable checked track_running_stats, so the batch counter exists
+    return bn.momentum if bn.momentum is not None else 1.0 / float(cast(Tensor, bn.num_batches_tracked))
+
+
+def conv_fusable(conv: nn.Conv2d) -> bool:
+    """Whether the fused backward handles ``conv`` (no groups, no dilation, zero padding)."""
+    return conv.groups == 1 and conv.dilation == (1, 1) and conv.padding_mode == "zeros"
 
 
 def bn_relu_conv(x: Tensor, bn: nn.BatchNorm2d, conv: nn.Conv2d) -> Tensor:
@@ -76,14 +101,11 @@ def bn_relu_conv(x: Tensor, bn: nn.BatchNorm2d, conv: nn.Conv2d) -> Tensor:
     Updates ``bn``'s running statistics and ``num_batches_tracked`` exactly as ``bn(x)`` does.
     Falls back to the modules themselves where :func:`fused_applicable` says no.
     """
-    if not fused_applicable(x, bn) or conv.groups != 1 or conv.dilation != (1, 1) or conv.padding_mode != "zeros":
+    if not fused_applicable(x, bn) or not conv_fusable(conv):
         return conv(F.relu(bn(x)))
-    if bn.num_batches_tracked is not None:
-        bn.num_batches_tracked.add_(1)
-    # fused_applicable checked track_running_stats, so the batch counter exists
-    momentum = bn.momentum if bn.momentum is not None else 1.0 / float(cast(Tensor, bn.num_batches_tracked))
+    momentum = bn_momentum(bn)
     return _BNReLUConv.apply(x, bn.weight, bn.bias, conv.weight, conv.bias, bn.running_mean,
                              bn.running_var, momentum, bn.eps, tuple(conv.stride), tuple(conv.padding))
 
 
-__all__ = ["bn_relu_conv", "fused_applicable"]
+__all__ = ["bn_momentum", "bn_relu_conv", "bn_relu_conv_backward", "conv_fusable", "fused_applicable"]

@@ -47,7 +47,7 @@ from .base import (
     check_setting,
     global_pool,
 )
-from .fused import bn_relu_conv
+from .fused import bn_momentum, bn_relu_conv_backward, conv_fusable, fused_applicable
 
 #: Width multipliers and strides of the 10-layer ST-GCN plan (times ``base_channels``).
 STANDARD_PLAN: tuple[tuple[int, int], ...] = (
@@ -155,6 +155,62 @@ class GraphConv(nn.Module):
         return w.view(w.shape[0], self.num_subsets, -1).permute(1, 0, 2)
 
 
+class _GraphBNReLUConv(torch.autograd.Function):
+    """``tconv(relu(bn(gcn(x))))`` as one node that keeps only the layer input ``x``.
+
+    :class:`_RecomputedGraphConv` already recomputes the graph convolution in the backward
+    pass; the graph convolution's output (the BatchNorm input, a full-size map) is then needed
+    by nothing else, so here it is not kept either: the backward pass recomputes it once and
+    uses it for both backward passes (BN -> ReLU -> conv, :func:`~ssal.models.fused.bn_relu_conv_backward`,
+    then the graph convolution). One saved full-size tensor less per layer, no extra FLOPs.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, agg: Tensor, weight: Tensor, bias: Tensor, k: int, bn_weight: Tensor,
+                bn_bias: Tensor, conv_weight: Tensor, conv_bias: Tensor | None, running_mean: Tensor,
+                running_var: Tensor, momentum: float, eps: float, stride: tuple[int, int],
+                padding: tuple[int, int]) -> Tensor:
+        g = _aggregate_mix(x, agg, weight, k) + bias.unsqueeze(1)
+        out, mean, invstd = torch.native_batch_norm(g, bn_weight, bn_bias, running_mean, running_var,
+                                                    True, momentum, eps)
+        y = F.conv2d(out.relu_(), conv_weight, conv_bias, stride, padding)
+        ctx.save_for_backward(x, agg, weight, bias, bn_weight, bn_bias, conv_weight, running_mean, running_var,
+                              mean, invstd)
+        ctx.k, ctx.eps, ctx.stride, ctx.padding = k, eps, stride, padding
+        ctx.has_conv_bias = conv_bias is not None
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_y: Tensor):
+        x, agg, weight, bias, bn_weight, bn_bias, conv_weight, running_mean, running_var, mean, invstd = \
+            ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        leaves = [t.detach().requires_grad_(n) for t, n in zip((x, agg, weight, bias), needs[:4])]
+        with torch.enable_grad():
+            g = _aggregate_mix(leaves[0], leaves[1], leaves[2], ctx.k) + leaves[3].unsqueeze(1)
+        want_g = any(needs[:4])
+        grad_g, grad_bw, grad_bb, grad_cw, grad_cb = bn_relu_conv_backward(
+            grad_y, g.detach(), bn_weight, bn_bias, conv_weight, running_mean, running_var, mean, invstd,
+            ctx.eps, ctx.stride, ctx.padding, ctx.has_conv_bias, (want_g, needs[5], needs[6], needs[7], needs[8]))
+        wanted = [t for t in leaves if t.requires_grad]
+        grads = iter(torch.autograd.grad(g, wanted, grad_g) if wanted and grad_g is not None else ())
+        first = [next(grads) if t.requires_grad and grad_g is not None else None for t in leaves]
+        return (*first, None, grad_bw, grad_bb, grad_cw, grad_cb, None, None, None, None, None, None)
+
+
+def graph_bn_relu_conv(x: Tensor, adjacency: Tensor, gcn: GraphConv, bn: nn.BatchNorm2d, conv: nn.Conv2d) -> Tensor:
+    """``conv(relu(bn(gcn(x, adjacency))))`` for a training-mode ``bn``, keeping only ``x`` for
+    the backward pass (:class:`_GraphBNReLUConv`); the modules themselves where
+    :func:`~ssal.models.fused.fused_applicable` says no."""
+    if not (fused_applicable(x, bn) and conv_fusable(conv)):
+        return conv(F.relu(bn(gcn(x, adjacency))))
+    agg = aggregation_matrix(adjacency)
+    bias = torch.einsum("ko,kw->ow", gcn.bias, adjacency.sum(dim=1))
+    return _GraphBNReLUConv.apply(x, agg, gcn.conv.weight, bias, adjacency.shape[0], bn.weight, bn.bias,
+                                  conv.weight, conv.bias, bn.running_mean, bn.running_var, bn_momentum(bn),
+                                  bn.eps, tuple(conv.stride), tuple(conv.padding))
+
+
 def _half_keep_mask(x: Tensor) -> Tensor:
     """A Bernoulli(0.5) keep mask shaped and laid out like ``x``: 8 mask entries per random byte.
 
@@ -244,13 +300,13 @@ class STGCNBlock(nn.Module):
             adjacency = adjacency * self.edge_importance
         if joints is not None:
             adjacency = adjacency[:, joints][:, :, joints]
-        g = self.gcn(x, adjacency)
         bn1, _, conv, bn2, drop = self.tcn
-        # Training: BN -> ReLU -> conv as one node that keeps only the BN input (ssal.models.fused).
+        # Training: graph conv -> BN -> ReLU -> conv as one node that keeps only the layer input.
         if self.training:
-            y = drop(bn2(bn_relu_conv(g, cast(nn.BatchNorm2d, bn1), cast(nn.Conv2d, conv))))
+            y = drop(bn2(graph_bn_relu_conv(x, adjacency, self.gcn, cast(nn.BatchNorm2d, bn1),
+                                            cast(nn.Conv2d, conv))))
         else:
-            y = self.tcn(g)
+            y = self.tcn(self.gcn(x, adjacency))
         if self.residual is not None:
             y = y + self.residual(x)
         return self.relu(y)
