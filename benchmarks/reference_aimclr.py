@@ -5,7 +5,8 @@ The reference code is *imported* from a checkout given by the user (``--referenc
 its files, to what it was never written for:
 
 * ``torchlight.import_class`` (AimCLR's helper package, not on PyPI) is provided as a stub;
-* ``Tensor.cuda`` becomes the identity, and ``AimCLR._dequeue_and_enqueue`` uses GPU index 0
+* on the CPU ``Tensor.cuda`` becomes the identity (on a GPU, ``device="cuda"``, it stays as it
+  is: the reference's own placement), and ``AimCLR._dequeue_and_enqueue`` uses GPU index 0
   (``keys.device.index`` is ``None`` on the CPU);
 * the graph gets an ``egait16`` layout (E-Gait's 16 joints, edges and centre from
   :data:`ssal.skeleton.EGAIT16`), the Simam drop its ``num_point=16``, and the feeder's
@@ -24,14 +25,16 @@ from __future__ import annotations
 import importlib
 import sys
 import types
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 
-def _install_patches(ref_dir: Path) -> None:
-    """Make the reference importable and runnable on the CPU with E-Gait's skeleton."""
+def _install_patches(ref_dir: Path, device: str = "cpu") -> None:
+    """Make the reference importable and runnable on ``device`` (the CPU or CUDA) with E-Gait's
+    skeleton."""
     import torch
 
     from ssal.skeleton import EGAIT16
@@ -47,7 +50,8 @@ def _install_patches(ref_dir: Path) -> None:
     stub = types.ModuleType("torchlight")
     stub.import_class = import_class  # type: ignore[attr-defined]
     sys.modules.setdefault("torchlight", stub)
-    torch.Tensor.cuda = lambda self, *a, **k: self  # type: ignore[method-assign]
+    if torch.device(device).type == "cpu":
+        torch.Tensor.cuda = lambda self, *a, **k: self  # type: ignore[method-assign]
 
     graph_mod = importlib.import_module("net.utils.graph")
     original_get_edge = graph_mod.Graph.get_edge
@@ -74,9 +78,9 @@ def _install_patches(ref_dir: Path) -> None:
     aimclr_mod.AimCLR._dequeue_and_enqueue = dequeue_and_enqueue
 
 
-def build_reference(ref_dir: Path, queue: int) -> tuple[Any, Any]:
+def build_reference(ref_dir: Path, queue: int, device: str = "cpu") -> tuple[Any, Any]:
     """(AimCLR model, Feeder_triple-like feeder without data) from the checkout ``ref_dir``."""
-    _install_patches(ref_dir)
+    _install_patches(ref_dir, device)
     aimclr_mod = importlib.import_module("net.aimclr")
     att_drop = importlib.import_module("net.att_drop")
     feeder_mod = importlib.import_module("feeder.ntu_feeder")
@@ -96,20 +100,24 @@ def build_reference(ref_dir: Path, queue: int) -> tuple[Any, Any]:
     return model, feeder
 
 
-def reference_step_fn(ref_dir: Path, data: np.ndarray, queue: int) -> tuple[Callable[[np.ndarray], dict], Any]:
+def reference_step_fn(ref_dir: Path, data: np.ndarray, queue: int, device: str = "cpu",
+                      autocast: Callable[[], Any] | None = None) -> tuple[Callable[[np.ndarray], dict], Any]:
     """A function doing one reference training step on the rows ``idx`` of ``data`` (N, C, T, V).
 
     Returns ``(step, model)``; ``step(idx)`` returns the seconds spent in the data path (the
-    feeder's per-sample augmentation and collation, in this process as with ``num_workers=0``)
-    and the loss.
+    feeder's per-sample augmentation and collation, in this process as with ``num_workers=0``,
+    and the copy to ``device``) and the loss. ``autocast``: a context factory around the model
+    and its loss (e.g. bf16 autocast; the reference trains in fp32 as published).
     """
+    import contextlib
     import time
 
     import torch
     import torch.nn.functional as F
 
-    model, feeder = build_reference(ref_dir, queue)
-    model.train()
+    model, feeder = build_reference(ref_dir, queue, device)
+    model.to(device).train()
+    ctx = autocast or contextlib.nullcontext
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=False, weight_decay=1e-4)
     feeder.data = data[..., None]  # (N, C, T, V, M=1): the reference's layout
     feeder.label = np.zeros(len(data), dtype=np.int64)
@@ -118,14 +126,15 @@ def reference_step_fn(ref_dir: Path, data: np.ndarray, queue: int) -> tuple[Call
     def step(idx: np.ndarray) -> dict:
         t0 = time.perf_counter()
         views, _ = collate([feeder[int(i)] for i in idx])
-        data1, data2, data3 = (v.float() for v in views)
+        data1, data2, data3 = (v.float().to(device, non_blocking=True) for v in views)
         data_s = time.perf_counter() - t0
-        output1, target1, output2, output3, target2 = model(data1, data2, data3)
-        model.update_ptr(output1.size(0))
-        loss1 = F.cross_entropy(output1, target1)
-        loss2 = -torch.mean(torch.sum(torch.log(output2) * target2, dim=1))
-        loss3 = -torch.mean(torch.sum(torch.log(output3) * target2, dim=1))
-        loss = loss1 + (loss2 + loss3) / 2.0
+        with ctx():
+            output1, target1, output2, output3, target2 = model(data1, data2, data3)
+            model.update_ptr(output1.size(0))
+            loss1 = F.cross_entropy(output1.float(), target1)
+            loss2 = -torch.mean(torch.sum(torch.log(output2.float()) * target2, dim=1))
+            loss3 = -torch.mean(torch.sum(torch.log(output3.float()) * target2, dim=1))
+            loss = loss1 + (loss2 + loss3) / 2.0
         opt.zero_grad()
         loss.backward()
         opt.step()

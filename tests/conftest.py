@@ -4,11 +4,14 @@ Tests use tiny models, for which extra intra-op threads only add synchronisation
 on a loaded 2-core machine, spinning threads slow everything down): one thread per process.
 Real data files shipped beside the checkout (``../shared/data``) are found through
 :func:`shared_data`; tests that need them skip where they are absent, as on a user's machine.
+The benchmark's corpus cache (``$SSAL_CACHE_DIR``) points into the test's temporary folders, a
+fresh one per test, so that no test writes to the user's cache or reads another test's entries.
 """
 
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
 import pytest
@@ -35,3 +38,18 @@ def require_shared():
         return path
 
     return get
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _corpus_cache_root(tmp_path_factory):
+    """The session's cache folders; ``$SSAL_CACHE_DIR`` of module- and session-wide fixtures."""
+    root = tmp_path_factory.mktemp("corpus-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SSAL_CACHE_DIR", str(root / "shared"))
+        yield root
+
+
+@pytest.fixture(autouse=True)
+def _private_corpus_cache(_corpus_cache_root, monkeypatch):
+    """``$SSAL_CACHE_DIR`` of every test: a folder of its own (created only when written)."""
+    monkeypatch.setenv("SSAL_CACHE_DIR", str(_corpus_cache_root / uuid.uuid4().hex[:12]))

@@ -5,6 +5,7 @@ registry."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +86,23 @@ def test_demo_results_cover_every_method_and_protocol(demo):
     assert demo["saved"]["schedule"]["name"] == "test"
 
 
+def test_demo_says_how_far_the_whole_job_is(demo):
+    from ssal.experiments.progress import parse_duration
+
+    line = re.compile(r"^\[demo\] stage (\d+) of (\d+): .+ \(elapsed (\d+:\d\d:\d\d), "
+                      r"time left (~(\d+:\d\d:\d\d)|unknown \(no stage timed yet\))\)$")
+    found = [line.match(m) for m in demo["logs"] if m.startswith("[demo] stage ")]
+    assert found and all(found), [m for m in demo["logs"] if m.startswith("[demo] stage ")]
+    seeds = len(TINY.pretrain.pretrain_seeds)
+    n = len(SSL) * seeds + len(SSL) + 3  # pretraining per method and seed, protocols per method, 3 architectures
+    assert [int(m[1]) for m in found] == list(range(1, n + 1))
+    assert {int(m[2]) for m in found} == {n}
+    assert found[0][5] is None  # nothing timed before the first stage
+    left = [parse_duration(m[5]) for m in found[1:]]
+    assert len(left) == n - 1 and all(t >= 0 for t in left)
+    assert sum(m.startswith(f"[demo] {n} of {n} stages done in ") for m in demo["logs"]) == 1
+
+
 def test_demo_writes_report_and_plots(demo):
     out = demo["out"]
     report = (out / "report.md").read_text()
@@ -126,6 +144,9 @@ def test_demo_resume_reuses_pretrained_encoders(demo, monkeypatch):
     results = run_demo(out, TINY.with_changes(fractions=()), resume=True, progress=False, log=logs.append)
     assert _mtimes(out) == demo["mtimes"]
     assert sum("pretrained encoder found" in line for line in logs) == len(SSL) * len(TINY.pretrain.pretrain_seeds)
+    # the progress line counts them as done at once
+    assert sum(line.startswith("[demo] stage ") and "(reused)" in line for line in logs) == len(SSL) * len(
+        TINY.pretrain.pretrain_seeds)
     assert set(results["methods"]) == set(demo["saved"]["methods"])
     # Same split, same encoders, same seeds: the kNN numbers are reproduced exactly.
     for m in SSL:

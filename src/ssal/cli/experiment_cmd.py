@@ -102,6 +102,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--methods", nargs="+", help="a subset of the spec's methods (default: the schedule's)")
     p.add_argument("--seed", type=int, default=Config.seed, help=f"run seed (default {Config.seed})")
     p.add_argument("--pretrain-only", action="store_true", help="stop after pretraining (score later with --resume)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--cache", metavar="DIR", default=None,
+                   help="folder of the cut-corpus cache, read back when the spec selects the same files (default: "
+                        "$SSAL_CACHE_DIR, else $XDG_CACHE_HOME/ssal/corpora, else ~/.cache/ssal/corpora; never "
+                        "inside --data)")
+    g.add_argument("--no-cache", action="store_true", help="read and cut the BVH files again, write no cache")
     _add_run_flags(p, "runs/benchmark")
     p.set_defaults(handler=run_benchmark)
 
@@ -195,7 +201,7 @@ def run_reproduce(args: argparse.Namespace) -> int:
         exp = prepare_experiment(args.out, schedule=sched, data=data, resume=args.resume, overwrite=args.overwrite,
                                  device=args.device, progress=not args.no_progress, log=_log(args),
                                  config_overrides=overrides)
-        results = run_protocols(exp, args.methods, _command_line())
+        results = run_protocols(exp, args.methods, _command_line(), job="reproduce")
         _print_summary(results, args.out)
         if args.folds:
             summary = run_kfold(data, Path(args.out) / "kfold", folds=args.folds, schedule=sched,
@@ -221,7 +227,8 @@ def run_benchmark(args: argparse.Namespace) -> int:
         results = run_spec(spec, args.data, out, schedule=args.schedule, methods=args.methods,
                            device=args.device, seed=args.seed, resume=args.resume, overwrite=args.overwrite,
                            progress=not args.no_progress, command=_command_line(),
-                           pretrain_only=args.pretrain_only, log=lambda m: print(m, file=sys.stderr, flush=True))
+                           pretrain_only=args.pretrain_only, log=lambda m: print(m, file=sys.stderr, flush=True),
+                           cache=not args.no_cache, cache_dir=args.cache)
     if args.pretrain_only:
         print(f"pretrained into {out}; score with: ssal benchmark {args.spec} --data {args.data} --out {out} --resume")
         return 0

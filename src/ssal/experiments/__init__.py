@@ -9,8 +9,10 @@ Modules, one job each:
 * :mod:`.protocols`: the evaluation protocols, a registry; :mod:`.seeds`: a pretrained encoder
   and several seeds' encoders evaluated; :mod:`.references`: the from-scratch references;
 * :mod:`.notes`, :mod:`.figures`: the report's notes and figures; :mod:`.jobs`: the jobs;
-* benchmarks: :mod:`.spec`, :mod:`.corpus`, :mod:`.folds`, :mod:`.scoring`, :mod:`.runner`,
-  :mod:`.report`; :mod:`.typed_yaml` reads the spec and schedule files.
+  :mod:`.progress`: the line saying how far a job is (stage k of n, time left);
+* benchmarks: :mod:`.spec`, :mod:`.corpus` (and :mod:`.corpus_cache`, the cut corpora kept as
+  ``.ssal``), :mod:`.folds`, :mod:`.scoring`, :mod:`.runner`, :mod:`.report`;
+  :mod:`.typed_yaml` reads the spec and schedule files.
 """
 
 from .experiment import Experiment, prepare_experiment

@@ -1,13 +1,19 @@
 """Reading a benchmark spec's files: the labelled evaluation clips and the unlabelled
 pretraining corpus, with the fields (name fields, ``session`` from the header, ``file``) of
-every recording."""
+every recording.
+
+With a :class:`~.corpus_cache.CorpusCache` each folder read (the evaluation clips, each source
+of the pretraining corpus) is read back from the cache when its key matches (same reading
+settings, same selected files with the same sizes and modification times) and written there
+after a read from BVH; the datasets are the same either way, array for array."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -16,6 +22,7 @@ from ..data.bvh_header import session_of
 from ..data.dataset import UNLABELLED, GaitDataset
 from ..data.names import NameLabels
 from ..errors import SsalInputError, display_path
+from .corpus_cache import CorpusCache
 from .spec import EvaluationSpec, FileSelection, PretrainingSpec
 
 
@@ -71,21 +78,30 @@ def _any_field(pattern: str) -> str | None:
     return m.group(1) if m else None
 
 
-def read_evaluation(root: Path, ev: EvaluationSpec) -> EvalData:
-    """The labelled clips of the spec (``window`` / ``stride``), labels from ``ev.label``."""
+def read_evaluation(root: Path, ev: EvaluationSpec, cache: CorpusCache | None = None) -> EvalData:
+    """The labelled clips of the spec (``window`` / ``stride``), labels from ``ev.label``;
+    through ``cache`` when given (module docstring)."""
     recs = list_recordings(root, ev)
-    labels = NameLabels(ev.pattern, label_field=ev.label, rename=dict(ev.rename),
-                        classes=list(ev.classes) if ev.classes else None)
-    ds = read_bvh_folder(root / ev.folder, name_labels=labels, window=ev.window, stride=ev.stride,
-                         only=[r.path.name for r in recs])
+    settings = {"folder": ev.folder, "labels": {"pattern": ev.pattern, "label": ev.label, "rename": dict(ev.rename),
+                                                "classes": list(ev.classes) if ev.classes else None},
+                "window": ev.window, "stride": ev.stride}
+
+    def read() -> GaitDataset:
+        labels = NameLabels(ev.pattern, label_field=ev.label, rename=dict(ev.rename),
+                            classes=list(ev.classes) if ev.classes else None)
+        return read_bvh_folder(root / ev.folder, name_labels=labels, window=ev.window, stride=ev.stride,
+                               only=[r.path.name for r in recs])
+
+    ds = _cached_read(cache, root, ev.folder, recs, settings, "evaluation clips", read)
     by_name = {r.path.name: r for r in recs}
     return EvalData(ds, {g: by_name[g] for g in dict.fromkeys(ds.recording_ids)})
 
 
-def read_pretraining(root: Path, pre: PretrainingSpec, held_out: Sequence[str], limit: int | None = None
-                     ) -> tuple[GaitDataset, list[Recording]]:
+def read_pretraining(root: Path, pre: PretrainingSpec, held_out: Sequence[str], limit: int | None = None,
+                     cache: CorpusCache | None = None) -> tuple[GaitDataset, list[Recording]]:
     """The unlabelled pretraining clips: every source's files minus ``held_out`` recordings
-    (file names), at most ``limit`` files per source (evenly spaced over the sorted list)."""
+    (file names), at most ``limit`` files per source (evenly spaced over the sorted list);
+    each source through ``cache`` when given (module docstring)."""
     held = set(held_out)
     parts: list[GaitDataset] = []
     used: list[Recording] = []
@@ -96,8 +112,13 @@ def read_pretraining(root: Path, pre: PretrainingSpec, held_out: Sequence[str], 
             recs = [recs[i] for i in dict.fromkeys(pick.tolist())]
         if not recs:
             continue
-        ds = read_bvh_folder(root / sel.folder, window=pre.window, stride=pre.stride,
-                             only=[r.path.name for r in recs], labels=None)
+        settings = {"folder": sel.folder, "labels": None, "window": pre.window, "stride": pre.stride}
+
+        def read(sel: FileSelection = sel, recs: list[Recording] = recs) -> GaitDataset:
+            return read_bvh_folder(root / sel.folder, window=pre.window, stride=pre.stride,
+                                   only=[r.path.name for r in recs], labels=None)
+
+        ds = _cached_read(cache, root, sel.folder, recs, settings, "pretraining clips", read)
         ds.y[:] = UNLABELLED
         parts.append(ds)
         used.extend(recs)
@@ -106,6 +127,31 @@ def read_pretraining(root: Path, pre: PretrainingSpec, held_out: Sequence[str], 
     clash = held & {r.path.name for r in used}
     assert not clash, f"evaluation recordings in the pretraining corpus: {sorted(clash)[:3]}"
     return concat_datasets(parts, display_path(root)), used
+
+
+def _cached_read(cache: CorpusCache | None, root: Path, folder: str, recs: Sequence[Recording],
+                 settings: dict[str, Any], what: str, read: Callable[[], GaitDataset]) -> GaitDataset:
+    """``read()`` of the files ``recs`` of ``root / folder``, or its cached result.
+
+    The key holds ``settings``, the files (and the folder's ``labels.csv``, which a reader
+    without name labels takes its labels from). The paths in the dataset's ``meta`` are those
+    of this read, whichever run wrote the entry."""
+    if cache is None:
+        return read()
+    files = [r.path for r in recs]
+    csv = root / folder / "labels.csv"
+    key = cache.key(settings, root, files + ([csv] if csv.is_file() else []))
+    label = f"{folder}-{what.split()[0]}"
+    ds = cache.load(key, label, f"{what} of {folder}")
+    if ds is not None:
+        where = root / folder
+        ds.meta["source"] = display_path(where)
+        if ds.meta.get("labels_path") is not None:
+            ds.meta["labels_path"] = display_path(csv)
+        return ds
+    ds = read()
+    cache.store(key, label, f"{what} of {folder}", ds)
+    return ds
 
 
 def concat_datasets(parts: Sequence[GaitDataset], source: str) -> GaitDataset:

@@ -32,6 +32,7 @@ from .experiment import Experiment, describe, prepare_experiment, split_fraction
 from .figures import machine_description, make_plots
 from .notes import compare
 from .pretraining import SSL_METHODS, pretrain_seeds, run_pretraining
+from .progress import JobProgress, evaluate_key, pretrain_key, protocol_stages, references_key
 from .protocols import SEED_PROTOCOLS
 from .references import evaluate_from_scratch
 from .schedule import SCHEDULES, Schedule, load_schedule
@@ -39,14 +40,26 @@ from .seeds import evaluate_pretrained, evaluate_seeds
 
 
 def run_protocols(exp: Experiment, methods: Sequence[str], command: str,
-                  references: bool = True) -> dict[str, Any]:
-    """Pretrain and evaluate ``methods`` plus the from-scratch references; write the report."""
+                  references: bool = True, job: str = "demo") -> dict[str, Any]:
+    """Pretrain and evaluate ``methods`` plus the from-scratch references; write the report.
+
+    At the start of each stage ``exp.log`` gets a line ``[job] stage k of n: ...`` with the
+    estimated time left (:mod:`.progress`)."""
     t0 = time.perf_counter()
     results: dict[str, Any] = {"methods": {}, "dataset": describe(exp), "schedule": exp.schedule.to_dict(),
                                "notes": []}
-    seed_runs = {m: pretrain_seeds(exp, m, m) for m in methods}
+    stages = JobProgress(protocol_stages(exp, methods, references), exp.log, job=job)
+
+    def before(m: str) -> Callable[[int, Path], None]:
+        def start(seed: int, run_dir: Path) -> None:
+            stages.start(pretrain_key(m, seed), reused=(run_dir / "encoder.pt").is_file(),
+                         partial=(run_dir / "checkpoint.pt").is_file())
+        return start
+
+    seed_runs = {m: pretrain_seeds(exp, m, m, before=before(m)) for m in methods}
     pretrained = {m: runs[0][1] for m, runs in seed_runs.items()}
     for m, runs in seed_runs.items():
+        stages.start(evaluate_key(m))
         results["methods"][m] = evaluate_seeds(exp, m, m, runs)
         if encoder_name(m) == "cffn":
             # SSAL is evaluated on the fused vector (the paper's); its branch maps pooled are
@@ -58,10 +71,12 @@ def run_protocols(exp: Experiment, methods: Sequence[str], command: str,
         for m in methods:
             first_of_arch.setdefault(encoder_name(m), m)
         for arch_method in first_of_arch.values():
-            sup, rnd = evaluate_from_scratch(exp, arch_method)
             arch = encoder_name(arch_method)
+            stages.start(references_key(arch))
+            sup, rnd = evaluate_from_scratch(exp, arch_method)
             results["methods"][f"supervised-{arch}"] = sup
             results["methods"][f"random-{arch}"] = rnd
+    stages.finish()
     results["seconds"] = round(time.perf_counter() - t0, 1)
     results["notes"].extend(compare(results))
     plots = make_plots(exp, results, pretrained)

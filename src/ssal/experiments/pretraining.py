@@ -4,7 +4,7 @@ resumed from its checkpoint when interrupted, reused when finished."""
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -43,16 +43,21 @@ def seed_run_name(name: str, seed: int, first: int) -> str:
     return name if seed == first else f"{name}-seed{seed}"
 
 
-def pretrain_seeds(exp: Experiment, name: str, method: str,
-                   extra: Mapping[str, Any] | None = None) -> list[tuple[int, Path]]:
-    """Pretrain ``method`` once per seed of the schedule; ``[(seed, encoder.pt)]``, first seed first."""
+def pretrain_seeds(exp: Experiment, name: str, method: str, extra: Mapping[str, Any] | None = None,
+                   before: Callable[[int, Path], None] | None = None) -> list[tuple[int, Path]]:
+    """Pretrain ``method`` once per seed of the schedule; ``[(seed, encoder.pt)]``, first seed first.
+
+    ``before(seed, run_dir)`` is called before each seed's run (e.g. a progress line)."""
     from ..config import deep_merge
 
     seeds = schedule_seeds(exp)
     out = []
     for seed in seeds:
         cfg = deep_merge(dict(extra or {}), {"seed": seed}, strict=False)
-        out.append((seed, run_pretraining(exp, seed_run_name(name, seed, seeds[0]), method, cfg)))
+        run_name = seed_run_name(name, seed, seeds[0])
+        if before is not None:
+            before(seed, exp.out / run_name)
+        out.append((seed, run_pretraining(exp, run_name, method, cfg)))
     return out
 
 

@@ -14,7 +14,9 @@ Read top to bottom (:func:`run_benchmark`):
    (:mod:`.report`).
 
 Every stage writes its result into the run directory; ``--resume`` reuses finished stages
-(pretraining runs resume from their checkpoints).
+(pretraining runs resume from their checkpoints). The cut corpora of steps 1 and 2 are kept in
+a cache folder (:mod:`.corpus_cache`) and read back on the next run whose spec selects the same
+files with the same settings, so it starts training at once.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from ..evaluation.probes import raw_pose_features
 from ..methods.registry import encoder_name
 from ..training.run_files import prepare_run_dir
 from .corpus import EvalData, read_evaluation, read_pretraining
+from .corpus_cache import open_cache
 from .experiment import Experiment
 from .folds import Fold, make_folds
 from .pretraining import run_pretraining
@@ -70,12 +73,14 @@ def _features(path: Path, data: EvalData) -> np.ndarray:
 def run_benchmark(spec: str | BenchmarkSpec, data: str | Path, out: str | Path, *, schedule: str = "default",
                   methods: Sequence[str] | None = None, device: str = "cpu", seed: int = 0, resume: bool = False,
                   overwrite: bool = False, progress: bool = True, command: str = "ssal benchmark",
-                  pretrain_only: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
+                  pretrain_only: bool = False, log: Callable[[str], None] = print, cache: bool = True,
+                  cache_dir: str | Path | None = None) -> dict[str, Any]:
     """Run a benchmark spec (module docstring); returns what ``results.json`` holds.
 
     ``pretrain_only``: stop after pretraining (e.g. pretrain on a GPU machine, or several
     methods in parallel processes, then score everything with ``resume``); returns
-    ``{"encoders": {name: path}}``."""
+    ``{"encoders": {name: path}}``. ``cache``: read and write the cut corpora in ``cache_dir``
+    (``None``: :func:`~.corpus_cache.default_cache_dir`; never inside ``data``)."""
     from .report import write_benchmark_report
 
     t_start = time.perf_counter()
@@ -85,6 +90,7 @@ def run_benchmark(spec: str | BenchmarkSpec, data: str | Path, out: str | Path, 
     if not root.is_dir():
         raise SsalInputError(display_path(root), "data folder not found")
     chosen = _chosen_methods(spec, sched, methods)
+    corpora = open_cache(cache_dir, root, log) if cache else None
     out = Path(out)
     if resume and not (out / "benchmark.json").is_file():  # a resumed run may add methods
         raise SsalInputError(display_path(out), "nothing to resume: no benchmark.json in this directory")
@@ -95,14 +101,14 @@ def run_benchmark(spec: str | BenchmarkSpec, data: str | Path, out: str | Path, 
 
     # 1. evaluation clips and folds
     t = time.perf_counter()
-    ev = read_evaluation(root, spec.evaluation)
+    ev = read_evaluation(root, spec.evaluation, corpora)
     folds = make_folds(ev, spec.split, sched.folds)
     test_recs = sorted({ev.dataset.recording_ids[i] for f in folds for i in f.test})
     log(f"{spec.name}: {len(ev.dataset)} clips of {len(ev.recordings)} recordings, {len(folds)} folds "
         f"({sum(f.part == 'test' for f in folds)} test, {sum(f.part == 'val' for f in folds)} validation)")
 
     # 2. pretraining
-    corpus, used = read_pretraining(root, spec.pretraining, test_recs, sched.pretrain_limit)
+    corpus, used = read_pretraining(root, spec.pretraining, test_recs, sched.pretrain_limit, corpora)
     timings["reading"] = time.perf_counter() - t
     log(f"pretraining corpus: {len(corpus)} clips of {len(used)} recordings (no test recording of any fold)")
     t = time.perf_counter()
