@@ -143,7 +143,10 @@ class GraphConv(nn.Module):
         agg = aggregation_matrix(adjacency)
         bias = torch.einsum("ko,kw->ow", self.bias, adjacency.sum(dim=1))
         weight = self.conv.weight
-        if torch.is_grad_enabled() and (x.requires_grad or agg.requires_grad or weight.requires_grad):
+        # Under torch.compile the compiler plans the saved tensors itself (and cannot trace the
+        # torch.autograd.grad of the recomputing backward): the plain ops there.
+        if (torch.is_grad_enabled() and not torch.compiler.is_compiling()
+                and (x.requires_grad or agg.requires_grad or weight.requires_grad)):
             y = _RecomputedGraphConv.apply(x, agg, weight, k)
         else:
             y = _aggregate_mix(x, agg, weight, k)
@@ -218,6 +221,8 @@ def _half_keep_mask(x: Tensor) -> Tensor:
     of ``rand_like(x) >= 0.5`` at an eighth of the generator calls (the mask of AimCLR's
     dropout 0.5 costs ~6% of a training step when drawn one float per entry).
     """
+    if torch.compiler.is_compiling():  # the compiler cannot trace random_ on bytes: one float per entry
+        return torch.rand_like(x) >= 0.5
     n = x.numel()
     bits = torch.empty((n + 7) // 8, dtype=torch.uint8, device=x.device).random_()
     shifts = torch.arange(8, dtype=torch.uint8, device=x.device)
