@@ -206,6 +206,9 @@ def write_report(
         "validation split or taken at the last epoch, never on the test split.",
         "",
     ]
+    trained = clean.get("trained")
+    if isinstance(trained, Mapping) and trained:
+        out += ["## Methods as trained", ""] + [f"- {k}: {v}" for k, v in trained.items()] + [""]
     notes = clean.get("notes")
     if notes:
         out += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]

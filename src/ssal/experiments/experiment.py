@@ -92,6 +92,19 @@ def describe(exp: Experiment) -> dict[str, Any]:
             "split_sizes": {k: int(len(v)) for k, v in exp.split.items()}}
 
 
+def describe_method(cfg: Mapping[str, Any], cpu_plan: bool) -> str:
+    """One line on what a method was trained as (its resolved configuration): encoder, learner,
+    optimiser and whether these are the CPU plan's sizes, e.g. ``ST-GCN 16-32-32-64-64; Barlow
+    Twins on 3 views, projector 1024; adam lr 0.005, 10 epochs, clip 32 frames (CPU plan)``."""
+    from ..methods.learners import learner_summary
+    from ..models import encoder_summary
+
+    model, train = cfg["model"], cfg["train"]
+    plan = "CPU plan" if cpu_plan else "reference sizes"
+    return (f"{encoder_summary(model['encoder'])}; {learner_summary(model)}; {train['optimizer']} lr "
+            f"{train['lr']:g}, {train['epochs']} epochs, clip {model['augment']['general']['clip_len']} frames ({plan})")
+
+
 def check_schedule(out: Path, schedule: Schedule, *, resume: bool) -> None:
     """Record ``schedule`` in ``out / schedule.json``; on resume, refuse a different one.
 

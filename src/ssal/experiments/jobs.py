@@ -28,7 +28,7 @@ from ..data.splits import kfold, stratified_split
 from ..errors import SsalInputError
 from ..evaluation import summarize_runs, write_report
 from ..methods.registry import encoder_name
-from .experiment import Experiment, describe, prepare_experiment, split_fractions
+from .experiment import Experiment, describe, describe_method, method_config, prepare_experiment, split_fractions
 from .figures import machine_description, make_plots
 from .notes import compare
 from .pretraining import SSL_METHODS, pretrain_seeds, run_pretraining
@@ -77,6 +77,8 @@ def run_protocols(exp: Experiment, methods: Sequence[str], command: str,
             results["methods"][f"supervised-{arch}"] = sup
             results["methods"][f"random-{arch}"] = rnd
     stages.finish()
+    cpu_plan = exp.schedule.pretrain.channels is not None
+    results["trained"] = {m: describe_method(method_config(exp, m), cpu_plan) for m in methods}
     results["seconds"] = round(time.perf_counter() - t0, 1)
     results["notes"].extend(compare(results))
     plots = make_plots(exp, results, pretrained)

@@ -12,11 +12,11 @@ from typing import Any
 from ..config.schema import ModelConfig
 from ..errors import SsalInputError
 from .learner import Learner
-from .mamp import build_mamp_learner
-from .moco import build_moco_learner
-from .pstl import build_pstl_learner
+from .mamp import build_mamp_learner, mamp_summary
+from .moco import build_moco_learner, moco_summary
+from .pstl import build_pstl_learner, pstl_summary
 
-__all__ = ["LEARNERS", "LearnerBuilder", "build_learner", "learner_name"]
+__all__ = ["LEARNERS", "LEARNER_SUMMARIES", "LearnerBuilder", "build_learner", "learner_name", "learner_summary"]
 
 #: ``builder(model_cfg, layout, where=None) -> Learner``: ``model_cfg`` is the ``model:`` section
 #: (a :class:`~ssal.config.schema.ModelConfig` or a mapping of it), ``layout`` the data's
@@ -28,6 +28,10 @@ LearnerBuilder = Callable[..., Learner]
 #: The learners, by the name a preset gives as ``model.learner``.
 LEARNERS: dict[str, LearnerBuilder] = {"moco": build_moco_learner, "pstl": build_pstl_learner,
                                      "mamp": build_mamp_learner}
+
+#: What a report says about each learner's settings: ``summary(model_section_mapping) -> str``.
+LEARNER_SUMMARIES: dict[str, Callable[[Mapping[str, Any]], str]] = {
+    "moco": moco_summary, "pstl": pstl_summary, "mamp": mamp_summary}
 
 
 def learner_name(cfg: ModelConfig | Mapping[str, Any]) -> str:
@@ -47,3 +51,9 @@ def build_learner(cfg: ModelConfig | Mapping[str, Any], layout: Any, where: str 
         raise SsalInputError(where, f"setting 'model.learner': unknown learner {name!r} "
                                     f"(choose from {', '.join(sorted(LEARNERS))})")
     return builder(cfg, layout, where)
+
+
+def learner_summary(model: Mapping[str, Any]) -> str:
+    """One phrase on the learner of a ``model:`` section (a mapping), for reports."""
+    name = learner_name(model)
+    return LEARNER_SUMMARIES[name](model) if name in LEARNER_SUMMARIES else name

@@ -49,7 +49,7 @@ from .learner import Learner
 
 __all__ = [
     "CropResize", "MAMPDecoder", "MAMPLearner", "RandomRotation", "build_mamp_learner", "frame_motion",
-    "masked_mse", "masking_noise", "motion_target", "patchify", "split_tokens", "token_motion",
+    "mamp_summary", "masked_mse", "masking_noise", "motion_target", "patchify", "split_tokens", "token_motion",
 ]
 
 Augment = Callable[..., Tensor]
@@ -369,3 +369,9 @@ def build_mamp_learner(cfg: ModelConfig | Mapping[str, Any], layout: Any, where:
         )
     except SsalInputError as exc:
         raise SsalInputError(where, exc.problem) from None
+
+
+def mamp_summary(model: Mapping[str, Any]) -> str:
+    """What a report says about a MAMP learner's settings (``model:`` as a mapping)."""
+    m = model["mamp"]
+    return f"masked motion prediction, {m['mask_ratio']:.0%} masked, decoder {m['decoder_dim']} x {m['decoder_depth']}"

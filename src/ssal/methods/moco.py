@@ -49,6 +49,7 @@ from .losses import (
 from .queue import FeatureQueue
 
 __all__ = [
+    "moco_summary",
     "momentum_update",
     "MoCoLearner",
     "LearnerSettings",
@@ -348,6 +349,12 @@ def build_moco_learner(cfg: ModelConfig | Mapping[str, Any], layout: Any, where:
         mining_epoch=settings.mining_epoch,
         use_ld=settings.use_ld,
     )
+
+
+def moco_summary(model: Mapping[str, Any]) -> str:
+    """What a report says about a MoCo learner's settings (``model:`` as a mapping)."""
+    return (f"MoCo, queue {model['queue_size']}, key momentum {model['momentum']}, "
+            f"strong view {model['augment']['strong_kind']}")
 
 
 #: The name of ssal 0.1 (the benchmarks call it); :func:`ssal.methods.build_learner` builds any

@@ -36,7 +36,7 @@ from ..skeleton import SkeletonLayout
 from .learner import Learner
 from .losses import barlow_twins_loss
 
-__all__ = ["PSTLLearner", "barlow_projector", "build_pstl_learner", "mask_counts"]
+__all__ = ["PSTLLearner", "barlow_projector", "build_pstl_learner", "mask_counts", "pstl_summary"]
 
 Augment = Callable[[Tensor, torch.Generator | None], Tensor]
 
@@ -136,3 +136,8 @@ def build_pstl_learner(cfg: ModelConfig | Mapping[str, Any], layout: Any, where:
                                     f"leave none of clip_len {clip}")
     return PSTLLearner(encoder, view, layout, mask_joint=mask_joint, mask_frame=mask_frame,
                        projector_dim=settings.pstl.projector_dim, lambd=settings.pstl.lambd)
+
+
+def pstl_summary(model: Mapping[str, Any]) -> str:
+    """What a report says about a PSTL learner's settings (``model:`` as a mapping)."""
+    return f"Barlow Twins on 3 views, projector {model['pstl']['projector_dim']}"

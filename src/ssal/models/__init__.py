@@ -30,6 +30,26 @@ def encoder_settings(name: str) -> list[str]:
     return [f.name for f in dataclasses.fields(ENCODER_SCHEMAS[name]) if f.name != "name"]
 
 
+def _graph_summary(enc: Mapping[str, Any]) -> str:
+    widths = "-".join(map(str, enc["channels"])) if enc.get("channels") else "the 10-layer plan to 256"
+    return f"ST-GCN {widths}"
+
+
+#: What a report says about each encoder's settings: ``summary(encoder_section_mapping) -> str``.
+ENCODER_SUMMARIES: dict[str, Any] = {
+    "stgcn": _graph_summary,
+    "cffn": lambda e: f"CFFN ({_graph_summary(e)}; AFF {e['image_channels']} channels x {e['image_depth']})",
+    "transformer": lambda e: (f"transformer dim {e['dim']}, depth {e['depth']}, {e['num_heads']} heads, "
+                              f"{e['num_frames']} frames in {e['t_patch_size']}-frame tokens"),
+}
+
+
+def encoder_summary(enc: Mapping[str, Any]) -> str:
+    """One phrase on an encoder's settings (``model.encoder`` as a mapping), for reports."""
+    summary = ENCODER_SUMMARIES.get(str(enc.get("name")))
+    return summary(enc) if summary else str(enc.get("name"))
+
+
 def build_encoder(cfg: EncoderConfig | Mapping[str, Any], layout: SkeletonLayout) -> Encoder:
     """Build an encoder from its typed settings (:class:`~ssal.config.schema.STGCNConfig` or
     :class:`~ssal.config.schema.CFFNConfig`) or a mapping ``{"name": "stgcn" | "cffn", **settings}``.
@@ -65,6 +85,7 @@ __all__ = [
     "build_encoder",
     "count_parameters",
     "encoder_settings",
+    "encoder_summary",
     "simam_attention",
     "simam_drop",
     "simam_energy",
