@@ -84,7 +84,10 @@ def test_runner_on_a_synthetic_folder(data_root, tmp_path):
     assert vs["verdict"] in ("beats", "ties", "loses") and vs["lo"] <= vs["mean"] <= vs["hi"]
     saved = json.loads((tmp_path / "out" / "results.json").read_text())
     assert saved["representations"]["raw-pose"]["test"]["logistic"]["mean"] == raw["mean"]
-    assert "## Headline: test folds" in (tmp_path / "out" / "report.md").read_text()
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "## Headline: test folds" in report
+    trained = reps["skeletonclr"]["trained"]
+    assert trained.startswith("ST-GCN ") and "MoCo" in trained and f"- skeletonclr: {trained}" in report
 
 
 def test_pretrain_only_then_resume_scores_the_same_encoders(data_root, tmp_path):

@@ -130,10 +130,13 @@ def write_benchmark_report(out: Path, results: dict[str, Any], *, command: str, 
               f"- pretraining corpus (no labels, no test recording of any fold): {d['pretraining']['clips']} clips of "
               f"{d['pretraining']['recordings']} recordings, sessions {', '.join(d['pretraining']['sessions'])}",
               f"- schedule `{sched['name']}`: {sched['pretrain_epochs']} pretraining epochs, batch {sched['batch_size']}, "
-              f"lr {sched['lr']}, queue {sched['queue_size']}, clips resampled to {sched['clip_len']} frames, "
+              f"lr {sched['lr']} and queue {sched['queue_size']} (MoCo methods; the others keep their own recipes, "
+              f"below), clips resampled to {sched['clip_len']} frames, "
               f"encoder plan `{sched['plan']}`; few labels: {clean['few_labels']['per_class']} recordings per class, "
               f"{clean['few_labels']['draws']} draws per fold (from scratch: {sched['scratch_draws']})", "",
-              "## Headline: test folds", "",
+              "## Methods as trained", ""]
+    lines += [f"- {name}: {r['trained']}" for name, r in clean["representations"].items() if r.get("trained")]
+    lines += ["", "## Headline: test folds", "",
               "Accuracy (%) with 95% bootstrap CI over the test recordings. Recording accuracy: the arg-max of the "
               "mean clip probability per recording. Probes: logistic regression (C = 1) on standardised frozen "
               "features; kNN (k = 10, cosine). `scratch-*` trains the architecture end to end on the same labels.", ""]

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from ..checkpoint import atomic_write_text
+from ..checkpoint import atomic_write_text, load_checkpoint
 from ..config import deep_merge
 from ..errors import SsalInputError, display_path
 from ..evaluation.probes import raw_pose_features
@@ -39,7 +39,7 @@ from ..methods.registry import encoder_name
 from ..training.run_files import prepare_run_dir
 from .corpus import EvalData, read_evaluation, read_pretraining
 from .corpus_cache import open_cache
-from .experiment import Experiment
+from .experiment import Experiment, describe_method
 from .folds import Fold, make_folds
 from .pretraining import run_pretraining
 from .schedule import Schedule
@@ -254,9 +254,10 @@ def _score_representations(scoring: _Scoring, chosen: Sequence[MethodEntry], enc
         scoring.frozen(f"random-{arch}", partial(scoring.features, init),
                        {"kind": "reference", "arch": arch, "what": f"{arch} at random initialisation (frozen)"})
     for m in chosen:
+        trained = describe_method(load_checkpoint(encoders[m.name])["config"], sched.plan == "cpu")
         scoring.frozen(m.name, partial(scoring.features, encoders[m.name]),
                        {"kind": "method", "arch": encoder_name(m.method), "method": m.method, "set": m.set,
-                        "what": f"{m.method} pretrained {sched.pretrain_epochs} epochs (frozen)"})
+                        "what": f"{m.method} pretrained {sched.pretrain_epochs} epochs (frozen)", "trained": trained})
     for arch, init in (archs.items() if sched.scratch_epochs else ()):
         scoring.scratch(arch, init, sched.scratch_epochs, sched.scratch_draws)
 
