@@ -57,3 +57,12 @@ def test_reuse_keeps_freed_blocks_and_release_returns_them() -> None:
     assert took and kept > 150  # 192 MiB freed, still resident for the next step
     took, kept = _probe("release")
     assert took and kept < 40  # unmapped on free
+
+
+@pytest.mark.skipif(_libc() is None, reason="needs glibc (Linux)")
+def test_bounded_returns_large_blocks_only() -> None:
+    took, kept = _probe("bounded")
+    assert took and kept < 40  # 48 MiB blocks are above the bound: unmapped on free
+    small = PROBE.replace("48 << 20", "8 << 20")
+    out = subprocess.run([sys.executable, "-c", small, "bounded"], capture_output=True, text=True, check=True)
+    assert float(out.stdout.split()[1]) > 25  # 4 x 8 MiB below the bound: kept for the next step

@@ -34,7 +34,7 @@ OPTIMIZERS = ("sgd", "adamw", "adam")
 AMP_MODES = ("auto", "bf16", "off")
 COMPILE_BACKENDS = ("inductor", "aot_eager", "eager")
 BN_MODES = ("shuffle", "sync", "local")
-ALLOCATOR_POLICIES = ("reuse", "release", "system")
+ALLOCATOR_POLICIES = ("reuse", "release", "bounded", "system")
 SCHEDULE_KINDS = ("step", "cosine")
 
 _BIG = 10**12

@@ -13,6 +13,10 @@ this costs about a third of the step. The policies:
 * ``"release"``: every block above 1 MiB is its own mapping, returned on free (fixed
   ``M_MMAP_THRESHOLD`` 1 MiB). The resident set follows the live tensors: lowest peak memory,
   slowest step.
+* ``"bounded"``: blocks up to 16 MiB come from the heap and stay resident (``reuse``'s
+  thresholds), larger ones are their own mappings, returned on free. The many small and
+  mid-sized temporaries avoid page faults while the largest activations, whose reuse is what
+  fragments the heap, follow the live tensors.
 * ``"system"``: glibc's defaults, untouched.
 
 Where the C library is not glibc (macOS, Windows, musl) every policy is a no-op. The policy is
@@ -32,6 +36,8 @@ _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 _GIB = 1 << 30
 _MIB = 1 << 20
+#: ``bounded``: blocks above this many MiB are mmapped and returned on free.
+BOUNDED_MMAP_MIB = 16
 
 
 def _libc() -> ctypes.CDLL | None:
@@ -59,9 +65,11 @@ def set_allocator_policy(policy: str) -> bool:
         return False
     if policy == "reuse":
         ok = libc.mallopt(_M_MMAP_THRESHOLD, _GIB) and libc.mallopt(_M_TRIM_THRESHOLD, _GIB)
+    elif policy == "bounded":
+        ok = libc.mallopt(_M_MMAP_THRESHOLD, BOUNDED_MMAP_MIB * _MIB) and libc.mallopt(_M_TRIM_THRESHOLD, _GIB)
     else:
         ok = libc.mallopt(_M_MMAP_THRESHOLD, _MIB) and libc.mallopt(_M_TRIM_THRESHOLD, 128 * 1024)
     return bool(ok)
 
 
-__all__ = ["ALLOCATOR_POLICIES", "set_allocator_policy"]
+__all__ = ["ALLOCATOR_POLICIES", "BOUNDED_MMAP_MIB", "set_allocator_policy"]
