@@ -528,7 +528,8 @@ class RunConfig:
     dist_bn: str = _choice("shuffle", BN_MODES)
     #: Host memory allocator policy of the training process (:mod:`ssal.training.allocator`):
     #: ``"reuse"`` keeps freed activation blocks for the next step (fastest on the CPU),
-    #: ``"release"`` returns them to the OS (lowest peak), ``"system"`` leaves glibc's defaults.
+    #: ``"release"`` returns them to the OS (lowest peak), ``"bounded"`` keeps blocks up to 16 MiB
+    #: and returns larger ones, ``"system"`` leaves glibc's defaults.
     allocator: str = _choice("reuse", ALLOCATOR_POLICIES)
 
 
