@@ -10,9 +10,7 @@ import numpy as np
 import pytest
 
 from ssal.cli.main import main
-from ssal.data.npz import write_npz
-from ssal.data.synthetic import generate_sequences
-from ssal.skeleton import EGAIT16
+from synthetic_npz import write_synthetic_npz  # tests/synthetic_npz.py
 
 DATA = ["--set", "data.builtin_n=96", "--set", "data.builtin_seed=2", "--set", "train.batch_size=16",
         "--set", "model.augment.general.clip_len=20"]
@@ -55,12 +53,7 @@ def test_pretrain_probe_export_and_predict(method, tmp_path, capsys):
     pytest.importorskip("onnxscript")
     rc, err = _cli(["export", "--checkpoint", lin / "classifier.pt", "--format", "onnx", "--out", onnx], capsys)
     assert rc == 0, err
-    seqs, labels, names, _ = generate_sequences(6, seed=4)
-    t = max(len(s) for s in seqs)
-    x = np.zeros((len(seqs), t, EGAIT16.num_joints, 3), np.float32)
-    for i, s in enumerate(seqs):
-        x[i, : len(s)] = s
-    write_npz(tmp_path / "in.npz", x, labels, names=names, lengths=[len(s) for s in seqs], order="NTVC")
+    write_synthetic_npz(tmp_path / "in.npz", 6, seed=4)
     probs = {}
     for kind, ck in (("torch", lin / "classifier.pt"), ("onnx", onnx)):
         out = tmp_path / f"{kind}.csv"
@@ -69,5 +62,5 @@ def test_pretrain_probe_export_and_predict(method, tmp_path, capsys):
         rows = list(csv.DictReader(out.open()))
         classes = [c for c in rows[0] if c not in ("name", "emotion", "confidence")]
         probs[kind] = np.array([[float(r[c]) for c in classes] for r in rows])
-    assert probs["torch"].shape[0] == len(seqs)
+    assert probs["torch"].shape[0] == 6
     np.testing.assert_allclose(probs["onnx"], probs["torch"], rtol=0, atol=1e-4)

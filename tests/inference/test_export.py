@@ -16,14 +16,13 @@ import torch
 
 import ssal
 from ssal.cli.main import main
-from ssal.data.npz import write_npz
 from ssal.data.preprocess import PreprocessConfig
-from ssal.data.synthetic import generate_sequences
 from ssal.errors import SsalInputError
 from ssal.inference import save_classifier
 from ssal.models import build_encoder
 from ssal.models.heads import LinearClassifier
 from ssal.skeleton import EGAIT16
+from synthetic_npz import write_synthetic_npz  # tests/synthetic_npz.py
 
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
@@ -88,12 +87,7 @@ def test_onnx_probabilities_equal_pytorch_at_any_batch_and_length(exported):
 
 
 def test_predict_on_onnx_equals_predict_on_checkpoint(exported, tmp_path, capsys):
-    seqs, labels, names, _ = generate_sequences(5, seed=3)
-    t = max(len(s) for s in seqs)
-    x = np.zeros((len(seqs), t, EGAIT16.num_joints, 3), np.float32)
-    for i, s in enumerate(seqs):
-        x[i, : len(s)] = s
-    write_npz(tmp_path / "in.npz", x, labels, names=names, lengths=[len(s) for s in seqs], order="NTVC")
+    write_synthetic_npz(tmp_path / "in.npz", 5, seed=3)
     out = {}
     for kind in ("checkpoint", "onnx"):
         path = tmp_path / f"{kind}.csv"
