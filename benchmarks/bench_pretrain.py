@@ -44,6 +44,8 @@ from typing import Callable
 
 from _common import emit, header, matmul_gflops, median, peak_rss_gib, run_child
 
+from ssal.config.schema import RunConfig
+
 def _count_flops(step: Callable[[], None]) -> float:
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -133,7 +135,7 @@ def main() -> None:
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--methods", nargs="+", default=["aimclr", "ssal", "skeletonclr"],
                     help="rows: METHOD or METHOD@POLICY (allocator policy of ssal.training.allocator; default: "
-                         "the policy `ssal pretrain` uses, 'reuse')")
+                         "the policy `ssal pretrain` uses, run.allocator's default)")
     ap.add_argument("--reference-allocators", nargs="+", default=["system"],
                     help="allocator policies of the reference rows (the first is the ratios' base)")
     ap.add_argument("--T", type=int, nargs="+", default=[75, 240])
@@ -152,7 +154,7 @@ def main() -> None:
         return
     header("bench_pretrain: MoCo training step per method (fresh child process per row)")
     refs = [f"reference@{p}" if p != "system" else "reference" for p in args.reference_allocators]
-    rows = (refs if args.reference else []) + [m if "@" in m else f"{m}@reuse" for m in args.methods]
+    rows = (refs if args.reference else []) + [m if "@" in m else f"{m}@{RunConfig.allocator}" for m in args.methods]
     if not args.reference:
         print("# no --reference checkout given: rows are not compared with AimCLR's code")
     print(f"{'row':<18}{'T':>5}{'round':>6}{'step s':>9}{'data s':>8}{'seq/s':>8}{'peak GiB':>10}"

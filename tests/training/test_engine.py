@@ -244,6 +244,7 @@ def test_tensorboard_epoch_scalars_and_missing_package(tmp_path, monkeypatch):
 
 def test_pretraining_sets_the_allocator_policy(tmp_path, monkeypatch):
     import ssal.training.allocator
+    from ssal.config.schema import RunConfig
 
     seen: list[str] = []
     monkeypatch.setattr(ssal.training.allocator, "set_allocator_policy", lambda policy: seen.append(policy) or True)
@@ -251,7 +252,7 @@ def test_pretraining_sets_the_allocator_policy(tmp_path, monkeypatch):
     pretrain(cfg, tmp_path / "default")
     cfg["run"]["allocator"] = "system"
     pretrain(cfg, tmp_path / "system")
-    assert seen == ["reuse", "system"]
+    assert seen == [RunConfig.allocator, "system"] and RunConfig.allocator == "bounded"
     cfg["run"]["allocator"] = "huge"
     with pytest.raises(SsalInputError, match="run.allocator"):
         pretrain(cfg, tmp_path / "bad")
