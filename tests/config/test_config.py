@@ -83,7 +83,7 @@ def test_wrong_type_message_says_what_was_expected_and_given():
     ("train.epochs=1.5", "whole number"),
     ("model.augment.strong.jitter_p=1.5", "at most 1"),
     ("train.lr=.nan", "finite"),
-    ("run.allocator=huge", "one of reuse, release, system"),
+    ("run.allocator=huge", "one of reuse, release, bounded, system"),
     ("model.augment.general.crop_ratio=[0.5]", "2 numbers"),
     ("model.encoder.name=resnet", "one of stgcn, cffn"),
 ])
