@@ -77,8 +77,7 @@ def run_protocols(exp: Experiment, methods: Sequence[str], command: str,
             results["methods"][f"supervised-{arch}"] = sup
             results["methods"][f"random-{arch}"] = rnd
     stages.finish()
-    cpu_plan = exp.schedule.pretrain.channels is not None
-    results["trained"] = {m: describe_method(method_config(exp, m), cpu_plan) for m in methods}
+    results["trained"] = {m: describe_method(method_config(exp, m), exp.schedule.pretrain.cpu_plan) for m in methods}
     results["seconds"] = round(time.perf_counter() - t0, 1)
     results["notes"].extend(compare(results))
     plots = make_plots(exp, results, pretrained)

@@ -46,6 +46,12 @@ class PretrainSchedule:
     image_channels: int | None
     image_depth: int | None
 
+    @property
+    def cpu_plan(self) -> bool:
+        """Whether this schedule trains the CPU plan: it sets the reduced ST-GCN widths
+        (``channels``); ``null`` keeps the presets' reference sizes."""
+        return self.channels is not None
+
     def overrides(self, method: str) -> dict[str, Any]:
         """Config overrides of this schedule for one method.
 
@@ -60,7 +66,7 @@ class PretrainSchedule:
         if method_learner(method) == "moco":
             model.update(queue_size=self.queue_size, momentum=self.momentum)
         enc: dict[str, Any] = {}
-        if self.channels is not None and encoder_name(method) in ("stgcn", "cffn"):
+        if self.channels is not None and encoder_name(method) in ("stgcn", "cffn"):  # the CPU plan
             enc["channels"] = list(self.channels)
             enc["strides"] = list(self.strides) if self.strides is not None else None
             enc["hidden_dim"] = None  # the last width is the last entry of channels
@@ -78,7 +84,7 @@ class PretrainSchedule:
         elif own.get("warmup_epochs") and own.get("epochs"):  # the recipe's warm-up, scaled
             train["warmup_epochs"] = max(1, round(own["warmup_epochs"] * self.pretrain_epochs / own["epochs"]))
         overrides = {"model": model, "train": train, "run": {"knn_every": self.knn_every}}
-        if self.channels is not None:
+        if self.cpu_plan:
             overrides = deep_merge(overrides, method_cpu_plan(method), strict=False)
         return overrides
 

@@ -140,8 +140,7 @@ class GraphConv(nn.Module):
     def forward(self, x: Tensor, adjacency: Tensor) -> Tensor:
         """``x`` (N, C_in, T, V), ``adjacency`` (K, V, V) -> (N, C_out, T, V)."""
         k = adjacency.shape[0]
-        agg = aggregation_matrix(adjacency)
-        bias = torch.einsum("ko,kw->ow", self.bias, adjacency.sum(dim=1))
+        agg, bias = self.operands(adjacency)
         weight = self.conv.weight
         # Under torch.compile the compiler plans the saved tensors itself (and cannot trace the
         # torch.autograd.grad of the recomputing backward): the plain ops there.
@@ -151,6 +150,11 @@ class GraphConv(nn.Module):
         else:
             y = _aggregate_mix(x, agg, weight, k)
         return y + bias.unsqueeze(1)
+
+    def operands(self, adjacency: Tensor) -> tuple[Tensor, Tensor]:
+        """``(agg, bias)`` for an adjacency ``(K, V, V)``: the aggregation matrix
+        (:func:`aggregation_matrix`) and the per-joint bias ``sum_k b_k colsum(A_k)`` ``(C_out, V)``."""
+        return aggregation_matrix(adjacency), torch.einsum("ko,kw->ow", self.bias, adjacency.sum(dim=1))
 
     def subset_weights(self) -> Tensor:
         """The per-subset 1x1 weights ``W_k`` as ``(K, C_out, C_in)`` (for inspection/tests)."""
@@ -207,8 +211,7 @@ def graph_bn_relu_conv(x: Tensor, adjacency: Tensor, gcn: GraphConv, bn: nn.Batc
     :func:`~ssal.models.fused.fused_applicable` says no."""
     if not (fused_applicable(x, bn) and conv_fusable(conv)):
         return conv(F.relu(bn(gcn(x, adjacency))))
-    agg = aggregation_matrix(adjacency)
-    bias = torch.einsum("ko,kw->ow", gcn.bias, adjacency.sum(dim=1))
+    agg, bias = gcn.operands(adjacency)
     return _GraphBNReLUConv.apply(x, agg, gcn.conv.weight, bias, adjacency.shape[0], bn.weight, bn.bias,
                                   conv.weight, conv.bias, bn.running_mean, bn.running_var, bn_momentum(bn),
                                   bn.eps, tuple(conv.stride), tuple(conv.padding))
