@@ -29,6 +29,7 @@ from torch import Tensor, nn
 
 from ..skeleton import SkeletonLayout
 from .base import IN_CHANNELS, JointBatchNorm, as_float, as_int, check_setting
+from .recompute import recompute_applicable, recomputed
 
 
 def _fft_precision(x: Tensor) -> Tensor:
@@ -131,7 +132,12 @@ class AFFBlock(nn.Module):
             nn.Conv2d(hidden, channels, kernel_size=1),
         )
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, recompute: bool = True) -> Tensor:
+        """``x`` (N, C, T, V) -> same shape. In training the block runs as one recomputed node
+        (:mod:`ssal.models.recompute`) unless ``recompute`` is false: its backward pass runs
+        the forward again instead of keeping the FFT and MLP activations."""
+        if recompute and recompute_applicable(self, x):
+            return recomputed(self, x)
         x = x + self.mixer(self.norm1(x))
         return x + self.mlp(self.norm2(x))
 

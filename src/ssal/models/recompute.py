@@ -1,0 +1,89 @@
+"""Recomputation of a whole module in the backward pass: keep its input, not its activations.
+
+:func:`recomputed` runs ``module(x)`` as one autograd node that saves only ``x`` and the
+module's parameters. The forward pass is the module's own forward, run once without building a
+graph (BatchNorm layers in training mode update their running statistics there, once, exactly
+as a plain call does). The backward pass runs the same forward again on detached copies of
+``x`` and the parameters, with throw-away copies of the buffers (so running statistics are not
+updated a second time), and differentiates it. Training-mode BatchNorm normalises with the
+batch's own statistics, which the recomputation recomputes from the same input, so values and
+gradients equal the plain call's.
+
+This is :func:`torch.utils.checkpoint.checkpoint` made safe for modules with BatchNorm (a
+checkpointed BatchNorm counts every batch twice) and with the parameters passed as inputs of
+the node, so their gradients reach hooks (DDP) like any other. The image branch of CFFN uses it
+for each AFF block (:class:`~ssal.models.aff.AFFBlock`): the FFTs, the complex MLP and the
+channel MLP keep about 16 maps of the branch's size per block for the backward pass, where this
+keeps one (benchmarks/RESULTS.md section 0 gives the memory and time of a training step).
+
+The module's forward must accept ``recompute=False`` (the plain path) and draw no random
+numbers. Under ``torch.compile`` callers use the plain path: the compiler plans the saved
+tensors itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call
+
+_ENABLED = [True]
+
+
+@contextmanager
+def recompute_disabled() -> Iterator[None]:
+    """Within this block :func:`recompute_applicable` says no: modules run their plain path
+    (for comparisons of memory, time and gradients)."""
+    _ENABLED.append(False)
+    try:
+        yield
+    finally:
+        _ENABLED.pop()
+
+
+def recompute_applicable(module: nn.Module, x: Tensor) -> bool:
+    """Whether ``module(x)`` should run through :func:`recomputed`: training mode, a graph is
+    being built and something needs a gradient, not inside ``torch.compile``."""
+    if not (_ENABLED[-1] and module.training and torch.is_grad_enabled()):
+        return False
+    if torch.compiler.is_compiling():
+        return False
+    return x.requires_grad or any(p.requires_grad for p in module.parameters())
+
+
+class _Recomputed(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, module: nn.Module, names: tuple[str, ...], x: Tensor, *params: Tensor) -> Tensor:
+        ctx.module, ctx.names = module, names
+        # The backward pass recomputes under the forward's autocast state (as checkpoint does).
+        ctx.device_type = x.device.type
+        ctx.amp = torch.is_autocast_enabled(ctx.device_type)
+        ctx.amp_dtype = torch.get_autocast_dtype(ctx.device_type)
+        ctx.save_for_backward(x, *params)
+        return module(x, recompute=False)
+
+    @staticmethod
+    def backward(ctx, grad_y: Tensor):
+        x, *params = ctx.saved_tensors
+        needs = ctx.needs_input_grad[2:]
+        leaves = [t.detach().requires_grad_(need) for t, need in zip((x, *params), needs)]
+        state: dict[str, Tensor] = dict(zip(ctx.names, leaves[1:]))
+        state.update({name: b.clone() for name, b in ctx.module.named_buffers()})
+        with torch.enable_grad(), torch.autocast(ctx.device_type, dtype=ctx.amp_dtype, enabled=ctx.amp):
+            y = functional_call(ctx.module, state, (leaves[0],), {"recompute": False}, strict=True)
+        wanted = [t for t in leaves if t.requires_grad]
+        grads = iter(torch.autograd.grad(y, wanted, grad_y, allow_unused=True) if wanted else ())
+        return (None, None, *(next(grads) if t.requires_grad else None for t in leaves))
+
+
+def recomputed(module: nn.Module, x: Tensor) -> Tensor:
+    """``module(x, recompute=False)`` as one autograd node that keeps only ``x`` and the
+    parameters for the backward pass (module docstring)."""
+    named = list(module.named_parameters())
+    return _Recomputed.apply(module, tuple(n for n, _ in named), x, *(p for _, p in named))
+
+
+__all__ = ["recompute_applicable", "recompute_disabled", "recomputed"]
