@@ -397,3 +397,36 @@ def test_unknown_or_mismatched_protocols_are_one_line_errors(tmp_path, names, pr
                          pretrained=pretrained, protocols=names)
     assert message in str(err.value) and "\n" not in str(err.value)
     assert not (tmp_path / "run").exists()  # refused before any work
+
+
+def test_val_every_scores_validation_on_its_epochs_and_the_last(splits) -> None:
+    train, val, _ = splits
+    calls = {"n": 0}
+    enc = make_encoder()
+    forward = enc.forward
+
+    def counting(x):
+        calls["n"] += 1
+        return forward(x)
+
+    enc.forward = counting  # type: ignore[method-assign]
+    _, hist = train_classifier(enc, None, train, val, ClassifierSettings.for_mode(
+        "finetune", epochs=7, lr=0.05, batch_size=16, seed=1, val_every=3, eval_batch_size=10**6))
+    scored = [e["epoch"] for e in hist["epochs"] if e["val_top1"] is not None]
+    assert scored == [3, 6, 7]
+    assert hist["best_epoch"] in scored and hist["best_val_top1"] is not None
+    steps = 7 * -(-len(train.labelled) // 16)
+    assert calls["n"] == steps + len(scored)  # one validation batch per scored epoch, nothing more
+    with pytest.raises(SsalInputError, match="val_every"):
+        train_classifier(make_encoder(), None, train, val, ClassifierSettings.for_mode("finetune", val_every=0))
+
+
+def test_semi_val_every_spaces_the_schedules_validations() -> None:
+    from ssal.experiments.protocols import semi_val_every
+    from ssal.experiments.schedule import SCHEDULES
+
+    sched = SCHEDULES["default"].with_changes(semi_validations=5)
+    # a 1% run of 40 one-step epochs: every 8th epoch, 5 passes; short runs: every epoch
+    assert [semi_val_every(sched, e) for e in (40, 14, 5, 3)] == [8, 3, 1, 1]
+    assert -(-14 // 3) == 5
+    assert semi_val_every(sched.with_changes(semi_validations=None), 40) == 1

@@ -287,8 +287,10 @@ def test_default_preset_writes_every_field_and_the_others_only_what_differs():
         '"lr_milestones": [], "clip_len": 32, "queue_size": 256, "momentum": 0.99, "knn_every": 2, '
         '"pretrain_seeds": [0], "channels": [16, 32, 32, 64, 64], "strides": [1, 2, 1, 2, 1], "image_channels": 16, '
         '"image_depth": 1, "linear_epochs": 50, "linear_lr": 3.0, "linear_std_lr": 0.3, "finetune_epochs": 5, '
-        '"finetune_lr": 0.05, "semi_epochs": 3, "semi_steps": 20, "fractions": [0.05, 0.1], "seeds": [0, 1]}')
+        '"finetune_lr": 0.05, "semi_epochs": 3, "semi_steps": 20, "fractions": [0.05, 0.1], "seeds": [0, 1], '
+        '"semi_validations": 5}')
     assert SCHEDULES["full"].pretrain.channels is None and SCHEDULES["full"].evaluation.semi_steps is None
+    assert SCHEDULES["full"].evaluation.semi_validations is None
 
 
 def test_a_schedule_file_extends_a_preset_and_is_named_by_the_file(tmp_path):

@@ -9,7 +9,7 @@ import torch
 from ssal.inference import EmotionModel, fold_for_inference, save_classifier
 from ssal.inference import load as load_model
 from ssal.models import BackboneFeatures, build_encoder
-from ssal.models.fold import FoldedSTGCNBlock, bn_affine, fold_batchnorm, fold_bn_conv1x1, fold_conv_bn
+from ssal.models.fold import FoldedAFFTrunk, FoldedSTGCNBlock, bn_affine, fold_batchnorm, fold_bn_conv1x1, fold_conv_bn
 from ssal.models.heads import LinearClassifier
 from ssal.skeleton import EGAIT16, H36M17
 
@@ -59,9 +59,12 @@ def test_folded_encoder_equals_original(name, layout):
     enc = randomise(build_encoder(CONFIGS[name], layout)).eval()
     before = {k: v.clone() for k, v in enc.state_dict().items()}
     folded = fold_batchnorm(enc)
-    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules() if not _aff_kept(folded, m))
+    # every BatchNorm folded or turned into an affine map (the AFF branch's norm1 and final norm)
+    assert not any(isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)) for m in folded.modules())
     if name.startswith("stgcn"):
         assert all(isinstance(b, FoldedSTGCNBlock) for b in folded.backbone.blocks)
+    if name.startswith("cffn"):
+        assert isinstance(folded.image.blocks, FoldedAFFTrunk)
     x = torch.randn(5, 3, 23, layout.num_joints)
     with torch.inference_mode():
         out, ref = folded(x), enc(x)
@@ -73,14 +76,6 @@ def test_folded_encoder_equals_original(name, layout):
     assert all(torch.equal(before[k], v) for k, v in enc.state_dict().items())
     with pytest.raises(RuntimeError, match="inference only"):
         folded.train()(x)
-
-
-def _aff_kept(folded, m) -> bool:
-    """The AFF branch's norm1 (before the FFT) and final norm are kept by design."""
-    image = getattr(folded, "image", None)
-    if image is None:
-        return False
-    return m is image.norm or any(m is b.norm1 for b in image.blocks)
 
 
 def test_folded_backbone_view_and_grad_mode_agree():

@@ -422,6 +422,8 @@ class ClassifierSettings:
         eval_batch_size: batch size of feature extraction and validation.
         progress: show a progress bar.
         standardize: linear only; train on standardised features, folded into the head.
+        val_every: score the validation split every this many epochs and after the last
+            (``select="val"`` keeps the best of those epochs).
     """
 
     mode: Mode = "linear"
@@ -439,6 +441,7 @@ class ClassifierSettings:
     eval_batch_size: int = 256
     progress: bool = False
     standardize: bool = False
+    val_every: int = 1
 
     @classmethod
     def for_mode(cls, mode: Mode, **changes: Any) -> ClassifierSettings:
@@ -518,6 +521,8 @@ def train_classifier(
         raise SsalInputError("standardize", "feature standardisation applies to the linear protocol only")
     if mode == "linear" and augment is not None:
         raise SsalInputError("augment", "the linear protocol uses no augmentation")
+    if st.val_every < 1:
+        raise SsalInputError("val_every", f"must be a positive number of epochs (got {st.val_every})")
     if cfg.epochs < 1 or cfg.batch_size < 1:
         raise SsalInputError(
             "schedule", f"epochs and batch_size must be positive (got {cfg.epochs}, {cfg.batch_size})"
@@ -557,10 +562,12 @@ def train_classifier(
             raise FloatingPointError(
                 f"{mode} training diverged at epoch {epoch} (loss {loss}); lower the learning rate"
             )
-        val_acc, val_loss = validate() if validate is not None else (None, None)
+        scored = validate is not None and (epoch % st.val_every == 0 or epoch == cfg.epochs)
+        val_acc, val_loss = validate() if scored and validate is not None else (None, None)
         history.append({"epoch": epoch, "lr": current_lr, "loss": loss, "train_top1": train_acc,
                         "val_top1": val_acc, "val_loss": val_loss})
-        selector.update(epoch, fit_module, val_acc, val_loss)
+        if scored or validate is None:
+            selector.update(epoch, fit_module, val_acc, val_loss)
 
     selector.restore(fit_module)
     if linear and standardize:

@@ -16,7 +16,7 @@ sequences, a forward pass counting 1 and a backward pass 2 (a training pass 3):
 * a method's protocols: kNN and the linear probes encode every sequence twice per pretraining
   seed (the probes' heads train on cached features, counted as nothing); finetune is
   ``finetune_epochs x (3 x training + validation sequences)``; each semi-supervised fraction
-  ``epochs x (3 x labelled subset + validation sequences)`` per label-subset seed; SSAL's
+  ``epochs x 3 x labelled subset + validation passes x validation sequences`` per label-subset seed; SSAL's
   branch maps add two passes per seed;
 * the references: the same end-to-end and semi-supervised passes from scratch, and two
   passes per seed on the random initialisations.
@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from ..methods.registry import encoder_name
 from .experiment import Experiment
 from .pretraining import schedule_seeds
-from .protocols import semi_epochs
+from .protocols import semi_epochs, semi_val_every
 
 #: Passes counted per sequence: a forward pass, and a training (forward + backward) pass.
 FORWARD, TRAINING = 1.0, 3.0
@@ -187,7 +187,8 @@ def _end_to_end_cost(exp: Experiment) -> float:
     for f in s.fractions:
         epochs = semi_epochs(s, f, n_lab, exp.dataset.num_classes)
         subset = max(exp.dataset.num_classes, int(round(f * n_lab)))
-        cost += len(s.seeds) * epochs * (TRAINING * subset + FORWARD * n_val)
+        validations = -(-epochs // semi_val_every(s, epochs))
+        cost += len(s.seeds) * (epochs * TRAINING * subset + validations * FORWARD * n_val)
     return cost
 
 

@@ -71,6 +71,16 @@ def feature_description(encoder_config: Mapping[str, Any], view: nn.Module, feat
     return f"pooled {dim}-d" if encoder_config.get("out_dim") is None or feature == "backbone" else f"fc {dim}-d"
 
 
+def semi_val_every(s: EvalSchedule | Schedule, epochs: int) -> int:
+    """Epochs between validation passes of a semi-supervised run of ``epochs`` epochs: about
+    ``s.semi_validations`` passes, the last after the last epoch (every epoch if it is null)."""
+    if isinstance(s, Schedule):
+        s = s.evaluation
+    if not s.semi_validations:
+        return 1
+    return max(1, -(-epochs // s.semi_validations))
+
+
 def semi_epochs(s: EvalSchedule | Schedule, fraction: float, n_labelled: int, num_classes: int,
                 batch_size: int | None = None) -> int:
     """Epochs of one semi-supervised run: at least ``s.semi_epochs``, and enough for
@@ -210,7 +220,8 @@ class SemiSupervised(Protocol):
         for fraction in s.fractions:
             epochs = semi_epochs(s, fraction, len(train.labelled), train.num_classes)
             run = ctx.classifier_settings(ctx.end_to_end, epochs=epochs, lr=s.finetune_lr,
-                                          milestones=(max(1, int(epochs * 0.8)),))
+                                          milestones=(max(1, int(epochs * 0.8)),),
+                                          val_every=semi_val_every(s, epochs))
             result.update(semi_supervised(factory, train, ctx.val, ctx.test,
                                           SemiSettings(fractions=(fraction,), seeds=tuple(s.seeds), classifier=run),
                                           sampler=recording_sampler(train), device=ctx.exp.device))
@@ -302,4 +313,4 @@ def evaluate_encoder(exp: Experiment, name: str, make_encoder: Callable[[int], E
 
 __all__ = ["PROTOCOLS", "Protocol", "ProtocolContext", "register", "evaluate_encoder", "chosen_protocols",
            "FEATURES", "DEFAULT_PROTOCOLS", "SEED_PROTOCOLS", "SCRATCH_PROTOCOLS", "CLASSIFIER_FILES",
-           "feature_description", "semi_epochs"]
+           "feature_description", "semi_epochs", "semi_val_every"]

@@ -103,6 +103,7 @@ class EvalSchedule:
     semi_steps: int | None
     fractions: tuple[float, ...]
     seeds: tuple[int, ...]
+    semi_validations: int | None = 5
 
 
 _PRETRAIN_KEYS = tuple(f.name for f in fields(PretrainSchedule))

@@ -19,7 +19,9 @@ to float round-off (tested to 1e-5 in ``tests/inference/test_inference.py``):
 * AFF image branch: the stem's BN goes into the stem convolution, each block's ``norm2`` into the
   first 1x1 convolution of its channel MLP (a 1x1 convolution has no padding, so a BN before it
   folds exactly). ``norm1`` (before the FFT) and the final ``norm`` (its output is a feature map
-  callers read) stay, as eval-mode affine maps.
+  callers read) stay, as per-channel affine maps. Between the FFTs the frequency mask's complex
+  MLP runs as complex matrix products on the spectrum as the FFT lays it out
+  (:class:`FoldedAFFBlock`): no real/imaginary concatenation and split, no layout copy.
 
 The folded copy is for inference only: its layers refuse to run in training mode. The original
 encoder is not modified.
@@ -35,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .aff import AFFBackbone, AFFBlock
+from .aff import AFFBackbone, AFFBlock, BlockComplexLinear
 from .base import JointBatchNorm
 from .stgcn import STGCNBackbone, STGCNBlock, aggregate
 
@@ -183,14 +185,88 @@ def _fold_stgcn(backbone: STGCNBackbone) -> None:
     backbone.blocks = nn.ModuleList([FoldedSTGCNBlock(cast(STGCNBlock, b), backbone.A) for b in backbone.blocks])
 
 
+def _complex_layer(layer: BlockComplexLinear) -> tuple[Tensor, Tensor]:
+    """``(weight (C_out, C_in), bias (C_out, 1))``, complex, of a block-diagonal complex layer."""
+    w = torch.complex(torch.block_diag(*layer.weight_real.detach().unbind(0)),
+                      torch.block_diag(*layer.weight_imag.detach().unbind(0)))
+    return w, torch.complex(layer.bias_real.detach(), layer.bias_imag.detach()).unsqueeze(1)
+
+
+class FoldedAFFBlock(_InferenceOnly):
+    """An eval-mode :class:`~ssal.models.aff.AFFBlock` without copies between its FFTs.
+
+    ``n = s1 * x + t1`` (``norm1``); the spectrum ``X = rfft2(n)`` over (T, V), laid out
+    (N, C, T, F) as the FFT writes it; the frequency mask ``softshrink(W2 relu(W1 X + b1) + b2)``
+    with complex weight matrices applied over the channel axis by complex matrix products (the
+    real-stacked 1x1 convolutions of training need the real and imaginary parts concatenated on
+    the channel axis and split again); ``x2 = x + n + irfft2(X * mask)``; ``x2 + mlp(x2)`` with
+    ``norm2`` folded into the MLP's first 1x1 convolution. The block's arithmetic, reassociated.
+    """
+
+    scale1: Tensor  # buffers (register_buffer in __init__)
+    shift1: Tensor
+    w1: Tensor
+    b1: Tensor
+    w2: Tensor
+    b2: Tensor
+
+    def __init__(self, block: AFFBlock) -> None:
+        super().__init__()
+        s, t = bn_affine(cast(nn.BatchNorm2d, block.norm1))
+        self.register_buffer("scale1", s.float().view(1, -1, 1, 1))
+        self.register_buffer("shift1", t.float().view(1, -1, 1, 1))
+        self.lambd = float(block.mixer.sparsity_threshold)
+        for i, layer in ((1, block.mixer.fc1), (2, block.mixer.fc2)):
+            w, b = _complex_layer(layer)
+            self.register_buffer(f"w{i}", w)
+            self.register_buffer(f"b{i}", b)
+        mlp = copy.deepcopy(block.mlp)
+        mlp[0] = fold_bn_conv1x1(cast(nn.BatchNorm2d, block.norm2), cast(nn.Conv2d, block.mlp[0]))
+        self.mlp = mlp
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``x`` (N, C, T, V) -> the same shape."""
+        self._check_eval()
+        n, c, t, v = x.shape
+        normed = torch.addcmul(self.shift1, x, self.scale1)
+        spectrum = torch.fft.rfft2(normed, dim=(2, 3), norm="ortho")  # (N, C, T, V//2+1) complex
+        flat = spectrum.reshape(n, c, -1)
+        hidden = torch.matmul(self.w1, flat).add_(self.b1)
+        torch.view_as_real(hidden).relu_()  # ReLU on the real and imaginary parts
+        mask = torch.matmul(self.w2, hidden).add_(self.b2)
+        mask = torch.view_as_complex(F.softshrink(torch.view_as_real(mask), self.lambd))
+        filtered = (flat * mask).view_as(spectrum)
+        x2 = torch.fft.irfft2(filtered, s=(t, v), dim=(2, 3), norm="ortho").add_(normed).add_(x)
+        return self.mlp(x2).add_(x2)
+
+
+class FoldedAFFTrunk(_InferenceOnly):
+    """The AFF blocks (:class:`FoldedAFFBlock`) and the final ``norm`` (an affine map) of an
+    eval-mode :class:`~ssal.models.aff.AFFBackbone`: ``(N, C, T, V)`` -> the same shape."""
+
+    scale: Tensor  # buffers (register_buffer in __init__)
+    shift: Tensor
+
+    def __init__(self, blocks: nn.Sequential, norm: nn.BatchNorm2d) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList([FoldedAFFBlock(cast(AFFBlock, b)) for b in blocks])
+        s, t = bn_affine(norm)
+        self.register_buffer("scale", s.float().view(1, -1, 1, 1))
+        self.register_buffer("shift", t.float().view(1, -1, 1, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        self._check_eval()
+        for block in self.blocks:
+            x = block(x)
+        return torch.addcmul(self.shift, x, self.scale)
+
+
 def _fold_aff(backbone: AFFBackbone) -> None:
     backbone.input_norm = JointAffine(backbone.input_norm, 3, backbone.layout.num_joints)  # type: ignore[assignment]
     stem_conv, stem_bn, relu = backbone.stem
     backbone.stem = nn.Sequential(fold_conv_bn(cast(nn.Conv2d, stem_conv), cast(nn.BatchNorm2d, stem_bn)), relu)
-    for module in backbone.blocks:
-        block = cast(AFFBlock, module)
-        block.mlp[0] = fold_bn_conv1x1(cast(nn.BatchNorm2d, block.norm2), cast(nn.Conv2d, block.mlp[0]))
-        block.norm2 = nn.Identity()
+    backbone.blocks = FoldedAFFTrunk(backbone.blocks, backbone.norm)  # type: ignore[assignment]
+    backbone.norm = nn.Identity()  # type: ignore[assignment]
 
 
 M = TypeVar("M", bound=nn.Module)
@@ -210,4 +286,4 @@ def fold_batchnorm(encoder: M) -> M:
     return folded.eval()
 
 
-__all__ = ["FoldedSTGCNBlock", "JointAffine", "bn_affine", "fold_batchnorm", "fold_bn_conv1x1", "fold_conv_bn"]
+__all__ = ["FoldedAFFBlock", "FoldedAFFTrunk", "FoldedSTGCNBlock", "JointAffine", "bn_affine", "fold_batchnorm", "fold_bn_conv1x1", "fold_conv_bn"]
