@@ -28,6 +28,8 @@ TINY = Schedule.of("test", corpus_size=64, pretrain_epochs=1, batch_size=16, que
                 linear_epochs=3, finetune_epochs=1, semi_epochs=1, semi_steps=None, fractions=(0.1,), seeds=(0, 1),
                 pretrain_seeds=(0, 1))
 SSL = ("ssal", "aimclr", "mamp", "pstl", "skeletonclr")
+#: The stages in this process (the worker processes have their own test, below).
+ONE_PROCESS = {"run": {"workers": 1}}
 PRETRAIN_FILES = ("encoder.pt", "checkpoint.pt", "metrics.jsonl", "config.yaml")
 
 
@@ -39,7 +41,8 @@ def _mtimes(out: Path) -> dict[str, int]:
 def demo(tmp_path_factory):
     out = tmp_path_factory.mktemp("pipeline") / "demo"
     logs: list[str] = []
-    results = run_demo(out, TINY, progress=False, command="ssal demo --test", log=logs.append)
+    results = run_demo(out, TINY, progress=False, command="ssal demo --test", log=logs.append,
+                       config_overrides=ONE_PROCESS)
     return {"out": out, "results": results, "logs": logs, "mtimes": _mtimes(out),
             "saved": json.loads((out / "results.json").read_text())}
 
@@ -141,7 +144,8 @@ def test_demo_resume_reuses_pretrained_encoders(demo, monkeypatch):
     monkeypatch.setattr(pretraining, "pretrain", no_pretraining)
     logs: list[str] = []
     # (Without the semi-supervised runs, to keep the test short; pretraining is what is checked.)
-    results = run_demo(out, TINY.with_changes(fractions=()), resume=True, progress=False, log=logs.append)
+    results = run_demo(out, TINY.with_changes(fractions=()), resume=True, progress=False, log=logs.append,
+                       config_overrides=ONE_PROCESS)
     assert _mtimes(out) == demo["mtimes"]
     assert sum("pretrained encoder found" in line for line in logs) == len(SSL) * len(TINY.pretrain.pretrain_seeds)
     # the progress line counts them as done at once
@@ -159,7 +163,7 @@ def test_resume_with_another_pretraining_schedule_is_refused(demo):
     before = _mtimes(out)
     longer = TINY.with_changes(name="longer", pretrain_epochs=TINY.pretrain.pretrain_epochs + 1)
     with pytest.raises(SsalInputError, match="pretrain_epochs"):
-        run_demo(out, longer, resume=True, progress=False, log=lambda s: None)
+        run_demo(out, longer, resume=True, progress=False, log=lambda s: None, config_overrides=ONE_PROCESS)
     assert _mtimes(out) == before
     assert json.loads((out / "schedule.json").read_text())["pretrain_epochs"] == TINY.pretrain.pretrain_epochs
 
@@ -340,3 +344,58 @@ def test_report_says_what_each_method_was_trained_as(demo):
     assert all(line.endswith("(CPU plan)") for line in trained.values())
     report = (demo["out"] / "report.md").read_text()
     assert "## Methods as trained" in report and f"- pstl: {trained['pstl']}" in report
+
+
+def test_worker_processes_give_the_one_process_results(tmp_path):
+    """Two worker processes of one thread each against one process of one thread: the same
+    stages, the same numbers (every stage seeds itself), and the progress lines of each stage."""
+    import torch
+
+    small = TINY.with_changes(fractions=())
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        runs = {}
+        for workers in (1, 2):
+            logs: list[str] = []
+            runs[workers] = (run_demo(tmp_path / f"w{workers}", small, methods=("skeletonclr", "ssal"),
+                                      progress=False, log=logs.append,
+                                      config_overrides={"run": {"workers": workers}}), logs)
+    finally:
+        torch.set_num_threads(before)
+    (one, _), (two, logs) = runs[1], runs[2]
+    assert two["workers"] == {"processes": 2, "threads": 1}
+    assert set(one["methods"]) == set(two["methods"])
+    for m, res in one["methods"].items():
+        for proto in ("knn", "linear", "linear_std"):
+            if proto in res:
+                assert two["methods"][m][proto]["mean"] == pytest.approx(res[proto]["mean"], abs=1e-9), (m, proto)
+    stage_lines = [line for line in logs if line.startswith("[demo] stage ")]
+    n = 2 * len(small.pretrain.pretrain_seeds) + 2 + 2  # pretraining, protocols, 2 architectures
+    assert [int(line.split()[2]) for line in stage_lines] == list(range(1, n + 1))
+    # the worker's own lines came back to the job's log
+    assert any(line.startswith("[skeletonclr] pretraining took") for line in logs)
+    assert logs[0].startswith("[demo] 2 worker processes, 1 thread(s) each")
+
+
+def test_stage_pool_orders_waits_and_refuses_cycles(tmp_path):
+    from ssal.experiments.experiment import prepare_experiment
+    from ssal.experiments.stage_pool import Task, WorkerPlan, run_tasks
+
+    exp = prepare_experiment(tmp_path / "e", schedule=TINY, progress=False, log=lambda s: None)
+    # getattr(exp, name) is a module-level (picklable) function of the experiment
+    tasks = [Task("b", getattr, ("device",), after=("a",)), Task("a", getattr, ("seed",))]
+    for plan in (WorkerPlan(1, None), WorkerPlan(2, 1)):
+        order: list[str] = []
+        out = run_tasks(exp, tasks, plan, on_start=lambda t, seen=order: seen.append(t.key))
+        assert out == {"a": 0, "b": "cpu"} and order == ["a", "b"], plan
+    with pytest.raises(ValueError, match="wait for each other"):
+        run_tasks(exp, [Task("a", getattr, ("seed",), after=("b",)), Task("b", getattr, ("seed",), after=("a",))],
+                  WorkerPlan(1, None))
+    with pytest.raises(ValueError, match="unknown keys"):
+        run_tasks(exp, [Task("a", getattr, ("seed",), after=("z",))], WorkerPlan(1, None))
+    assert WorkerPlan.resolve(None, "cpu", cores=2) == WorkerPlan(2, 1)
+    assert WorkerPlan.resolve(None, "cpu", cores=16) == WorkerPlan(4, 4)
+    assert WorkerPlan.resolve(None, "cuda", cores=16) == WorkerPlan(1, None)
+    assert WorkerPlan.resolve(None, "cpu", cores=1) == WorkerPlan(1, None)
+    assert WorkerPlan.resolve(3, "cpu", cores=2) == WorkerPlan(3, 1)

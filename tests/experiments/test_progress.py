@@ -105,3 +105,27 @@ def test_a_stage_outside_the_plan_is_counted_and_keys_are_unique():
 def test_durations(seconds, text):
     assert format_duration(seconds) == text
     assert parse_duration(text) == max(0, round(seconds))
+
+
+def test_concurrent_stages_end_at_done_and_share_the_time_left():
+    clock, logs = Clock(), []
+    job = JobProgress(_plan(), logs.append, job="demo", clock=clock, workers=2)
+    job.start("p:a:0")
+    job.start("p:a:1")  # both run at once: starting the second does not end the first
+    clock.now += 20
+    job.done("p:a:0")  # 20 s for 10 units: 2 s per unit
+    job.start("p:b:0")
+    clock.now += 10
+    job.done("p:a:1")  # 30 s for 10 units: now (20 + 30) / 20 = 2.5 s per unit of pretraining
+    job.start("e:a")
+    lines = _parsed(logs)
+    assert [k for k, *_ in lines] == [1, 2, 3, 4]
+    # stage 3 (b's pretraining, 20 units) and 4 later: at 2 s per unit, what is left is shared
+    # by the two workers: (20 + 5 + 5 + 4) units x 2 s / 2 = 34 s
+    assert lines[2][3] == pytest.approx(34, abs=1)
+    # stage 4: e:a, e:b, r:x left at 2.5 s per unit of pretraining (nothing else timed yet):
+    # (5 + 5 + 4) x 2.5 / 2 = 17.5 s
+    assert lines[3][3] == pytest.approx(17.5, abs=1)
+    clock.now += 5
+    job.finish()
+    assert logs[-1] == "[demo] 4 of 6 stages done in 0:00:35"

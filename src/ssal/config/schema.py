@@ -519,6 +519,11 @@ class RunConfig:
     max_steps: Optional[int] = _num(None, ge=1, le=_BIG)
     #: torch intra-op threads (``None``: torch's default).
     threads: Optional[int] = _num(None, ge=1, le=4096)
+    #: Worker processes of a job's independent stages (``ssal demo``, ``ssal reproduce``:
+    #: pretraining seeds, evaluations, references; ssal.experiments.stage_pool). ``None``: one
+    #: per core, one thread each, on a CPU with 2-4 cores; 4 sharing the cores on more; 1 on a
+    #: GPU. ``1``: every stage in the job's own process.
+    workers: Optional[int] = _num(None, ge=1, le=256)
     #: Scalars (loss and its parts, lr, throughput, kNN accuracy) to ``<run>/tensorboard``;
     #: needs the ``tensorboard`` extra.
     tensorboard: bool = False

@@ -28,62 +28,100 @@ from ..data.splits import kfold, stratified_split
 from ..errors import SsalInputError
 from ..evaluation import summarize_runs, write_report
 from ..methods.registry import encoder_name
-from .experiment import Experiment, describe, describe_method, method_config, prepare_experiment, split_fractions
+from .experiment import (
+    Experiment,
+    configured,
+    describe,
+    describe_method,
+    method_config,
+    prepare_experiment,
+    split_fractions,
+)
 from .figures import machine_description, make_plots
 from .notes import compare
-from .pretraining import SSL_METHODS, pretrain_seeds, run_pretraining
+from .pretraining import SSL_METHODS, pretrain_seed, pretrain_seeds, run_pretraining, seed_run_dirs
 from .progress import JobProgress, evaluate_key, pretrain_key, protocol_stages, references_key
 from .protocols import SEED_PROTOCOLS
 from .references import evaluate_from_scratch
 from .schedule import SCHEDULES, Schedule, load_schedule
 from .seeds import evaluate_pretrained, evaluate_seeds
+from .stage_pool import Task, WorkerPlan, run_tasks
+
+
+def _pretrain_stage(exp: Experiment, method: str, seed: int) -> tuple[int, Path]:
+    return pretrain_seed(exp, method, method, seed)
+
+
+def _evaluate_stage(exp: Experiment, method: str, runs: list[tuple[int, Path]]) -> dict[str, Any]:
+    out = {method: evaluate_seeds(exp, method, method, runs)}
+    if encoder_name(method) == "cffn":
+        # SSAL is evaluated on the fused vector (the paper's); its branch maps pooled are
+        # reported beside it, as the baselines' ST-GCN is read on its pooled maps.
+        out[f"{method} (branch maps)"] = evaluate_seeds(exp, method, method, runs, protocols=SEED_PROTOCOLS,
+                                                        feature="backbone", suffix="/backbone")
+    return out
+
+
+def _references_stage(exp: Experiment, arch_method: str) -> dict[str, Any]:
+    arch = encoder_name(arch_method)
+    sup, rnd = evaluate_from_scratch(exp, arch_method)
+    return {f"supervised-{arch}": sup, f"random-{arch}": rnd}
+
+
+def protocol_tasks(exp: Experiment, methods: Sequence[str], references: bool = True) -> list[Task]:
+    """The stages of :func:`run_protocols` as :class:`~.stage_pool.Task` objects, keyed as
+    :func:`~.progress.protocol_stages` keys them: every pretraining seed, the references (which
+    wait for nothing), then each method's protocols after its pretraining seeds."""
+    tasks = [Task(pretrain_key(m, seed), _pretrain_stage, (m, seed), reused=(d / "encoder.pt").is_file(),
+                  partial=(d / "checkpoint.pt").is_file())
+             for m in methods for seed, d in seed_run_dirs(exp, m)]
+    if references:
+        first_of_arch: dict[str, str] = {}  # one method per encoder architecture names its settings
+        for m in methods:
+            first_of_arch.setdefault(encoder_name(m), m)
+        tasks += [Task(references_key(encoder_name(m)), _references_stage, (m,)) for m in first_of_arch.values()]
+    for m in methods:
+        runs = [(seed, d / "encoder.pt") for seed, d in seed_run_dirs(exp, m)]
+        tasks.append(Task(evaluate_key(m), _evaluate_stage, (m, runs),
+                          after=tuple(pretrain_key(m, seed) for seed, _ in runs)))
+    return tasks
 
 
 def run_protocols(exp: Experiment, methods: Sequence[str], command: str,
                   references: bool = True, job: str = "demo") -> dict[str, Any]:
     """Pretrain and evaluate ``methods`` plus the from-scratch references; write the report.
 
-    At the start of each stage ``exp.log`` gets a line ``[job] stage k of n: ...`` with the
-    estimated time left (:mod:`.progress`)."""
+    The stages run in ``run.workers`` processes (:mod:`.stage_pool`); at the start of each
+    ``exp.log`` gets a line ``[job] stage k of n: ...`` with the estimated time left
+    (:mod:`.progress`)."""
     t0 = time.perf_counter()
     results: dict[str, Any] = {"methods": {}, "dataset": describe(exp), "schedule": exp.schedule.to_dict(),
                                "notes": []}
-    stages = JobProgress(protocol_stages(exp, methods, references), exp.log, job=job)
-
-    def before(m: str) -> Callable[[int, Path], None]:
-        def start(seed: int, run_dir: Path) -> None:
-            stages.start(pretrain_key(m, seed), reused=(run_dir / "encoder.pt").is_file(),
-                         partial=(run_dir / "checkpoint.pt").is_file())
-        return start
-
-    seed_runs = {m: pretrain_seeds(exp, m, m, before=before(m)) for m in methods}
-    pretrained = {m: runs[0][1] for m, runs in seed_runs.items()}
-    for m, runs in seed_runs.items():
-        stages.start(evaluate_key(m))
-        results["methods"][m] = evaluate_seeds(exp, m, m, runs)
-        if encoder_name(m) == "cffn":
-            # SSAL is evaluated on the fused vector (the paper's); its branch maps pooled are
-            # reported beside it, as the baselines' ST-GCN is read on its pooled maps.
-            results["methods"][f"{m} (branch maps)"] = evaluate_seeds(
-                exp, m, m, runs, protocols=SEED_PROTOCOLS, feature="backbone", suffix="/backbone")
-    if references:
-        first_of_arch: dict[str, str] = {}  # one method per encoder architecture names its settings
-        for m in methods:
-            first_of_arch.setdefault(encoder_name(m), m)
-        for arch_method in first_of_arch.values():
-            arch = encoder_name(arch_method)
-            stages.start(references_key(arch))
-            sup, rnd = evaluate_from_scratch(exp, arch_method)
-            results["methods"][f"supervised-{arch}"] = sup
-            results["methods"][f"random-{arch}"] = rnd
+    plan = WorkerPlan.resolve(configured("run", exp.config_overrides)["workers"], _device(exp))
+    if plan.workers > 1:
+        exp.log(f"[{job}] {plan.workers} worker processes, {plan.threads} thread(s) each (run.workers)")
+    stages = JobProgress(protocol_stages(exp, methods, references), exp.log, job=job, workers=plan.workers)
+    tasks = protocol_tasks(exp, methods, references)
+    done = run_tasks(exp, tasks, plan, on_start=lambda t: stages.start(t.key, reused=t.reused, partial=t.partial),
+                     on_done=lambda t: stages.done(t.key))
     stages.finish()
+    for m in methods:  # the table's order: each method (and its branch maps), then the references
+        results["methods"].update(done[evaluate_key(m)])
+    for t in tasks:
+        if t.key.startswith("references:"):
+            results["methods"].update(done[t.key])
+    pretrained = {m: done[pretrain_key(m, seed_run_dirs(exp, m)[0][0])][1] for m in methods}
     results["trained"] = {m: describe_method(method_config(exp, m), exp.schedule.pretrain.cpu_plan) for m in methods}
     results["seconds"] = round(time.perf_counter() - t0, 1)
+    results["workers"] = {"processes": plan.workers, "threads": plan.threads}
     results["notes"].extend(compare(results))
     plots = make_plots(exp, results, pretrained)
-    dev = exp.device if exp.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-    write_report(exp.out, results, plots, command=command, machine=machine_description(dev))
+    write_report(exp.out, results, plots, command=command, machine=machine_description(_device(exp)))
     return results
+
+
+def _device(exp: Experiment) -> str:
+    return exp.device if exp.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def run_demo(out: str | Path = "runs/demo", schedule: str | Path | Schedule = "default", *,
@@ -182,4 +220,4 @@ def run_ablation(out: str | Path, schedule: Schedule, *, data: Any = "builtin", 
     return results
 
 
-__all__ = ["run_protocols", "run_demo", "run_kfold", "ablation_variants", "run_ablation"]
+__all__ = ["protocol_tasks", "run_protocols", "run_demo", "run_kfold", "ablation_variants", "run_ablation"]

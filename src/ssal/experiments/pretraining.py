@@ -43,22 +43,34 @@ def seed_run_name(name: str, seed: int, first: int) -> str:
     return name if seed == first else f"{name}-seed{seed}"
 
 
+def pretrain_seed(exp: Experiment, name: str, method: str, seed: int,
+                  extra: Mapping[str, Any] | None = None) -> tuple[int, Path]:
+    """Pretrain ``method`` with ``seed`` into its seed's run directory (:func:`seed_run_name`);
+    ``(seed, encoder.pt)``."""
+    from ..config import deep_merge
+
+    cfg = deep_merge(dict(extra or {}), {"seed": seed}, strict=False)
+    return seed, run_pretraining(exp, seed_run_name(name, seed, schedule_seeds(exp)[0]), method, cfg)
+
+
+def seed_run_dirs(exp: Experiment, name: str) -> list[tuple[int, Path]]:
+    """``[(seed, run directory)]`` of ``name``'s pretraining seeds, first seed first."""
+    seeds = schedule_seeds(exp)
+    return [(seed, exp.out / seed_run_name(name, seed, seeds[0])) for seed in seeds]
+
+
 def pretrain_seeds(exp: Experiment, name: str, method: str, extra: Mapping[str, Any] | None = None,
                    before: Callable[[int, Path], None] | None = None) -> list[tuple[int, Path]]:
     """Pretrain ``method`` once per seed of the schedule; ``[(seed, encoder.pt)]``, first seed first.
 
     ``before(seed, run_dir)`` is called before each seed's run (e.g. a progress line)."""
-    from ..config import deep_merge
-
-    seeds = schedule_seeds(exp)
     out = []
-    for seed in seeds:
-        cfg = deep_merge(dict(extra or {}), {"seed": seed}, strict=False)
-        run_name = seed_run_name(name, seed, seeds[0])
+    for seed, run_dir in seed_run_dirs(exp, name):
         if before is not None:
-            before(seed, exp.out / run_name)
-        out.append((seed, run_pretraining(exp, run_name, method, cfg)))
+            before(seed, run_dir)
+        out.append(pretrain_seed(exp, name, method, seed, extra))
     return out
 
 
-__all__ = ["SSL_METHODS", "run_pretraining", "schedule_seeds", "seed_run_name", "pretrain_seeds"]
+__all__ = ["SSL_METHODS", "run_pretraining", "schedule_seeds", "seed_run_name", "seed_run_dirs", "pretrain_seed",
+           "pretrain_seeds"]

@@ -81,17 +81,21 @@ def parse_duration(text: str) -> float:
 class JobProgress:
     """The stages of a job and the line logged at the start of each (module docstring).
 
-    ``clock`` (seconds) is :func:`time.perf_counter` unless a test gives its own.
+    ``workers``: stages that run at once (:mod:`.stage_pool`). With one, a stage ends when the
+    next starts; with more, each ends at :meth:`done`, and the time left is the remaining
+    cost shared among the workers. ``clock`` (seconds) is :func:`time.perf_counter` unless a
+    test gives its own.
     """
 
     stages: list[Stage]
     log: Callable[[str], None]
     job: str = "job"
     clock: Callable[[], float] = time.perf_counter
+    workers: int = 1
     _by_key: dict[str, Stage] = field(init=False)
     _started: list[str] = field(init=False, default_factory=list)
     _timed: list[tuple[Stage, float]] = field(init=False, default_factory=list)
-    _current: tuple[Stage, float, bool] | None = field(init=False, default=None)
+    _running: dict[str, tuple[Stage, float, bool]] = field(init=False, default_factory=dict)
     _t0: float = field(init=False)
 
     def __post_init__(self) -> None:
@@ -107,12 +111,13 @@ class JobProgress:
         return len(self.stages)
 
     def start(self, key: str, *, reused: bool = False, partial: bool = False) -> None:
-        """Close the running stage and log the line of stage ``key``.
+        """Log the line of stage ``key`` (with one worker, the running stage ends here).
 
         ``reused``: its result exists already (done at once, as if it took no time);
         ``partial``: it resumes part-way (it runs, but is not timed for the rates)."""
         now = self.clock()
-        self._close(now)
+        if self.workers <= 1:
+            self._close_all(now)
         stage = self._by_key.get(key)
         if stage is None:  # a stage the plan did not list: counted from now on
             stage = Stage(key, key, 0.0, "other", "other")
@@ -123,16 +128,22 @@ class JobProgress:
         words = "time left unknown (no stage timed yet)" if left is None else f"time left ~{format_duration(left)}"
         self.log(f"[{self.job}] stage {len(self._started)} of {self.total}: {stage.label}"
                  f"{' (reused)' if reused else ''} (elapsed {format_duration(now - self._t0)}, {words})")
-        self._current = None if reused else (stage, now, not partial)
+        if not reused:
+            self._running[key] = (stage, now, not partial)
+
+    def done(self, key: str) -> None:
+        """Stage ``key`` has ended (needed with several workers; harmless with one)."""
+        self._close(key, self.clock())
 
     def finish(self) -> None:
-        """Close the last stage and log the job's total time."""
+        """Close the running stages and log the job's total time."""
         now = self.clock()
-        self._close(now)
+        self._close_all(now)
         self.log(f"[{self.job}] {len(self._started)} of {self.total} stages done in {format_duration(now - self._t0)}")
 
     def time_left(self, include: Stage | None = None) -> float | None:
-        """Estimated seconds of ``include`` and of every stage not started yet (None: unknown)."""
+        """Estimated seconds of ``include`` and of every stage not started yet, shared among
+        the workers (None: unknown)."""
         pending = [s for s in self.stages if s.key not in self._started]
         if include is not None:
             pending.append(include)
@@ -142,14 +153,17 @@ class JobProgress:
             if rate is None:
                 return None
             total += s.cost * rate
-        return total
+        return total / max(1, min(self.workers, len(pending)))
 
-    def _close(self, now: float) -> None:
-        if self._current is not None:
-            stage, t, timed = self._current
+    def _close(self, key: str, now: float) -> None:
+        if key in self._running:
+            stage, t, timed = self._running.pop(key)
             if timed and stage.cost > 0:
                 self._timed.append((stage, now - t))
-        self._current = None
+
+    def _close_all(self, now: float) -> None:
+        for key in list(self._running):
+            self._close(key, now)
 
     def _rate(self, stage: Stage) -> float | None:
         """Seconds per unit of cost, from the finished stages most like ``stage``."""

@@ -212,7 +212,7 @@ class FoldedAFFBlock(_InferenceOnly):
 
     def __init__(self, block: AFFBlock) -> None:
         super().__init__()
-        s, t = bn_affine(cast(nn.BatchNorm2d, block.norm1))
+        s, t = bn_affine(block.norm1)
         self.register_buffer("scale1", s.float().view(1, -1, 1, 1))
         self.register_buffer("shift1", t.float().view(1, -1, 1, 1))
         self.lambd = float(block.mixer.sparsity_threshold)
