@@ -5,8 +5,8 @@ checkpoint is written with ``ssal.inference.save_classifier`` (untrained weights
 emotions) and loaded back with ``ssal.load``, so the figure includes everything a user's
 ``predict`` call does (input checks, batching, softmax). Printed per encoder:
 
-* ``MFLOP/seq``: matmul + convolution FLOPs of one sequence (``torch.utils.flop_counter``;
-  2 per multiply-add; element-wise work is not counted);
+* ``MFLOP/seq``: matmul + convolution FLOPs of one sequence of the encoder as trained
+  (``torch.utils.flop_counter``; 2 per multiply-add; element-wise work and FFTs are not counted);
 * ``seq/s`` of ``predict`` with the BatchNorm-folded channels-last encoder (``optimize=True``,
   the default) and with the checkpoint's own encoder (``optimize=False``); with ``--onnx`` also
   of the ONNX export through onnxruntime;
@@ -104,7 +104,9 @@ def main() -> None:
                             classes=["angry", "happy", "neutral", "sad"], preprocess=None, clip_len=None,
                             protocol="linear", method=method)
             fast = ssal.load(path, device=DEVICE)
-            flops = flops_per_sequence(fast.runner, args.T, v)
+            # The model's FLOPs: counted on the encoder as trained (the folded copy computes the
+            # same function; the counter would count its complex products as real ones).
+            flops = flops_per_sequence(enc.to(DEVICE).eval(), args.T, v)
             variants = [("folded", fast), ("checkpoint", ssal.load(path, device=DEVICE, optimize=False))]
             if args.onnx and DEVICE.type == "cpu":
                 from ssal.inference.export import export_model

@@ -288,7 +288,7 @@ def test_default_preset_writes_every_field_and_the_others_only_what_differs():
     # The flat record written to schedule.json and results.json (tuples as JSON lists).
     assert json.dumps(SCHEDULES["quick"].to_dict()) == (
         '{"name": "quick", "corpus_size": 600, "pretrain_epochs": 4, "batch_size": 64, "lr": 0.1, '
-        '"lr_milestones": [], "clip_len": 32, "queue_size": 256, "momentum": 0.99, "knn_every": 2, '
+        '"lr_milestones": [], "clip_len": 24, "queue_size": 256, "momentum": 0.99, "knn_every": 2, '
         '"pretrain_seeds": [0], "channels": [16, 32, 32, 64, 64], "strides": [1, 2, 1, 2, 1], "image_channels": 16, '
         '"image_depth": 1, "linear_epochs": 50, "linear_lr": 3.0, "linear_std_lr": 0.3, "finetune_epochs": 5, '
         '"finetune_lr": 0.05, "semi_epochs": 3, "semi_steps": 20, "fractions": [0.05, 0.1], "seeds": [0, 1], '

@@ -61,7 +61,8 @@ class PretrainSchedule:
         by the ratio of the epochs); a MoCo learner the queue and momentum; an
         ST-GCN or CFFN encoder the reduced widths, CFFN its image branch. A CPU plan (``channels``
         set) also applies the preset's own ``cpu_plan`` (:func:`ssal.methods.registry.method_cpu_plan`:
-        PSTL's smaller projector, MAMP's smaller transformer)."""
+        PSTL's smaller projector, MAMP's smaller transformer, whose window of frames is then the
+        schedule's clip length)."""
         model: dict[str, Any] = {"augment": {"general": {"clip_len": self.clip_len}}}
         if method_learner(method) == "moco":
             model.update(queue_size=self.queue_size, momentum=self.momentum)
@@ -86,6 +87,8 @@ class PretrainSchedule:
         overrides = {"model": model, "train": train, "run": {"knn_every": self.knn_every}}
         if self.cpu_plan:
             overrides = deep_merge(overrides, method_cpu_plan(method), strict=False)
+            if encoder_name(method) == "transformer":  # its window is the schedule's clip
+                overrides = deep_merge(overrides, {"model": {"encoder": {"num_frames": self.clip_len}}}, strict=False)
         return overrides
 
 
