@@ -17,7 +17,7 @@ emotions) and loaded back with ``ssal.load``, so the figure includes everything 
 Single process, ``torch`` intra-op threads as given (default: all cores). The load average is
 printed beside each row: on a shared machine read the fractions, not the seconds.
 
-    python benchmarks/bench_predict.py [--n 1024] [--T 75] [--batch 256] [--reps 3] [--onnx]
+    python benchmarks/bench_predict.py [--n 1024] [--T 75] [--batch 256] [--reps 3] [--onnx] [--allocator reuse]
 """
 
 from __future__ import annotations
@@ -73,7 +73,13 @@ def main() -> None:
     ap.add_argument("--methods", nargs="+", default=["aimclr", "ssal"])
     ap.add_argument("--onnx", action="store_true", help="also time the ONNX export through onnxruntime")
     ap.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    ap.add_argument("--allocator", default="system",
+                    help="host allocator policy of this process (ssal.training.allocator; default: glibc's own)")
     args = ap.parse_args()
+    if args.allocator != "system":
+        from ssal.training.allocator import set_allocator_policy
+
+        set_allocator_policy(args.allocator)
     global DEVICE
     DEVICE = torch.device(args.device)
     if args.threads:
@@ -90,7 +96,7 @@ def main() -> None:
     v = EGAIT16.num_joints
     x = (np.random.default_rng(0).standard_normal((args.n, 3, args.T, v)) * 0.3).astype(np.float32)
     print(f"input ({args.n}, 3, {args.T}, {v}) float32, predict batch_size {args.batch}, clip_len None, "
-          f"device {DEVICE}, {torch.get_num_threads()} threads")
+          f"device {DEVICE}, {torch.get_num_threads()} threads, allocator {args.allocator}")
     print(f"{'encoder':<8}{'variant':<14}{'MFLOP/seq':>10}{'seq/s':>9}{'GFLOP/s':>9}{'matmul GFLOP/s':>16}"
           f"{'limit seq/s':>13}{'of limit':>10}{'load 1m':>9}")
     with tempfile.TemporaryDirectory() as tmp:

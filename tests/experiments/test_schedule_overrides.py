@@ -31,3 +31,14 @@ def test_reference_plan_has_no_cpu_plan():
     assert full.pretrain.channels is None
     o = full.overrides("pstl")
     assert "pstl" not in o["model"] and "encoder" not in o["model"]
+
+
+def test_mamps_window_is_the_schedules_clip_on_the_cpu_plan_only():
+    for clip in (24, 32):
+        o = SCHEDULES["default"].with_changes(clip_len=clip).overrides("mamp")
+        assert o["model"]["encoder"]["num_frames"] == clip
+        assert o["model"]["augment"]["general"]["clip_len"] == clip
+        assert o["model"]["encoder"]["dim"] == 64  # the rest of the preset's CPU plan
+    full = SCHEDULES["full"].overrides("mamp")
+    assert "encoder" not in full["model"]
+    assert resolve_config("mamp", overrides=full)["model"]["encoder"]["num_frames"] == 120

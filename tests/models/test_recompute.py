@@ -102,3 +102,33 @@ def test_recompute_under_autocast(dtype):
     ya.float().sum().backward()
     yb.float().sum().backward()
     torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-2, atol=1e-2)
+
+
+def test_flop_counter_and_global_module_hooks_survive_the_backward_pass():
+    """Tools that hook every module (FlopCounterMode's module tracker) run through a training
+    step; the recomputation's FLOPs are counted (it runs the blocks' forward once more)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    net, plain = _pair(3)
+    x = torch.randn(4, 3, 16, 16)
+    counts = []
+    for model, ctx in ((net, None), (plain, recompute_disabled())):
+        counter = FlopCounterMode(display=False)
+        if ctx is not None:
+            ctx.__enter__()
+        try:
+            with counter:
+                model(x).sum().backward()
+        finally:
+            if ctx is not None:
+                ctx.__exit__(None, None, None)
+        counts.append(counter.get_total_flops())
+    assert counts[0] > counts[1] > 0
+    # global hooks are back in place after the step
+    seen = []
+    handle = torch.nn.modules.module.register_module_forward_hook(lambda m, i, o: seen.append(type(m).__name__))
+    try:
+        net(x).sum().backward()
+    finally:
+        handle.remove()
+    assert "AFFBlock" in seen

@@ -116,7 +116,10 @@ def run_protocols(exp: Experiment, methods: Sequence[str], command: str,
     results["workers"] = {"processes": plan.workers, "threads": plan.threads}
     results["notes"].extend(compare(results))
     plots = make_plots(exp, results, pretrained)
-    write_report(exp.out, results, plots, command=command, machine=machine_description(_device(exp)))
+    machine = machine_description(_device(exp))
+    if plan.workers > 1:
+        machine += f"; stages in {plan.workers} worker processes of {plan.threads} thread(s) each (run.workers)"
+    write_report(exp.out, results, plots, command=command, machine=f"{machine}; wall time {results['seconds']:.0f} s")
     return results
 
 

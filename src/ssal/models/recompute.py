@@ -54,6 +54,35 @@ def recompute_applicable(module: nn.Module, x: Tensor) -> bool:
     return x.requires_grad or any(p.requires_grad for p in module.parameters())
 
 
+#: The global module hooks of torch.nn (``register_module_forward_hook`` and the like).
+_GLOBAL_HOOKS = ("_global_forward_pre_hooks", "_global_forward_hooks", "_global_forward_hooks_always_called",
+                 "_global_forward_hooks_with_kwargs", "_global_backward_pre_hooks", "_global_backward_hooks",
+                 "_global_is_full_backward_hook")
+
+
+@contextmanager
+def _without_global_module_hooks() -> Iterator[None]:
+    """Global module hooks switched off for the recomputation: it is not a forward pass of the
+    model, and tools that hook every module (``torch.utils.flop_counter.FlopCounterMode``'s
+    module tracker) would register gradient hooks inside this node's backward pass, which the
+    autograd engine refuses there. Their ops are still seen by dispatch modes (FLOP counting)."""
+    from torch.nn.modules import module as nn_module
+
+    saved = {name: getattr(nn_module, name, None) for name in _GLOBAL_HOOKS}
+    if not any(saved.values()):  # nothing registered: the common case
+        yield
+        return
+    try:
+        for name, hooks in saved.items():
+            if hooks is not None:
+                setattr(nn_module, name, type(hooks)())
+        yield
+    finally:
+        for name, hooks in saved.items():
+            if hooks is not None:
+                setattr(nn_module, name, hooks)
+
+
 class _Recomputed(torch.autograd.Function):
     @staticmethod
     def forward(ctx, module: nn.Module, names: tuple[str, ...], x: Tensor, *params: Tensor) -> Tensor:
@@ -72,7 +101,8 @@ class _Recomputed(torch.autograd.Function):
         leaves = [t.detach().requires_grad_(need) for t, need in zip((x, *params), needs)]
         state: dict[str, Tensor] = dict(zip(ctx.names, leaves[1:]))
         state.update({name: b.clone() for name, b in ctx.module.named_buffers()})
-        with torch.enable_grad(), torch.autocast(ctx.device_type, dtype=ctx.amp_dtype, enabled=ctx.amp):
+        with torch.enable_grad(), torch.autocast(ctx.device_type, dtype=ctx.amp_dtype, enabled=ctx.amp), \
+                _without_global_module_hooks():
             y = functional_call(ctx.module, state, (leaves[0],), {"recompute": False}, strict=True)
         wanted = [t for t in leaves if t.requires_grad]
         grads = iter(torch.autograd.grad(y, wanted, grad_y, allow_unused=True) if wanted else ())
