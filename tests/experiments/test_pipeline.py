@@ -338,7 +338,7 @@ def test_report_says_what_each_method_was_trained_as(demo):
     trained = demo["saved"]["trained"]
     assert set(trained) == set(SSL)
     assert trained["pstl"].startswith("ST-GCN 8-16; Barlow Twins on 3 views, projector 1024; adam lr 0.005")
-    assert trained["mamp"].startswith("transformer dim 64, depth 4, 4 heads, 32 frames in 4-frame tokens; masked motion")
+    assert trained["mamp"].startswith("transformer dim 64, depth 4, 4 heads, 20 frames in 4-frame tokens; masked motion")
     assert trained["aimclr"].startswith("ST-GCN 8-16; MoCo, queue 40") and "strong view extreme" in trained["aimclr"]
     assert "AFF 8 channels x 1" in trained["ssal"]
     assert all(line.endswith("(CPU plan)") for line in trained.values())
