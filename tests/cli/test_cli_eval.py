@@ -227,3 +227,22 @@ def test_knn_on_given_data_splits_with_the_checkpoints_fractions(run, capsys):
     cfg = load_checkpoint(run / "pre" / "encoder.pt")["config"]["data"]
     expected = stratified_split(given.y, val=cfg["val_fraction"], test=cfg["test_fraction"], seed=0)
     assert _results(out)["knn"]["n"] == len(expected["test"]) > 0
+
+
+def test_predict_and_embed_set_their_allocator_policy(run, capsys, tmp_path, monkeypatch):
+    import ssal.training.allocator
+    from ssal.config.schema import PREDICT_ALLOCATOR
+
+    seen: list[str] = []
+    monkeypatch.setattr(ssal.training.allocator, "set_allocator_policy", lambda policy: seen.append(policy) or True)
+    ds = generate(6, seed=3)
+    save_dataset(ds, tmp_path / "d.npz")
+    clf = run / "linear" / "classifier.pt"
+    assert _cli(["predict", "--checkpoint", clf, tmp_path / "d.npz", "--out", tmp_path / "p.csv"], capsys)[0] == 0
+    assert _cli(["predict", "--checkpoint", clf, tmp_path / "d.npz", "--out", tmp_path / "q.csv",
+                 "--allocator", "system"], capsys)[0] == 0
+    assert _cli(["embed", "--checkpoint", clf, tmp_path / "d.npz", "--out", tmp_path / "e.npy"], capsys)[0] == 0
+    assert seen == [PREDICT_ALLOCATOR, "system", PREDICT_ALLOCATOR] and PREDICT_ALLOCATOR == "reuse"
+    with pytest.raises(SystemExit) as exc:  # argparse: one line naming the choices, exit code 2
+        main(["predict", "--checkpoint", str(clf), str(tmp_path / "d.npz"), "--allocator", "huge"])
+    assert exc.value.code == 2 and "invalid choice: 'huge'" in capsys.readouterr().err

@@ -11,6 +11,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from ..config.schema import ALLOCATOR_POLICIES, PREDICT_ALLOCATOR
 from ..errors import SsalInputError, display_path
 from .options import add_data_arguments, add_device_argument, add_settings_arguments, data_config
 from .video_cmd import add_video_flags, settings_from_args
@@ -38,6 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _add_model_input_options(p: argparse.ArgumentParser) -> None:
     """The options predict and embed share: --overwrite, --device, how the input is read."""
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    p.add_argument("--allocator", choices=ALLOCATOR_POLICIES, default=PREDICT_ALLOCATOR,
+                   help=f"host allocator policy of this process (default {PREDICT_ALLOCATOR}; see run.allocator)")
     add_device_argument(p)
     add_data_arguments(p, source=False, labels=False)
     add_settings_arguments(p)
@@ -97,7 +100,9 @@ def run_predict(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     from ..checkpoint import atomic_write_text
     from ..inference import load
+    from ..training.allocator import set_allocator_policy
 
+    set_allocator_policy(args.allocator)
     model = load(args.checkpoint, device=args.device)
     if not model.has_classifier:
         raise SsalInputError(display_path(args.checkpoint), "this is a pretrained encoder without a classifier; "
@@ -135,7 +140,9 @@ def run_embed(args: argparse.Namespace) -> int:
 def _embed(args: argparse.Namespace) -> int:
     from ..checkpoint import atomic_write_bytes
     from ..inference import load
+    from ..training.allocator import set_allocator_policy
 
+    set_allocator_policy(args.allocator)
     model = load(args.checkpoint, device=args.device)
     if args.input == "builtin":
         from ..config import DEFAULTS

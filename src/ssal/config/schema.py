@@ -35,6 +35,11 @@ AMP_MODES = ("auto", "bf16", "off")
 COMPILE_BACKENDS = ("inductor", "aot_eager", "eager")
 BN_MODES = ("shuffle", "sync", "local")
 ALLOCATOR_POLICIES = ("reuse", "release", "bounded", "system")
+#: The allocator policy of ``ssal predict`` / ``ssal embed`` (``--allocator``): an inference
+#: process repeats one batch's shapes, so keeping freed blocks costs no fragmentation and saves
+#: the page faults of every large temporary (15-30% of predict's time on 2 cores,
+#: benchmarks/RESULTS.md section 2).
+PREDICT_ALLOCATOR = "reuse"
 SCHEDULE_KINDS = ("step", "cosine")
 
 _BIG = 10**12
