@@ -537,8 +537,8 @@ class RunConfig:
     #: key encoder), ``"sync"`` (SyncBatchNorm, CUDA only) or ``"local"`` (per-rank BN).
     dist_bn: str = _choice("shuffle", BN_MODES)
     #: Host memory allocator policy of the training process (:mod:`ssal.training.allocator`):
-    #: ``"bounded"`` keeps blocks up to 16 MiB for the next step and returns larger ones (at
-    #: least 2x the AimCLR reference's speed at at most half its memory, benchmarks/RESULTS.md),
+    #: ``"bounded"`` keeps blocks up to 16 MiB for the next step and returns larger ones (about
+    #: 2x the AimCLR reference's speed at half its memory on 2 CPU cores, benchmarks/RESULTS.md),
     #: ``"reuse"`` keeps every freed block (fastest on the CPU, about 0.6 of the reference's
     #: memory), ``"release"`` returns every block above 1 MiB (lowest peak, slowest),
     #: ``"system"`` leaves glibc's defaults.
