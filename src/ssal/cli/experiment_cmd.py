@@ -158,6 +158,11 @@ def _out_dir(args: argparse.Namespace) -> str:
     return args.out
 
 
+def _bars(args: argparse.Namespace) -> bool:
+    """Whether progress bars show: not with ``--no-progress`` or ``--quiet``."""
+    return not (args.no_progress or args.quiet)
+
+
 def _log(args: argparse.Namespace):
     """Stage messages to stderr; silent only with ``--quiet`` (``--no-progress`` hides bars)."""
     return (lambda m: None) if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
@@ -170,7 +175,7 @@ def run_demo(args: argparse.Namespace) -> int:
     sched, overrides = _schedule(args), experiment_overrides(args)
     with _locked_out(args, [args.config]) as out:
         results = demo(out, sched, resume=args.resume, overwrite=args.overwrite, device=args.device,
-                       progress=not (args.no_progress or args.quiet), command=_command_line(), log=_log(args),
+                       progress=_bars(args), command=_command_line(), log=_log(args),
                        config_overrides=overrides)
     _print_summary(results, args.out)
     return 0
@@ -202,14 +207,14 @@ def run_reproduce(args: argparse.Namespace) -> int:
                                        "corpus is `ssal demo`'s")
     with _locked_out(args, data_inputs(data, args.config)):
         exp = prepare_experiment(args.out, schedule=sched, data=data, resume=args.resume, overwrite=args.overwrite,
-                                 device=args.device, progress=not (args.no_progress or args.quiet), log=_log(args),
+                                 device=args.device, progress=_bars(args), log=_log(args),
                                  config_overrides=overrides)
         results = run_protocols(exp, args.methods, _command_line(), job="reproduce")
         _print_summary(results, args.out)
         if args.folds:
             summary = run_kfold(data, Path(args.out) / "kfold", folds=args.folds, schedule=sched,
                                 methods=args.methods, device=args.device, config_overrides=overrides,
-                                progress=not (args.no_progress or args.quiet), resume=args.resume, overwrite=True, log=_log(args))
+                                progress=_bars(args), resume=args.resume, overwrite=True, log=_log(args))
             for m, protos in summary.items():
                 cells = ", ".join(f"{p} {v['mean'] * 100:.1f} ± {(v['std'] or 0) * 100:.1f}%"
                                   for p, v in protos.items())
@@ -229,7 +234,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
     with _locked_out(args, [args.data, spec_file]) as out:
         results = run_spec(spec, args.data, out, schedule=args.schedule, methods=args.methods,
                            device=args.device, seed=args.seed, resume=args.resume, overwrite=args.overwrite,
-                           progress=not (args.no_progress or args.quiet), command=_command_line(),
+                           progress=_bars(args), command=_command_line(),
                            pretrain_only=args.pretrain_only, log=lambda m: print(m, file=sys.stderr, flush=True),
                            cache=not args.no_cache, cache_dir=args.cache)
     if args.pretrain_only:
@@ -249,7 +254,7 @@ def run_ablate(args: argparse.Namespace) -> int:
     sched, overrides = _schedule(args, sections), experiment_overrides(args, sections)
     with _locked_out(args, data_inputs(data, args.config)) as out:
         results = run_ablation(out, sched, data=data, variants=args.variants, device=args.device,
-                               progress=not (args.no_progress or args.quiet), resume=args.resume, overwrite=args.overwrite,
+                               progress=_bars(args), resume=args.resume, overwrite=args.overwrite,
                                command=_command_line(), log=_log(args), config_overrides=overrides)
     _print_summary(results, args.out)
     return 0

@@ -42,7 +42,7 @@ from .notes import compare
 from .pretraining import SSL_METHODS, pretrain_seed, pretrain_seeds, run_pretraining, seed_run_dirs
 from .progress import JobProgress, evaluate_key, pretrain_key, protocol_stages, references_key
 from .protocols import SEED_PROTOCOLS
-from .references import evaluate_from_scratch
+from .references import evaluate_from_scratch, reference_methods
 from .schedule import SCHEDULES, Schedule, load_schedule
 from .seeds import evaluate_pretrained, evaluate_seeds
 from .stage_pool import Task, WorkerPlan, run_tasks
@@ -76,10 +76,7 @@ def protocol_tasks(exp: Experiment, methods: Sequence[str], references: bool = T
                   partial=(d / "checkpoint.pt").is_file())
              for m in methods for seed, d in seed_run_dirs(exp, m)]
     if references:
-        first_of_arch: dict[str, str] = {}  # one method per encoder architecture names its settings
-        for m in methods:
-            first_of_arch.setdefault(encoder_name(m), m)
-        tasks += [Task(references_key(encoder_name(m)), _references_stage, (m,)) for m in first_of_arch.values()]
+        tasks += [Task(references_key(arch), _references_stage, (m,)) for arch, m in reference_methods(methods).items()]
     for m in methods:
         runs = [(seed, d / "encoder.pt") for seed, d in seed_run_dirs(exp, m)]
         tasks.append(Task(evaluate_key(m), _evaluate_stage, (m, runs),
@@ -107,9 +104,9 @@ def run_protocols(exp: Experiment, methods: Sequence[str], command: str,
     stages.finish()
     for m in methods:  # the table's order: each method (and its branch maps), then the references
         results["methods"].update(done[evaluate_key(m)])
-    for t in tasks:
-        if t.key.startswith("references:"):
-            results["methods"].update(done[t.key])
+    if references:
+        for arch in reference_methods(methods):
+            results["methods"].update(done[references_key(arch)])
     pretrained = {m: done[pretrain_key(m, seed_run_dirs(exp, m)[0][0])][1] for m in methods}
     results["trained"] = {m: describe_method(method_config(exp, m), exp.schedule.pretrain.cpu_plan) for m in methods}
     results["seconds"] = round(time.perf_counter() - t0, 1)

@@ -44,6 +44,7 @@ from ..methods.registry import encoder_name
 from .experiment import Experiment
 from .pretraining import schedule_seeds
 from .protocols import semi_epochs, semi_val_every
+from .references import reference_methods
 
 #: Passes counted per sequence: a forward pass, and a training (forward + backward) pass.
 FORWARD, TRAINING = 1.0, 3.0
@@ -220,10 +221,7 @@ def protocol_stages(exp: Experiment, methods: Sequence[str], references: bool = 
         stages.append(Stage(evaluate_key(m), f"evaluate {m} ({len(seeds)} seed(s))",
                             frozen * len(seeds) + end_to_end + branch_maps, "evaluate", m))
     if references:
-        first_of_arch: dict[str, str] = {}
-        for m in methods:
-            first_of_arch.setdefault(encoder_name(m), m)
-        for arch, m in first_of_arch.items():
+        for arch, m in reference_methods(methods).items():
             stages.append(Stage(references_key(arch), f"references of {arch} (supervised, random init)",
                                 end_to_end + frozen * len(seeds), "references", m))
     return stages

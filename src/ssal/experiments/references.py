@@ -12,12 +12,22 @@ from typing import Any
 import torch
 
 from ..config import clip_len as config_clip_len
+from ..methods.registry import encoder_name
 from ..models import build_encoder
 from ..models.base import Encoder
 from .experiment import Experiment, method_config
 from .pretraining import schedule_seeds, seed_run_name
 from .protocols import SCRATCH_PROTOCOLS, SEED_PROTOCOLS, evaluate_encoder
 from .seeds import merge_seed_results
+
+
+def reference_methods(methods: Sequence[str]) -> dict[str, str]:
+    """``{architecture: method}``: for each encoder architecture among ``methods``, the first
+    method that uses it; its settings are those of the architecture's references."""
+    first: dict[str, str] = {}
+    for m in methods:
+        first.setdefault(encoder_name(m), m)
+    return first
 
 
 def fresh_encoder(cfg: Mapping[str, Any], exp: Experiment, seed: int) -> Encoder:
@@ -54,4 +64,4 @@ def evaluate_from_scratch(exp: Experiment, arch_method: str, supervised: Sequenc
     return sup, rnd
 
 
-__all__ = ["fresh_encoder", "evaluate_from_scratch"]
+__all__ = ["reference_methods", "fresh_encoder", "evaluate_from_scratch"]

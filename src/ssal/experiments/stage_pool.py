@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -113,7 +113,7 @@ def run_tasks(exp: Experiment, tasks: Sequence[Task], plan: WorkerPlan,
                              initargs=(replace(exp, log=print), plan.threads)) as pool:
         while pending or running:
             while len(running) < plan.workers:
-                ready = next((t for t in pending if all(a in results for a in t.after)), None)
+                ready = _next_ready(pending, results)
                 if ready is None:
                     break
                 pending.remove(ready)
@@ -132,13 +132,18 @@ def run_tasks(exp: Experiment, tasks: Sequence[Task], plan: WorkerPlan,
     return results
 
 
+def _next_ready(pending: Sequence[Task], done: Container[str]) -> Task | None:
+    """The first of ``pending`` whose ``after`` tasks are all ``done`` (None: none is)."""
+    return next((t for t in pending if all(a in done for a in t.after)), None)
+
+
 def _in_order(tasks: Sequence[Task]) -> list[Task]:
     """``tasks`` in list order, each moved after the tasks it waits for."""
     done: set[str] = set()
     order: list[Task] = []
     pending = list(tasks)
     while pending:
-        ready = next((t for t in pending if all(a in done for a in t.after)), None)
+        ready = _next_ready(pending, done)
         if ready is None:
             raise ValueError("tasks wait for each other")
         pending.remove(ready)

@@ -53,10 +53,14 @@ class BlockComplexLinear(nn.Module):
         self.bias_real = nn.Parameter(scale * torch.randn(num_blocks * block_out))
         self.bias_imag = nn.Parameter(scale * torch.randn(num_blocks * block_out))
 
+    def dense_weights(self) -> tuple[Tensor, Tensor]:
+        """The real and imaginary parts of the complex weight matrix ``(C_out, C_in)`` (the
+        blocks on its diagonal)."""
+        return (torch.block_diag(*self.weight_real.unbind(0)), torch.block_diag(*self.weight_imag.unbind(0)))
+
     def real_weight(self) -> Tensor:
         """The equivalent real 1x1-conv weight ``(2*C_out, 2*C_in)``."""
-        wr = torch.block_diag(*self.weight_real.unbind(0))
-        wi = torch.block_diag(*self.weight_imag.unbind(0))
+        wr, wi = self.dense_weights()
         return torch.cat([torch.cat([wr, -wi], dim=1), torch.cat([wi, wr], dim=1)], dim=0)
 
     def forward(self, z: Tensor) -> Tensor:

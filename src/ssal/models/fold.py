@@ -187,9 +187,9 @@ def _fold_stgcn(backbone: STGCNBackbone) -> None:
 
 def _complex_layer(layer: BlockComplexLinear) -> tuple[Tensor, Tensor]:
     """``(weight (C_out, C_in), bias (C_out, 1))``, complex, of a block-diagonal complex layer."""
-    w = torch.complex(torch.block_diag(*layer.weight_real.detach().unbind(0)),
-                      torch.block_diag(*layer.weight_imag.detach().unbind(0)))
-    return w, torch.complex(layer.bias_real.detach(), layer.bias_imag.detach()).unsqueeze(1)
+    with torch.no_grad():
+        return (torch.complex(*layer.dense_weights()),
+                torch.complex(layer.bias_real, layer.bias_imag).unsqueeze(1))
 
 
 class FoldedAFFBlock(_InferenceOnly):

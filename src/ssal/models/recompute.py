@@ -25,12 +25,34 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
 _ENABLED = [True]
+
+
+@dataclass(frozen=True)
+class AutocastState:
+    """The autocast state a forward pass ran under, to run its recomputation under the same
+    (as ``torch.utils.checkpoint`` does): under bf16 autocast an input may arrive in bf16 while
+    the weights are fp32, and only autocast makes their products agree."""
+
+    device_type: str
+    enabled: bool
+    dtype: torch.dtype
+
+    @classmethod
+    def of(cls, x: Tensor) -> AutocastState:
+        """The current autocast state of ``x``'s device type."""
+        device_type = x.device.type
+        return cls(device_type, torch.is_autocast_enabled(device_type), torch.get_autocast_dtype(device_type))
+
+    def restored(self) -> torch.autocast:
+        """A context manager that enters this state."""
+        return torch.autocast(self.device_type, dtype=self.dtype, enabled=self.enabled)
 
 
 @contextmanager
@@ -87,10 +109,7 @@ class _Recomputed(torch.autograd.Function):
     @staticmethod
     def forward(ctx, module: nn.Module, names: tuple[str, ...], x: Tensor, *params: Tensor) -> Tensor:
         ctx.module, ctx.names = module, names
-        # The backward pass recomputes under the forward's autocast state (as checkpoint does).
-        ctx.device_type = x.device.type
-        ctx.amp = torch.is_autocast_enabled(ctx.device_type)
-        ctx.amp_dtype = torch.get_autocast_dtype(ctx.device_type)
+        ctx.autocast = AutocastState.of(x)
         ctx.save_for_backward(x, *params)
         return module(x, recompute=False)
 
@@ -101,8 +120,7 @@ class _Recomputed(torch.autograd.Function):
         leaves = [t.detach().requires_grad_(need) for t, need in zip((x, *params), needs)]
         state: dict[str, Tensor] = dict(zip(ctx.names, leaves[1:]))
         state.update({name: b.clone() for name, b in ctx.module.named_buffers()})
-        with torch.enable_grad(), torch.autocast(ctx.device_type, dtype=ctx.amp_dtype, enabled=ctx.amp), \
-                _without_global_module_hooks():
+        with torch.enable_grad(), ctx.autocast.restored(), _without_global_module_hooks():
             y = functional_call(ctx.module, state, (leaves[0],), {"recompute": False}, strict=True)
         wanted = [t for t in leaves if t.requires_grad]
         grads = iter(torch.autograd.grad(y, wanted, grad_y, allow_unused=True) if wanted else ())
@@ -116,4 +134,4 @@ def recomputed(module: nn.Module, x: Tensor) -> Tensor:
     return _Recomputed.apply(module, tuple(n for n, _ in named), x, *(p for _, p in named))
 
 
-__all__ = ["recompute_applicable", "recompute_disabled", "recomputed"]
+__all__ = ["AutocastState", "recompute_applicable", "recompute_disabled", "recomputed"]

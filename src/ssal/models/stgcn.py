@@ -48,6 +48,7 @@ from .base import (
     global_pool,
 )
 from .fused import bn_momentum, bn_relu_conv_backward, conv_fusable, fused_applicable
+from .recompute import AutocastState
 
 #: Width multipliers and strides of the 10-layer ST-GCN plan (times ``base_channels``).
 STANDARD_PLAN: tuple[tuple[int, int], ...] = (
@@ -98,12 +99,7 @@ class _RecomputedGraphConv(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, agg: Tensor, weight: Tensor, k: int) -> Tensor:
         ctx.k = k
-        # The backward pass recomputes under the forward's autocast state (as
-        # torch.utils.checkpoint does): under bf16 autocast x arrives in bf16 while the
-        # adjacency and weight are fp32, and only autocast makes their matmul/conv agree.
-        ctx.device_type = x.device.type
-        ctx.amp = torch.is_autocast_enabled(ctx.device_type)
-        ctx.amp_dtype = torch.get_autocast_dtype(ctx.device_type)
+        ctx.autocast = AutocastState.of(x)  # the backward pass recomputes under the same
         ctx.save_for_backward(x, agg, weight)
         return _aggregate_mix(x, agg, weight, k)
 
@@ -111,7 +107,7 @@ class _RecomputedGraphConv(torch.autograd.Function):
     def backward(ctx, grad_out: Tensor):
         saved = ctx.saved_tensors
         inputs = [t.detach().requires_grad_(need) for t, need in zip(saved, ctx.needs_input_grad[:3])]
-        with torch.enable_grad(), torch.autocast(ctx.device_type, dtype=ctx.amp_dtype, enabled=ctx.amp):
+        with torch.enable_grad(), ctx.autocast.restored():
             x, agg, weight = inputs
             y = _aggregate_mix(x, agg, weight, ctx.k)
         wanted = [t for t in inputs if t.requires_grad]
