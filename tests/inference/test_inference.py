@@ -105,3 +105,48 @@ def test_load_predicts_with_the_folded_encoder(tmp_path):
     np.testing.assert_allclose(fast.embed(x), plain.embed(x), rtol=0, atol=1e-5)
     # The checkpoint's encoder stays a plain trainable module.
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.encoder.modules())
+
+
+@pytest.mark.parametrize("dense", [True, False])
+@pytest.mark.parametrize("c_in, c_out, stride", [(3, 8, 1), (8, 16, 2), (16, 16, 1)])
+def test_folded_stgcn_block_dense_and_factorised_equal_the_block(dense, c_in, c_out, stride):
+    from ssal.models.stgcn import STGCNBlock
+
+    torch.manual_seed(c_in + c_out)
+    enc = build_encoder({"name": "stgcn", "channels": [c_in, c_out], "strides": [1, stride]}, EGAIT16)
+    randomise(enc).eval()
+    block, adjacency = enc.backbone.blocks[1], enc.backbone.A
+    assert isinstance(block, STGCNBlock)
+    folded = FoldedSTGCNBlock(block, adjacency, dense=dense).eval()
+    assert folded.dense is dense
+    x = torch.randn(3, c_in, 19, 16).relu()
+    with torch.inference_mode():
+        ref = block(x, adjacency)  # the block applies its edge importance itself
+        out = folded(x)
+    assert out.abs().max() > 0.1
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_dense_graph_conv_rule_picks_narrow_layers_only():
+    from ssal.models.fold import DENSE_GRAPH_CONV_MAX_RATIO
+
+    enc = build_encoder({"name": "stgcn", "channels": [16, 16, 32, 64]}, EGAIT16).eval()
+    folded = fold_batchnorm(enc)
+    picked = [b.dense for b in folded.backbone.blocks]
+    # ratio V*C_out / (K*(V + C_out)) with V = 16, K = 3: 2.7 (16), 3.6 (32), 4.3 (64)
+    assert DENSE_GRAPH_CONV_MAX_RATIO == 3.0 and picked == [True, True, False, False]
+
+
+def test_conv_gelu_fused_equals_two_steps():
+    from ssal.models.fold import conv_gelu
+
+    conv = torch.nn.Conv2d(8, 12, 1)
+    x = torch.randn(4, 8, 10, 16)
+    ref = torch.nn.functional.gelu(conv(x))
+    with torch.no_grad():  # the fused oneDNN path where the build has it
+        torch.testing.assert_close(conv_gelu(x, conv), ref, rtol=1e-5, atol=1e-6)
+        xl = x.contiguous(memory_format=torch.channels_last)
+        torch.testing.assert_close(conv_gelu(xl, conv), ref, rtol=1e-5, atol=1e-6)
+    out = conv_gelu(x, conv)  # grad mode: the two-step path, differentiable
+    out.sum().backward()
+    assert conv.weight.grad is not None and conv.weight.grad.abs().sum() > 0

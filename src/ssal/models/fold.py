@@ -21,7 +21,11 @@ to float round-off (tested to 1e-5 in ``tests/inference/test_inference.py``):
   folds exactly). ``norm1`` (before the FFT) and the final ``norm`` (its output is a feature map
   callers read) stay, as per-channel affine maps. Between the FFTs the frequency mask's complex
   MLP runs as complex matrix products on the spectrum as the FFT lays it out
-  (:class:`FoldedAFFBlock`): no real/imaginary concatenation and split, no layout copy.
+  (:class:`FoldedAFFBlock`): no real/imaginary concatenation and split, no layout copy. The
+  inverse transform is two real matrix products (:mod:`ssal.models.dft`) and the MLP's GELU is
+  its first convolution's epilogue (:func:`conv_gelu`), except while ``torch.jit`` traces.
+* the graph convolutions of narrow ST-GCN layers run as one dense matrix product each
+  (:class:`FoldedSTGCNBlock`, :data:`DENSE_GRAPH_CONV_MAX_RATIO`).
 
 The folded copy is for inference only: its layers refuse to run in training mode. The original
 encoder is not modified.
@@ -39,7 +43,16 @@ from torch import Tensor, nn
 
 from .aff import AFFBackbone, AFFBlock, BlockComplexLinear
 from .base import JointBatchNorm
+from .dft import irfft2_by_matmul
 from .stgcn import STGCNBackbone, STGCNBlock, aggregate
+
+#: A folded graph convolution runs as one dense ``(V*C_in, V*C_out)`` matrix product instead of
+#: aggregation then 1x1 convolution when that costs at most this many times the factorised
+#: FLOPs (``V*C_out / (K*(V + C_out))``). Measured per block inside CFFN's folded graph branch
+#: on the 2-core Xeon of benchmarks/RESULTS.md (V = 16, K = 3, batch 256): ratio 2.7 (3 -> 16
+#: and 16 -> 16 channels) 11 vs 15 and 17 vs 21 ms a block, dense faster; ratio 3.6 (16 -> 32,
+#: 32 -> 32) 1.5-3 ms a block slower. AimCLR's widths (64+) stay factorised.
+DENSE_GRAPH_CONV_MAX_RATIO = 3.0
 
 
 def bn_affine(bn: nn.BatchNorm1d | nn.BatchNorm2d) -> tuple[Tensor, Tensor]:
@@ -92,6 +105,30 @@ try:  # a private aten kernel (PyTorch's mobile optimiser uses it); fall back to
 except (AttributeError, RuntimeError):  # pragma: no cover - depends on the torch build
     _FUSED_ADD_RELU = None
 
+_CONV_POINTWISE: Callable[..., Tensor] | None
+try:  # oneDNN convolution with a fused element-wise epilogue (what inductor's CPU fusion calls)
+    _CONV_POINTWISE = torch.ops.mkldnn._convolution_pointwise.default
+except (AttributeError, RuntimeError):  # pragma: no cover - depends on the torch build
+    _CONV_POINTWISE = None
+
+
+def _traced() -> bool:
+    """True while ``torch.jit`` records the module: the portable operations are used then, so
+    that the trace holds no length-specific constants and no private kernels."""
+    return torch.jit.is_tracing() or torch.jit.is_scripting()
+
+
+def conv_gelu(x: Tensor, conv: nn.Conv2d) -> Tensor:
+    """``gelu(conv(x))`` (exact, erf-based GELU). On the CPU under no-grad it is one oneDNN call
+    with GELU as the convolution's epilogue, which saves a pass over the activations (about
+    half of the pair's time on the channel-MLP shapes of CFFN); otherwise two calls."""
+    if (_CONV_POINTWISE is not None and not torch.is_grad_enabled() and not _traced() and x.device.type == "cpu"
+            and x.dtype == torch.float32 and conv.padding_mode == "zeros" and isinstance(conv.padding, tuple)
+            and torch.backends.mkldnn.is_available()):
+        return _CONV_POINTWISE(x, conv.weight, conv.bias, list(conv.padding), list(conv.stride), list(conv.dilation),
+                               conv.groups, "gelu", [], "none")
+    return F.gelu(conv(x))
+
 
 class _InferenceOnly(nn.Module):
     def _check_eval(self) -> None:
@@ -123,13 +160,22 @@ class FoldedSTGCNBlock(_InferenceOnly):
 
     ``forward(x, adjacency)`` keeps the block's signature; the adjacency (times the edge
     importance) was baked in when the block was folded, so the argument is ignored.
+
+    The graph convolution (aggregation over the K adjacency subsets, then the 1x1 convolution)
+    is either kept factorised or multiplied out into one dense ``(V*C_in, V*C_out)`` matrix,
+    ``M[(v, c), (w, o)] = sum_k A_k[v, w] W[o, k*C_in + c]``, applied to each frame's
+    ``(V*C_in)`` row of the channels-last activations with the bias map added by the same
+    ``addmm``. ``dense=None`` picks by :data:`DENSE_GRAPH_CONV_MAX_RATIO`: narrow layers run
+    dense, where one large matrix product beats a batch of tiny ones despite more FLOPs.
     """
 
     agg: Tensor  # buffers (register_buffer in __init__)
     gcn_weight: Tensor
     gcn_bias: Tensor
+    dense_weight: Tensor
+    dense_bias: Tensor
 
-    def __init__(self, block: STGCNBlock, adjacency: Tensor) -> None:
+    def __init__(self, block: STGCNBlock, adjacency: Tensor, dense: bool | None = None) -> None:
         super().__init__()
         with torch.no_grad():
             a = adjacency if block.edge_importance is None else adjacency * block.edge_importance
@@ -148,9 +194,18 @@ class FoldedSTGCNBlock(_InferenceOnly):
             # aggregated map laid out as (N, T, V, K*C), i.e. an (N, K*C, T, V) channels-last
             # tensor whose channel k * C + c is what the 1x1 weight expects. No layout copies.
             agg = a.permute(2, 0, 1).reshape(v * k, v)
-            self.register_buffer("agg", agg.to(dtype).contiguous())
-            self.register_buffer("gcn_weight", w.to(dtype).contiguous(memory_format=torch.channels_last))
-            self.register_buffer("gcn_bias", bias.to(dtype).unsqueeze(1).unsqueeze(0))  # (1, C, 1, V)
+            c_out, c_in = w.shape[0], w.shape[1] // k
+            if dense is None:
+                dense = v * c_out <= DENSE_GRAPH_CONV_MAX_RATIO * k * (v + c_out)
+            self.dense = dense
+            if dense:
+                m = torch.einsum("kvw,okc->vcwo", a.double(), w[:, :, 0, 0].view(c_out, k, c_in))
+                self.register_buffer("dense_weight", m.reshape(v * c_in, v * c_out).to(dtype).contiguous())
+                self.register_buffer("dense_bias", bias.t().reshape(1, v * c_out).to(dtype).contiguous())  # (w, o)
+            else:
+                self.register_buffer("agg", agg.to(dtype).contiguous())
+                self.register_buffer("gcn_weight", w.to(dtype).contiguous(memory_format=torch.channels_last))
+                self.register_buffer("gcn_bias", bias.to(dtype).unsqueeze(1).unsqueeze(0))  # (1, C, 1, V)
             # torch's Module.to overloads omit the memory_format keyword it accepts
             self.tconv = fold_conv_bn(conv_t, bn2).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
             self.residual: nn.Module | None
@@ -168,15 +223,23 @@ class FoldedSTGCNBlock(_InferenceOnly):
         if joints is not None:
             raise ValueError("a folded ST-GCN block convolves its whole graph; use the unfolded encoder for a joint subset")
         x = x.contiguous(memory_format=torch.channels_last)  # a no-op after the first block
-        n, c, t, v = x.shape
-        z = aggregate(self.agg, x)  # (N, T, V*K, C), contiguous
-        z = z.view(n, t, v, self.num_subsets * c).permute(0, 3, 1, 2)  # (N, K*C, T, V) channels-last
         # y and the convolution outputs are fresh tensors of this block: updating them in place
         # is safe. add + ReLU run as one pass where torch has the fused kernel.
-        y = self.tconv(_add_relu_(F.conv2d(z, self.gcn_weight), self.gcn_bias))
+        y = self.tconv(self._graph_conv(x))
         if self.residual is not None:
             return _add_relu_(y, self.residual(x))
         return y.relu_()
+
+    def _graph_conv(self, x: Tensor) -> Tensor:
+        """``relu(BN(gcn(x)))`` for channels-last ``x`` (N, C_in, T, V); channels-last output."""
+        n, c, t, v = x.shape
+        if self.dense:
+            rows = x.permute(0, 2, 3, 1).reshape(n * t, v * c)  # a view: (N*T, V*C_in)
+            y = torch.addmm(self.dense_bias, rows, self.dense_weight).relu_()
+            return y.view(n, t, v, -1).permute(0, 3, 1, 2)
+        z = aggregate(self.agg, x)  # (N, T, V*K, C), contiguous
+        z = z.view(n, t, v, self.num_subsets * c).permute(0, 3, 1, 2)  # (N, K*C, T, V) channels-last
+        return _add_relu_(F.conv2d(z, self.gcn_weight), self.gcn_bias)
 
 
 def _fold_stgcn(backbone: STGCNBackbone) -> None:
@@ -193,14 +256,19 @@ def _complex_layer(layer: BlockComplexLinear) -> tuple[Tensor, Tensor]:
 
 
 class FoldedAFFBlock(_InferenceOnly):
-    """An eval-mode :class:`~ssal.models.aff.AFFBlock` without copies between its FFTs.
+    """An eval-mode :class:`~ssal.models.aff.AFFBlock` without copies between its transforms.
 
     ``n = s1 * x + t1`` (``norm1``); the spectrum ``X = rfft2(n)`` over (T, V), laid out
     (N, C, T, F) as the FFT writes it; the frequency mask ``softshrink(W2 relu(W1 X + b1) + b2)``
     with complex weight matrices applied over the channel axis by complex matrix products (the
     real-stacked 1x1 convolutions of training need the real and imaginary parts concatenated on
-    the channel axis and split again); ``x2 = x + n + irfft2(X * mask)``; ``x2 + mlp(x2)`` with
-    ``norm2`` folded into the MLP's first 1x1 convolution. The block's arithmetic, reassociated.
+    the channel axis and split again); ``x2 = x + n + irfft2(X * mask)`` with the inverse as two
+    real matrix products (:func:`~ssal.models.dft.irfft2_by_matmul`); ``x2 + mlp(x2)`` with
+    ``norm2`` folded into the MLP's first 1x1 convolution and its GELU as that convolution's
+    epilogue (:func:`conv_gelu`). The block's arithmetic, reassociated.
+
+    While ``torch.jit`` traces (TorchScript export) the inverse is ``torch.fft.irfft2``: the
+    matrices depend on the length, which the trace must not fix.
     """
 
     scale1: Tensor  # buffers (register_buffer in __init__)
@@ -220,9 +288,9 @@ class FoldedAFFBlock(_InferenceOnly):
             w, b = _complex_layer(layer)
             self.register_buffer(f"w{i}", w)
             self.register_buffer(f"b{i}", b)
-        mlp = copy.deepcopy(block.mlp)
-        mlp[0] = fold_bn_conv1x1(cast(nn.BatchNorm2d, block.norm2), cast(nn.Conv2d, block.mlp[0]))
-        self.mlp = mlp
+        # block.mlp is conv1x1 -> GELU -> conv1x1 (AFFBlock.__init__)
+        self.fc1 = fold_bn_conv1x1(cast(nn.BatchNorm2d, block.norm2), cast(nn.Conv2d, block.mlp[0]))
+        self.fc2 = copy.deepcopy(cast(nn.Conv2d, block.mlp[2]))
 
     def forward(self, x: Tensor) -> Tensor:
         """``x`` (N, C, T, V) -> the same shape."""
@@ -236,8 +304,12 @@ class FoldedAFFBlock(_InferenceOnly):
         mask = torch.matmul(self.w2, hidden).add_(self.b2)
         mask = torch.view_as_complex(F.softshrink(torch.view_as_real(mask), self.lambd))
         filtered = (flat * mask).view_as(spectrum)
-        x2 = torch.fft.irfft2(filtered, s=(t, v), dim=(2, 3), norm="ortho").add_(normed).add_(x)
-        return self.mlp(x2).add_(x2)
+        if _traced():
+            mixed = torch.fft.irfft2(filtered, s=(t, v), dim=(2, 3), norm="ortho")
+        else:
+            mixed = irfft2_by_matmul(filtered, t, v)
+        x2 = mixed.add_(normed).add_(x)
+        return self.fc2(conv_gelu(x2, self.fc1)).add_(x2)
 
 
 class FoldedAFFTrunk(_InferenceOnly):
@@ -286,4 +358,5 @@ def fold_batchnorm(encoder: M) -> M:
     return folded.eval()
 
 
-__all__ = ["FoldedAFFBlock", "FoldedAFFTrunk", "FoldedSTGCNBlock", "JointAffine", "bn_affine", "fold_batchnorm", "fold_bn_conv1x1", "fold_conv_bn"]
+__all__ = ["DENSE_GRAPH_CONV_MAX_RATIO", "FoldedAFFBlock", "FoldedAFFTrunk", "FoldedSTGCNBlock", "JointAffine", "bn_affine",
+           "conv_gelu", "fold_batchnorm", "fold_bn_conv1x1", "fold_conv_bn"]
