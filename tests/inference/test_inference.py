@@ -107,9 +107,10 @@ def test_load_predicts_with_the_folded_encoder(tmp_path):
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.encoder.modules())
 
 
+@pytest.mark.parametrize("spectral", [False, True])
 @pytest.mark.parametrize("dense", [True, False])
 @pytest.mark.parametrize("c_in, c_out, stride", [(3, 8, 1), (8, 16, 2), (16, 16, 1)])
-def test_folded_stgcn_block_dense_and_factorised_equal_the_block(dense, c_in, c_out, stride):
+def test_folded_stgcn_block_dense_and_factorised_equal_the_block(dense, spectral, c_in, c_out, stride):
     from ssal.models.stgcn import STGCNBlock
 
     torch.manual_seed(c_in + c_out)
@@ -117,8 +118,8 @@ def test_folded_stgcn_block_dense_and_factorised_equal_the_block(dense, c_in, c_
     randomise(enc).eval()
     block, adjacency = enc.backbone.blocks[1], enc.backbone.A
     assert isinstance(block, STGCNBlock)
-    folded = FoldedSTGCNBlock(block, adjacency, dense=dense).eval()
-    assert folded.dense is dense
+    folded = FoldedSTGCNBlock(block, adjacency, dense=dense, spectral=spectral).eval()
+    assert folded.dense is dense and (folded.spectral is not None) is spectral
     x = torch.randn(3, c_in, 19, 16).relu()
     with torch.inference_mode():
         ref = block(x, adjacency)  # the block applies its edge importance itself
@@ -150,3 +151,32 @@ def test_conv_gelu_fused_equals_two_steps():
     out = conv_gelu(x, conv)  # grad mode: the two-step path, differentiable
     out.sum().backward()
     assert conv.weight.grad is not None and conv.weight.grad.abs().sum() > 0
+
+
+def test_folded_encoder_with_spectral_blocks_equals_original(monkeypatch):
+    """Every block through the DFT (time-outer activations chained from block to block), then
+    only the wide ones after narrow direct ones (a layout change in between)."""
+    import ssal.models.fold as fold
+
+    enc = randomise(build_encoder({"name": "stgcn", "channels": [8, 16, 16, 32], "strides": [1, 2, 1, 2]},
+                                  EGAIT16), 5).eval()
+    x = torch.randn(4, 3, 27, 16)
+    for threshold, expected in ((1, [True] * 4), (16, [False, True, True, True])):
+        monkeypatch.setattr(fold, "SPECTRAL_MIN_CHANNELS", threshold)
+        folded = fold_batchnorm(enc)
+        assert [b.spectral is not None for b in folded.backbone.blocks] == expected
+        with torch.inference_mode():
+            torch.testing.assert_close(folded(x), enc(x), rtol=1e-5, atol=1e-5)
+            (got,), (ref,) = folded.feature_maps(x), enc.feature_maps(x)
+            assert got.shape == ref.shape == (4, 32, 7, 16)
+            torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_spectral_rule_picks_wide_layers():
+    from ssal.config import resolve_config
+    from ssal.models.fold import SPECTRAL_MIN_CHANNELS
+
+    enc = build_encoder(dict(resolve_config("aimclr")["model"]["encoder"]), EGAIT16).eval()
+    widths = [b.tconv.out_channels for b in fold_batchnorm(enc).backbone.blocks]
+    picked = [b.spectral is not None for b in fold_batchnorm(enc).backbone.blocks]
+    assert SPECTRAL_MIN_CHANNELS == 128 and picked == [w >= 128 for w in widths] and any(picked) and not all(picked)
