@@ -180,3 +180,29 @@ def test_spectral_rule_picks_wide_layers():
     widths = [b.tconv.out_channels for b in fold_batchnorm(enc).backbone.blocks]
     picked = [b.spectral is not None for b in fold_batchnorm(enc).backbone.blocks]
     assert SPECTRAL_MIN_CHANNELS == 128 and picked == [w >= 128 for w in widths] and any(picked) and not all(picked)
+
+
+def test_predict_default_batch_is_per_device_and_capped(tmp_path):
+    from ssal.config.schema import PREDICT_BATCH_ACCELERATOR, PREDICT_BATCH_CPU
+
+    cfg = CONFIGS["stgcn_fc"]
+    enc = build_encoder(cfg, EGAIT16).eval()
+    save_classifier(tmp_path / "c.pt", enc, LinearClassifier(enc.out_dim, 2), encoder_config=cfg, layout=EGAIT16,
+                    classes=["a", "b"], preprocess=None, clip_len=None, protocol="linear")
+    model = load_model(tmp_path / "c.pt")
+    model.batch_size = 1000  # the memory bound
+    assert model.default_batch_size() == PREDICT_BATCH_CPU == 64
+    seen: list[int] = []
+    runner = model.runner
+    model.runner = torch.nn.Sequential()  # records each batch, then runs the folded encoder
+    model.runner.forward = lambda xb: (seen.append(len(xb)), runner(xb))[1]  # type: ignore[method-assign]
+    x = np.random.default_rng(0).standard_normal((70, 3, 12, 16)).astype(np.float32)
+    assert model.predict(x).shape == (70, 2) and seen == [64, 6]
+    seen.clear()
+    model.predict(x, batch_size=30)
+    assert seen == [30, 30, 10]
+    model.batch_size = 20  # a tighter memory bound caps the default and an explicit size alike
+    assert model.default_batch_size() == 20
+    model.device = torch.device("meta")  # not run: only the device type picks the default
+    model.batch_size = 1000
+    assert model.default_batch_size() == PREDICT_BATCH_ACCELERATOR == 512

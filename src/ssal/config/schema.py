@@ -40,6 +40,13 @@ ALLOCATOR_POLICIES = ("reuse", "release", "bounded", "system")
 #: the page faults of every large temporary (15-30% of predict's time on 2 cores,
 #: benchmarks/RESULTS.md section 2).
 PREDICT_ALLOCATOR = "reuse"
+#: Default inference batch of ``EmotionModel.predict`` / ``embed`` on the CPU and on an
+#: accelerator (a ``batch_size`` argument overrides it; the checkpoint's memory bound caps both).
+#: On the CPU, batches of 32-64 sequences ran CFFN at 82-87% of the FLOP limit with glibc's own
+#: allocator against 51% at 256, whose large temporaries are mapped and page-faulted afresh at
+#: every batch (benchmarks/RESULTS.md section 2); on a GPU large batches fill the device.
+PREDICT_BATCH_CPU = 64
+PREDICT_BATCH_ACCELERATOR = 512
 SCHEDULE_KINDS = ("step", "cosine")
 
 _BIG = 10**12

@@ -201,9 +201,19 @@ class EmotionModel:
         return ds.x
 
     # ------------------------------------------------------------------ inference
-    def _batches(self, x: np.ndarray, batch_size: int):
+    def default_batch_size(self) -> int:
+        """The inference batch when none is given: ``PREDICT_BATCH_CPU`` on the CPU,
+        ``PREDICT_BATCH_ACCELERATOR`` elsewhere (``ssal.config.schema``), within the memory bound."""
+        from ..config.schema import PREDICT_BATCH_ACCELERATOR, PREDICT_BATCH_CPU
+
+        wanted = PREDICT_BATCH_CPU if self.device.type == "cpu" else PREDICT_BATCH_ACCELERATOR
+        return max(1, min(wanted, int(self.batch_size)))
+
+    def _batches(self, x: np.ndarray, batch_size: int | None):
         from ..models.base import resize_time
 
+        if batch_size is None:
+            batch_size = self.default_batch_size()
         batch_size = max(1, min(int(batch_size), int(self.batch_size)))
         for i in range(0, len(x), batch_size):
             chunk = np.ascontiguousarray(x[i:i + batch_size], dtype=np.float32)
@@ -212,7 +222,7 @@ class EmotionModel:
             xb = torch.from_numpy(chunk).to(self.device)
             yield resize_time(xb, self.clip_len)
 
-    def _run(self, x: np.ndarray, batch_size: int, width: int, fn) -> np.ndarray:
+    def _run(self, x: np.ndarray, batch_size: int | None, width: int, fn) -> np.ndarray:
         """``fn`` on each batch of ``x``, written into one preallocated ``(N, width)`` array."""
         out = np.empty((len(x), width), dtype=np.float32)
         i = 0
@@ -227,16 +237,18 @@ class EmotionModel:
         return self.head is not None
 
     @torch.inference_mode()
-    def embed(self, data: Any, batch_size: int = 512) -> np.ndarray:
-        """Encoder features ``(N, D)`` of the input."""
+    def embed(self, data: Any, batch_size: int | None = None) -> np.ndarray:
+        """Encoder features ``(N, D)`` of the input, ``batch_size`` sequences at a time (default:
+        :meth:`default_batch_size`)."""
         x = self.prepare(data)
         features = self._features()
         out = self._run(x, batch_size, self.encoder.out_dim, features)
         return self._finite(out, "features")
 
     @torch.inference_mode()
-    def predict(self, data: Any, batch_size: int = 512) -> np.ndarray:
-        """Emotion probabilities ``(N, num_classes)``; each row sums to 1."""
+    def predict(self, data: Any, batch_size: int | None = None) -> np.ndarray:
+        """Emotion probabilities ``(N, num_classes)``; each row sums to 1. ``batch_size`` sequences
+        run at a time (default: :meth:`default_batch_size`)."""
         if self.head is None:
             raise SsalInputError(None, "this checkpoint is a pretrained encoder without a classifier; "
                                        "train one with `ssal linear` or `ssal finetune` first")

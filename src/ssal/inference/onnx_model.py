@@ -53,7 +53,7 @@ class OnnxEmotionModel(EmotionModel):
     def has_classifier(self) -> bool:
         return self.kind == "classifier"
 
-    def embed(self, data: Any, batch_size: int = 512) -> np.ndarray:
+    def embed(self, data: Any, batch_size: int | None = None) -> np.ndarray:
         """Embeddings ``(N, D)``, from an exported ``encoder.pt``."""
         if self.kind != "encoder":
             raise SsalInputError(None, "this ONNX model outputs probabilities; export encoder.pt for embeddings")
@@ -61,7 +61,7 @@ class OnnxEmotionModel(EmotionModel):
             return self._finite(self._run(self.prepare(data), batch_size, self.encoder.out_dim, self.encoder),
                                 "features")
 
-    def predict(self, data: Any, batch_size: int = 512) -> np.ndarray:
+    def predict(self, data: Any, batch_size: int | None = None) -> np.ndarray:
         """Probabilities ``(N, num_classes)``, from an exported ``classifier.pt``."""
         if self.kind != "classifier":
             raise SsalInputError(None, "this ONNX model is an exported encoder without a classifier; "

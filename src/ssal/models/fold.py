@@ -289,10 +289,11 @@ class FoldedSTGCNBlock(_InferenceOnly):
         return _add_relu_(F.conv2d(z, self.gcn_weight), self.gcn_bias)
 
 
-def _fold_stgcn(backbone: STGCNBackbone) -> None:
+def _fold_stgcn(backbone: STGCNBackbone, spectral: bool) -> None:
     c, v = 3, backbone.layout.num_joints
     backbone.input_norm = JointAffine(backbone.input_norm, c, v)  # type: ignore[assignment]
-    backbone.blocks = nn.ModuleList([FoldedSTGCNBlock(cast(STGCNBlock, b), backbone.A) for b in backbone.blocks])
+    backbone.blocks = nn.ModuleList([FoldedSTGCNBlock(cast(STGCNBlock, b), backbone.A, spectral=None if spectral else False)
+                                     for b in backbone.blocks])
 
 
 def _complex_layer(layer: BlockComplexLinear) -> tuple[Tensor, Tensor]:
@@ -391,13 +392,14 @@ def _fold_aff(backbone: AFFBackbone) -> None:
 M = TypeVar("M", bound=nn.Module)
 
 
-def fold_batchnorm(encoder: M) -> M:
+def fold_batchnorm(encoder: M, spectral: bool = True) -> M:
     """An eval-mode copy of ``encoder`` (ST-GCN or CFFN) with its BatchNorms folded (see the
-    module docstring). Same ``feature_maps`` / ``fuse`` / ``forward`` results up to round-off."""
+    module docstring). Same ``feature_maps`` / ``fuse`` / ``forward`` results up to round-off.
+    ``spectral=False`` keeps every temporal convolution direct (for comparisons)."""
     folded = copy.deepcopy(encoder).eval()
     for module in list(folded.modules()):
         if isinstance(module, STGCNBackbone):
-            _fold_stgcn(module)
+            _fold_stgcn(module, spectral)
         elif isinstance(module, AFFBackbone):
             _fold_aff(module)
     for p in folded.parameters():
