@@ -237,7 +237,8 @@ class FoldedSTGCNBlock(_InferenceOnly):
         self._check_eval()
         if joints is not None:
             raise ValueError("a folded ST-GCN block convolves its whole graph; use the unfolded encoder for a joint subset")
-        if self.spectral is not None and not _traced():  # a trace must not fix the length and batch
+        # CPU only (measured there); a trace must not fix the length and batch
+        if self.spectral is not None and x.device.type == "cpu" and not _traced():
             return self._forward_time_outer(x)
         x = x.contiguous(memory_format=torch.channels_last)  # a no-op after the first block
         # y and the convolution outputs are fresh tensors of this block: updating them in place
@@ -248,7 +249,8 @@ class FoldedSTGCNBlock(_InferenceOnly):
         return y.relu_()
 
     def _forward_time_outer(self, x: Tensor) -> Tensor:
-        """The block on time-outer activations with the spectral temporal convolution: the
+        """The block on time-outer activations with the spectral temporal convolution (CPU
+        tensors; elsewhere the direct convolution runs, unmeasured off the CPU): the
         input is made time-outer ``(T, N, V, C)`` (no copy when the previous block was spectral
         too), the output is an (N, C_out, T', V) view of a time-outer tensor."""
         assert self.spectral is not None
@@ -316,7 +318,8 @@ class FoldedAFFBlock(_InferenceOnly):
     epilogue (:func:`conv_gelu`). The block's arithmetic, reassociated.
 
     While ``torch.jit`` traces (TorchScript export) the inverse is ``torch.fft.irfft2``: the
-    matrices depend on the length, which the trace must not fix.
+    matrices depend on the length, which the trace must not fix. Off the CPU too, where the
+    matrix form was not measured.
     """
 
     scale1: Tensor  # buffers (register_buffer in __init__)
@@ -352,7 +355,7 @@ class FoldedAFFBlock(_InferenceOnly):
         mask = torch.matmul(self.w2, hidden).add_(self.b2)
         mask = torch.view_as_complex(F.softshrink(torch.view_as_real(mask), self.lambd))
         filtered = (flat * mask).view_as(spectrum)
-        if _traced():
+        if _traced() or x.device.type != "cpu":  # measured on the CPU; a trace must not fix the length
             mixed = torch.fft.irfft2(filtered, s=(t, v), dim=(2, 3), norm="ortho")
         else:
             mixed = irfft2_by_matmul(filtered, t, v)
