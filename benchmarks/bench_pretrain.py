@@ -47,11 +47,19 @@ from _common import emit, header, matmul_gflops, median, peak_rss_gib, run_child
 from ssal.config.schema import RunConfig
 
 def _count_flops(step: Callable[[], None]) -> float:
+    """FLOPs of one step of the model as defined: with the direct temporal convolutions, not the
+    DFT form (ssal.models.spectral) that the step runs for wide layers with fewer FLOPs."""
     from torch.utils.flop_counter import FlopCounterMode
 
+    import ssal.models.spectral as spectral
+
     counter = FlopCounterMode(display=False)
-    with counter:
-        step()
+    threshold, spectral.TRAIN_MIN_CHANNELS = spectral.TRAIN_MIN_CHANNELS, 1 << 30
+    try:
+        with counter:
+            step()
+    finally:
+        spectral.TRAIN_MIN_CHANNELS = threshold
     return float(counter.get_total_flops())
 
 

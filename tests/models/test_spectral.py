@@ -65,3 +65,37 @@ def test_spectral_conv_refuses_what_it_cannot_compute():
     sp = SpectralTemporalConv(torch.nn.Conv2d(2, 3, (9, 1), padding=(4, 0)))
     with pytest.raises(ValueError, match="time-outer"):
         sp(torch.randn(5, 1, 4, 2), torch.zeros(5, 1, 4, 2))  # out has 2 channels, not 3
+
+
+@pytest.mark.parametrize("n, c, c_out, t, stride", [(3, 8, 12, 19, 1), (4, 16, 16, 20, 2), (2, 5, 7, 1, 1), (3, 6, 6, 2, 2)])
+def test_training_conv_forward_and_backward_equal_atens(n, c, c_out, t, stride, monkeypatch):
+    """The training-step forms (no autograd: called inside fused nodes) against conv2d and
+    aten.convolution_backward, in float64 and in several chunks of rows."""
+    import torch.nn.functional as F
+
+    monkeypatch.setattr(spectral, "CHUNK_FLOATS", 500)
+    torch.manual_seed(n * c + t)
+    x = torch.randn(n, c, t, 16, dtype=torch.float64).contiguous(memory_format=torch.channels_last)
+    w, b = torch.randn(c_out, c, 9, 1, dtype=torch.float64), torch.randn(c_out, dtype=torch.float64)
+    ref = F.conv2d(x, w, b, (stride, 1), (4, 0))
+    out = spectral.conv_forward(x, w, b, (stride, 1))
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(out, ref, rtol=0, atol=1e-11)
+    grad_y = torch.randn_like(ref)
+    expected = torch.ops.aten.convolution_backward(grad_y, x, w, [c_out], [stride, 1], [4, 0], [1, 1], False, [0, 0],
+                                                   1, [True, True, True])
+    got = spectral.conv_backward(grad_y, x, w, (stride, 1), True, (True, True, True))
+    for a, e in zip(got, expected):
+        torch.testing.assert_close(a, e, rtol=0, atol=1e-11)
+    assert spectral.conv_backward(grad_y, x, w, (stride, 1), True, (False, True, False))[0::2] == (None, None)
+
+
+def test_training_form_applies_to_wide_stride_one_float32_only():
+    x = torch.randn(2, 128, 10, 4)
+    w = torch.randn(128, 128, 9, 1)
+    assert spectral.TRAIN_MIN_CHANNELS == 128 and spectral.train_applicable(x, w, (1, 1), (4, 0))
+    assert not spectral.train_applicable(x, w, (2, 1), (4, 0))  # stride 2: slower (measured)
+    assert not spectral.train_applicable(x.double(), w.double(), (1, 1), (4, 0))
+    assert not spectral.train_applicable(x[:, :64], w[:64, :64], (1, 1), (4, 0))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert not spectral.train_applicable(x, w, (1, 1), (4, 0))

@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from . import spectral
+
 
 def fused_applicable(x: Tensor, bn: nn.BatchNorm2d) -> bool:
     """Whether :func:`bn_relu_conv` may replace ``conv(relu(bn(x)))`` for this call."""
@@ -43,8 +45,7 @@ class _BNReLUConv(torch.autograd.Function):
                 momentum: float, eps: float, stride: tuple[int, int], padding: tuple[int, int]) -> Tensor:
         out, mean, invstd = torch.native_batch_norm(x, bn_weight, bn_bias, running_mean, running_var,
                                                     True, momentum, eps)
-        r = out.relu_()
-        y = F.conv2d(r, conv_weight, conv_bias, stride, padding)
+        y = temporal_conv(out.relu_(), conv_weight, conv_bias, stride, padding)
         ctx.save_for_backward(x, bn_weight, bn_bias, conv_weight, running_mean, running_var, mean, invstd)
         ctx.has_conv_bias = conv_bias is not None
         ctx.eps, ctx.stride, ctx.padding = eps, stride, padding
@@ -69,10 +70,13 @@ def bn_relu_conv_backward(grad_y: Tensor, x: Tensor, bn_weight: Tensor, bn_bias:
     shape = (1, -1) + (1,) * (x.dim() - 2)
     scale = (invstd * bn_weight).view(shape)
     r = torch.addcmul((bn_bias - mean * invstd * bn_weight).view(shape), x, scale).relu_()
-    grad_r, grad_cw, grad_cb = torch.ops.aten.convolution_backward(
-        grad_y, r, conv_weight, [conv_weight.shape[0]] if has_conv_bias else None,
-        list(stride), list(padding), [1, 1], False, [0, 0], 1,
-        [needs[0] or needs[1] or needs[2], needs[3], has_conv_bias and needs[4]])
+    wanted = (needs[0] or needs[1] or needs[2], needs[3], has_conv_bias and needs[4])
+    if spectral.train_applicable(r, conv_weight, stride, padding):
+        grad_r, grad_cw, grad_cb = spectral.conv_backward(grad_y, r, conv_weight, stride, has_conv_bias, wanted)
+    else:
+        grad_r, grad_cw, grad_cb = torch.ops.aten.convolution_backward(
+            grad_y, r, conv_weight, [conv_weight.shape[0]] if has_conv_bias else None,
+            list(stride), list(padding), [1, 1], False, [0, 0], 1, list(wanted))
     if grad_r is None:
         return None, None, None, grad_cw, grad_cb
     grad_bn_out = torch.ops.aten.threshold_backward(grad_r, r, 0)
@@ -80,6 +84,16 @@ def bn_relu_conv_backward(grad_y: Tensor, x: Tensor, bn_weight: Tensor, bn_bias:
         grad_bn_out, x, bn_weight, running_mean, running_var, mean, invstd, True, eps,
         [needs[0], needs[1], needs[2]])
     return grad_x, grad_bw, grad_bb, grad_cw, grad_cb
+
+
+def temporal_conv(r: Tensor, weight: Tensor, bias: Tensor | None, stride: tuple[int, int],
+                  padding: tuple[int, int]) -> Tensor:
+    """``F.conv2d(r, weight, bias, stride, padding)`` inside a fused node: through a DFT over time
+    (:func:`ssal.models.spectral.conv_forward`) where :func:`~ssal.models.spectral.train_applicable`
+    says it is faster, else the direct convolution."""
+    if spectral.train_applicable(r, weight, stride, padding):
+        return spectral.conv_forward(r, weight, bias, stride)
+    return F.conv2d(r, weight, bias, stride, padding)
 
 
 def bn_momentum(bn: nn.BatchNorm2d) -> float:
@@ -108,4 +122,4 @@ def bn_relu_conv(x: Tensor, bn: nn.BatchNorm2d, conv: nn.Conv2d) -> Tensor:
                              bn.running_var, momentum, bn.eps, tuple(conv.stride), tuple(conv.padding))
 
 
-__all__ = ["bn_momentum", "bn_relu_conv", "bn_relu_conv_backward", "conv_fusable", "fused_applicable"]
+__all__ = ["bn_momentum", "bn_relu_conv", "bn_relu_conv_backward", "conv_fusable", "fused_applicable", "temporal_conv"]

@@ -114,4 +114,135 @@ class SpectralTemporalConv(nn.Module):
         return out
 
 
-__all__ = ["CHUNK_FLOATS", "SpectralTemporalConv"]
+
+
+
+# ---------------------------------------------------------------- training: forward and backward
+#: Training steps use the DFT form for stride-1 temporal convolutions with at least this many
+#: input and output channels (CPU, float32, no autocast). Measured forward + backward at batch
+#: 128, V = 16 on the 2-core Xeon of benchmarks/RESULTS.md (direct -> DFT, ms): 256 ch, T = 19:
+#: 125 -> 85 and 308 -> 155; 128 ch, T = 38: 75 -> 71 and 168 -> 120; slower at 64 channels
+#: (47 -> 74, 91 -> 101) and with stride 2 (128 ch, T = 75: 84 -> 115, 192 -> 225), where every
+#: frequency of the input is computed for half the outputs.
+TRAIN_MIN_CHANNELS = 128
+
+
+def _train_matrices(weight: Tensor, t: int, stride: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """``(fwd (2F, T), inv (T_out, 2F), cos (F, K), sin (F, K))`` for a (C_out, C_in, K, 1) weight."""
+    k = weight.shape[2]
+    p = (k - 1) // 2
+    length = t + p
+    with torch.no_grad():
+        f = torch.arange(length // 2 + 1, dtype=torch.float64)
+        a_fwd = 2 * math.pi * torch.outer(f, torch.arange(t, dtype=torch.float64)) / length
+        fwd = torch.cat([torch.cos(a_fwd), -torch.sin(a_fwd)], dim=0)
+        w = torch.full_like(f, 2.0)
+        w[0] = 1.0
+        if length % 2 == 0:
+            w[-1] = 1.0
+        a_inv = 2 * math.pi * torch.outer(torch.arange(0, t, stride, dtype=torch.float64), f) / length
+        inv = torch.cat([torch.cos(a_inv) * w, -torch.sin(a_inv) * w], dim=1) / length
+        a_w = 2 * math.pi * torch.outer(f, torch.arange(k, dtype=torch.float64) - p) / length
+        return tuple(m.to(dtype=weight.dtype, device=weight.device).contiguous()  # type: ignore[return-value]
+                     for m in (fwd, inv, torch.cos(a_w), torch.sin(a_w)))
+
+
+def train_applicable(x: Tensor, weight: Tensor, stride: tuple[int, int], padding: tuple[int, int]) -> bool:
+    """Whether :func:`conv_forward` / :func:`conv_backward` replace the direct convolution here."""
+    c_out, c_in, k, kw = weight.shape
+    return (x.device.type == "cpu" and x.dtype == torch.float32 and kw == 1 and k % 2 == 1
+            and tuple(padding) == ((k - 1) // 2, 0) and tuple(stride) == (1, 1) and min(c_in, c_out) >= TRAIN_MIN_CHANNELS
+            and not torch.is_autocast_enabled("cpu") and not torch.compiler.is_compiling())
+
+
+def _kernel_spectrum(weight: Tensor, cos: Tensor, sin: Tensor) -> tuple[Tensor, Tensor]:
+    """``(H_real, H_imag)`` ``(F, C_in, C_out)`` of a (C_out, C_in, K, 1) weight."""
+    w = weight[:, :, :, 0].permute(2, 1, 0).reshape(weight.shape[2], -1)  # (K, C_in*C_out)
+    shape = (cos.shape[0], weight.shape[1], weight.shape[0])
+    return (cos @ w).view(shape), (sin @ w).view(shape)
+
+
+def _time_outer(x: Tensor) -> Tensor:
+    """(N, C, T, V) -> contiguous (T, N*V, C) (a copy unless already laid out so)."""
+    n, c, t, v = x.shape
+    return x.permute(2, 0, 3, 1).contiguous().view(t, n * v, c)
+
+
+def _spectrum(fwd: Tensor, xt: Tensor) -> Tensor:
+    """``(2, F, rows, C)`` real/imaginary spectrum over T of time-outer ``xt`` ``(T, rows, C)``."""
+    t, rows, c = xt.shape
+    return torch.matmul(fwd, xt.view(t, rows * c)).view(2, fwd.shape[0] // 2, rows, c)
+
+
+def _chunks(rows: int, freqs: int, width: int) -> range:
+    """Row offsets of chunks whose spectra hold about :data:`CHUNK_FLOATS` floats."""
+    return range(0, rows, max(1, CHUNK_FLOATS // (2 * freqs * width)))
+
+
+def conv_forward(x: Tensor, weight: Tensor, bias: Tensor | None, stride: tuple[int, int]) -> Tensor:
+    """``F.conv2d(x, weight, bias, stride, ((K-1)/2, 0))`` through a DFT over time, for
+    :func:`train_applicable` arguments; ``x`` (N, C_in, T, V) of any layout. Returns a
+    channels-last (N, C_out, T_out, V) tensor. No autograd (called inside autograd nodes)."""
+    n, c, t, v = x.shape
+    c_out = weight.shape[0]
+    fwd, inv, cos, sin = _train_matrices(weight, t, stride[0])
+    h_re, h_im = _kernel_spectrum(weight, cos, sin)
+    xt = _time_outer(x)
+    rows, freqs = n * v, fwd.shape[0] // 2
+    out = torch.empty(inv.shape[0], rows, c_out, dtype=x.dtype)  # (T_out, N*V, C_out)
+    if bias is not None:
+        out.copy_(bias.expand_as(out))
+    else:
+        out.zero_()
+    step = max(1, CHUNK_FLOATS // (2 * freqs * max(c, c_out)))
+    for r0 in range(0, rows, step):
+        r1 = min(rows, r0 + step)
+        spec = torch.matmul(fwd, xt[:, r0:r1].reshape(t, -1)).view(2, freqs, r1 - r0, c)
+        prod = torch.empty(2, freqs, r1 - r0, c_out, dtype=x.dtype)
+        torch.bmm(spec[0], h_re, out=prod[0]).baddbmm_(spec[1], h_im, alpha=-1)
+        torch.bmm(spec[0], h_im, out=prod[1]).baddbmm_(spec[1], h_re)
+        out[:, r0:r1].view(inv.shape[0], -1).addmm_(inv, prod.view(2 * freqs, -1))
+    return out.view(-1, n, v, c_out).permute(1, 3, 0, 2).contiguous(memory_format=torch.channels_last)
+
+
+def conv_backward(grad_y: Tensor, x: Tensor, weight: Tensor, stride: tuple[int, int], has_bias: bool,
+                  needs: tuple[bool, bool, bool]) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+    """``(grad_x, grad_weight, grad_bias)`` of :func:`conv_forward`, as
+    ``aten.convolution_backward`` returns them (``None`` where ``needs`` says not wanted)."""
+    n, c, t, v = x.shape
+    c_out, k = weight.shape[0], weight.shape[2]
+    fwd, inv, cos, sin = _train_matrices(weight, t, stride[0])
+    rows, freqs = n * v, fwd.shape[0] // 2
+    gy = _time_outer(grad_y)  # (T_out, rows, C_out)
+    xt = _time_outer(x) if needs[1] else None
+    grad_xt = torch.empty(t, rows, c, dtype=x.dtype) if needs[0] else None
+    if needs[0]:
+        h_re, h_im = _kernel_spectrum(weight, cos, sin)
+        h_re_t, h_im_t = h_re.transpose(1, 2), h_im.transpose(1, 2)
+    gh = torch.zeros(2, freqs, c, c_out, dtype=x.dtype) if needs[1] else None
+    inv_t = inv.t()
+    step = max(1, CHUNK_FLOATS // (2 * freqs * max(c, c_out)))
+    for r0 in range(0, rows, step):
+        r1 = min(rows, r0 + step)
+        g = torch.matmul(inv_t, gy[:, r0:r1].reshape(gy.shape[0], -1)).view(2, freqs, r1 - r0, c_out)
+        if grad_xt is not None:
+            gx = torch.empty(2, freqs, r1 - r0, c, dtype=x.dtype)
+            torch.bmm(g[0], h_re_t, out=gx[0]).baddbmm_(g[1], h_im_t)
+            torch.bmm(g[1], h_re_t, out=gx[1]).baddbmm_(g[0], h_im_t, alpha=-1)
+            torch.matmul(fwd.t(), gx.view(2 * freqs, -1), out=grad_xt[:, r0:r1].view(t, -1))
+        if gh is not None and xt is not None:
+            spec = torch.matmul(fwd, xt[:, r0:r1].reshape(t, -1)).view(2, freqs, r1 - r0, c)
+            x_re, x_im = spec[0].transpose(1, 2), spec[1].transpose(1, 2)  # (F, C, rows)
+            gh[0].baddbmm_(x_re, g[0]).baddbmm_(x_im, g[1])
+            gh[1].baddbmm_(x_re, g[1]).baddbmm_(x_im, g[0], alpha=-1)
+    grad_x = grad_w = grad_b = None
+    if grad_xt is not None:
+        grad_x = grad_xt.view(t, n, v, c).permute(1, 3, 0, 2).contiguous(memory_format=torch.channels_last)
+    if gh is not None:
+        gw = (cos.t() @ gh[0].view(freqs, -1) + sin.t() @ gh[1].view(freqs, -1)).view(k, c, c_out)
+        grad_w = gw.permute(2, 1, 0).unsqueeze(-1).contiguous()
+    if needs[2] and has_bias:
+        grad_b = grad_y.sum(dim=(0, 2, 3))
+    return grad_x, grad_w, grad_b
+
+__all__ = ["CHUNK_FLOATS", "TRAIN_MIN_CHANNELS", "SpectralTemporalConv", "conv_backward", "conv_forward", "train_applicable"]

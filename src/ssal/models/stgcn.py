@@ -47,7 +47,7 @@ from .base import (
     check_setting,
     global_pool,
 )
-from .fused import bn_momentum, bn_relu_conv_backward, conv_fusable, fused_applicable
+from .fused import bn_momentum, bn_relu_conv_backward, conv_fusable, fused_applicable, temporal_conv
 from .recompute import AutocastState
 
 #: Width multipliers and strides of the 10-layer ST-GCN plan (times ``base_channels``).
@@ -176,7 +176,7 @@ class _GraphBNReLUConv(torch.autograd.Function):
         g = _aggregate_mix(x, agg, weight, k) + bias.unsqueeze(1)
         out, mean, invstd = torch.native_batch_norm(g, bn_weight, bn_bias, running_mean, running_var,
                                                     True, momentum, eps)
-        y = F.conv2d(out.relu_(), conv_weight, conv_bias, stride, padding)
+        y = temporal_conv(out.relu_(), conv_weight, conv_bias, stride, padding)
         ctx.save_for_backward(x, agg, weight, bias, bn_weight, bn_bias, conv_weight, running_mean, running_var,
                               mean, invstd)
         ctx.k, ctx.eps, ctx.stride, ctx.padding = k, eps, stride, padding
