@@ -119,7 +119,7 @@ def test_folded_stgcn_block_dense_and_factorised_equal_the_block(dense, spectral
     block, adjacency = enc.backbone.blocks[1], enc.backbone.A
     assert isinstance(block, STGCNBlock)
     folded = FoldedSTGCNBlock(block, adjacency, dense=dense, spectral=spectral).eval()
-    assert folded.dense is dense and (folded.spectral is not None) is spectral
+    assert folded.dense is dense and folded.spectral is spectral
     x = torch.randn(3, c_in, 19, 16).relu()
     with torch.inference_mode():
         ref = block(x, adjacency)  # the block applies its edge importance itself
@@ -154,8 +154,7 @@ def test_conv_gelu_fused_equals_two_steps():
 
 
 def test_folded_encoder_with_spectral_blocks_equals_original(monkeypatch):
-    """Every block through the DFT (time-outer activations chained from block to block), then
-    only the wide ones after narrow direct ones (a layout change in between)."""
+    """Every block through the DFT, then only the wide ones after narrow direct ones."""
     import ssal.models.fold as fold
 
     enc = randomise(build_encoder({"name": "stgcn", "channels": [8, 16, 16, 32], "strides": [1, 2, 1, 2]},
@@ -164,7 +163,7 @@ def test_folded_encoder_with_spectral_blocks_equals_original(monkeypatch):
     for threshold, expected in ((1, [True] * 4), (16, [False, True, True, True])):
         monkeypatch.setattr(fold, "SPECTRAL_MIN_CHANNELS", threshold)
         folded = fold_batchnorm(enc)
-        assert [b.spectral is not None for b in folded.backbone.blocks] == expected
+        assert [b.spectral for b in folded.backbone.blocks] == expected
         with torch.inference_mode():
             torch.testing.assert_close(folded(x), enc(x), rtol=1e-5, atol=1e-5)
             (got,), (ref,) = folded.feature_maps(x), enc.feature_maps(x)
@@ -178,7 +177,7 @@ def test_spectral_rule_picks_wide_layers():
 
     enc = build_encoder(dict(resolve_config("aimclr")["model"]["encoder"]), EGAIT16).eval()
     widths = [b.tconv.out_channels for b in fold_batchnorm(enc).backbone.blocks]
-    picked = [b.spectral is not None for b in fold_batchnorm(enc).backbone.blocks]
+    picked = [b.spectral for b in fold_batchnorm(enc).backbone.blocks]
     assert SPECTRAL_MIN_CHANNELS == 128 and picked == [w >= 128 for w in widths] and any(picked) and not all(picked)
 
 

@@ -26,8 +26,8 @@ to float round-off (tested to 1e-5 in ``tests/inference/test_inference.py``):
   its first convolution's epilogue (:func:`conv_gelu`), except while ``torch.jit`` traces.
 * the graph convolutions of narrow ST-GCN layers run as one dense matrix product each
   (:class:`FoldedSTGCNBlock`, :data:`DENSE_GRAPH_CONV_MAX_RATIO`); the temporal convolutions of
-  wide ones through a DFT over time on time-outer activations (:mod:`ssal.models.spectral`,
-  :data:`SPECTRAL_MIN_CHANNELS`), which needs 3-4x fewer FLOPs than the direct convolution.
+  wide ones through a DFT over time (:mod:`ssal.models.spectral`, :data:`SPECTRAL_MIN_CHANNELS`),
+  which needs 3-4x fewer FLOPs than the direct convolution.
 
 The folded copy is for inference only: its layers refuse to run in training mode. The original
 encoder is not modified.
@@ -43,10 +43,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from . import spectral as spectral_conv
 from .aff import AFFBackbone, AFFBlock, BlockComplexLinear
 from .base import JointBatchNorm
 from .dft import irfft2_by_matmul
-from .spectral import SpectralTemporalConv
 from .stgcn import STGCNBackbone, STGCNBlock, aggregate
 
 #: A folded graph convolution runs as one dense ``(V*C_in, V*C_out)`` matrix product instead of
@@ -58,11 +58,10 @@ from .stgcn import STGCNBackbone, STGCNBlock, aggregate
 DENSE_GRAPH_CONV_MAX_RATIO = 3.0
 
 #: A folded ST-GCN block whose temporal convolution has at least this many input and output
-#: channels runs it through a DFT over time (:mod:`ssal.models.spectral`), with its activations
-#: time-outer. Measured on whole folded encoders (batch 256, T = 75) on the 2-core Xeon of
-#: benchmarks/RESULTS.md: thresholds 128 and 256 tie (CFFN 495-511 ms against 606 ms without,
-#: AimCLR's ST-GCN 369-386 ms against 484 ms); 64 and 32 are slower than 128 for ST-GCN
-#: (389-407 ms), where the first time-outer block pays a layout copy and narrow products gain less.
+#: channels runs it through a DFT over time (:mod:`ssal.models.spectral`). Measured on whole
+#: folded encoders (T = 75, batch 64: predict's CPU default) on the 2-core Xeon of
+#: benchmarks/RESULTS.md: CFFN 166 ms direct, 131 ms from 64 channels, 121 ms from 128;
+#: AimCLR's ST-GCN 152, 112 and 97 ms.
 SPECTRAL_MIN_CHANNELS = 128
 
 
@@ -222,7 +221,8 @@ class FoldedSTGCNBlock(_InferenceOnly):
             self.tconv = fold_conv_bn(conv_t, bn2).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
             if spectral is None:
                 spectral = min(conv_t.in_channels, conv_t.out_channels) >= SPECTRAL_MIN_CHANNELS
-            self.spectral = SpectralTemporalConv(self.tconv) if spectral else None
+            self.spectral = bool(spectral) and spectral_conv.kernel_applicable(
+                self.tconv.weight, self.tconv.stride, self.tconv.padding, self.tconv.groups, self.tconv.dilation)
             self.residual: nn.Module | None
             if block.residual is None or isinstance(block.residual, nn.Identity):
                 self.residual = block.residual
@@ -237,47 +237,18 @@ class FoldedSTGCNBlock(_InferenceOnly):
         self._check_eval()
         if joints is not None:
             raise ValueError("a folded ST-GCN block convolves its whole graph; use the unfolded encoder for a joint subset")
-        # CPU only (measured there); a trace must not fix the length and batch
-        if self.spectral is not None and x.device.type == "cpu" and not _traced():
-            return self._forward_time_outer(x)
         x = x.contiguous(memory_format=torch.channels_last)  # a no-op after the first block
         # y and the convolution outputs are fresh tensors of this block: updating them in place
         # is safe. add + ReLU run as one pass where torch has the fused kernel.
-        y = self.tconv(self._graph_conv(x))
+        y = self._graph_conv(x)
+        # the DFT form on the CPU only (measured there); a trace must not fix the length
+        if self.spectral and y.device.type == "cpu" and not _traced():
+            y = spectral_conv.conv_forward(y, self.tconv.weight, self.tconv.bias, self.tconv.stride)
+        else:
+            y = self.tconv(y)
         if self.residual is not None:
             return _add_relu_(y, self.residual(x))
         return y.relu_()
-
-    def _forward_time_outer(self, x: Tensor) -> Tensor:
-        """The block on time-outer activations with the spectral temporal convolution (CPU
-        tensors; elsewhere the direct convolution runs, unmeasured off the CPU): the
-        input is made time-outer ``(T, N, V, C)`` (no copy when the previous block was spectral
-        too), the output is an (N, C_out, T', V) view of a time-outer tensor."""
-        assert self.spectral is not None
-        xt = x.permute(2, 0, 3, 1)
-        xt = xt if xt.is_contiguous() else xt.contiguous()
-        t, n, v, c = xt.shape
-        y = self._graph_conv_frames(xt.view(t * n, v, c)).view(t, n, v, -1)
-        t_out, c_out = self.spectral.output_length(t), self.spectral.out_channels
-        if self.residual is None:
-            out = xt.new_zeros(t_out, n, v, c_out)
-        elif isinstance(self.residual, nn.Identity):
-            out = xt.clone()
-        else:
-            res = cast(nn.Conv2d, self.residual)  # folded 1x1, stride (s, 1)
-            rows = xt[::res.stride[0]].reshape(-1, c)
-            bias = res.bias if res.bias is not None else xt.new_zeros(c_out)
-            out = torch.addmm(bias, rows, res.weight[:, :, 0, 0].t()).view(t_out, n, v, c_out)
-        return self.spectral(y, out).relu_().permute(1, 3, 0, 2)
-
-    def _graph_conv_frames(self, frames: Tensor) -> Tensor:
-        """``relu(BN(gcn(x)))`` for frames ``(F, V, C_in)`` (any frame order) -> ``(F, V, C_out)``."""
-        f, v, c = frames.shape
-        if self.dense:
-            return torch.addmm(self.dense_bias, frames.view(f, v * c), self.dense_weight).relu_().view(f, v, -1)
-        z = torch.bmm(self.agg.expand(f, *self.agg.shape), frames)  # (F, V*K, C): rows (w, k)
-        y = torch.mm(z.view(f * v, self.num_subsets * c), self.gcn_weight[:, :, 0, 0].t()).view(f, v, -1)
-        return _add_relu_(y, self.gcn_bias[0, :, 0, :].t())
 
     def _graph_conv(self, x: Tensor) -> Tensor:
         """``relu(BN(gcn(x)))`` for channels-last ``x`` (N, C_in, T, V); channels-last output."""

@@ -7,19 +7,19 @@ one at every needed output) it becomes one complex ``(C_in x C_out)`` product pe
 
     X[f] = sum_t x[t] e^{-2 pi i f t / L}               (f = 0 .. L // 2)
     H[f] = sum_d W_d e^{+2 pi i f (d - p) / L}
-    Y[f] = X[f] H[f] + L b [f == 0]
-    y[t] = (1 / L) sum_f w_f Re(Y[f] e^{+2 pi i f t / L})  (w: 1 for DC and Nyquist, else 2)
+    Y[f] = X[f] H[f]
+    y[t] = b + (1 / L) sum_f w_f Re(Y[f] e^{+2 pi i f t s / L})  (w: 1 for DC and Nyquist, else 2)
 
 On a (N, C, T, V) map the products cost ``8 (L // 2 + 1) C_in C_out`` FLOPs per (sequence,
 joint) against ``2 K T_out C_in C_out`` for the direct convolution: 3.6x fewer for AimCLR's last
-layer (T = 19, K = 9). The transforms themselves are small real matrix products over T, which
-is why activations here are laid out **time-outer**, ``(T, N, V, C)`` contiguous: a transform
-is then one ``(2F, T) @ (T, N*V*C)`` product and each frequency's rows form an ``(N*V, C)``
-matrix without copies. Work runs in chunks of sequences so that a chunk's spectrum stays in
-cache. The result equals the direct convolution up to float round-off (tested to 1e-5
-relative); the transforms are unitary up to scale, so the error does not grow with ``L``.
+layer (T = 19, K = 9). The transforms over T are per-sequence ``(2F, T) @ (T, V*C)`` products
+on the channels-last storage, so no full-size layout copy is made; the per-frequency products
+run on chunks of sequences whose spectra stay in cache. The backward pass is the same
+arithmetic transposed (:func:`conv_backward`, as ``aten.convolution_backward`` returns it). The
+result equals the direct convolution up to float round-off (tested to 1e-11 in float64).
 
-Used by the folded inference copy of ST-GCN (:mod:`ssal.models.fold`) for wide layers.
+Used inside the fused training nodes (:mod:`ssal.models.fused`, :data:`TRAIN_MIN_CHANNELS`) and
+by the folded inference copy of ST-GCN (:mod:`ssal.models.fold`).
 """
 
 from __future__ import annotations
@@ -27,104 +27,21 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 #: Sequences per chunk are chosen so that a chunk's spectrum holds about this many floats
-#: (4 MiB); measured on AimCLR's last layer, chunks of 16-64 sequences were 1.4-1.7x faster
-#: than the whole batch at once.
+#: (4 MiB, in cache); measured on AimCLR's last layer at batch 256, chunks of 16-64 sequences
+#: were 1.4-1.7x faster than the whole batch at once.
 CHUNK_FLOATS = 1 << 20
 
 
-class SpectralTemporalConv(nn.Module):
-    """The (K x 1) temporal convolution ``conv`` (zero padding ``(K - 1) / 2``, stride ``(s, 1)``,
-    with bias) for time-outer activations (module docstring). Inference only: no gradients."""
-
-    weight: Tensor  # buffers (register_buffer in __init__): (K, C_in, C_out) float64
-    bias: Tensor  # (C_out,) float64
-
-    def __init__(self, conv: nn.Conv2d) -> None:
-        super().__init__()
-        k = conv.kernel_size[0]
-        if conv.kernel_size[1] != 1 or k % 2 == 0 or conv.padding != ((k - 1) // 2, 0) or conv.groups != 1 \
-                or conv.stride[1] != 1 or conv.dilation != (1, 1):
-            raise ValueError("only an ungrouped (K x 1) convolution with odd K and 'same' padding on T")
-        self.kernel, self.stride = k, conv.stride[0]
-        self.in_channels, self.out_channels = conv.in_channels, conv.out_channels
-        with torch.no_grad():
-            self.register_buffer("weight", conv.weight.double()[:, :, :, 0].permute(2, 1, 0).contiguous())
-            bias = torch.zeros(conv.out_channels, dtype=torch.float64) if conv.bias is None else conv.bias.double()
-            self.register_buffer("bias", bias)
-        self._cache: dict[tuple[int, torch.dtype, torch.device], tuple[Tensor, Tensor, Tensor, Tensor]] = {}
-
-    def output_length(self, t: int) -> int:
-        """``ceil(T / stride)``, as the direct convolution."""
-        return (t - 1) // self.stride + 1
-
-    def matrices(self, t: int, dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """``(fwd (2F, T), inv (T_out, 2F), h_real (F, C_in, C_out), h_imag (F, C_in, C_out))`` for
-        length ``t``: forward rows and inverse columns ordered (part, f); the bias is not in them."""
-        key = (t, dtype, device)
-        if key not in self._cache:
-            with torch.inference_mode(False), torch.no_grad():
-                p = (self.kernel - 1) // 2
-                length = t + p
-                f = torch.arange(length // 2 + 1, dtype=torch.float64)
-                a_fwd = 2 * math.pi * torch.outer(f, torch.arange(t, dtype=torch.float64)) / length
-                fwd = torch.cat([torch.cos(a_fwd), -torch.sin(a_fwd)], dim=0)
-                weight = torch.full_like(f, 2.0)
-                weight[0] = 1.0
-                if length % 2 == 0:
-                    weight[-1] = 1.0
-                t_out = torch.arange(0, t, self.stride, dtype=torch.float64)
-                a_inv = 2 * math.pi * torch.outer(t_out, f) / length
-                inv = torch.cat([torch.cos(a_inv) * weight, -torch.sin(a_inv) * weight], dim=1) / length
-                a_w = 2 * math.pi * torch.outer(f, torch.arange(self.kernel, dtype=torch.float64) - p) / length
-                h_real = torch.einsum("fk,kco->fco", torch.cos(a_w), self.weight.to("cpu"))
-                h_imag = torch.einsum("fk,kco->fco", torch.sin(a_w), self.weight.to("cpu"))
-                self._cache[key] = tuple(m.to(dtype=dtype, device=device).contiguous()  # type: ignore[assignment]
-                                         for m in (fwd, inv, h_real, h_imag))
-        return self._cache[key]
-
-    def forward(self, x: Tensor, out: Tensor) -> Tensor:
-        """Add ``conv(x)`` (bias included) into ``out`` in place and return it.
-
-        ``x``: time-outer ``(T, N, V, C_in)``, contiguous. ``out``: time-outer
-        ``(ceil(T / stride), N, V, C_out)``, contiguous."""
-        t, n, v, c = x.shape
-        t_out, co = self.output_length(t), self.out_channels
-        if c != self.in_channels or tuple(out.shape) != (t_out, n, v, co) or not (x.is_contiguous() and out.is_contiguous()):
-            raise ValueError(f"expected contiguous time-outer input (T, N, V, {self.in_channels}) and output "
-                             f"({t_out}, N, V, {co}); got {tuple(x.shape)} and {tuple(out.shape)}")
-        fwd, inv, h_real, h_imag = self.matrices(t, x.dtype, x.device)
-        freqs = h_real.shape[0]
-        length = t + (self.kernel - 1) // 2
-        dc = (self.bias * length).to(x.dtype)
-        x2, out2 = x.view(t, n * v * c), out.view(t_out, n * v * co)
-        step = max(1, CHUNK_FLOATS // (2 * freqs * v * max(c, co)))
-        for n0 in range(0, n, step):
-            n1 = min(n, n0 + step)
-            rows = (n1 - n0) * v
-            spectrum = torch.matmul(fwd, x2[:, n0 * v * c:n1 * v * c]).view(2, freqs, rows, c)
-            re, im = spectrum[0], spectrum[1]
-            product = torch.empty(2, freqs, rows, co, dtype=x.dtype, device=x.device)
-            torch.bmm(re, h_real, out=product[0]).baddbmm_(im, h_imag, alpha=-1)
-            torch.bmm(re, h_imag, out=product[1]).baddbmm_(im, h_real)
-            product[0, 0].add_(dc)  # the bias: a constant over t is L b at DC
-            out2[:, n0 * v * co:n1 * v * co].addmm_(inv, product.view(2 * freqs, rows * co))
-        return out
-
-
-
-
-
-# ---------------------------------------------------------------- training: forward and backward
-#: Training steps use the DFT form for stride-1 temporal convolutions with at least this many
-#: input and output channels (CPU, float32, no autocast). Measured forward + backward at batch
-#: 128, V = 16 on the 2-core Xeon of benchmarks/RESULTS.md (direct -> DFT, ms): 256 ch, T = 19:
-#: 125 -> 85 and 308 -> 155; 128 ch, T = 38: 75 -> 71 and 168 -> 120; slower at 64 channels
-#: (47 -> 74, 91 -> 101) and with stride 2 (128 ch, T = 75: 84 -> 115, 192 -> 225), where every
-#: frequency of the input is computed for half the outputs.
-TRAIN_MIN_CHANNELS = 128
+#: Training steps use the DFT form for temporal convolutions with at least this many input and
+#: output channels (CPU, float32, no autocast). Measured forward and backward at batch 128,
+#: V = 16 on the 2-core Xeon of benchmarks/RESULTS.md (direct -> DFT, ms): 256 ch, T = 19:
+#: 117 -> 59 and 278 -> 117; 256 ch, T = 38, stride 2: 124 -> 109 and 321 -> 239; 128 ch,
+#: T = 38: 71 -> 43 and 165 -> 73; 128 ch, T = 75, stride 2: 79 -> 73 and 194 -> 149; 64 ch,
+#: T = 75: 43 -> 37 and 87 -> 56; 32 ch, T = 38: 4 -> 4 and 10 -> 8 (a tie: left direct).
+TRAIN_MIN_CHANNELS = 64
 
 
 def _train_matrices(weight: Tensor, t: int, stride: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -147,11 +64,21 @@ def _train_matrices(weight: Tensor, t: int, stride: int) -> tuple[Tensor, Tensor
                      for m in (fwd, inv, torch.cos(a_w), torch.sin(a_w)))
 
 
+def kernel_applicable(weight: Tensor, stride: tuple[int, int], padding: tuple[int, int],
+                      groups: int = 1, dilation: tuple[int, int] = (1, 1)) -> bool:
+    """Whether :func:`conv_forward` computes this convolution: an ungrouped (K x 1) kernel with
+    odd K, 'same' zero padding on T and stride only on T."""
+    k, kw = weight.shape[2], weight.shape[3]
+    return (kw == 1 and k % 2 == 1 and tuple(padding) == ((k - 1) // 2, 0) and stride[1] == 1
+            and groups == 1 and tuple(dilation) == (1, 1))
+
+
 def train_applicable(x: Tensor, weight: Tensor, stride: tuple[int, int], padding: tuple[int, int]) -> bool:
-    """Whether :func:`conv_forward` / :func:`conv_backward` replace the direct convolution here."""
-    c_out, c_in, k, kw = weight.shape
-    return (x.device.type == "cpu" and x.dtype == torch.float32 and kw == 1 and k % 2 == 1
-            and tuple(padding) == ((k - 1) // 2, 0) and tuple(stride) == (1, 1) and min(c_in, c_out) >= TRAIN_MIN_CHANNELS
+    """Whether :func:`conv_forward` / :func:`conv_backward` replace the direct convolution in a
+    training step: :func:`kernel_applicable`, CPU float32 without autocast or compilation, and at
+    least :data:`TRAIN_MIN_CHANNELS` input and output channels."""
+    return (x.device.type == "cpu" and x.dtype == torch.float32 and kernel_applicable(weight, stride, padding)
+            and min(weight.shape[0], weight.shape[1]) >= TRAIN_MIN_CHANNELS
             and not torch.is_autocast_enabled("cpu") and not torch.compiler.is_compiling())
 
 
@@ -162,82 +89,89 @@ def _kernel_spectrum(weight: Tensor, cos: Tensor, sin: Tensor) -> tuple[Tensor, 
     return (cos @ w).view(shape), (sin @ w).view(shape)
 
 
-def _time_outer(x: Tensor) -> Tensor:
-    """(N, C, T, V) -> contiguous (T, N*V, C) (a copy unless already laid out so)."""
+def _frames(x: Tensor) -> Tensor:
+    """(N, C, T, V) -> its channels-last storage as (N, T, V*C) (a copy only if not channels-last)."""
     n, c, t, v = x.shape
-    return x.permute(2, 0, 3, 1).contiguous().view(t, n * v, c)
+    return x.contiguous(memory_format=torch.channels_last).permute(0, 2, 3, 1).view(n, t, v * c)
 
 
-def _spectrum(fwd: Tensor, xt: Tensor) -> Tensor:
-    """``(2, F, rows, C)`` real/imaginary spectrum over T of time-outer ``xt`` ``(T, rows, C)``."""
-    t, rows, c = xt.shape
-    return torch.matmul(fwd, xt.view(t, rows * c)).view(2, fwd.shape[0] // 2, rows, c)
+def _by_frequency(z: Tensor, v: int) -> Tensor:
+    """(n, 2F, V*C) per-sequence spectra -> (2, F, n*V, C), contiguous (a small copy, in cache)."""
+    n, two_f, vc = z.shape
+    return z.view(n, 2, two_f // 2, v, vc // v).permute(1, 2, 0, 3, 4).reshape(2, two_f // 2, n * v, vc // v)
 
 
-def _chunks(rows: int, freqs: int, width: int) -> range:
-    """Row offsets of chunks whose spectra hold about :data:`CHUNK_FLOATS` floats."""
-    return range(0, rows, max(1, CHUNK_FLOATS // (2 * freqs * width)))
+def _by_sequence(z: Tensor, n: int) -> Tensor:
+    """(2, F, n*V, C) -> (n, 2F, V*C), contiguous: the inverse of :func:`_by_frequency`."""
+    _, f, rows, c = z.shape
+    return z.view(2, f, n, rows // n, c).permute(2, 0, 1, 3, 4).reshape(n, 2 * f, (rows // n) * c)
+
+
+def _sequences_per_chunk(n: int, freqs: int, v: int, width: int) -> int:
+    return max(1, min(n, CHUNK_FLOATS // (2 * freqs * v * width)))
 
 
 def conv_forward(x: Tensor, weight: Tensor, bias: Tensor | None, stride: tuple[int, int]) -> Tensor:
     """``F.conv2d(x, weight, bias, stride, ((K-1)/2, 0))`` through a DFT over time, for
-    :func:`train_applicable` arguments; ``x`` (N, C_in, T, V) of any layout. Returns a
-    channels-last (N, C_out, T_out, V) tensor. No autograd (called inside autograd nodes)."""
+    :func:`train_applicable` arguments; ``x`` (N, C_in, T, V), best channels-last. Returns a
+    channels-last (N, C_out, T_out, V) tensor. No autograd (called inside autograd nodes).
+
+    Works through chunks of sequences: the transforms over T are per-sequence products on the
+    channels-last storage ``(T, V*C)``, so the only full-size tensor made is the output."""
     n, c, t, v = x.shape
     c_out = weight.shape[0]
     fwd, inv, cos, sin = _train_matrices(weight, t, stride[0])
     h_re, h_im = _kernel_spectrum(weight, cos, sin)
-    xt = _time_outer(x)
-    rows, freqs = n * v, fwd.shape[0] // 2
-    out = torch.empty(inv.shape[0], rows, c_out, dtype=x.dtype)  # (T_out, N*V, C_out)
-    if bias is not None:
-        out.copy_(bias.expand_as(out))
-    else:
-        out.zero_()
-    step = max(1, CHUNK_FLOATS // (2 * freqs * max(c, c_out)))
-    for r0 in range(0, rows, step):
-        r1 = min(rows, r0 + step)
-        spec = torch.matmul(fwd, xt[:, r0:r1].reshape(t, -1)).view(2, freqs, r1 - r0, c)
-        prod = torch.empty(2, freqs, r1 - r0, c_out, dtype=x.dtype)
+    frames, freqs = _frames(x), fwd.shape[0] // 2
+    out = torch.empty(n, c_out, inv.shape[0], v, dtype=x.dtype, memory_format=torch.channels_last)
+    out_frames = out.permute(0, 2, 3, 1).view(n, inv.shape[0], v * c_out)
+    step = _sequences_per_chunk(n, freqs, v, max(c, c_out))
+    for n0 in range(0, n, step):
+        n1 = min(n, n0 + step)
+        spec = _by_frequency(torch.matmul(fwd, frames[n0:n1]), v)
+        prod = torch.empty(2, freqs, (n1 - n0) * v, c_out, dtype=x.dtype)
         torch.bmm(spec[0], h_re, out=prod[0]).baddbmm_(spec[1], h_im, alpha=-1)
         torch.bmm(spec[0], h_im, out=prod[1]).baddbmm_(spec[1], h_re)
-        out[:, r0:r1].view(inv.shape[0], -1).addmm_(inv, prod.view(2 * freqs, -1))
-    return out.view(-1, n, v, c_out).permute(1, 3, 0, 2).contiguous(memory_format=torch.channels_last)
+        torch.matmul(inv, _by_sequence(prod, n1 - n0), out=out_frames[n0:n1])
+    if bias is not None:
+        out.add_(bias.view(1, -1, 1, 1))
+    return out
 
 
 def conv_backward(grad_y: Tensor, x: Tensor, weight: Tensor, stride: tuple[int, int], has_bias: bool,
                   needs: tuple[bool, bool, bool]) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
     """``(grad_x, grad_weight, grad_bias)`` of :func:`conv_forward`, as
-    ``aten.convolution_backward`` returns them (``None`` where ``needs`` says not wanted)."""
+    ``aten.convolution_backward`` returns them (``None`` where ``needs`` says not wanted);
+    chunked like the forward (grad_x channels-last)."""
     n, c, t, v = x.shape
     c_out, k = weight.shape[0], weight.shape[2]
     fwd, inv, cos, sin = _train_matrices(weight, t, stride[0])
-    rows, freqs = n * v, fwd.shape[0] // 2
-    gy = _time_outer(grad_y)  # (T_out, rows, C_out)
-    xt = _time_outer(x) if needs[1] else None
-    grad_xt = torch.empty(t, rows, c, dtype=x.dtype) if needs[0] else None
+    freqs = fwd.shape[0] // 2
+    gy_frames = _frames(grad_y)  # (N, T_out, V*C_out)
+    frames = _frames(x) if needs[1] else None
+    grad_x = grad_x_frames = None
     if needs[0]:
         h_re, h_im = _kernel_spectrum(weight, cos, sin)
         h_re_t, h_im_t = h_re.transpose(1, 2), h_im.transpose(1, 2)
+        grad_x = torch.empty(n, c, t, v, dtype=x.dtype, memory_format=torch.channels_last)
+        grad_x_frames = grad_x.permute(0, 2, 3, 1).view(n, t, v * c)
     gh = torch.zeros(2, freqs, c, c_out, dtype=x.dtype) if needs[1] else None
-    inv_t = inv.t()
-    step = max(1, CHUNK_FLOATS // (2 * freqs * max(c, c_out)))
-    for r0 in range(0, rows, step):
-        r1 = min(rows, r0 + step)
-        g = torch.matmul(inv_t, gy[:, r0:r1].reshape(gy.shape[0], -1)).view(2, freqs, r1 - r0, c_out)
-        if grad_xt is not None:
-            gx = torch.empty(2, freqs, r1 - r0, c, dtype=x.dtype)
+    inv_t, fwd_t = inv.t(), fwd.t()
+    step = _sequences_per_chunk(n, freqs, v, max(c, c_out))
+    for n0 in range(0, n, step):
+        n1 = min(n, n0 + step)
+        g = _by_frequency(torch.matmul(inv_t, gy_frames[n0:n1]), v)  # (2, F, rows, C_out)
+        if grad_x_frames is not None:
+            gx = torch.empty(2, freqs, (n1 - n0) * v, c, dtype=x.dtype)
             torch.bmm(g[0], h_re_t, out=gx[0]).baddbmm_(g[1], h_im_t)
             torch.bmm(g[1], h_re_t, out=gx[1]).baddbmm_(g[0], h_im_t, alpha=-1)
-            torch.matmul(fwd.t(), gx.view(2 * freqs, -1), out=grad_xt[:, r0:r1].view(t, -1))
-        if gh is not None and xt is not None:
-            spec = torch.matmul(fwd, xt[:, r0:r1].reshape(t, -1)).view(2, freqs, r1 - r0, c)
+            torch.matmul(fwd_t, _by_sequence(gx, n1 - n0), out=grad_x_frames[n0:n1])
+        if gh is not None and frames is not None:
+            spec = _by_frequency(torch.matmul(fwd, frames[n0:n1]), v)
             x_re, x_im = spec[0].transpose(1, 2), spec[1].transpose(1, 2)  # (F, C, rows)
             gh[0].baddbmm_(x_re, g[0]).baddbmm_(x_im, g[1])
             gh[1].baddbmm_(x_re, g[1]).baddbmm_(x_im, g[0], alpha=-1)
-    grad_x = grad_w = grad_b = None
-    if grad_xt is not None:
-        grad_x = grad_xt.view(t, n, v, c).permute(1, 3, 0, 2).contiguous(memory_format=torch.channels_last)
+    grad_w = grad_b = None
     if gh is not None:
         gw = (cos.t() @ gh[0].view(freqs, -1) + sin.t() @ gh[1].view(freqs, -1)).view(k, c, c_out)
         grad_w = gw.permute(2, 1, 0).unsqueeze(-1).contiguous()
@@ -245,4 +179,4 @@ def conv_backward(grad_y: Tensor, x: Tensor, weight: Tensor, stride: tuple[int, 
         grad_b = grad_y.sum(dim=(0, 2, 3))
     return grad_x, grad_w, grad_b
 
-__all__ = ["CHUNK_FLOATS", "TRAIN_MIN_CHANNELS", "SpectralTemporalConv", "conv_backward", "conv_forward", "train_applicable"]
+__all__ = ["CHUNK_FLOATS", "TRAIN_MIN_CHANNELS", "conv_backward", "conv_forward", "kernel_applicable", "train_applicable"]
