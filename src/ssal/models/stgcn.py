@@ -209,8 +209,7 @@ def graph_bn_relu_conv(x: Tensor, adjacency: Tensor, gcn: GraphConv, bn: nn.Batc
     if not (fused_applicable(x, bn) and conv_fusable(conv)):
         r = F.relu(bn(gcn(x, adjacency)))
         if not torch.is_grad_enabled() and conv_fusable(conv):  # e.g. MoCo's key encoder: the DFT form may run
-            stride, padding = cast(tuple[int, int], tuple(conv.stride)), cast(tuple[int, int], tuple(conv.padding))
-            return temporal_conv(r, conv.weight, conv.bias, stride, padding)
+            return temporal_conv(r, conv.weight, conv.bias, tuple(conv.stride), tuple(conv.padding))
         return conv(r)
     agg, bias = gcn.operands(adjacency)
     return _GraphBNReLUConv.apply(x, agg, gcn.conv.weight, bias, adjacency.shape[0], bn.weight, bn.bias,
