@@ -171,27 +171,3 @@ def test_graph_node_equals_the_modules_values_gradients_and_running_stats(stride
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         graph_bn_relu_conv(xa, a.detach(), block.gcn, block.tcn[0], block.tcn[2])
     assert set(big) == {xa.data_ptr()}
-
-
-def test_graph_node_without_grad_runs_the_dft_form_with_the_same_values(monkeypatch) -> None:
-    """MoCo's key encoder: a training-mode layer under no_grad takes the modules' path, with its
-    temporal convolution through the DFT where it applies; values and running statistics as
-    the modules'."""
-    import ssal.models.spectral as spectral_module
-
-    calls: list[int] = []
-    forward = spectral_module.conv_forward
-    monkeypatch.setattr(spectral_module, "TRAIN_MIN_CHANNELS", 1)
-    monkeypatch.setattr(spectral_module, "conv_forward", lambda *a: (calls.append(1), forward(*a))[1])
-    block, adjacency = _block(1, 6, 6)
-    ref = copy.deepcopy(block)
-    x = (torch.randn(4, 6, 20, 16) * 2 + 0.3).contiguous(memory_format=torch.channels_last)
-    with torch.no_grad():
-        ya = block(x, adjacency)
-        a = adjacency * ref.edge_importance
-        bn1, _, conv, bn2, _ = ref.tcn
-        yb = torch.relu(bn2(conv(torch.relu(bn1(ref.gcn(x, a))))) + ref.residual(x))
-    assert calls == [1]
-    torch.testing.assert_close(ya, yb, rtol=1e-5, atol=1e-5)
-    for ba, bb in zip(block.buffers(), ref.buffers()):
-        torch.testing.assert_close(ba, bb)

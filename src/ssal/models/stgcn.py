@@ -204,13 +204,9 @@ class _GraphBNReLUConv(torch.autograd.Function):
 def graph_bn_relu_conv(x: Tensor, adjacency: Tensor, gcn: GraphConv, bn: nn.BatchNorm2d, conv: nn.Conv2d) -> Tensor:
     """``conv(relu(bn(gcn(x, adjacency))))`` for a training-mode ``bn``, keeping only ``x`` for
     the backward pass (:class:`_GraphBNReLUConv`); the modules themselves where
-    :func:`~ssal.models.fused.fused_applicable` says no, with the temporal convolution through
-    :func:`~ssal.models.fused.temporal_conv` when gradients are off (MoCo's key encoder)."""
+    :func:`~ssal.models.fused.fused_applicable` says no."""
     if not (fused_applicable(x, bn) and conv_fusable(conv)):
-        r = F.relu(bn(gcn(x, adjacency)))
-        if not torch.is_grad_enabled() and conv_fusable(conv):  # e.g. MoCo's key encoder: the DFT form may run
-            return temporal_conv(r, conv.weight, conv.bias, tuple(conv.stride), tuple(conv.padding))
-        return conv(r)
+        return conv(F.relu(bn(gcn(x, adjacency))))
     agg, bias = gcn.operands(adjacency)
     return _GraphBNReLUConv.apply(x, agg, gcn.conv.weight, bias, adjacency.shape[0], bn.weight, bn.bias,
                                   conv.weight, conv.bias, bn.running_mean, bn.running_var, bn_momentum(bn),
