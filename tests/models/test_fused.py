@@ -31,6 +31,7 @@ def test_fused_node_equals_the_modules_values_gradients_and_running_stats(channe
 
     if spectral:
         monkeypatch.setattr(spectral_module, "TRAIN_MIN_CHANNELS", 1)
+        monkeypatch.setattr(spectral_module, "TRAIN_MIN_FRAMES", 1)
     bn, conv = _pair()
     bn2, conv2 = copy.deepcopy(bn), copy.deepcopy(conv)
     x = torch.randn(4, 6, 21, 7) * 2 + 0.3
@@ -142,6 +143,7 @@ def test_graph_node_equals_the_modules_values_gradients_and_running_stats(stride
 
     if spectral:
         monkeypatch.setattr(spectral_module, "TRAIN_MIN_CHANNELS", 1)
+        monkeypatch.setattr(spectral_module, "TRAIN_MIN_FRAMES", 1)
 
     block, adjacency = _block(stride, 6, c_out)
     ref = copy.deepcopy(block)

@@ -67,7 +67,7 @@ def test_training_conv_forward_and_backward_equal_atens(n, c, c_out, t, stride, 
 
 
 def test_training_form_applies_to_wide_float32_only():
-    x = torch.randn(2, 64, 10, 4)
+    x = torch.randn(2, 64, 24, 4)
     w = torch.randn(64, 64, 9, 1)
     assert spectral.TRAIN_MIN_CHANNELS == 64 and spectral.train_applicable(x, w, (1, 1), (4, 0))
     assert spectral.train_applicable(x, w, (2, 1), (4, 0))
@@ -75,5 +75,9 @@ def test_training_form_applies_to_wide_float32_only():
     assert not spectral.train_applicable(x, w, (1, 1), (3, 0))
     assert not spectral.train_applicable(x.double(), w.double(), (1, 1), (4, 0))
     assert not spectral.train_applicable(x[:, :32], w[:32, :32], (1, 1), (4, 0))
+    assert spectral.TRAIN_MIN_FRAMES == 12
+    assert spectral.train_applicable(torch.randn(2, 64, 23, 4), w, (2, 1), (4, 0))  # 12 output frames
+    assert not spectral.train_applicable(torch.randn(2, 64, 22, 4), w, (2, 1), (4, 0))  # 11
+    assert not spectral.train_applicable(torch.randn(2, 64, 6, 4), w, (1, 1), (4, 0))
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert not spectral.train_applicable(x, w, (1, 1), (4, 0))

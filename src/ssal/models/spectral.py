@@ -42,6 +42,11 @@ CHUNK_FLOATS = 1 << 20
 #: T = 38: 71 -> 43 and 165 -> 73; 128 ch, T = 75, stride 2: 79 -> 73 and 194 -> 149; 64 ch,
 #: T = 75: 43 -> 37 and 87 -> 56; 32 ch, T = 38: 4 -> 4 and 10 -> 8 (a tie: left direct).
 TRAIN_MIN_CHANNELS = 64
+#: ... and at least this many output frames: at 64 channels, batch 128, T = 6 (direct -> DFT,
+#: forward / backward) 2 -> 3 / 4 -> 5 ms, T = 12 with stride 2 2 -> 4 / 5 -> 9 ms, T = 12
+#: 4 -> 4 / 10 -> 8 ms, T = 24 9 -> 7 / 22 -> 14 ms. (The demo's reduced plan, whose 64-channel
+#: layers see 6 frames, keeps the direct convolution.)
+TRAIN_MIN_FRAMES = 12
 
 
 def _train_matrices(weight: Tensor, t: int, stride: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -75,10 +80,12 @@ def kernel_applicable(weight: Tensor, stride: tuple[int, int], padding: tuple[in
 
 def train_applicable(x: Tensor, weight: Tensor, stride: tuple[int, int], padding: tuple[int, int]) -> bool:
     """Whether :func:`conv_forward` / :func:`conv_backward` replace the direct convolution in a
-    training step: :func:`kernel_applicable`, CPU float32 without autocast or compilation, and at
-    least :data:`TRAIN_MIN_CHANNELS` input and output channels."""
+    training step: :func:`kernel_applicable`, CPU float32 without autocast or compilation, at
+    least :data:`TRAIN_MIN_CHANNELS` input and output channels and :data:`TRAIN_MIN_FRAMES`
+    output frames."""
     return (x.device.type == "cpu" and x.dtype == torch.float32 and kernel_applicable(weight, stride, padding)
             and min(weight.shape[0], weight.shape[1]) >= TRAIN_MIN_CHANNELS
+            and (x.shape[2] - 1) // stride[0] + 1 >= TRAIN_MIN_FRAMES
             and not torch.is_autocast_enabled("cpu") and not torch.compiler.is_compiling())
 
 
@@ -179,4 +186,4 @@ def conv_backward(grad_y: Tensor, x: Tensor, weight: Tensor, stride: tuple[int, 
         grad_b = grad_y.sum(dim=(0, 2, 3))
     return grad_x, grad_w, grad_b
 
-__all__ = ["CHUNK_FLOATS", "TRAIN_MIN_CHANNELS", "conv_backward", "conv_forward", "kernel_applicable", "train_applicable"]
+__all__ = ["CHUNK_FLOATS", "TRAIN_MIN_CHANNELS", "TRAIN_MIN_FRAMES", "conv_backward", "conv_forward", "kernel_applicable", "train_applicable"]
