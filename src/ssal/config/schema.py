@@ -37,8 +37,8 @@ BN_MODES = ("shuffle", "sync", "local")
 ALLOCATOR_POLICIES = ("reuse", "release", "bounded", "system")
 #: The allocator policy of ``ssal predict`` / ``ssal embed`` (``--allocator``): an inference
 #: process repeats one batch's shapes, so keeping freed blocks costs no fragmentation and saves
-#: the page faults of every large temporary (15-30% of predict's time on 2 cores,
-#: benchmarks/RESULTS.md section 2).
+#: the page faults of every large temporary (15-30% of predict's time on 2 cores at batch 256,
+#: 0-4% at the CPU default of 64 below; benchmarks/RESULTS.md section 2).
 PREDICT_ALLOCATOR = "reuse"
 #: Default inference batch of ``EmotionModel.predict`` / ``embed`` on the CPU and on an
 #: accelerator (a ``batch_size`` argument overrides it; the checkpoint's memory bound caps both).

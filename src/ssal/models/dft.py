@@ -36,6 +36,17 @@ import torch
 from torch import Tensor
 
 
+def hermitian_weights(size: int) -> Tensor:
+    """Float64 weights ``(size // 2 + 1,)`` of a real inverse DFT over the half spectrum: 1 for
+    the DC term and (even ``size``) the Nyquist term, 2 for the others, whose conjugate twins
+    ``irfft`` leaves implicit."""
+    weight = torch.full((size // 2 + 1,), 2.0, dtype=torch.float64)
+    weight[0] = 1.0
+    if size % 2 == 0:
+        weight[-1] = 1.0
+    return weight
+
+
 def _angles(n: int, m: int, size: int) -> Tensor:
     """``2 pi a b / size`` for a < n, b < m: float64 (n, m)."""
     return 2 * math.pi * torch.outer(torch.arange(n, dtype=torch.float64), torch.arange(m, dtype=torch.float64)) / size
@@ -48,10 +59,7 @@ def irfft2_matrices(t: int, v: int, dtype: torch.dtype, device: torch.device) ->
     Built in float64 and cast; cached per size, dtype and device (read-only: never modify)."""
     with torch.inference_mode(False), torch.no_grad():
         f = v // 2 + 1
-        weight = torch.full((f, 1), 2.0, dtype=torch.float64)
-        weight[0] = 1.0
-        if v % 2 == 0:
-            weight[-1] = 1.0
+        weight = hermitian_weights(v).unsqueeze(1)
         a_v = _angles(f, v, v)
         cos_v, sin_v = weight * torch.cos(a_v) / math.sqrt(v), weight * torch.sin(a_v) / math.sqrt(v)
         # rows (f, part of Y), columns (part of Z, v): Re Z = Re Y cos - Im Y sin, Im Z = Re Y sin + Im Y cos
@@ -76,4 +84,4 @@ def irfft2_by_matmul(spectrum: Tensor, t: int, v: int) -> Tensor:
     return torch.matmul(m_t, z).view(*spectrum.shape[:-2], t, v)
 
 
-__all__ = ["irfft2_by_matmul", "irfft2_matrices"]
+__all__ = ["hermitian_weights", "irfft2_by_matmul", "irfft2_matrices"]

@@ -24,10 +24,13 @@ by the folded inference copy of ST-GCN (:mod:`ssal.models.fold`).
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
 from torch import Tensor
+
+from .dft import hermitian_weights
 
 #: Sequences per chunk are chosen so that a chunk's spectrum holds about this many floats
 #: (4 MiB, in cache); measured on AimCLR's last layer at batch 256, chunks of 16-64 sequences
@@ -49,24 +52,29 @@ TRAIN_MIN_CHANNELS = 64
 TRAIN_MIN_FRAMES = 12
 
 
-def _train_matrices(weight: Tensor, t: int, stride: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """``(fwd (2F, T), inv (T_out, 2F), cos (F, K), sin (F, K))`` for a (C_out, C_in, K, 1) weight."""
-    k = weight.shape[2]
+@functools.lru_cache(maxsize=64)
+def _dft_matrices(k: int, t: int, stride: int, dtype: torch.dtype,
+                  device: torch.device) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """``(fwd (2F, T), inv (T_out, 2F), cos (F, K), sin (F, K))`` of a K-tap convolution over T
+    frames with this stride. Built in float64 and cast; cached per shape, dtype and device, as
+    every layer and step asks for the same few (read-only: never modify them)."""
     p = (k - 1) // 2
     length = t + p
-    with torch.no_grad():
+    with torch.inference_mode(False), torch.no_grad():
         f = torch.arange(length // 2 + 1, dtype=torch.float64)
         a_fwd = 2 * math.pi * torch.outer(f, torch.arange(t, dtype=torch.float64)) / length
         fwd = torch.cat([torch.cos(a_fwd), -torch.sin(a_fwd)], dim=0)
-        w = torch.full_like(f, 2.0)
-        w[0] = 1.0
-        if length % 2 == 0:
-            w[-1] = 1.0
+        w = hermitian_weights(length)
         a_inv = 2 * math.pi * torch.outer(torch.arange(0, t, stride, dtype=torch.float64), f) / length
         inv = torch.cat([torch.cos(a_inv) * w, -torch.sin(a_inv) * w], dim=1) / length
         a_w = 2 * math.pi * torch.outer(f, torch.arange(k, dtype=torch.float64) - p) / length
-        return tuple(m.to(dtype=weight.dtype, device=weight.device).contiguous()  # type: ignore[return-value]
+        return tuple(m.to(dtype=dtype, device=device).contiguous()  # type: ignore[return-value]
                      for m in (fwd, inv, torch.cos(a_w), torch.sin(a_w)))
+
+
+def _matrices(weight: Tensor, t: int, stride: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """:func:`_dft_matrices` for a (C_out, C_in, K, 1) weight."""
+    return _dft_matrices(weight.shape[2], t, stride, weight.dtype, weight.device)
 
 
 def kernel_applicable(weight: Tensor, stride: tuple[int, int], padding: tuple[int, int],
@@ -127,7 +135,7 @@ def conv_forward(x: Tensor, weight: Tensor, bias: Tensor | None, stride: tuple[i
     channels-last storage ``(T, V*C)``, so the only full-size tensor made is the output."""
     n, c, t, v = x.shape
     c_out = weight.shape[0]
-    fwd, inv, cos, sin = _train_matrices(weight, t, stride[0])
+    fwd, inv, cos, sin = _matrices(weight, t, stride[0])
     h_re, h_im = _kernel_spectrum(weight, cos, sin)
     frames, freqs = _frames(x), fwd.shape[0] // 2
     out = torch.empty(n, c_out, inv.shape[0], v, dtype=x.dtype, memory_format=torch.channels_last)
@@ -152,7 +160,7 @@ def conv_backward(grad_y: Tensor, x: Tensor, weight: Tensor, stride: tuple[int, 
     chunked like the forward (grad_x channels-last)."""
     n, c, t, v = x.shape
     c_out, k = weight.shape[0], weight.shape[2]
-    fwd, inv, cos, sin = _train_matrices(weight, t, stride[0])
+    fwd, inv, cos, sin = _matrices(weight, t, stride[0])
     freqs = fwd.shape[0] // 2
     gy_frames = _frames(grad_y)  # (N, T_out, V*C_out)
     frames = _frames(x) if needs[1] else None
