@@ -64,9 +64,13 @@ def _follow(path: Path, where: str) -> os.stat_result | None:
 
 
 def probe_writable(folder: Path, where: str) -> None:
-    """Refuse ``folder`` unless a file can be created in it (created and removed at once)."""
+    """Refuse ``folder`` unless a file can be created in it (created and removed at once).
+
+    The probe is a hidden ``.tmp`` file, which the emptiness checks ignore: a process probing a
+    directory that another one is checking must not make it look written.
+    """
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".ssal-probe-", dir=folder)
+        fd, tmp = tempfile.mkstemp(prefix=".ssal-probe-", suffix=".tmp", dir=folder)
     except (OSError, ValueError) as exc:
         raise SsalInputError(
             where, f"cannot write into {display_path(folder)} ({getattr(exc, 'strerror', None) or exc})"
@@ -428,6 +432,7 @@ def output_lock(path: str | os.PathLike[str], *, directory: bool = False) -> Ite
         return
     record = json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
                          "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}).encode("utf-8")
+    recreated = 0
     try:
         while True:
             try:
@@ -436,6 +441,20 @@ def output_lock(path: str | os.PathLike[str], *, directory: bool = False) -> Ite
                 rec = _live_holder(p, lock, break_stale=True)
                 if rec is not None:
                     raise _holder_error(p, lock, rec) from None
+                continue
+            except FileNotFoundError as exc:
+                # A racing process that created the directory and was refused removed it again
+                # between our mkdir and this open: create it again (a few times at most).
+                if not directory or recreated >= 5:
+                    raise SsalInputError(where, f"cannot create the lock file {display_path(lock)} "
+                                                f"({exc.strerror or exc})") from None
+                recreated += 1
+                try:
+                    p.mkdir(parents=True)
+                except OSError:
+                    continue  # exists again, or fails: the open says which
+                if p.absolute() not in created:
+                    created.insert(0, p.absolute())  # ours now: removed on release if left empty
                 continue
             except OSError as exc:
                 raise SsalInputError(where, f"cannot create the lock file {display_path(lock)} "

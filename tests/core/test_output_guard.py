@@ -186,6 +186,55 @@ def test_lock_excludes_a_live_holder_and_is_released(tmp_path):
     assert not (tmp_path / "a").exists()
 
 
+def test_a_concurrent_writability_probe_is_no_content(tmp_path, monkeypatch):
+    """Found by CI: a second process probing ``out`` while the lock holder checked it made the
+    holder refuse its own, empty directory."""
+    out = tmp_path / "run"
+    out.mkdir()
+    seen = []
+    real_mkstemp = tempfile.mkstemp
+
+    def spy(*args, **kwargs):
+        fd, name = real_mkstemp(*args, **kwargs)
+        seen.append(Path(name))
+        return fd, name
+
+    monkeypatch.setattr(tempfile, "mkstemp", spy)
+    check_output_dir(out)
+    assert len(seen) == 1 and seen[0].parent == out and not seen[0].exists()
+    # The probe the other process holds for a moment, seen by this one's emptiness check.
+    seen[0].write_text("")
+    check_output_dir(out)
+    (out / "result.txt").write_text("x")
+    with pytest.raises(SsalInputError, match="not empty"):
+        check_output_dir(out)
+
+
+def test_lock_survives_its_directory_removed_by_a_refused_racer(tmp_path, monkeypatch):
+    """A racer that created the directory and was refused removes it (it is empty) between this
+    process's mkdir and its open of the lock: the lock creates the directory again."""
+    import ssal.outputs as outputs
+
+    out = tmp_path / "run"
+    real_open = os.open
+    calls = []
+
+    def racing_open(path, flags, *args):
+        if Path(path) == out / LOCK_NAME and flags & os.O_CREAT and not calls:
+            calls.append(path)
+            out.rmdir()  # the racer's clean-up lands first
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(outputs.os, "open", racing_open)
+    with output_lock(out, directory=True) as lock:
+        assert calls and lock.is_file()
+    assert not out.exists()  # created again by this lock, left empty: removed on release
+    # A file lock whose folder vanished is an error naming the lock, not a retry.
+    with pytest.raises(SsalInputError, match="cannot create the lock file"):
+        with output_lock(tmp_path / "gone" / "x.csv"):
+            pass
+
+
 def test_lock_held_by_another_live_process_refuses(tmp_path):
     out = tmp_path / "x.csv"
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
