@@ -13,9 +13,9 @@ import torch
 from torch.profiler import ProfilerActivity, profile, record_function
 
 from ssal.config import resolve_config
-from ssal.training.engine import build_optimizer, load_batch
 from ssal.methods.moco import build_learner
 from ssal.skeleton import EGAIT16
+from ssal.training.engine import build_optimizer, load_batch
 
 
 def main() -> None:
@@ -27,6 +27,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=25)
     ap.add_argument("--sort", default="self_cpu_time_total")
     ap.add_argument("--steps", type=int, default=1)
+    ap.add_argument("--shapes", action="store_true", help="one row per input shape (record_shapes)")
     args = ap.parse_args()
     cfg = resolve_config(args.method, overrides={"model": {"queue_size": args.queue,
                                                            "augment": {"general": {"clip_len": args.T}}}})
@@ -49,10 +50,10 @@ def main() -> None:
             opt.step()
 
     step()  # warm-up
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=args.shapes) as prof:
         for _ in range(args.steps):
             step()
-    print(prof.key_averages().table(sort_by=args.sort, row_limit=args.rows))
+    print(prof.key_averages(group_by_input_shape=args.shapes).table(sort_by=args.sort, row_limit=args.rows))
 
 
 if __name__ == "__main__":

@@ -173,3 +173,19 @@ def test_graph_node_equals_the_modules_values_gradients_and_running_stats(stride
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         graph_bn_relu_conv(xa, a.detach(), block.gcn, block.tcn[0], block.tcn[2])
     assert set(big) == {xa.data_ptr()}
+
+
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_bias_gradient_sum_equals_the_two_axis_sum(channels_last: bool) -> None:
+    from ssal.models.stgcn import sum_over_batch_and_time
+
+    g = torch.randn(3, 5, 7, 4, dtype=torch.float64)
+    if channels_last:
+        g = g.contiguous(memory_format=torch.channels_last)
+    slow = torch.zeros(5, 4, dtype=torch.float64)
+    for n in range(3):
+        for t in range(7):
+            slow += g[n, :, t, :]
+    got = sum_over_batch_and_time(g)
+    assert got.shape == (5, 4)
+    torch.testing.assert_close(got, slow)
