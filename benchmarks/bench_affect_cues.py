@@ -83,17 +83,18 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
 from ssal.checkpoint import atomic_write_text
-from ssal.models.base import resize_time
 from ssal.evaluation.probes import fit_logistic, logistic_proba, raw_pose_features, recording_vote, standardize
 from ssal.evaluation.uncertainty import Interval, bootstrap_ci, paired_difference, verdict
+from ssal.models.base import resize_time
 
 #: The task is the shipped spec's (files, session, classes, clip window, leave-one-action-out).
 SPEC = "bandai-affect"
@@ -293,7 +294,7 @@ def affect_cue_scores(
         tr_std, te_std, *views_std = standardize(f_tr, f_te, *f_te_views.values())
         w, b = fit_logistic(tr_std, y_tr, num_classes)
 
-        def proba(a: np.ndarray) -> np.ndarray:
+        def proba(a: np.ndarray, w: torch.Tensor = w, b: torch.Tensor = b) -> np.ndarray:
             return torch.softmax(torch.as_tensor(a, dtype=torch.float64) @ w.T + b, dim=1).numpy()
 
         clean.add(fold_name, proba(te_std), y_te, g_te)
@@ -421,8 +422,20 @@ def build_views(layout: Any, clip_len: int = CLIP_LEN) -> list[ViewSpec]:
     builders the learner uses.
     """
     from ssal.augment import (
-        AxisMask, Flip, GaussianBlur, GaussianNoise, PartMask, Rotate, Shear, TemporalCropResize, TemporalMask,
-        TimeFlip, UpperBodyJitter, extreme_augment, general_augment, ssa_augment,
+        AxisMask,
+        Flip,
+        GaussianBlur,
+        GaussianNoise,
+        PartMask,
+        Rotate,
+        Shear,
+        TemporalCropResize,
+        TemporalMask,
+        TimeFlip,
+        UpperBodyJitter,
+        extreme_augment,
+        general_augment,
+        ssa_augment,
     )
     from ssal.config.resolve import resolve_config, typed_config
 

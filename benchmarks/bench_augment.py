@@ -18,7 +18,6 @@ import time
 
 import numpy as np
 import torch
-
 from _common import header, median
 
 # ----------------------------------------------------------------- per-sample NumPy reference
@@ -149,10 +148,10 @@ def main() -> None:
     for kind, builder in (("general", general_augment), ("ssa", ssa_augment), ("extreme", extreme_augment)):
         aug = builder({}, EGAIT16)
 
-        def run_torch():
+        def run_torch(aug=aug):
             aug(x, gen)
 
-        def run_np():
+        def run_np(kind=kind):
             numpy_view(x_np, rng, kind, EGAIT16)
 
         res = {}

@@ -13,7 +13,6 @@ import argparse
 import time
 
 import numpy as np
-
 from _common import header, median
 
 

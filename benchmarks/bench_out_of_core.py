@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from _common import emit, header, peak_rss_gib, run_child
 
 
@@ -56,7 +55,8 @@ def child(path: str, batches: int, steps: int, batch: int) -> None:
 
     from ssal.config import resolve_config
     from ssal.data.canonical import read_canonical
-    from ssal.training.engine import batches as plan_batches, load_batch, pretrain
+    from ssal.training.engine import batches as plan_batches
+    from ssal.training.engine import load_batch, pretrain
 
     base = peak_rss_gib()
     ds = read_canonical(path)
@@ -66,7 +66,7 @@ def child(path: str, batches: int, steps: int, batch: int) -> None:
     plan = plan_batches(len(ds), batch, gen)[:batches]
     t0 = time.perf_counter()
     for rows in plan:
-        xb = load_batch(ds.x, rows, torch.device("cpu"))
+        load_batch(ds.x, rows, torch.device("cpu"))
     stream_s = time.perf_counter() - t0
     after_stream = peak_rss_gib()
     anon_stream, file_stream = rss_parts()

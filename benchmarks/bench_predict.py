@@ -129,7 +129,7 @@ def main() -> None:
                 variants.append(("onnxruntime", ssal.load(Path(tmp) / f"{method}.onnx")))
             print(f"# {method}: predict's default batch {fast.default_batch_size()}", flush=True)
             for name, model in variants:
-                rate, ref = timed_rate(lambda: model.predict(x, batch_size=args.batch), args.n, args.reps)
+                rate, ref = timed_rate(lambda model=model: model.predict(x, batch_size=args.batch), args.n, args.reps)
                 limit = ref * 1e9 / flops
                 print(f"{enc_cfg['name']:<8}{name:<14}{flops / 1e6:>10.0f}{rate:>9.1f}{rate * flops / 1e9:>9.1f}"
                       f"{ref:>16.1f}{limit:>13.1f}{rate / limit:>10.0%}{os.getloadavg()[0]:>9.2f}", flush=True)

@@ -25,7 +25,8 @@ timed in the same child before and after the steps, so ``of limit`` reads as a f
 the machine gives a large matmul at that moment.
 
 Rows are ``METHOD@POLICY``: the host allocator policy the child sets first
-(:mod:`ssal.training.allocator`; ``ssal pretrain`` uses ``reuse``, so a bare METHOD means that). The
+(:mod:`ssal.training.allocator`; a bare METHOD means the policy ``ssal pretrain`` uses,
+``run.allocator``'s default, ``bounded``). The
 reference rows run with glibc's defaults unless ``--reference-allocators`` adds e.g. ``reuse``,
 which shows what the same allocator setting gives AimCLR's code.
 
@@ -40,11 +41,12 @@ import argparse
 import os
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from _common import emit, header, matmul_gflops, median, peak_rss_gib, run_child
 
 from ssal.config.schema import RunConfig
+
 
 def _count_flops(step: Callable[[], None]) -> float:
     """FLOPs of one step of the model as defined: with the direct temporal convolutions, not the
@@ -69,7 +71,6 @@ def child(method: str, t: int, batch: int, queue: int, warmup: int, steps: int, 
     import torch
 
     from ssal.skeleton import EGAIT16
-
     from ssal.training.allocator import set_allocator_policy
 
     method, _, policy = method.partition("@")
@@ -93,8 +94,8 @@ def child(method: str, t: int, batch: int, queue: int, warmup: int, steps: int, 
             return r["data_s"], r["loss"]
     else:
         from ssal.config import resolve_config
-        from ssal.training.engine import build_optimizer, load_batch
         from ssal.methods.moco import build_learner
+        from ssal.training.engine import build_optimizer, load_batch
 
         cfg = resolve_config(method, overrides={"model": {"queue_size": queue,
                                                           "augment": {"general": {"clip_len": t}}}})

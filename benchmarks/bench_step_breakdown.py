@@ -26,9 +26,9 @@ def child(method: str, t: int, batch: int, queue: int, warmup: int, steps: int, 
     import torch
 
     from ssal.config import resolve_config
-    from ssal.training.engine import build_optimizer, load_batch
     from ssal.methods.moco import build_learner
     from ssal.skeleton import EGAIT16
+    from ssal.training.engine import build_optimizer, load_batch
 
     if threads:
         torch.set_num_threads(threads)

@@ -15,6 +15,7 @@ from torch.profiler import ProfilerActivity, profile, record_function
 from ssal.config import resolve_config
 from ssal.methods.moco import build_learner
 from ssal.skeleton import EGAIT16
+from ssal.training.allocator import set_allocator_policy
 from ssal.training.engine import build_optimizer, load_batch
 
 
@@ -28,7 +29,9 @@ def main() -> None:
     ap.add_argument("--sort", default="self_cpu_time_total")
     ap.add_argument("--steps", type=int, default=1)
     ap.add_argument("--shapes", action="store_true", help="one row per input shape (record_shapes)")
+    ap.add_argument("--allocator", default="bounded", help="host allocator policy (ssal.training.allocator)")
     args = ap.parse_args()
+    set_allocator_policy(args.allocator)
     cfg = resolve_config(args.method, overrides={"model": {"queue_size": args.queue,
                                                            "augment": {"general": {"clip_len": args.T}}}})
     torch.manual_seed(0)

@@ -116,12 +116,12 @@ def test_mask_dropout_half_scales_kept_entries_by_two() -> None:
     assert torch.equal(drop.eval()(x), x)
 
 
-def _block(stride: int = 1, c_in: int = 6, c_out: int = 6):
+def _block(stride: int = 1, c_in: int = 6, c_out: int = 6, dropout: float = 0.0):
     from ssal.models.stgcn import STGCNBlock
     from ssal.skeleton import EGAIT16
 
     torch.manual_seed(1)
-    block = STGCNBlock(c_in, c_out, 3, EGAIT16.num_joints, stride=stride, dropout=0.0)
+    block = STGCNBlock(c_in, c_out, 3, EGAIT16.num_joints, stride=stride, dropout=dropout)
     with torch.no_grad():
         block.edge_importance.uniform_(0.5, 1.5)
         block.gcn.bias.uniform_(-0.5, 0.5)
@@ -189,3 +189,63 @@ def test_bias_gradient_sum_equals_the_two_axis_sum(channels_last: bool) -> None:
     got = sum_over_batch_and_time(g)
     assert got.shape == (5, 4)
     torch.testing.assert_close(got, slow)
+
+
+@pytest.mark.parametrize("stride,c_out,dropout,chunk", [(1, 6, 0.5, 16), (2, 8, 0.5, 1 << 20), (2, 8, 0.0, 16)])
+def test_layer_tail_node_equals_the_modules_with_the_same_dropout_draw(stride: int, c_out: int, dropout: float,
+                                                                      chunk: int, monkeypatch) -> None:
+    """BN -> dropout -> + residual -> ReLU as one node (ssal.models.fused.bn_dropout_add_relu)
+    against the modules one by one, drawing the same mask from the same generator state; the
+    mask applied in chunks of 16 entries too (``DROP_CHUNK``), with a ragged last chunk."""
+    import ssal.models.fused as fused
+
+    monkeypatch.setattr(fused, "DROP_CHUNK", chunk)
+    block, adjacency = _block(stride, 6, c_out, dropout)
+    ref = copy.deepcopy(block)
+    x = (torch.randn(3, 6, 21, 16) * 2 + 0.3).contiguous(memory_format=torch.channels_last)
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    torch.manual_seed(7)
+    ya = block(xa, adjacency)
+    a = adjacency * ref.edge_importance
+    bn1, _, conv, bn2, drop = ref.tcn
+    torch.manual_seed(7)
+    yb = torch.relu(drop(bn2(conv(torch.relu(bn1(ref.gcn(xb, a)))))) + ref.residual(xb))
+    if dropout:
+        assert 0.3 < (yb == 0).float().mean().item() < 0.9  # the dropout did drop
+    torch.testing.assert_close(ya, yb, rtol=1e-5, atol=1e-5)
+    g = torch.randn_like(ya)
+    ya.backward(g)
+    yb.backward(g)
+    torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-4, atol=1e-4)
+    for (name, pa), pb in zip(block.named_parameters(), ref.parameters()):
+        torch.testing.assert_close(pa.grad, pb.grad, rtol=1e-4, atol=1e-4, msg=name)
+    for ba, bb in zip(block.buffers(), ref.buffers()):
+        torch.testing.assert_close(ba, bb)
+
+
+def test_layer_tail_node_keeps_the_mask_as_bits() -> None:
+    """The tail saves BatchNorm's input, its output and 1 byte per 8 mask entries: no bool mask,
+    no dropout output."""
+    from ssal.models.fused import bn_dropout_add_relu
+
+    bn = nn.BatchNorm2d(8).train()
+    y = torch.randn(4, 8, 10, 16).contiguous(memory_format=torch.channels_last).requires_grad_()
+    res = torch.randn(4, 8, 10, 16).contiguous(memory_format=torch.channels_last).requires_grad_()
+    saved: list[torch.Tensor] = []
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        saved.append(t)
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = bn_dropout_add_relu(y, bn, 0.5, res)
+    assert out is not None and out.is_contiguous(memory_format=torch.channels_last)
+    big = [t for t in saved if t.numel() == y.numel()]
+    assert len(big) == 2 and all(t.dtype == torch.float32 for t in big)
+    bits = [t for t in saved if t.dtype == torch.uint8]
+    assert len(bits) == 1 and bits[0].numel() == y.numel() // 8
+    assert not [t for t in saved if t.dtype == torch.bool]
+    # not applicable: another rate, eval mode, a residual of another shape
+    assert bn_dropout_add_relu(y, bn, 0.3, res) is None
+    assert bn_dropout_add_relu(y, bn, 0.5, res[:, :4]) is None
+    assert bn_dropout_add_relu(y, bn.eval(), 0.5, res) is None

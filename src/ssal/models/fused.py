@@ -96,6 +96,110 @@ def temporal_conv(r: Tensor, weight: Tensor, bias: Tensor | None, stride: tuple[
     return F.conv2d(r, weight, bias, stride, padding)
 
 
+#: Elements per chunk where :func:`bn_dropout_add_relu` applies its dropout mask: the chunk's
+#: float mask is 4 MiB, a heap block reused from chunk to chunk (below the ``bounded``
+#: allocator's mmap threshold, :mod:`ssal.training.allocator`) instead of a full-size map whose
+#: pages are faulted in afresh. A multiple of 8 (one random byte holds 8 mask entries).
+DROP_CHUNK = 1 << 20
+
+_HALF_TABLES: dict[tuple[torch.dtype, torch.device], Tensor] = {}
+
+
+def _half_table(dtype: torch.dtype, device: torch.device) -> Tensor:
+    """``(256, 8)``: row ``b`` holds ``2 * bit j of b`` for j = 0..7 (dropout 0.5's kept scale)."""
+    key = (dtype, device)
+    if key not in _HALF_TABLES:
+        shifts = torch.arange(8, dtype=torch.uint8)
+        bits = (torch.arange(256, dtype=torch.int32).to(torch.uint8).unsqueeze(1) >> shifts) & 1
+        _HALF_TABLES[key] = (bits.to(dtype) * 2).to(device)
+    return _HALF_TABLES[key]
+
+
+def half_keep_bits(numel: int, device: torch.device) -> Tensor:
+    """``ceil(numel / 8)`` uniform random bytes: bit ``j`` of byte ``i`` keeps entry ``8 i + j``
+    (memory order) under dropout 0.5, the draw :func:`ssal.models.stgcn.MaskDropout` makes."""
+    return torch.empty((numel + 7) // 8, dtype=torch.uint8, device=device).random_()
+
+
+def memory_flat(t: Tensor) -> Tensor | None:
+    """A 1-D view of ``t`` in memory order (contiguous or channels-last 4-D), else ``None``."""
+    if t.is_contiguous():
+        return t.view(-1)
+    if t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last):
+        return t.permute(0, 2, 3, 1).reshape(-1)
+    return None
+
+
+def mul_half_mask(src: Tensor, bits: Tensor, out: Tensor) -> None:
+    """``out = src * 2 * bit`` over 1-D ``src`` and ``out`` (may be the same tensor), bit ``j`` of
+    byte ``i`` of ``bits`` for entry ``8 i + j``, in chunks of :data:`DROP_CHUNK`."""
+    table = _half_table(src.dtype, src.device)
+    n = src.numel()
+    for start in range(0, n, DROP_CHUNK):
+        stop = min(n, start + DROP_CHUNK)
+        mask = F.embedding(bits[start // 8:(stop + 7) // 8].to(torch.int32), table).view(-1)[:stop - start]
+        torch.mul(src[start:stop], mask, out=out[start:stop])
+
+
+class _BNDropAddReLU(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, y: Tensor, bn_weight: Tensor, bn_bias: Tensor, running_mean: Tensor, running_var: Tensor,
+                momentum: float, eps: float, residual: Tensor | None, bits: Tensor | None) -> Tensor:
+        out, mean, invstd = torch.native_batch_norm(y, bn_weight, bn_bias, running_mean, running_var,
+                                                    True, momentum, eps)
+        if bits is not None:
+            flat = cast(Tensor, memory_flat(out))
+            mul_half_mask(flat, bits, flat)
+        if residual is not None:
+            torch.ops.aten._add_relu_(out, residual)
+        else:
+            out.relu_()
+        ctx.save_for_backward(y, bn_weight, running_mean, running_var, mean, invstd, bits, out)
+        ctx.eps = eps
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):
+        y, bn_weight, running_mean, running_var, mean, invstd, bits, out = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        grad_sum = torch.ops.aten.threshold_backward(grad_out, out, 0)
+        grad_bn = grad_sum
+        if bits is not None and any(needs[:3]):
+            grad_bn = torch.empty_like(grad_sum)
+            src, dst = memory_flat(grad_sum), memory_flat(grad_bn)
+            if src is None or dst is None:  # an odd gradient layout: make it dense first
+                grad_sum = grad_sum.contiguous()
+                grad_bn = torch.empty_like(grad_sum)
+                src, dst = grad_sum.view(-1), grad_bn.view(-1)
+            mul_half_mask(src, bits, dst)
+        grad_y = grad_w = grad_b = None
+        if any(needs[:3]):
+            grad_y, grad_w, grad_b = torch.ops.aten.native_batch_norm_backward(
+                grad_bn, y, bn_weight, running_mean, running_var, mean, invstd, True, ctx.eps, list(needs[:3]))
+        grad_res = grad_sum if needs[7] else None
+        return grad_y, grad_w, grad_b, None, None, None, None, grad_res, None
+
+
+def bn_dropout_add_relu(y: Tensor, bn: nn.BatchNorm2d, p: float, residual: Tensor | None) -> Tensor | None:
+    """``relu(dropout_p(bn(y)) + residual)`` (``residual`` ``None``: no sum) as one node for a
+    training-mode ``bn`` and ``p`` 0 or 0.5; ``None`` where it does not apply (call the modules).
+
+    The ST-GCN layer's tail. It keeps ``y`` (BatchNorm's input), the dropout mask as random
+    bits (one byte per 8 entries, not a bool per entry) and the output (the next layer's input,
+    kept there anyway), and makes one full-size tensor in the forward pass where the modules
+    make three: the mask, the sum and the ReLU run in place on the BatchNorm output. The mask
+    is the one :class:`ssal.models.stgcn.MaskDropout` draws from the same generator state.
+    """
+    if p not in (0.0, 0.5) or not fused_applicable(y, bn) or memory_flat(y) is None:
+        return None
+    if residual is not None and (residual.shape != y.shape or residual.dtype != y.dtype):
+        return None
+    momentum = bn_momentum(bn)
+    bits = half_keep_bits(y.numel(), y.device) if p == 0.5 else None
+    return _BNDropAddReLU.apply(y, bn.weight, bn.bias, bn.running_mean, bn.running_var, momentum, bn.eps,
+                                residual, bits)
+
+
 def bn_momentum(bn: nn.BatchNorm2d) -> float:
     """Count one more batch in ``bn`` and return the momentum of this update (as ``bn(x)`` does)."""
     if bn.num_batches_tracked is not None:
@@ -122,4 +226,5 @@ def bn_relu_conv(x: Tensor, bn: nn.BatchNorm2d, conv: nn.Conv2d) -> Tensor:
                              bn.running_var, momentum, bn.eps, tuple(conv.stride), tuple(conv.padding))
 
 
-__all__ = ["bn_momentum", "bn_relu_conv", "bn_relu_conv_backward", "conv_fusable", "fused_applicable", "temporal_conv"]
+__all__ = ["DROP_CHUNK", "bn_dropout_add_relu", "bn_momentum", "bn_relu_conv", "bn_relu_conv_backward", "conv_fusable", "fused_applicable", "half_keep_bits",
+           "memory_flat", "mul_half_mask", "temporal_conv"]

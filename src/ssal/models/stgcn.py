@@ -47,7 +47,15 @@ from .base import (
     check_setting,
     global_pool,
 )
-from .fused import bn_momentum, bn_relu_conv_backward, conv_fusable, fused_applicable, temporal_conv
+from .fused import (
+    bn_dropout_add_relu,
+    bn_momentum,
+    bn_relu_conv_backward,
+    conv_fusable,
+    fused_applicable,
+    half_keep_bits,
+    temporal_conv,
+)
 from .recompute import AutocastState
 
 #: Width multipliers and strides of the 10-layer ST-GCN plan (times ``base_channels``).
@@ -238,7 +246,7 @@ def _half_keep_mask(x: Tensor) -> Tensor:
     if torch.compiler.is_compiling():  # the compiler cannot trace random_ on bytes: one float per entry
         return torch.rand_like(x) >= 0.5
     n = x.numel()
-    bits = torch.empty((n + 7) // 8, dtype=torch.uint8, device=x.device).random_()
+    bits = half_keep_bits(n, x.device)
     shifts = torch.arange(8, dtype=torch.uint8, device=x.device)
     flat = (bits.unsqueeze(1) >> shifts).bitwise_and_(1).view(-1)[:n].bool()
     if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
@@ -320,15 +328,19 @@ class STGCNBlock(nn.Module):
         if joints is not None:
             adjacency = adjacency[:, joints][:, :, joints]
         bn1, _, conv, bn2, drop = self.tcn
-        # Training: graph conv -> BN -> ReLU -> conv as one node that keeps only the layer input.
-        if self.training:
-            y = drop(bn2(graph_bn_relu_conv(x, adjacency, self.gcn, cast(nn.BatchNorm2d, bn1),
-                                            cast(nn.Conv2d, conv))))
-        else:
+        if not self.training:
             y = self.tcn(self.gcn(x, adjacency))
-        if self.residual is not None:
-            y = y + self.residual(x)
-        return self.relu(y)
+            return self.relu(y + self.residual(x) if self.residual is not None else y)
+        # Training: graph conv -> BN -> ReLU -> conv as one node that keeps only the layer input,
+        # then BN -> dropout -> + residual -> ReLU as one node (or the modules where it does not apply).
+        y = graph_bn_relu_conv(x, adjacency, self.gcn, cast(nn.BatchNorm2d, bn1), cast(nn.Conv2d, conv))
+        res = self.residual(x) if self.residual is not None else None
+        p = drop.p if isinstance(drop, MaskDropout) else 0.0
+        out = bn_dropout_add_relu(y, cast(nn.BatchNorm2d, bn2), p, res)
+        if out is not None:
+            return out
+        y = drop(bn2(y))
+        return self.relu(y + res if res is not None else y)
 
 
 #: AimCLR's ``hidden_dim``: the width of the last layer, i.e. of the pooled feature.
