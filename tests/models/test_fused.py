@@ -249,3 +249,36 @@ def test_layer_tail_node_keeps_the_mask_as_bits() -> None:
     assert bn_dropout_add_relu(y, bn, 0.3, res) is None
     assert bn_dropout_add_relu(y, bn, 0.5, res[:, :4]) is None
     assert bn_dropout_add_relu(y, bn.eval(), 0.5, res) is None
+
+
+def test_residual_conv_bn_node_keeps_only_its_input_and_equals_the_modules() -> None:
+    from ssal.models.fused import conv_bn
+
+    torch.manual_seed(3)
+    conv, bn = nn.Conv2d(6, 10, 1, (2, 1)), nn.BatchNorm2d(10).train()
+    with torch.no_grad():
+        bn.weight.uniform_(0.5, 1.5)
+        bn.bias.uniform_(-0.5, 0.5)
+    conv_b, bn_b = copy.deepcopy(conv), copy.deepcopy(bn)
+    x = torch.randn(4, 6, 11, 16).contiguous(memory_format=torch.channels_last)
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    big: list[torch.Tensor] = []
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        if t.dim() == 4 and t.shape[0] == 4:
+            big.append(t)
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        ya = conv_bn(xa, conv, bn)
+    assert len(big) == 1 and big[0] is xa
+    yb = bn_b(conv_b(xb))
+    torch.testing.assert_close(ya, yb)
+    g = torch.randn_like(ya)
+    ya.backward(g)
+    yb.backward(g)
+    torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-4, atol=1e-5)
+    for pa, pb in zip([*conv.parameters(), *bn.parameters()], [*conv_b.parameters(), *bn_b.parameters()]):
+        torch.testing.assert_close(pa.grad, pb.grad, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(bn.running_mean, bn_b.running_mean)
+    torch.testing.assert_close(bn.running_var, bn_b.running_var)

@@ -200,6 +200,51 @@ def bn_dropout_add_relu(y: Tensor, bn: nn.BatchNorm2d, p: float, residual: Tenso
                                 residual, bits)
 
 
+class _ConvBN(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, conv_weight: Tensor, conv_bias: Tensor | None, stride: tuple[int, int],
+                bn_weight: Tensor, bn_bias: Tensor, running_mean: Tensor, running_var: Tensor, momentum: float,
+                eps: float) -> Tensor:
+        r = F.conv2d(x, conv_weight, conv_bias, stride)
+        out, mean, invstd = torch.native_batch_norm(r, bn_weight, bn_bias, running_mean, running_var,
+                                                    True, momentum, eps)
+        ctx.save_for_backward(x, conv_weight, conv_bias, bn_weight, running_mean, running_var, mean, invstd)
+        ctx.has_conv_bias, ctx.stride, ctx.eps = conv_bias is not None, stride, eps
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):
+        x, conv_weight, conv_bias, bn_weight, running_mean, running_var, mean, invstd = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        r = F.conv2d(x, conv_weight, conv_bias, ctx.stride)  # recomputed: the same operation on the same inputs
+        want_r = needs[0] or needs[1] or needs[2]
+        grad_r, grad_bw, grad_bb = torch.ops.aten.native_batch_norm_backward(
+            grad_out, r, bn_weight, running_mean, running_var, mean, invstd, True, ctx.eps,
+            [want_r, needs[4], needs[5]])
+        del r
+        grad_x = grad_cw = grad_cb = None
+        if want_r:
+            grad_x, grad_cw, grad_cb = torch.ops.aten.convolution_backward(
+                grad_r, x, conv_weight, [conv_weight.shape[0]] if ctx.has_conv_bias else None, list(ctx.stride),
+                [0, 0], [1, 1], False, [0, 0], 1, [needs[0], needs[1], ctx.has_conv_bias and needs[2]])
+        return grad_x, grad_cw, grad_cb, None, grad_bw, grad_bb, None, None, None, None
+
+
+def conv_bn(x: Tensor, conv: nn.Conv2d, bn: nn.BatchNorm2d) -> Tensor:
+    """``bn(conv(x))`` for a 1x1 ``conv`` (any stride) and a training-mode ``bn``, keeping only
+    ``x`` for the backward pass (the ST-GCN residual branch).
+
+    The modules keep the convolution's output for BatchNorm's backward pass, a full-size map;
+    here the backward pass computes it again from ``x`` (which the layer keeps anyway), one 1x1
+    convolution. Falls back to the modules where :func:`fused_applicable` says no.
+    """
+    if (not fused_applicable(x, bn) or conv.kernel_size != (1, 1) or conv.padding != (0, 0)
+            or not conv_fusable(conv)):
+        return bn(conv(x))
+    return _ConvBN.apply(x, conv.weight, conv.bias, tuple(conv.stride), bn.weight, bn.bias, bn.running_mean,
+                         bn.running_var, bn_momentum(bn), bn.eps)
+
+
 def bn_momentum(bn: nn.BatchNorm2d) -> float:
     """Count one more batch in ``bn`` and return the momentum of this update (as ``bn(x)`` does)."""
     if bn.num_batches_tracked is not None:
@@ -226,5 +271,5 @@ def bn_relu_conv(x: Tensor, bn: nn.BatchNorm2d, conv: nn.Conv2d) -> Tensor:
                              bn.running_var, momentum, bn.eps, tuple(conv.stride), tuple(conv.padding))
 
 
-__all__ = ["DROP_CHUNK", "bn_dropout_add_relu", "bn_momentum", "bn_relu_conv", "bn_relu_conv_backward", "conv_fusable", "fused_applicable", "half_keep_bits",
+__all__ = ["DROP_CHUNK", "bn_dropout_add_relu", "conv_bn", "bn_momentum", "bn_relu_conv", "bn_relu_conv_backward", "conv_fusable", "fused_applicable", "half_keep_bits",
            "memory_flat", "mul_half_mask", "temporal_conv"]

@@ -51,6 +51,7 @@ from .fused import (
     bn_dropout_add_relu,
     bn_momentum,
     bn_relu_conv_backward,
+    conv_bn,
     conv_fusable,
     fused_applicable,
     half_keep_bits,
@@ -334,13 +335,20 @@ class STGCNBlock(nn.Module):
         # Training: graph conv -> BN -> ReLU -> conv as one node that keeps only the layer input,
         # then BN -> dropout -> + residual -> ReLU as one node (or the modules where it does not apply).
         y = graph_bn_relu_conv(x, adjacency, self.gcn, cast(nn.BatchNorm2d, bn1), cast(nn.Conv2d, conv))
-        res = self.residual(x) if self.residual is not None else None
+        res = self._residual_training(x)
         p = drop.p if isinstance(drop, MaskDropout) else 0.0
         out = bn_dropout_add_relu(y, cast(nn.BatchNorm2d, bn2), p, res)
         if out is not None:
             return out
         y = drop(bn2(y))
         return self.relu(y + res if res is not None else y)
+
+    def _residual_training(self, x: Tensor) -> Tensor | None:
+        """The residual branch in training: conv -> BN as a node that keeps only ``x``."""
+        if isinstance(self.residual, nn.Sequential):
+            conv, bn = self.residual
+            return conv_bn(x, cast(nn.Conv2d, conv), cast(nn.BatchNorm2d, bn))
+        return self.residual(x) if self.residual is not None else None
 
 
 #: AimCLR's ``hidden_dim``: the width of the last layer, i.e. of the pooled feature.
