@@ -81,8 +81,6 @@ def test_fused_node_is_not_used_where_semantics_differ() -> None:
     bn.eval()
     assert not fused_applicable(x, bn)
     bn.train()
-    with torch.no_grad():
-        assert not fused_applicable(x, bn)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert not fused_applicable(x, bn)
     bn.eval()
@@ -191,9 +189,10 @@ def test_bias_gradient_sum_equals_the_two_axis_sum(channels_last: bool) -> None:
     torch.testing.assert_close(got, slow)
 
 
-@pytest.mark.parametrize("stride,c_out,dropout,chunk", [(1, 6, 0.5, 16), (2, 8, 0.5, 1 << 20), (2, 8, 0.0, 16)])
+@pytest.mark.parametrize("stride,c_out,dropout,chunk,last", [(1, 6, 0.5, 16, False), (2, 8, 0.5, 1 << 20, False),
+                                                          (2, 8, 0.0, 16, False), (1, 6, 0.5, 16, True)])
 def test_layer_tail_node_equals_the_modules_with_the_same_dropout_draw(stride: int, c_out: int, dropout: float,
-                                                                      chunk: int, monkeypatch) -> None:
+                                                                      chunk: int, last: bool, monkeypatch) -> None:
     """BN -> dropout -> + residual -> ReLU as one node (ssal.models.fused.bn_dropout_add_relu)
     against the modules one by one, drawing the same mask from the same generator state; the
     mask applied in chunks of 16 entries too (``DROP_CHUNK``), with a ragged last chunk."""
@@ -205,7 +204,7 @@ def test_layer_tail_node_equals_the_modules_with_the_same_dropout_draw(stride: i
     x = (torch.randn(3, 6, 21, 16) * 2 + 0.3).contiguous(memory_format=torch.channels_last)
     xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
     torch.manual_seed(7)
-    ya = block(xa, adjacency)
+    ya = block(xa, adjacency, last=last)
     a = adjacency * ref.edge_importance
     bn1, _, conv, bn2, drop = ref.tcn
     torch.manual_seed(7)
@@ -245,6 +244,12 @@ def test_layer_tail_node_keeps_the_mask_as_bits() -> None:
     bits = [t for t in saved if t.dtype == torch.uint8]
     assert len(bits) == 1 and bits[0].numel() == y.numel() // 8
     assert not [t for t in saved if t.dtype == torch.bool]
+    # the last layer's tail keeps a byte per entry for the ReLU instead of its output
+    saved.clear()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = bn_dropout_add_relu(y, bn, 0.5, res, keep_output=False)
+    assert out is not None
+    assert [t.dtype for t in saved if t.numel() == y.numel()] == [torch.float32, torch.uint8]
     # not applicable: another rate, eval mode, a residual of another shape
     assert bn_dropout_add_relu(y, bn, 0.3, res) is None
     assert bn_dropout_add_relu(y, bn, 0.5, res[:, :4]) is None
@@ -282,3 +287,22 @@ def test_residual_conv_bn_node_keeps_only_its_input_and_equals_the_modules() -> 
         torch.testing.assert_close(pa.grad, pb.grad, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(bn.running_mean, bn_b.running_mean)
     torch.testing.assert_close(bn.running_var, bn_b.running_var)
+
+
+def test_key_encoder_forward_without_grad_equals_the_modules() -> None:
+    """MoCo's key encoder runs training-mode BatchNorm without grad: the layer's nodes run their
+    forward only, with the same values and running statistics as the modules."""
+    block, adjacency = _block(2, 6, 8, 0.5)
+    ref = copy.deepcopy(block)
+    x = (torch.randn(3, 6, 21, 16) * 2 + 0.3).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        assert fused_applicable(x, block.tcn[0])
+        torch.manual_seed(7)
+        ya = block(x, adjacency, last=True)
+        a = adjacency * ref.edge_importance
+        bn1, _, conv, bn2, drop = ref.tcn
+        torch.manual_seed(7)
+        yb = torch.relu(drop(bn2(conv(torch.relu(bn1(ref.gcn(x, a)))))) + ref.residual(x))
+    torch.testing.assert_close(ya, yb, rtol=1e-5, atol=1e-5)
+    for ba, bb in zip(block.buffers(), ref.buffers()):
+        torch.testing.assert_close(ba, bb)

@@ -1,19 +1,21 @@
-"""Memory-lean training ops: BatchNorm -> ReLU -> convolution as one autograd node.
+"""Memory-lean training ops: parts of an ST-GCN layer as single autograd nodes.
 
-In an ST-GCN layer the temporal path is ``BN -> ReLU -> Conv(9x1)``. Run as three modules,
-autograd keeps two activations of the layer's full size alive until the backward pass: the
-BatchNorm input (for BN's backward) and the ReLU output (for ReLU's backward and as the
-convolution's input). :func:`bn_relu_conv` keeps only the BatchNorm input and its batch
-statistics; the backward pass recomputes ``relu(bn(x))`` from them (one element-wise pass, no
-convolution is recomputed) and then calls the same ATen backward kernels autograd would call
-(``convolution_backward``, ``threshold_backward``, ``native_batch_norm_backward``), so values
-and gradients equal the three-module path up to floating-point reassociation in the
-recomputed normalisation. This removes one of the (about four) saved full-size tensors per
-layer of every query view in a training step.
+* :func:`bn_relu_conv`: ``conv(relu(bn(x)))``. Run as three modules, autograd keeps two
+  activations of the layer's full size until the backward pass: the BatchNorm input (for BN's
+  backward) and the ReLU output (for ReLU's backward and as the convolution's input). The node
+  keeps only the BatchNorm input and its batch statistics; the backward pass recomputes
+  ``relu(bn(x))`` from them (one element-wise pass, no convolution is recomputed) and then
+  calls the same ATen backward kernels autograd would call (``convolution_backward``,
+  ``threshold_backward``, ``native_batch_norm_backward``).
+* :func:`bn_dropout_add_relu`: the layer's tail ``relu(dropout(bn(y)) + residual)``, with the
+  dropout mask kept as random bits and the element-wise work done in place.
+* :func:`conv_bn`: the residual branch ``bn(conv1x1(x))``, recomputing the convolution in the
+  backward pass instead of keeping its output.
 
-It is used only where it is exactly the modules' semantics: training-mode BatchNorm with batch
-statistics, grad enabled, no autocast (under bf16 autocast the modules' own path runs, as it
-also does inside ``torch.compile``).
+Values and gradients equal the modules' up to floating-point reassociation (tests). The nodes
+are used only where they are exactly the modules' semantics: training-mode BatchNorm with batch
+statistics, float32, no autocast (under bf16 autocast the modules' own path runs, as it also
+does inside ``torch.compile``). Without grad (MoCo's key encoder) they run their forward only.
 """
 
 from __future__ import annotations
@@ -31,7 +33,9 @@ def fused_applicable(x: Tensor, bn: nn.BatchNorm2d) -> bool:
     """Whether :func:`bn_relu_conv` may replace ``conv(relu(bn(x)))`` for this call."""
     if not (bn.training and bn.track_running_stats and bn.affine and bn.running_mean is not None):
         return False
-    if not torch.is_grad_enabled() or torch.is_autocast_enabled(x.device.type):
+    # Without grad (MoCo's key encoder: training-mode BatchNorm, no backward pass) the nodes
+    # run their forward only, which holds fewer full-size temporaries than the modules.
+    if torch.is_autocast_enabled(x.device.type):
         return False
     if torch.compiler.is_compiling():
         return False
@@ -91,8 +95,10 @@ def temporal_conv(r: Tensor, weight: Tensor, bias: Tensor | None, stride: tuple[
     """``F.conv2d(r, weight, bias, stride, padding)`` inside a fused node: through a DFT over time
     (:func:`ssal.models.spectral.conv_forward`) where :func:`~ssal.models.spectral.train_applicable`
     says it is faster, else the direct convolution."""
-    if spectral.train_applicable(r, weight, stride, padding):
+    if torch.is_grad_enabled() and spectral.train_applicable(r, weight, stride, padding):
         return spectral.conv_forward(r, weight, bias, stride)
+    # Without grad (the key encoder) the direct convolution: the DFT form's spectra would be
+    # extra full-size buffers at the step's memory peak, for no backward pass to speed up.
     return F.conv2d(r, weight, bias, stride, padding)
 
 
@@ -144,7 +150,8 @@ def mul_half_mask(src: Tensor, bits: Tensor, out: Tensor) -> None:
 class _BNDropAddReLU(torch.autograd.Function):
     @staticmethod
     def forward(ctx, y: Tensor, bn_weight: Tensor, bn_bias: Tensor, running_mean: Tensor, running_var: Tensor,
-                momentum: float, eps: float, residual: Tensor | None, bits: Tensor | None) -> Tensor:
+                momentum: float, eps: float, residual: Tensor | None, bits: Tensor | None,
+                keep_output: bool) -> Tensor:
         out, mean, invstd = torch.native_batch_norm(y, bn_weight, bn_bias, running_mean, running_var,
                                                     True, momentum, eps)
         if bits is not None:
@@ -154,7 +161,10 @@ class _BNDropAddReLU(torch.autograd.Function):
             torch.ops.aten._add_relu_(out, residual)
         else:
             out.relu_()
-        ctx.save_for_backward(y, bn_weight, running_mean, running_var, mean, invstd, bits, out)
+        # The ReLU's backward needs only where the output is positive: the output itself where
+        # another node keeps it anyway, else one byte per entry.
+        ctx.save_for_backward(y, bn_weight, running_mean, running_var, mean, invstd, bits,
+                              out if keep_output else (out > 0).view(torch.uint8))
         ctx.eps = eps
         return out
 
@@ -162,7 +172,11 @@ class _BNDropAddReLU(torch.autograd.Function):
     def backward(ctx, grad_out: Tensor):
         y, bn_weight, running_mean, running_var, mean, invstd, bits, out = ctx.saved_tensors
         needs = ctx.needs_input_grad
-        grad_sum = torch.ops.aten.threshold_backward(grad_out, out, 0)
+        if out.dtype == torch.uint8:  # 1 where the output is positive, else 0
+            grad_sum = torch.empty_like(y)  # y's layout: an incoming gradient of another layout
+            torch.mul(grad_out, out, out=grad_sum)  # would make every backward kernel below slow
+        else:
+            grad_sum = torch.ops.aten.threshold_backward(grad_out, out, 0)
         grad_bn = grad_sum
         if bits is not None and any(needs[:3]):
             grad_bn = torch.empty_like(grad_sum)
@@ -177,10 +191,11 @@ class _BNDropAddReLU(torch.autograd.Function):
             grad_y, grad_w, grad_b = torch.ops.aten.native_batch_norm_backward(
                 grad_bn, y, bn_weight, running_mean, running_var, mean, invstd, True, ctx.eps, list(needs[:3]))
         grad_res = grad_sum if needs[7] else None
-        return grad_y, grad_w, grad_b, None, None, None, None, grad_res, None
+        return grad_y, grad_w, grad_b, None, None, None, None, grad_res, None, None
 
 
-def bn_dropout_add_relu(y: Tensor, bn: nn.BatchNorm2d, p: float, residual: Tensor | None) -> Tensor | None:
+def bn_dropout_add_relu(y: Tensor, bn: nn.BatchNorm2d, p: float, residual: Tensor | None,
+                        keep_output: bool = True) -> Tensor | None:
     """``relu(dropout_p(bn(y)) + residual)`` (``residual`` ``None``: no sum) as one node for a
     training-mode ``bn`` and ``p`` 0 or 0.5; ``None`` where it does not apply (call the modules).
 
@@ -189,6 +204,8 @@ def bn_dropout_add_relu(y: Tensor, bn: nn.BatchNorm2d, p: float, residual: Tenso
     kept there anyway), and makes one full-size tensor in the forward pass where the modules
     make three: the mask, the sum and the ReLU run in place on the BatchNorm output. The mask
     is the one :class:`ssal.models.stgcn.MaskDropout` draws from the same generator state.
+    ``keep_output=False`` (the last layer, whose output nothing else keeps for the backward
+    pass): it keeps one byte per entry for the ReLU instead of the output.
     """
     if p not in (0.0, 0.5) or not fused_applicable(y, bn) or memory_flat(y) is None:
         return None
@@ -197,7 +214,7 @@ def bn_dropout_add_relu(y: Tensor, bn: nn.BatchNorm2d, p: float, residual: Tenso
     momentum = bn_momentum(bn)
     bits = half_keep_bits(y.numel(), y.device) if p == 0.5 else None
     return _BNDropAddReLU.apply(y, bn.weight, bn.bias, bn.running_mean, bn.running_var, momentum, bn.eps,
-                                residual, bits)
+                                residual, bits, keep_output)
 
 
 class _ConvBN(torch.autograd.Function):

@@ -319,11 +319,13 @@ class STGCNBlock(nn.Module):
         )
         self.relu = nn.ReLU(inplace=True)
 
-    def forward(self, x: Tensor, adjacency: Tensor, joints: Tensor | None = None) -> Tensor:
+    def forward(self, x: Tensor, adjacency: Tensor, joints: Tensor | None = None, last: bool = False) -> Tensor:
         """``x`` (N, C_in, T, V) -> (N, C_out, ceil(T / stride), V).
 
         ``joints``: the sub-graph of these joints only (``x`` holds ``len(joints)`` joints; the
-        weighted adjacency is restricted to their rows and columns, PSTL's ``st_gcn.forward``)."""
+        weighted adjacency is restricted to their rows and columns, PSTL's ``st_gcn.forward``).
+        ``last``: no further layer keeps the output for its backward pass (training memory only:
+        the fused tail then keeps a byte mask of the ReLU instead of the output)."""
         if self.edge_importance is not None:
             adjacency = adjacency * self.edge_importance
         if joints is not None:
@@ -337,7 +339,7 @@ class STGCNBlock(nn.Module):
         y = graph_bn_relu_conv(x, adjacency, self.gcn, cast(nn.BatchNorm2d, bn1), cast(nn.Conv2d, conv))
         res = self._residual_training(x)
         p = drop.p if isinstance(drop, MaskDropout) else 0.0
-        out = bn_dropout_add_relu(y, cast(nn.BatchNorm2d, bn2), p, res)
+        out = bn_dropout_add_relu(y, cast(nn.BatchNorm2d, bn2), p, res, keep_output=not last)
         if out is not None:
             return out
         y = drop(bn2(y))
@@ -474,8 +476,8 @@ class STGCNBackbone(nn.Module):
         if joints is not None:
             x = x[:, :, :, joints]
         x = x.contiguous(memory_format=torch.channels_last)
-        for block in self.blocks:
-            x = block(x, self.A, joints)
+        for i, block in enumerate(self.blocks):
+            x = block(x, self.A, joints, last=i == len(self.blocks) - 1)
         return x
 
 
