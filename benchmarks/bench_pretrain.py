@@ -26,7 +26,7 @@ the machine gives a large matmul at that moment.
 
 Rows are ``METHOD@POLICY``: the host allocator policy the child sets first
 (:mod:`ssal.training.allocator`; a bare METHOD means the policy ``ssal pretrain`` uses,
-``run.allocator``'s default, ``bounded``). The
+``run.allocator``'s default). The
 reference rows run with glibc's defaults unless ``--reference-allocators`` adds e.g. ``reuse``,
 which shows what the same allocator setting gives AimCLR's code.
 
