@@ -231,8 +231,10 @@ class FoldedSTGCNBlock(_InferenceOnly):
                 self.residual = fold_conv_bn(cast(nn.Conv2d, res[0]), cast(nn.BatchNorm2d, res[1])).to(
                     memory_format=torch.channels_last)  # type: ignore[call-overload]
 
-    def forward(self, x: Tensor, adjacency: Tensor | None = None, joints: Tensor | None = None) -> Tensor:
-        """``x`` (N, C_in, T, V) -> (N, C_out, ceil(T / stride), V); ``adjacency`` is ignored.
+    def forward(self, x: Tensor, adjacency: Tensor | None = None, joints: Tensor | None = None,
+                last: bool = False) -> Tensor:
+        """``x`` (N, C_in, T, V) -> (N, C_out, ceil(T / stride), V); ``adjacency`` is ignored,
+        and ``last`` (a training-memory hint of :meth:`STGCNBlock.forward`) too.
         A joint subset (``joints``, PSTL's training view) is refused: the graph is baked in."""
         self._check_eval()
         if joints is not None:

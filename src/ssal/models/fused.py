@@ -213,8 +213,9 @@ def bn_dropout_add_relu(y: Tensor, bn: nn.BatchNorm2d, p: float, residual: Tenso
         return None
     momentum = bn_momentum(bn)
     bits = half_keep_bits(y.numel(), y.device) if p == 0.5 else None
+    # (without grad nothing is kept: skip computing the byte mask)
     return _BNDropAddReLU.apply(y, bn.weight, bn.bias, bn.running_mean, bn.running_var, momentum, bn.eps,
-                                residual, bits, keep_output)
+                                residual, bits, keep_output or not torch.is_grad_enabled())
 
 
 class _ConvBN(torch.autograd.Function):
