@@ -37,7 +37,7 @@ _M_MMAP_THRESHOLD = -3
 _GIB = 1 << 30
 _MIB = 1 << 20
 #: ``bounded``: blocks above this many MiB are mmapped and returned on free.
-BOUNDED_MMAP_MIB = 16
+BOUNDED_MMAP_MIB = 32
 
 
 def _libc() -> ctypes.CDLL | None:
