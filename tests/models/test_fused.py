@@ -306,3 +306,27 @@ def test_key_encoder_forward_without_grad_equals_the_modules() -> None:
     torch.testing.assert_close(ya, yb, rtol=1e-5, atol=1e-5)
     for ba, bb in zip(block.buffers(), ref.buffers()):
         torch.testing.assert_close(ba, bb)
+
+
+def test_the_dft_forward_runs_with_grad_and_the_direct_one_without(monkeypatch) -> None:
+    """Found by profiling: grad is always off inside ``Function.forward``, so the choice is made
+    by the caller. With grad (the query views) the DFT form; without (the key encoder) direct."""
+    import ssal.models.spectral as spectral_module
+
+    monkeypatch.setattr(spectral_module, "TRAIN_MIN_CHANNELS", 1)
+    monkeypatch.setattr(spectral_module, "TRAIN_MIN_FRAMES", 1)
+    calls: list[bool] = []
+    real = spectral_module.conv_forward
+
+    def spy(*args, **kwargs):
+        calls.append(True)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(spectral_module, "conv_forward", spy)
+    block, adjacency = _block(1, 6, 6, 0.5)
+    x = torch.randn(2, 6, 20, 16).contiguous(memory_format=torch.channels_last)
+    block(x.requires_grad_(), adjacency)
+    assert len(calls) == 1
+    with torch.no_grad():
+        block(x, adjacency)
+    assert len(calls) == 1

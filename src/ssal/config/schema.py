@@ -544,12 +544,12 @@ class RunConfig:
     #: key encoder), ``"sync"`` (SyncBatchNorm, CUDA only) or ``"local"`` (per-rank BN).
     dist_bn: str = _choice("shuffle", BN_MODES)
     #: Host memory allocator policy of the training process (:mod:`ssal.training.allocator`):
-    #: ``"reuse"`` keeps every freed block for the next step (fastest on the CPU: 2.6-3.8x the
-    #: AimCLR reference's speed at 0.47-0.56 of its peak memory on 2 cores, benchmarks/RESULTS.md
-    #: section 0), ``"bounded"`` keeps blocks up to 16 MiB and returns larger ones (0.24-0.50
-    #: of the reference's memory, 15-50% slower), ``"release"`` returns every block above 1 MiB
+    #: ``"bounded"`` keeps blocks up to 32 MiB for the next step and returns larger ones (2.3-4x
+    #: the AimCLR reference's speed at 0.37-0.51 of its peak memory on 2 CPU cores,
+    #: benchmarks/RESULTS.md section 0), ``"reuse"`` keeps every freed block (5-15% faster,
+    #: 0.5-0.6 of the reference's memory), ``"release"`` returns every block above 1 MiB
     #: (lowest peak, slowest), ``"system"`` leaves glibc's defaults.
-    allocator: str = _choice("reuse", ALLOCATOR_POLICIES)
+    allocator: str = _choice("bounded", ALLOCATOR_POLICIES)
 
 
 @dataclass

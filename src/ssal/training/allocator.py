@@ -13,7 +13,7 @@ this costs about a third of the step. The policies:
 * ``"release"``: every block above 1 MiB is its own mapping, returned on free (fixed
   ``M_MMAP_THRESHOLD`` 1 MiB). The resident set follows the live tensors: lowest peak memory,
   slowest step.
-* ``"bounded"``: blocks up to 16 MiB come from the heap and stay resident (``reuse``'s
+* ``"bounded"``: blocks up to 32 MiB come from the heap and stay resident (``reuse``'s
   thresholds), larger ones are their own mappings, returned on free. The many small and
   mid-sized temporaries avoid page faults while the largest activations, whose reuse is what
   fragments the heap, follow the live tensors.
