@@ -130,6 +130,28 @@ def _block(stride: int = 1, c_in: int = 6, c_out: int = 6, dropout: float = 0.0)
     return block, adjacency
 
 
+def _layer_by_modules(block: nn.Module, x: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
+    """An ST-GCN layer with its modules called one by one (no fused node)."""
+    a = adjacency * block.edge_importance
+    bn1, _, conv, bn2, drop = block.tcn
+    return torch.relu(drop(bn2(conv(torch.relu(bn1(block.gcn(x, a)))))) + block.residual(x))
+
+
+def _assert_same_step(block: nn.Module, ref: nn.Module, xa: torch.Tensor, xb: torch.Tensor, ya: torch.Tensor,
+                      yb: torch.Tensor) -> None:
+    """Outputs, input and parameter gradients (one backward pass of the same random gradient)
+    and buffers (running statistics) of ``block`` equal ``ref``'s."""
+    torch.testing.assert_close(ya, yb, rtol=1e-5, atol=1e-5)
+    g = torch.randn_like(ya)
+    ya.backward(g)
+    yb.backward(g)
+    torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-4, atol=1e-4)
+    for (name, pa), pb in zip(block.named_parameters(), ref.parameters()):
+        torch.testing.assert_close(pa.grad, pb.grad, rtol=1e-4, atol=1e-4, msg=name)
+    for ba, bb in zip(block.buffers(), ref.buffers()):
+        torch.testing.assert_close(ba, bb)
+
+
 @pytest.mark.parametrize("stride,c_out,spectral", [(1, 6, False), (2, 8, False), (1, 6, True), (2, 8, True)])
 def test_graph_node_equals_the_modules_values_gradients_and_running_stats(stride: int, c_out: int, spectral: bool,
                                                                           monkeypatch) -> None:
@@ -151,15 +173,7 @@ def test_graph_node_equals_the_modules_values_gradients_and_running_stats(stride
     a = adjacency * ref.edge_importance
     bn1, _, conv, bn2, _ = ref.tcn
     yb = torch.relu(bn2(conv(torch.relu(bn1(ref.gcn(xb, a))))) + ref.residual(xb))
-    torch.testing.assert_close(ya, yb, rtol=1e-5, atol=1e-5)
-    g = torch.randn_like(ya)
-    ya.backward(g)
-    yb.backward(g)
-    torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-4, atol=1e-4)
-    for (name, pa), pb in zip(block.named_parameters(), ref.parameters()):
-        torch.testing.assert_close(pa.grad, pb.grad, rtol=1e-4, atol=1e-4, msg=name)
-    for ba, bb in zip(block.buffers(), ref.buffers()):
-        torch.testing.assert_close(ba, bb)
+    _assert_same_step(block, ref, xa, xb, ya, yb)
     # the layer keeps its input for the backward pass, not the graph convolution's output
     big: list[int] = []
 
@@ -205,21 +219,11 @@ def test_layer_tail_node_equals_the_modules_with_the_same_dropout_draw(stride: i
     xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
     torch.manual_seed(7)
     ya = block(xa, adjacency, last=last)
-    a = adjacency * ref.edge_importance
-    bn1, _, conv, bn2, drop = ref.tcn
     torch.manual_seed(7)
-    yb = torch.relu(drop(bn2(conv(torch.relu(bn1(ref.gcn(xb, a)))))) + ref.residual(xb))
+    yb = _layer_by_modules(ref, xb, adjacency)
     if dropout:
         assert 0.3 < (yb == 0).float().mean().item() < 0.9  # the dropout did drop
-    torch.testing.assert_close(ya, yb, rtol=1e-5, atol=1e-5)
-    g = torch.randn_like(ya)
-    ya.backward(g)
-    yb.backward(g)
-    torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-4, atol=1e-4)
-    for (name, pa), pb in zip(block.named_parameters(), ref.parameters()):
-        torch.testing.assert_close(pa.grad, pb.grad, rtol=1e-4, atol=1e-4, msg=name)
-    for ba, bb in zip(block.buffers(), ref.buffers()):
-        torch.testing.assert_close(ba, bb)
+    _assert_same_step(block, ref, xa, xb, ya, yb)
 
 
 def test_layer_tail_node_keeps_the_mask_as_bits() -> None:
@@ -299,10 +303,8 @@ def test_key_encoder_forward_without_grad_equals_the_modules() -> None:
         assert fused_applicable(x, block.tcn[0])
         torch.manual_seed(7)
         ya = block(x, adjacency, last=True)
-        a = adjacency * ref.edge_importance
-        bn1, _, conv, bn2, drop = ref.tcn
         torch.manual_seed(7)
-        yb = torch.relu(drop(bn2(conv(torch.relu(bn1(ref.gcn(x, a)))))) + ref.residual(x))
+        yb = _layer_by_modules(ref, x, adjacency)
     torch.testing.assert_close(ya, yb, rtol=1e-5, atol=1e-5)
     for ba, bb in zip(block.buffers(), ref.buffers()):
         torch.testing.assert_close(ba, bb)
