@@ -30,11 +30,13 @@ from . import spectral
 
 
 def fused_applicable(x: Tensor, bn: nn.BatchNorm2d) -> bool:
-    """Whether :func:`bn_relu_conv` may replace ``conv(relu(bn(x)))`` for this call."""
+    """Whether the nodes of this module may replace the modules around ``bn`` for this call:
+    training-mode ``bn`` with batch statistics, float32 ``x``, no autocast, not compiling.
+
+    Grad may be off (MoCo's key encoder: training-mode BatchNorm, no backward pass): the nodes
+    then run their forward only, which holds fewer full-size temporaries than the modules."""
     if not (bn.training and bn.track_running_stats and bn.affine and bn.running_mean is not None):
         return False
-    # Without grad (MoCo's key encoder: training-mode BatchNorm, no backward pass) the nodes
-    # run their forward only, which holds fewer full-size temporaries than the modules.
     if torch.is_autocast_enabled(x.device.type):
         return False
     if torch.compiler.is_compiling():
