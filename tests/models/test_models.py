@@ -218,6 +218,31 @@ def test_aff_mixer_filter_identity_and_zero(t: int, v: int) -> None:
     assert torch.allclose(mixer(x), 2 * x, atol=1e-10)
 
 
+@pytest.mark.parametrize("t, v", [(19, 16), (6, 25)])
+def test_aff_mixer_matmul_form_equals_the_fft_form(t: int, v: int, monkeypatch) -> None:
+    """In training on the CPU the mixer runs complex matrix products and matmul transforms:
+    same values and gradients (inputs and parameters) as the torch.fft form."""
+    import ssal.models.aff as aff_module
+
+    torch.manual_seed(3)
+    mixer = AFFTokenMixer(8, num_blocks=2).train()
+    with torch.no_grad():  # masks well above the softshrink threshold, so both branches are used
+        for p in mixer.parameters():
+            p.mul_(20)
+    x = torch.randn(4, 8, t, v, requires_grad=True)
+    assert aff_module.matmul_mixer_applicable(mixer, x)
+    y_mm = mixer(x)
+    g = torch.randn_like(y_mm)
+    grads_mm = torch.autograd.grad(y_mm, [x, *mixer.parameters()], g)
+    monkeypatch.setattr(aff_module, "matmul_mixer_applicable", lambda mixer, x: False)
+    y_fft = mixer(x)
+    grads_fft = torch.autograd.grad(y_fft, [x, *mixer.parameters()], g)
+    torch.testing.assert_close(y_mm, y_fft, rtol=1e-5, atol=1e-5)
+    for a, b in zip(grads_mm, grads_fft):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+    assert not aff_module.matmul_mixer_applicable(mixer.eval(), x)  # evaluation keeps torch.fft
+
+
 def test_aff_mixer_is_global_in_time_and_joints() -> None:
     torch.manual_seed(0)
     mixer = AFFTokenMixer(4, num_blocks=2)

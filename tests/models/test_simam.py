@@ -208,3 +208,39 @@ def test_aimclr_drop_is_element_wise_in_time() -> None:
 def test_unknown_drop_mode_is_refused() -> None:
     with pytest.raises(ValueError, match="mode"):
         simam_drop(torch.randn(1, 2, 3, 4), mode="frames")
+
+
+def _aimclr_drop_plain(x: torch.Tensor, threshold: float) -> torch.Tensor:
+    """The ``aimclr`` drop as whole-tensor operations, in the order of the module docstring."""
+    n, c, t, v = x.shape
+    with torch.no_grad():
+        att = simam_attention(x)
+    keep_joint = (att.mean(dim=(1, 2)) < threshold).to(x.dtype)
+    y = x * (keep_joint * (keep_joint.numel() / keep_joint.sum().clamp_min(1.0))).view(n, 1, 1, v)
+    keep = (att < threshold).to(x.dtype)
+    return y * (keep * (keep.numel() / keep.sum().clamp_min(1.0)))
+
+
+@pytest.mark.parametrize("chunk_floats", [1, 150, 1 << 20])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_chunked_aimclr_drop_equals_the_whole_tensor_form_bitwise(chunk_floats, channels_last, monkeypatch) -> None:
+    """The chunked drop (one sample, a few samples, the whole batch per chunk) gives the plain
+    form's values and gradients exactly, and its backward pass keeps no full-size float mask."""
+    import ssal.models.simam as simam_module
+
+    monkeypatch.setattr(simam_module, "DROP_CHUNK_FLOATS", chunk_floats)
+    g = torch.Generator().manual_seed(12)
+    x = torch.relu(torch.randn(7, 6, 5, 4, generator=g) + 0.2)
+    x[3, :, :, 2] += 4.0
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    out = simam_drop(xa, 0.7)
+    ref = _aimclr_drop_plain(xb, 0.7)
+    assert torch.equal(out, ref) and (out == 0).any()
+    saved = [t for t in out.grad_fn.saved_tensors if t.numel() == x.numel()]
+    assert [t.dtype for t in saved] == [torch.bool]
+    grad = torch.randn(out.shape, generator=g)
+    out.backward(grad)
+    ref.backward(grad)
+    assert torch.equal(xa.grad, xb.grad)

@@ -19,6 +19,14 @@ imaginary parts separately (as in AFFNet). Each block is MetaFormer-style:
 
 with BatchNorm as the norm and a 1x1-conv MLP (ratio ``mlp_ratio``, GELU). The filter works for
 any (T, V), odd V included, because ``irfft2`` is given the explicit size ``s=(T, V)``.
+
+In training on the CPU in float32 (:func:`matmul_mixer_applicable`) the mixer computes the same
+arithmetic in another form, because the branch's transforms are small (e.g. 38 x 16): the mask's
+complex MLP as complex matrix products over the channel axis on the FFT's own layout (no
+real/imaginary concatenation and split), the inverse transform as two real matrix products
+(:func:`~ssal.models.dft.irfft2_by_matmul`) and the forward transform's backward pass likewise
+(:func:`~ssal.models.dft.rfft2_matmul_backward`). Values and gradients equal the FFT form's to
+float round-off (tests); benchmarks/RESULTS.md gives the time.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from torch import Tensor, nn
 
 from ..skeleton import SkeletonLayout
 from .base import IN_CHANNELS, JointBatchNorm, as_float, as_int, check_setting
+from .dft import irfft2_by_matmul, rfft2_matmul_backward
 from .recompute import recompute_applicable, recomputed
 
 
@@ -57,6 +66,11 @@ class BlockComplexLinear(nn.Module):
         """The real and imaginary parts of the complex weight matrix ``(C_out, C_in)`` (the
         blocks on its diagonal)."""
         return (torch.block_diag(*self.weight_real.unbind(0)), torch.block_diag(*self.weight_imag.unbind(0)))
+
+    def complex_weights(self) -> tuple[Tensor, Tensor]:
+        """``(weight (C_out, C_in), bias (C_out, 1))``, complex: the map as ``weight @ z + bias``
+        over the channel axis of a complex ``z`` ``(N, C_in, L)`` (differentiable)."""
+        return torch.complex(*self.dense_weights()), torch.complex(self.bias_real, self.bias_imag).unsqueeze(1)
 
     def real_weight(self) -> Tensor:
         """The equivalent real 1x1-conv weight ``(2*C_out, 2*C_in)``."""
@@ -108,11 +122,34 @@ class AFFTokenMixer(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """``x`` (N, C, T, V) -> filtered ``x`` plus ``x``, same shape."""
+        if matmul_mixer_applicable(self, x):
+            return self._forward_by_matmul(x)
         t, v = x.shape[-2:]
         spectrum = torch.fft.rfft2(_fft_precision(x), dim=(2, 3), norm="ortho")
         filtered = spectrum * self.frequency_mask(spectrum)
         y = torch.fft.irfft2(filtered, s=(t, v), dim=(2, 3), norm="ortho")
         return y.to(x.dtype) + x
+
+    def _forward_by_matmul(self, x: Tensor) -> Tensor:
+        """:meth:`forward` in the matrix-product form (module docstring)."""
+        n, c, t, v = x.shape
+        spectrum = rfft2_matmul_backward(x)  # (N, C, T, F) complex
+        flat = spectrum.reshape(n, c, -1)
+        w1, b1 = self.fc1.complex_weights()
+        hidden = torch.view_as_complex(F.relu(torch.view_as_real(torch.matmul(w1, flat) + b1)))
+        w2, b2 = self.fc2.complex_weights()
+        mask = torch.matmul(w2, hidden) + b2
+        mask = torch.view_as_complex(F.softshrink(torch.view_as_real(mask), self.sparsity_threshold))
+        return irfft2_by_matmul((flat * mask).view_as(spectrum), t, v) + x
+
+
+def matmul_mixer_applicable(mixer: nn.Module, x: Tensor) -> bool:
+    """Whether :class:`AFFTokenMixer` runs its matrix-product form: in training mode, on the
+    CPU, float32 or float64, without autocast and not inside ``torch.compile``, where it was
+    measured. Evaluation and export keep ``torch.fft`` (lengths stay dynamic there)."""
+    return (mixer.training and x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
+            and not torch.is_autocast_enabled("cpu") and not torch.compiler.is_compiling()
+            and not torch.jit.is_tracing())
 
 
 class AFFBlock(nn.Module):

@@ -274,8 +274,7 @@ def _fold_stgcn(backbone: STGCNBackbone, spectral: bool) -> None:
 def _complex_layer(layer: BlockComplexLinear) -> tuple[Tensor, Tensor]:
     """``(weight (C_out, C_in), bias (C_out, 1))``, complex, of a block-diagonal complex layer."""
     with torch.no_grad():
-        return (torch.complex(*layer.dense_weights()),
-                torch.complex(layer.bias_real, layer.bias_imag).unsqueeze(1))
+        return layer.complex_weights()
 
 
 class FoldedAFFBlock(_InferenceOnly):

@@ -48,11 +48,10 @@ class _BNReLUConv(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, bn_weight: Tensor, bn_bias: Tensor, conv_weight: Tensor,
                 conv_bias: Tensor | None, running_mean: Tensor, running_var: Tensor,
-                momentum: float, eps: float, stride: tuple[int, int], padding: tuple[int, int],
-                spectral_ok: bool) -> Tensor:
+                momentum: float, eps: float, stride: tuple[int, int], padding: tuple[int, int]) -> Tensor:
         out, mean, invstd = torch.native_batch_norm(x, bn_weight, bn_bias, running_mean, running_var,
                                                     True, momentum, eps)
-        y = temporal_conv(out.relu_(), conv_weight, conv_bias, stride, padding, spectral_ok)
+        y = temporal_conv(out.relu_(), conv_weight, conv_bias, stride, padding)
         ctx.save_for_backward(x, bn_weight, bn_bias, conv_weight, running_mean, running_var, mean, invstd)
         ctx.has_conv_bias = conv_bias is not None
         ctx.eps, ctx.stride, ctx.padding = eps, stride, padding
@@ -64,15 +63,7 @@ class _BNReLUConv(torch.autograd.Function):
         grads = bn_relu_conv_backward(grad_y, x, bn_weight, bn_bias, conv_weight, running_mean, running_var,
                                       mean, invstd, ctx.eps, ctx.stride, ctx.padding, ctx.has_conv_bias,
                                       ctx.needs_input_grad[:5])
-        return (*grads, None, None, None, None, None, None, None)
-
-
-def spectral_forward_ok() -> bool:
-    """Whether a fused node may run its temporal convolution's forward through a DFT over time:
-    only with grad enabled. Without grad (MoCo's key encoder) the direct convolution: the DFT
-    form's spectra would be extra full-size buffers at the step's memory peak, with no backward
-    pass to speed up. Decided by the caller: inside ``Function.forward`` grad is always off."""
-    return torch.is_grad_enabled()
+        return (*grads, None, None, None, None, None, None)
 
 
 def bn_relu_conv_backward(grad_y: Tensor, x: Tensor, bn_weight: Tensor, bn_bias: Tensor, conv_weight: Tensor,
@@ -102,11 +93,12 @@ def bn_relu_conv_backward(grad_y: Tensor, x: Tensor, bn_weight: Tensor, bn_bias:
 
 
 def temporal_conv(r: Tensor, weight: Tensor, bias: Tensor | None, stride: tuple[int, int],
-                  padding: tuple[int, int], spectral_ok: bool = True) -> Tensor:
+                  padding: tuple[int, int]) -> Tensor:
     """``F.conv2d(r, weight, bias, stride, padding)`` inside a fused node: through a DFT over time
     (:func:`ssal.models.spectral.conv_forward`) where :func:`~ssal.models.spectral.train_applicable`
-    says it is faster, else the direct convolution."""
-    if spectral_ok and spectral.train_applicable(r, weight, stride, padding):
+    says it is faster, else the direct convolution. With or without grad: MoCo's key encoder runs
+    its forward here too (chunked, the DFT form makes no full-size buffer beyond its output)."""
+    if spectral.train_applicable(r, weight, stride, padding):
         return spectral.conv_forward(r, weight, bias, stride)
     return F.conv2d(r, weight, bias, stride, padding)
 
@@ -295,9 +287,8 @@ def bn_relu_conv(x: Tensor, bn: nn.BatchNorm2d, conv: nn.Conv2d) -> Tensor:
         return conv(F.relu(bn(x)))
     momentum = bn_momentum(bn)
     return _BNReLUConv.apply(x, bn.weight, bn.bias, conv.weight, conv.bias, bn.running_mean,
-                             bn.running_var, momentum, bn.eps, tuple(conv.stride), tuple(conv.padding),
-                             spectral_forward_ok())
+                             bn.running_var, momentum, bn.eps, tuple(conv.stride), tuple(conv.padding))
 
 
 __all__ = ["DROP_CHUNK", "bn_dropout_add_relu", "conv_bn", "bn_momentum", "bn_relu_conv", "bn_relu_conv_backward", "conv_fusable", "fused_applicable", "half_keep_bits",
-           "memory_flat", "mul_half_mask", "spectral_forward_ok", "temporal_conv"]
+           "memory_flat", "mul_half_mask", "temporal_conv"]

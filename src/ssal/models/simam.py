@@ -24,6 +24,13 @@ zero (AimCLR divides by zero there). ``mode="per_frame"`` is an earlier ssal var
 named setting: the temporal step zeroes whole frames whose attention, recomputed on the
 joint-dropped map and averaged over C and V, reaches the threshold, and both steps rescale per
 sample; it drops far less (under 1% of a CFFN map). Masks carry no gradient; kept entries do.
+
+The ``aimclr`` mode works through chunks of samples (:data:`DROP_CHUNK_FLOATS`): the attention
+is never a full-size tensor, the entry mask is kept as bytes, and the output is one full-size
+tensor whose backward pass keeps only that byte mask (:class:`_MaskedScale`). The arithmetic is
+the same as written above, in the same order (the result equals the plain form bitwise). On
+AimCLR's last map (128, 256, 19, 16) on the 2-core Xeon of benchmarks/RESULTS.md the plain form
+took 110 ms forward and made 8 full-size temporaries (benchmarks/RESULTS.md gives this form's).
 """
 
 from __future__ import annotations
@@ -33,6 +40,9 @@ from torch import Tensor
 
 #: SimAM's regulariser lambda.
 E_LAMBDA = 1e-4
+#: Floats per chunk of samples where the ``aimclr`` drop computes attention and applies masks
+#: (4 MiB: a chunk's temporaries stay in cache and below the ``bounded`` allocator's mmap size).
+DROP_CHUNK_FLOATS = 1 << 20
 
 
 def _check_map(x: Tensor) -> None:
@@ -59,12 +69,69 @@ def simam_attention(x: Tensor, e_lambda: float = E_LAMBDA) -> Tensor:
 from ..config.schema import DROP_MODES  # noqa: E402 - the choices of model.drop_mode
 
 
-def _batch_drop(x: Tensor, score: Tensor, threshold: float, shape: tuple[int, ...]) -> Tensor:
-    """Zero the entries of ``x`` whose ``score`` (viewed as ``shape``) is ``>= threshold`` and
-    rescale by ``numel / kept`` of the whole mask (AimCLR's ``mask * mask.numel() / mask.sum()``)."""
-    keep = (score < threshold).to(x.dtype)
-    scale = keep.numel() / keep.sum().clamp_min(1.0)
-    return x * (keep * scale).reshape(shape)
+def _sample_chunks(x: Tensor) -> list[tuple[int, int]]:
+    """``[(n0, n1), ...]``: ranges of samples of ``x`` with about :data:`DROP_CHUNK_FLOATS` entries."""
+    n = x.shape[0]
+    step = max(1, DROP_CHUNK_FLOATS // max(1, x[0].numel()))
+    return [(n0, min(n, n0 + step)) for n0 in range(0, n, step)]
+
+
+def _batch_scale(keep: Tensor, dtype: torch.dtype) -> Tensor:
+    """AimCLR's ``mask.numel() / mask.sum()`` of a bool mask over the whole batch (0-d, ``dtype``;
+    ``count_nonzero``: a bool ``sum`` widens every entry first, 20x slower)."""
+    return keep.numel() / torch.count_nonzero(keep).to(dtype).clamp_min(1.0)
+
+
+def _attention_no_grad(x: Tensor, e_lambda: float) -> Tensor:
+    """:func:`simam_attention` with the same operations in the same order, in place on one
+    temporary (no autograd)."""
+    n = x.shape[2] * x.shape[3] - 1
+    d = (x - x.mean(dim=(2, 3), keepdim=True)).pow_(2)
+    return d.div_(d.sum(dim=(2, 3), keepdim=True).div_(n).add_(e_lambda).mul_(4.0)).add_(0.5).sigmoid_()
+
+
+def _scaled_entries(dst: Tensor, keep: Tensor, scale: Tensor) -> Tensor:
+    """``dst *= keep * scale`` (``keep`` bool, the float mask made only at ``dst``'s size)."""
+    return dst.mul_(keep.to(dst.dtype).mul_(scale))
+
+
+class _MaskedScale(torch.autograd.Function):
+    """``(x * joint) * (keep * scale)`` chunk by chunk; the backward pass keeps ``keep`` as bytes."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, joint: Tensor, keep: Tensor, scale: Tensor) -> Tensor:
+        out = torch.empty_like(x)
+        for n0, n1 in _sample_chunks(x):
+            _scaled_entries(torch.mul(x[n0:n1], joint[n0:n1], out=out[n0:n1]), keep[n0:n1], scale)
+        ctx.save_for_backward(joint, keep, scale)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        joint, keep, scale = ctx.saved_tensors
+        grad_x = torch.empty_like(grad)
+        for n0, n1 in _sample_chunks(grad):
+            # the plain form's order: (grad * (keep * scale)) * joint
+            chunk = _scaled_entries(grad_x[n0:n1].copy_(grad[n0:n1]), keep[n0:n1], scale)
+            chunk.mul_(joint[n0:n1])
+        return grad_x, None, None, None
+
+
+def _aimclr_drop(x: Tensor, threshold: float, e_lambda: float) -> Tensor:
+    """The ``aimclr`` mode (module docstring), chunked."""
+    n, c, t, v = x.shape
+    with torch.no_grad():
+        joint_score = x.new_empty(n, v)
+        keep = torch.empty_like(x, dtype=torch.bool)
+        _check_map(x)
+        for n0, n1 in _sample_chunks(x):
+            att = _attention_no_grad(x[n0:n1], e_lambda)
+            joint_score[n0:n1] = att.mean(dim=(1, 2))
+            torch.lt(att, threshold, out=keep[n0:n1])
+        keep_joint = joint_score < threshold
+        joint = (keep_joint.to(x.dtype) * _batch_scale(keep_joint, x.dtype)).view(n, 1, 1, v)
+        scale = _batch_scale(keep, x.dtype)
+    return _MaskedScale.apply(x, joint, keep, scale)
 
 
 def _sample_drop(x: Tensor, score: Tensor, threshold: float, shape: tuple[int, ...]) -> Tensor:
@@ -93,18 +160,17 @@ def simam_drop(
     """
     if mode not in DROP_MODES:
         raise ValueError(f"SimAM drop mode must be one of {DROP_MODES}, got {mode!r}")
+    if mode == "aimclr":
+        # att viewed as AimCLR's (N, C*V, T) is the same entries as att itself: the entry step
+        # masks element-wise.
+        return _aimclr_drop(feature_map, threshold, e_lambda)
     n, c, t, v = feature_map.shape
     with torch.no_grad():
-        att = simam_attention(feature_map, e_lambda)
-        joint_score = att.mean(dim=(1, 2))  # (N, V)
-    if mode == "aimclr":
-        x = _batch_drop(feature_map, joint_score, threshold, (n, 1, 1, v))
-        # att viewed as (N, C*V, T) is the same entries as att itself: mask element-wise.
-        return _batch_drop(x, att, threshold, (n, c, t, v))
+        joint_score = simam_attention(feature_map, e_lambda).mean(dim=(1, 2))  # (N, V)
     x = _sample_drop(feature_map, joint_score, threshold, (n, 1, 1, v))
     with torch.no_grad():
         frame_score = simam_attention(x, e_lambda).mean(dim=(1, 3))  # (N, T)
     return _sample_drop(x, frame_score, threshold, (n, 1, t, 1))
 
 
-__all__ = ["DROP_MODES", "E_LAMBDA", "simam_attention", "simam_drop", "simam_energy"]
+__all__ = ["DROP_CHUNK_FLOATS", "DROP_MODES", "E_LAMBDA", "simam_attention", "simam_drop", "simam_energy"]

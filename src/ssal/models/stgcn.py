@@ -55,7 +55,6 @@ from .fused import (
     conv_fusable,
     fused_applicable,
     half_keep_bits,
-    spectral_forward_ok,
     temporal_conv,
 )
 from .recompute import AutocastState
@@ -182,11 +181,11 @@ class _GraphBNReLUConv(torch.autograd.Function):
     def forward(ctx, x: Tensor, agg: Tensor, weight: Tensor, bias: Tensor, k: int, bn_weight: Tensor,
                 bn_bias: Tensor, conv_weight: Tensor, conv_bias: Tensor | None, running_mean: Tensor,
                 running_var: Tensor, momentum: float, eps: float, stride: tuple[int, int],
-                padding: tuple[int, int], spectral_ok: bool) -> Tensor:
+                padding: tuple[int, int]) -> Tensor:
         g = _aggregate_mix(x, agg, weight, k) + bias.unsqueeze(1)
         out, mean, invstd = torch.native_batch_norm(g, bn_weight, bn_bias, running_mean, running_var,
                                                     True, momentum, eps)
-        y = temporal_conv(out.relu_(), conv_weight, conv_bias, stride, padding, spectral_ok)
+        y = temporal_conv(out.relu_(), conv_weight, conv_bias, stride, padding)
         ctx.save_for_backward(x, agg, weight, bias, bn_weight, bn_bias, conv_weight, running_mean, running_var,
                               mean, invstd)
         ctx.k, ctx.eps, ctx.stride, ctx.padding = k, eps, stride, padding
@@ -211,8 +210,7 @@ class _GraphBNReLUConv(torch.autograd.Function):
         grads = iter(torch.autograd.grad(mixed, wanted, grad_g) if wanted and grad_g is not None else ())
         first = [next(grads) if t.requires_grad and grad_g is not None else None for t in leaves]
         grad_bias = sum_over_batch_and_time(grad_g) if needs[3] and grad_g is not None else None
-        return (*first, grad_bias, None, grad_bw, grad_bb, grad_cw, grad_cb, None, None, None, None, None, None,
-                None)
+        return (*first, grad_bias, None, grad_bw, grad_bb, grad_cw, grad_cb, None, None, None, None, None, None)
 
 
 def sum_over_batch_and_time(grad: Tensor) -> Tensor:
@@ -236,7 +234,7 @@ def graph_bn_relu_conv(x: Tensor, adjacency: Tensor, gcn: GraphConv, bn: nn.Batc
     agg, bias = gcn.operands(adjacency)
     return _GraphBNReLUConv.apply(x, agg, gcn.conv.weight, bias, adjacency.shape[0], bn.weight, bn.bias,
                                   conv.weight, conv.bias, bn.running_mean, bn.running_var, bn_momentum(bn),
-                                  bn.eps, tuple(conv.stride), tuple(conv.padding), spectral_forward_ok())
+                                  bn.eps, tuple(conv.stride), tuple(conv.padding))
 
 
 def _half_keep_mask(x: Tensor) -> Tensor:
