@@ -21,11 +21,11 @@ with BatchNorm as the norm and a 1x1-conv MLP (ratio ``mlp_ratio``, GELU). The f
 any (T, V), odd V included, because ``irfft2`` is given the explicit size ``s=(T, V)``.
 
 In training on the CPU in float32 (:func:`matmul_mixer_applicable`) the mixer computes the same
-arithmetic in another form, because the branch's transforms are small (e.g. 38 x 16): the mask's
-complex MLP as complex matrix products over the channel axis on the FFT's own layout (no
-real/imaginary concatenation and split), the inverse transform as two real matrix products
-(:func:`~ssal.models.dft.irfft2_by_matmul`) and the forward transform's backward pass likewise
-(:func:`~ssal.models.dft.rfft2_matmul_backward`). Values and gradients equal the FFT form's to
+arithmetic in another form, because the branch's transforms are small (e.g. 38 x 16): both
+transforms as two real matrix products each (:mod:`ssal.models.dft`; their backward passes are
+the transposed products, not autograd's complex FFTs) and the mask's complex MLP as complex
+matrix products of its diagonal blocks on the spectrum's own layout (no real/imaginary
+concatenation and split, no products with the off-diagonal zeros). Values and gradients equal the FFT form's to
 float round-off (tests); benchmarks/RESULTS.md gives the time.
 """
 
@@ -37,7 +37,7 @@ from torch import Tensor, nn
 
 from ..skeleton import SkeletonLayout
 from .base import IN_CHANNELS, JointBatchNorm, as_float, as_int, check_setting
-from .dft import irfft2_by_matmul, rfft2_matmul_backward
+from .dft import irfft2_by_matmul, rfft2_by_matmul
 from .recompute import recompute_applicable, recomputed
 
 
@@ -71,6 +71,13 @@ class BlockComplexLinear(nn.Module):
         """``(weight (C_out, C_in), bias (C_out, 1))``, complex: the map as ``weight @ z + bias``
         over the channel axis of a complex ``z`` ``(N, C_in, L)`` (differentiable)."""
         return torch.complex(*self.dense_weights()), torch.complex(self.bias_real, self.bias_imag).unsqueeze(1)
+
+    def block_weights(self) -> tuple[Tensor, Tensor]:
+        """``(weight (G, out, in), bias (G, out, 1))``, complex: the G diagonal blocks, applied as
+        ``weight @ z + bias`` to a complex ``z`` ``(N, G, in, L)`` (differentiable)."""
+        groups = self.weight_real.shape[0]
+        bias = torch.complex(self.bias_real, self.bias_imag).view(groups, -1, 1)
+        return torch.complex(self.weight_real, self.weight_imag), bias
 
     def real_weight(self) -> Tensor:
         """The equivalent real 1x1-conv weight ``(2*C_out, 2*C_in)``."""
@@ -133,11 +140,12 @@ class AFFTokenMixer(nn.Module):
     def _forward_by_matmul(self, x: Tensor) -> Tensor:
         """:meth:`forward` in the matrix-product form (module docstring)."""
         n, c, t, v = x.shape
-        spectrum = rfft2_matmul_backward(x)  # (N, C, T, F) complex
-        flat = spectrum.reshape(n, c, -1)
-        w1, b1 = self.fc1.complex_weights()
+        spectrum = rfft2_by_matmul(x)  # (N, C, T, F) complex
+        groups = self.fc1.weight_real.shape[0]
+        flat = spectrum.view(n, groups, c // groups, -1)  # the blocks of the block-diagonal map
+        w1, b1 = self.fc1.block_weights()
         hidden = torch.view_as_complex(F.relu(torch.view_as_real(torch.matmul(w1, flat) + b1)))
-        w2, b2 = self.fc2.complex_weights()
+        w2, b2 = self.fc2.block_weights()
         mask = torch.matmul(w2, hidden) + b2
         mask = torch.view_as_complex(F.softshrink(torch.view_as_real(mask), self.sparsity_threshold))
         return irfft2_by_matmul((flat * mask).view_as(spectrum), t, v) + x

@@ -1,12 +1,11 @@
-"""The inverse real 2-D DFT of small images as two real matrix products.
+"""The real 2-D DFT of small images, forward and inverse, as two real matrix products each.
 
 CFFN's image branch transforms ``(T', V)`` images of a few dozen frames by 16-25 joints. For
-transforms this small, ``torch.fft.irfft2`` on the CPU spends most of its time in layout
-copies and per-transform setup rather than arithmetic: on the 2-core Xeon of
-``benchmarks/RESULTS.md`` a (256, 32, 38, 9) half spectrum takes about 17 ms with ``irfft2``
-and about 8 ms as the two products below. The forward transform stays ``torch.fft.rfft2``:
-as matrix products (either order, real or complex) it measured 1.5x slower there, and so did a
-split real/imaginary layout for the whole AFF block.
+transforms this small, ``torch.fft`` on the CPU spends most of its time in layout copies and
+per-transform setup rather than arithmetic. On the 2-core Xeon of ``benchmarks/RESULTS.md``, for
+a (128, 32, 38, 16) map: ``irfft2`` 6.0 ms against 2.2 ms as the products below, ``rfft2`` 4.0
+ms against 2.4 ms; with their backward passes (autograd's complex FFTs against the transposed
+products) ``irfft2`` 20.8 against 6.2 ms and ``rfft2`` 24.1 against 5.0 ms.
 
 For a half spectrum ``Y`` ``(..., T, F)``, ``F = V // 2 + 1`` (what ``rfft2`` returns), the
 orthonormal inverse is, V first:
@@ -26,16 +25,15 @@ storage:
 Like ``irfft``, the imaginary parts of the DC and (even V) Nyquist columns do not contribute:
 their sine rows are zero.
 
-The same two products with every weight ``w_f = 1`` are the adjoint of the orthonormal forward
-transform ``X = rfft2(x)`` over a real ``x``: for a gradient ``G`` on ``X`` (PyTorch's convention,
-``dL/dRe X + i dL/dIm X``)
+The forward transform ``X[k, f] = sum_{t, v} x[t, v] e^{-2 pi i (k t / T + f v / V)} / sqrt(T V)``
+runs the other way round, T first:
 
-    dL/dx[t, v] = Re sum_{k, f} G[k, f] e^{+2 pi i (k t / T + f v / V)} / sqrt(T V)
-
-with each stored half-spectrum entry counted once. :func:`rfft2_matmul_backward` is ``rfft2``
-with this backward pass: on the 2-core Xeon a (128, 32, 38, 16) map's ``rfft2`` forward and
-backward took 19.7 ms through autograd's FFTs and 4 + 2 ms this way, and ``irfft2`` 18.2 ms
-against 6.4 ms for :func:`irfft2_by_matmul` (whose backward is the transposed products).
+* the T step is ``(2T, T) @ (T, V)`` per image with rows ``(k, part)``: ``Re Y[k, v] = sum_t
+  cos(2 pi k t / T) x[t, v]``, ``Im Y[k, v] = -sum_t sin(...) x[t, v]``, so each image reads as
+  ``(T, 2V)`` rows ``[Re Y[k, :], Im Y[k, :]]`` without a copy;
+* the V step is one product ``(rows, 2V) @ (2V, 2F)`` over all images: ``Re X = Re Y cos + Im Y
+  sin`` and ``Im X = Im Y cos - Re Y sin`` of ``2 pi f v / V``, written interleaved, which is the
+  storage of a complex ``(..., T, F)`` tensor.
 """
 
 from __future__ import annotations
@@ -64,15 +62,13 @@ def _angles(n: int, m: int, size: int) -> Tensor:
 
 
 @functools.lru_cache(maxsize=16)
-def irfft2_matrices(t: int, v: int, dtype: torch.dtype, device: torch.device,
-                    hermitian: bool = True) -> tuple[Tensor, Tensor]:
-    """``(m_v (2F, 2V), m_t (T, 2T))``: the two real matrices of :func:`irfft2_by_matmul`
-    (``hermitian=False``: every weight 1, the adjoint of ``rfft2``; module docstring).
+def irfft2_matrices(t: int, v: int, dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor]:
+    """``(m_v (2F, 2V), m_t (T, 2T))``: the two real matrices of :func:`irfft2_by_matmul`.
 
     Built in float64 and cast; cached per size, dtype and device (read-only: never modify)."""
     with torch.inference_mode(False), torch.no_grad():
         f = v // 2 + 1
-        weight = (hermitian_weights(v) if hermitian else torch.ones(f, dtype=torch.float64)).unsqueeze(1)
+        weight = hermitian_weights(v).unsqueeze(1)
         a_v = _angles(f, v, v)
         cos_v, sin_v = weight * torch.cos(a_v) / math.sqrt(v), weight * torch.sin(a_v) / math.sqrt(v)
         # rows (f, part of Y), columns (part of Z, v): Re Z = Re Y cos - Im Y sin, Im Z = Re Y sin + Im Y cos
@@ -84,44 +80,48 @@ def irfft2_matrices(t: int, v: int, dtype: torch.dtype, device: torch.device,
                 m_t.reshape(t, 2 * t).to(dtype=dtype, device=device).contiguous())
 
 
-def _inverse_products(spectrum: Tensor, t: int, v: int, hermitian: bool) -> Tensor:
-    f = v // 2 + 1
-    if tuple(spectrum.shape[-2:]) != (t, f) or not spectrum.is_complex():
-        raise ValueError(f"expected a complex spectrum (..., {t}, {f}), got {tuple(spectrum.shape)} {spectrum.dtype}")
-    real = torch.view_as_real(spectrum.contiguous())  # (..., t, f, 2)
-    m_v, m_t = irfft2_matrices(t, v, real.dtype, real.device, hermitian)
-    z = torch.matmul(real.reshape(-1, 2 * f), m_v).view(-1, 2 * t, v)  # rows (k, part)
-    return torch.matmul(m_t, z).view(*spectrum.shape[:-2], t, v)
-
-
 def irfft2_by_matmul(spectrum: Tensor, t: int, v: int) -> Tensor:
     """``torch.fft.irfft2(spectrum, s=(t, v), dim=(-2, -1), norm="ortho")`` for a complex
     ``spectrum`` ``(..., t, v // 2 + 1)``, as two real matrix products (module docstring).
     Returns a real, contiguous ``(..., t, v)`` tensor; differentiable (the transposed products)."""
-    return _inverse_products(spectrum, t, v, hermitian=True)
+    f = v // 2 + 1
+    if tuple(spectrum.shape[-2:]) != (t, f) or not spectrum.is_complex():
+        raise ValueError(f"expected a complex spectrum (..., {t}, {f}), got {tuple(spectrum.shape)} {spectrum.dtype}")
+    real = torch.view_as_real(spectrum.contiguous())  # (..., t, f, 2)
+    m_v, m_t = irfft2_matrices(t, v, real.dtype, real.device)
+    z = torch.matmul(real.reshape(-1, 2 * f), m_v).view(-1, 2 * t, v)  # rows (k, part)
+    return torch.matmul(m_t, z).view(*spectrum.shape[:-2], t, v)
 
 
-def rfft2_adjoint(grad: Tensor, t: int, v: int) -> Tensor:
-    """The gradient on a real ``x`` ``(..., t, v)`` of ``X = torch.fft.rfft2(x, norm="ortho")``
-    given the gradient ``grad`` on ``X`` ``(..., t, v // 2 + 1)`` (module docstring)."""
-    return _inverse_products(grad, t, v, hermitian=False)
+@functools.lru_cache(maxsize=16)
+def rfft2_matrices(t: int, v: int, dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor]:
+    """``(m_t (2T, T), m_v (2V, 2F))``: the two real matrices of :func:`rfft2_by_matmul`.
+
+    Built in float64 and cast; cached per size, dtype and device (read-only: never modify)."""
+    with torch.inference_mode(False), torch.no_grad():
+        f = v // 2 + 1
+        a_t = _angles(t, t, t)
+        # rows (k, part of Y): Re Y[k] = sum_t cos(a) x[t], Im Y[k] = -sum_t sin(a) x[t]
+        m_t = torch.stack([torch.cos(a_t), -torch.sin(a_t)], dim=1) / math.sqrt(t)
+        a_v = _angles(v, f, v)
+        cos_v, sin_v = torch.cos(a_v) / math.sqrt(v), torch.sin(a_v) / math.sqrt(v)
+        # rows (part of Y, v), columns (f, part of X): Re X = Re Y cos + Im Y sin, Im X = Im Y cos - Re Y sin
+        m_v = torch.cat([torch.stack([cos_v, -sin_v], dim=-1), torch.stack([sin_v, cos_v], dim=-1)])
+        return (m_t.reshape(2 * t, t).to(dtype=dtype, device=device).contiguous(),
+                m_v.reshape(2 * v, 2 * f).to(dtype=dtype, device=device).contiguous())
 
 
-class _Rfft2(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x: Tensor) -> Tensor:
-        ctx.size = tuple(x.shape[-2:])
-        return torch.fft.rfft2(x, dim=(-2, -1), norm="ortho")
-
-    @staticmethod
-    def backward(ctx, grad: Tensor) -> Tensor:
-        return rfft2_adjoint(grad, *ctx.size)
-
-
-def rfft2_matmul_backward(x: Tensor) -> Tensor:
-    """``torch.fft.rfft2(x, dim=(-2, -1), norm="ortho")`` of a real ``x`` whose backward pass is
-    :func:`rfft2_adjoint` (two real matrix products) instead of autograd's complex FFTs."""
-    return _Rfft2.apply(x)
+def rfft2_by_matmul(x: Tensor) -> Tensor:
+    """``torch.fft.rfft2(x, dim=(-2, -1), norm="ortho")`` for a real ``x`` ``(..., T, V)`` as two
+    real matrix products (module docstring). Returns a contiguous complex ``(..., T, V // 2 + 1)``
+    tensor; differentiable (the transposed products)."""
+    if x.is_complex() or x.dim() < 2:
+        raise ValueError(f"expected a real tensor (..., T, V), got {tuple(x.shape)} {x.dtype}")
+    t, v = x.shape[-2:]
+    m_t, m_v = rfft2_matrices(t, v, x.dtype, x.device)
+    y = torch.matmul(m_t, x.reshape(-1, t, v))  # (images, 2T, V): rows (k, part), i.e. (T, 2V) per image
+    spectrum = torch.matmul(y.view(-1, 2 * v), m_v)  # rows (image, k), columns (f, part)
+    return torch.view_as_complex(spectrum.view(*x.shape[:-2], t, v // 2 + 1, 2))
 
 
-__all__ = ["hermitian_weights", "irfft2_by_matmul", "irfft2_matrices", "rfft2_adjoint", "rfft2_matmul_backward"]
+__all__ = ["hermitian_weights", "irfft2_by_matmul", "irfft2_matrices", "rfft2_by_matmul", "rfft2_matrices"]
