@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -19,7 +20,7 @@ from ssal.models import (
     encoder_settings,
     simam_drop,
 )
-from ssal.models.aff import AFFBackbone, AFFTokenMixer, BlockComplexLinear
+from ssal.models.aff import AFFBackbone, AFFBlock, AFFTokenMixer, BlockComplexLinear
 from ssal.models.stgcn import GraphConv, MaskDropout, layer_plan
 from ssal.skeleton import EGAIT16, H36M17
 
@@ -230,17 +231,42 @@ def test_aff_mixer_matmul_form_equals_the_fft_form(t: int, v: int, monkeypatch) 
         for p in mixer.parameters():
             p.mul_(20)
     x = torch.randn(4, 8, t, v, requires_grad=True)
-    assert aff_module.matmul_mixer_applicable(mixer, x)
+    assert aff_module.matmul_form_applicable(mixer, x)
     y_mm = mixer(x)
     g = torch.randn_like(y_mm)
     grads_mm = torch.autograd.grad(y_mm, [x, *mixer.parameters()], g)
-    monkeypatch.setattr(aff_module, "matmul_mixer_applicable", lambda mixer, x: False)
+    monkeypatch.setattr(aff_module, "matmul_form_applicable", lambda mixer, x: False)
     y_fft = mixer(x)
     grads_fft = torch.autograd.grad(y_fft, [x, *mixer.parameters()], g)
     torch.testing.assert_close(y_mm, y_fft, rtol=1e-5, atol=1e-5)
     for a, b in zip(grads_mm, grads_fft):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
-    assert not aff_module.matmul_mixer_applicable(mixer.eval(), x)  # evaluation keeps torch.fft
+    assert not aff_module.matmul_form_applicable(mixer.eval(), x)  # evaluation keeps torch.fft
+
+
+def test_aff_block_matmul_form_equals_the_modules(monkeypatch) -> None:
+    """The whole block in training (channel MLP by batched products, mixer by matmul transforms):
+    values, gradients and BatchNorm running statistics equal the modules' FFT form."""
+    import ssal.models.aff as aff_module
+
+    torch.manual_seed(4)
+    block = AFFBlock(8, num_blocks=2).train()
+    ref = copy.deepcopy(block)
+    x = torch.randn(3, 8, 11, 16) * 2 + 0.5
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    assert aff_module.matmul_form_applicable(block, xa)
+    ya = block(xa, recompute=False)
+    monkeypatch.setattr(aff_module, "matmul_form_applicable", lambda module, x: False)
+    yb = ref(xb, recompute=False)
+    torch.testing.assert_close(ya, yb, rtol=1e-5, atol=1e-5)
+    g = torch.randn_like(ya)
+    ya.backward(g)
+    yb.backward(g)
+    torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-4, atol=1e-4)
+    for (name, pa), pb in zip(block.named_parameters(), ref.parameters()):
+        torch.testing.assert_close(pa.grad, pb.grad, rtol=1e-4, atol=1e-4, msg=name)
+    for ba, bb in zip(block.buffers(), ref.buffers()):
+        torch.testing.assert_close(ba, bb)
 
 
 def test_aff_mixer_is_global_in_time_and_joints() -> None:

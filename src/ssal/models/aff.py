@@ -20,16 +20,22 @@ imaginary parts separately (as in AFFNet). Each block is MetaFormer-style:
 with BatchNorm as the norm and a 1x1-conv MLP (ratio ``mlp_ratio``, GELU). The filter works for
 any (T, V), odd V included, because ``irfft2`` is given the explicit size ``s=(T, V)``.
 
-In training on the CPU in float32 (:func:`matmul_mixer_applicable`) the mixer computes the same
-arithmetic in another form, because the branch's transforms are small (e.g. 38 x 16): both
+In training on the CPU in float32 (:func:`matmul_form_applicable`) the block computes the same
+arithmetic in another form. The channel MLP's 1x1 convolutions run as batched products
+(``baddbmm`` with the weight broadcast over the samples: forward and backward of a (128, 32, 38,
+16) block 99 -> 88 ms on the 2-core Xeon; ``torch.matmul`` and oneDNN's convolution were
+slower there). The mixer, because the branch's transforms are small (e.g. 38 x 16), runs both
 transforms as two real matrix products each (:mod:`ssal.models.dft`; their backward passes are
 the transposed products, not autograd's complex FFTs) and the mask's complex MLP as complex
 matrix products of its diagonal blocks on the spectrum's own layout (no real/imaginary
-concatenation and split, no products with the off-diagonal zeros). Values and gradients equal the FFT form's to
-float round-off (tests); benchmarks/RESULTS.md gives the time.
+concatenation and split, no products with the off-diagonal zeros). Values and gradients equal
+the modules' and the FFT form's to float round-off (tests); benchmarks/RESULTS.md gives the time
+of a training step.
 """
 
 from __future__ import annotations
+
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -129,7 +135,7 @@ class AFFTokenMixer(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """``x`` (N, C, T, V) -> filtered ``x`` plus ``x``, same shape."""
-        if matmul_mixer_applicable(self, x):
+        if matmul_form_applicable(self, x):
             return self._forward_by_matmul(x)
         t, v = x.shape[-2:]
         spectrum = torch.fft.rfft2(_fft_precision(x), dim=(2, 3), norm="ortho")
@@ -151,8 +157,19 @@ class AFFTokenMixer(nn.Module):
         return irfft2_by_matmul((flat * mask).view_as(spectrum), t, v) + x
 
 
-def matmul_mixer_applicable(mixer: nn.Module, x: Tensor) -> bool:
-    """Whether :class:`AFFTokenMixer` runs its matrix-product form: in training mode, on the
+def _conv1x1_bmm(x: Tensor, conv: nn.Conv2d) -> Tensor:
+    """``conv`` (1x1, no groups) on ``x`` ``(N, C_in, L)`` as ``baddbmm`` with the weight expanded
+    over N: ``(N, C_out, L)``."""
+    n = x.shape[0]
+    weight = conv.weight.view(1, conv.out_channels, conv.in_channels).expand(n, -1, -1)
+    if conv.bias is None:
+        return torch.bmm(weight, x)
+    return torch.baddbmm(conv.bias.view(1, -1, 1), weight, x)
+
+
+def matmul_form_applicable(mixer: nn.Module, x: Tensor) -> bool:
+    """Whether :class:`AFFTokenMixer` and :class:`AFFBlock`'s channel MLP run their
+    matrix-product forms (module docstring): in training mode, on the
     CPU, float32 or float64, without autocast and not inside ``torch.compile``, where it was
     measured. Evaluation and export keep ``torch.fft`` (lengths stay dynamic there)."""
     return (mixer.training and x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
@@ -188,7 +205,18 @@ class AFFBlock(nn.Module):
         if recompute and recompute_applicable(self, x):
             return recomputed(self, x)
         x = x + self.mixer(self.norm1(x))
-        return x + self.mlp(self.norm2(x))
+        h = self.norm2(x)
+        if matmul_form_applicable(self, h) and h.is_contiguous():
+            return x + self._mlp_by_bmm(h)
+        return x + self.mlp(h)
+
+    def _mlp_by_bmm(self, h: Tensor) -> Tensor:
+        """``self.mlp(h)`` (1x1 conv, GELU, 1x1 conv) as batched products with the weights
+        broadcast over the samples, for a contiguous ``h`` (module docstring)."""
+        conv1, conv2 = cast(nn.Conv2d, self.mlp[0]), cast(nn.Conv2d, self.mlp[2])
+        n, c, t, v = h.shape
+        z = _conv1x1_bmm(h.view(n, c, t * v), conv1)
+        return _conv1x1_bmm(F.gelu(z), conv2).view(n, c, t, v)
 
 
 class AFFBackbone(nn.Module):
