@@ -44,6 +44,31 @@ def fused_applicable(x: Tensor, bn: nn.BatchNorm2d) -> bool:
     return x.dtype == torch.float32
 
 
+def _bn_scale_shift(mean: Tensor, invstd: Tensor, weight: Tensor, bias: Tensor, dim: int) -> tuple[Tensor, Tensor]:
+    """``(scale, shift)`` of training-mode BatchNorm as ``x * scale + shift``, shaped to
+    broadcast over a ``dim``-D map (one expression for the forward passes and the recomputing
+    backward passes, so both round alike)."""
+    shape = (1, -1) + (1,) * (dim - 2)
+    return (invstd * weight).view(shape), (bias - mean * invstd * weight).view(shape)
+
+
+def batch_norm_in_place(x: Tensor, weight: Tensor, bias: Tensor, running_mean: Tensor, running_var: Tensor,
+                        momentum: float, eps: float) -> tuple[Tensor, Tensor]:
+    """Training-mode BatchNorm of ``x`` written over ``x``; returns ``(mean, invstd)``, the batch
+    statistics ``native_batch_norm_backward`` takes. The running statistics are updated as
+    ``torch.native_batch_norm`` updates them (the same kernel, bitwise).
+
+    For a fresh tensor that nothing keeps (a convolution's output): no second full-size tensor.
+    On the 256-channel map of AimCLR's last layer (40 MB, above the ``bounded`` allocator's
+    mmap size, so every new one is page-faulted) a new output costs about as much as the
+    normalisation itself."""
+    mean, var = torch.batch_norm_update_stats(x, running_mean, running_var, momentum)
+    invstd = torch.rsqrt(var + eps)
+    scale, shift = _bn_scale_shift(mean, invstd, weight, bias, x.dim())
+    torch.addcmul(shift, x, scale, out=x)
+    return mean, invstd
+
+
 class _BNReLUConv(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, bn_weight: Tensor, bn_bias: Tensor, conv_weight: Tensor,
@@ -73,9 +98,8 @@ def bn_relu_conv_backward(grad_y: Tensor, x: Tensor, bn_weight: Tensor, bn_bias:
     """The backward pass of ``conv(relu(bn(x)))`` from the BN input ``x`` and its batch
     statistics: ``(grad_x, grad_bn_weight, grad_bn_bias, grad_conv_weight, grad_conv_bias)``,
     each ``None`` where ``needs`` (the five flags, in that order) says it is not wanted."""
-    shape = (1, -1) + (1,) * (x.dim() - 2)
-    scale = (invstd * bn_weight).view(shape)
-    r = torch.addcmul((bn_bias - mean * invstd * bn_weight).view(shape), x, scale).relu_()
+    scale, shift = _bn_scale_shift(mean, invstd, bn_weight, bn_bias, x.dim())
+    r = torch.addcmul(shift, x, scale).relu_()
     wanted = (needs[0] or needs[1] or needs[2], needs[3], has_conv_bias and needs[4])
     if spectral.train_applicable(r, conv_weight, stride, padding):
         grad_r, grad_cw, grad_cb = spectral.conv_backward(grad_y, r, conv_weight, stride, has_conv_bias, wanted)
@@ -85,7 +109,9 @@ def bn_relu_conv_backward(grad_y: Tensor, x: Tensor, bn_weight: Tensor, bn_bias:
             list(stride), list(padding), [1, 1], False, [0, 0], 1, list(wanted))
     if grad_r is None:
         return None, None, None, grad_cw, grad_cb
-    grad_bn_out = torch.ops.aten.threshold_backward(grad_r, r, 0)
+    # the ReLU's backward in place: grad_r is this function's own fresh tensor
+    grad_bn_out = torch.ops.aten.threshold_backward.grad_input(grad_r, r, 0, grad_input=grad_r)
+    del r
     grad_x, grad_bw, grad_bb = torch.ops.aten.native_batch_norm_backward(
         grad_bn_out, x, bn_weight, running_mean, running_var, mean, invstd, True, eps,
         [needs[0], needs[1], needs[2]])
@@ -224,9 +250,8 @@ class _ConvBN(torch.autograd.Function):
     def forward(ctx, x: Tensor, conv_weight: Tensor, conv_bias: Tensor | None, stride: tuple[int, int],
                 bn_weight: Tensor, bn_bias: Tensor, running_mean: Tensor, running_var: Tensor, momentum: float,
                 eps: float) -> Tensor:
-        r = F.conv2d(x, conv_weight, conv_bias, stride)
-        out, mean, invstd = torch.native_batch_norm(r, bn_weight, bn_bias, running_mean, running_var,
-                                                    True, momentum, eps)
+        out = F.conv2d(x, conv_weight, conv_bias, stride)
+        mean, invstd = batch_norm_in_place(out, bn_weight, bn_bias, running_mean, running_var, momentum, eps)
         ctx.save_for_backward(x, conv_weight, conv_bias, bn_weight, running_mean, running_var, mean, invstd)
         ctx.has_conv_bias, ctx.stride, ctx.eps = conv_bias is not None, stride, eps
         return out
@@ -290,5 +315,5 @@ def bn_relu_conv(x: Tensor, bn: nn.BatchNorm2d, conv: nn.Conv2d) -> Tensor:
                              bn.running_var, momentum, bn.eps, tuple(conv.stride), tuple(conv.padding))
 
 
-__all__ = ["DROP_CHUNK", "bn_dropout_add_relu", "conv_bn", "bn_momentum", "bn_relu_conv", "bn_relu_conv_backward", "conv_fusable", "fused_applicable", "half_keep_bits",
+__all__ = ["DROP_CHUNK", "batch_norm_in_place", "bn_dropout_add_relu", "conv_bn", "bn_momentum", "bn_relu_conv", "bn_relu_conv_backward", "conv_fusable", "fused_applicable", "half_keep_bits",
            "memory_flat", "mul_half_mask", "temporal_conv"]

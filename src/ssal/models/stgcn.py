@@ -48,6 +48,7 @@ from .base import (
     global_pool,
 )
 from .fused import (
+    batch_norm_in_place,
     bn_dropout_add_relu,
     bn_momentum,
     bn_relu_conv_backward,
@@ -182,10 +183,10 @@ class _GraphBNReLUConv(torch.autograd.Function):
                 bn_bias: Tensor, conv_weight: Tensor, conv_bias: Tensor | None, running_mean: Tensor,
                 running_var: Tensor, momentum: float, eps: float, stride: tuple[int, int],
                 padding: tuple[int, int]) -> Tensor:
-        g = _aggregate_mix(x, agg, weight, k) + bias.unsqueeze(1)
-        out, mean, invstd = torch.native_batch_norm(g, bn_weight, bn_bias, running_mean, running_var,
-                                                    True, momentum, eps)
-        y = temporal_conv(out.relu_(), conv_weight, conv_bias, stride, padding)
+        # the sum, BatchNorm and ReLU in place on the convolution's fresh output
+        g = _aggregate_mix(x, agg, weight, k).add_(bias.unsqueeze(1))
+        mean, invstd = batch_norm_in_place(g, bn_weight, bn_bias, running_mean, running_var, momentum, eps)
+        y = temporal_conv(g.relu_(), conv_weight, conv_bias, stride, padding)
         ctx.save_for_backward(x, agg, weight, bias, bn_weight, bn_bias, conv_weight, running_mean, running_var,
                               mean, invstd)
         ctx.k, ctx.eps, ctx.stride, ctx.padding = k, eps, stride, padding
@@ -200,7 +201,7 @@ class _GraphBNReLUConv(torch.autograd.Function):
         leaves = [t.detach().requires_grad_(n) for t, n in zip((x, agg, weight), needs[:3])]
         with torch.enable_grad():
             mixed = _aggregate_mix(leaves[0], leaves[1], leaves[2], ctx.k)
-        g = mixed.detach() + bias.unsqueeze(1)
+        g = mixed.detach().add_(bias.unsqueeze(1))  # nothing reads mixed's value again
         want_g = any(needs[:4])
         grad_g, grad_bw, grad_bb, grad_cw, grad_cb = bn_relu_conv_backward(
             grad_y, g, bn_weight, bn_bias, conv_weight, running_mean, running_var, mean, invstd,
