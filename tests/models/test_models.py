@@ -219,10 +219,11 @@ def test_aff_mixer_filter_identity_and_zero(t: int, v: int) -> None:
     assert torch.allclose(mixer(x), 2 * x, atol=1e-10)
 
 
-@pytest.mark.parametrize("t, v", [(19, 16), (6, 25)])
+@pytest.mark.parametrize("t, v", [(19, 16), (6, 25), (50, 16)])
 def test_aff_mixer_matmul_form_equals_the_fft_form(t: int, v: int, monkeypatch) -> None:
-    """In training on the CPU the mixer runs complex matrix products and matmul transforms:
-    same values and gradients (inputs and parameters) as the torch.fft form."""
+    """In training on the CPU the mixer runs complex matrix products and matmul transforms
+    (torch.fft beyond MATMUL_MAX_FRAMES, T = 50): same values and gradients (inputs and
+    parameters) as the torch.fft form."""
     import ssal.models.aff as aff_module
 
     torch.manual_seed(3)

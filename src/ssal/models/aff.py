@@ -25,8 +25,9 @@ arithmetic in another form. The channel MLP's 1x1 convolutions run as batched pr
 (``baddbmm`` with the weight broadcast over the samples: forward and backward of a (128, 32, 38,
 16) block 99 -> 88 ms on the 2-core Xeon; ``torch.matmul`` and oneDNN's convolution were
 slower there). The mixer, because the branch's transforms are small (e.g. 38 x 16), runs both
-transforms as two real matrix products each (:mod:`ssal.models.dft`; their backward passes are
-the transposed products, not autograd's complex FFTs) and the mask's complex MLP as complex
+transforms as two real matrix products each up to :data:`MATMUL_MAX_FRAMES` frames
+(:mod:`ssal.models.dft`; their backward passes are the transposed products, not autograd's
+complex FFTs) and the mask's complex MLP as complex
 matrix products of its diagonal blocks on the spectrum's own layout (no real/imaginary
 concatenation and split, no products with the off-diagonal zeros). Values and gradients equal
 the modules' and the FFT form's to float round-off (tests); benchmarks/RESULTS.md gives the time
@@ -45,6 +46,12 @@ from ..skeleton import SkeletonLayout
 from .base import IN_CHANNELS, JointBatchNorm, as_float, as_int, check_setting
 from .dft import irfft2_by_matmul, rfft2_by_matmul
 from .recompute import recompute_applicable, recomputed
+
+#: The training form transforms by matrix products up to this many frames (T' of the branch),
+#: by ``torch.fft`` beyond: the products cost O(T^2) per column. Measured forward+backward on a
+#: (128, 32, T, 16) map (FFT -> products, ms): rfft2 T = 38: 14.6 -> 6.3, T = 60: 9.2 -> 10.8,
+#: T = 120: 28.4 -> 40.3; irfft2 T = 38: 11.3 -> 6.6, T = 60: 13.3 -> 10.8, T = 120: 32.9 -> 39.5.
+MATMUL_MAX_FRAMES = 48
 
 
 def _fft_precision(x: Tensor) -> Tensor:
@@ -144,9 +151,11 @@ class AFFTokenMixer(nn.Module):
         return y.to(x.dtype) + x
 
     def _forward_by_matmul(self, x: Tensor) -> Tensor:
-        """:meth:`forward` in the matrix-product form (module docstring)."""
+        """:meth:`forward` in the matrix-product form (module docstring); the transforms by
+        ``torch.fft`` beyond :data:`MATMUL_MAX_FRAMES` frames."""
         n, c, t, v = x.shape
-        spectrum = rfft2_by_matmul(x)  # (N, C, T, F) complex
+        short = t <= MATMUL_MAX_FRAMES
+        spectrum = rfft2_by_matmul(x) if short else torch.fft.rfft2(x, dim=(2, 3), norm="ortho")  # (N, C, T, F)
         groups = self.fc1.weight_real.shape[0]
         flat = spectrum.view(n, groups, c // groups, -1)  # the blocks of the block-diagonal map
         w1, b1 = self.fc1.block_weights()
@@ -154,7 +163,10 @@ class AFFTokenMixer(nn.Module):
         w2, b2 = self.fc2.block_weights()
         mask = torch.matmul(w2, hidden) + b2
         mask = torch.view_as_complex(F.softshrink(torch.view_as_real(mask), self.sparsity_threshold))
-        return irfft2_by_matmul((flat * mask).view_as(spectrum), t, v) + x
+        filtered = (flat * mask).view_as(spectrum)
+        if short:
+            return irfft2_by_matmul(filtered, t, v) + x
+        return torch.fft.irfft2(filtered, s=(t, v), dim=(2, 3), norm="ortho") + x
 
 
 def _conv1x1_bmm(x: Tensor, conv: nn.Conv2d) -> Tensor:
