@@ -252,7 +252,7 @@ def test_pretraining_sets_the_allocator_policy(tmp_path, monkeypatch):
     pretrain(cfg, tmp_path / "default")
     cfg["run"]["allocator"] = "system"
     pretrain(cfg, tmp_path / "system")
-    assert seen == [RunConfig.allocator, "system"] and RunConfig.allocator == "bounded"
+    assert seen == [RunConfig.allocator, "system"] and RunConfig.allocator == "reuse"
     cfg["run"]["allocator"] = "huge"
     with pytest.raises(SsalInputError, match="run.allocator"):
         pretrain(cfg, tmp_path / "bad")

@@ -544,13 +544,14 @@ class RunConfig:
     #: key encoder), ``"sync"`` (SyncBatchNorm, CUDA only) or ``"local"`` (per-rank BN).
     dist_bn: str = _choice("shuffle", BN_MODES)
     #: Host memory allocator policy of the training process (:mod:`ssal.training.allocator`):
-    #: ``"bounded"`` keeps blocks up to 32 MiB for the next step and returns larger ones (on 2 CPU
-    #: cores against the AimCLR reference, benchmarks/RESULTS.md section 0: ``aimclr`` 2.0-4.2x
-    #: its speed at 0.37-0.43 of its peak memory, ``ssal`` 1.6-3.5x at 0.46-0.51, the low ends
-    #: against the reference's fast mode at T = 75), ``"reuse"`` keeps every freed block (8-11%
-    #: faster, 0.51-0.57 of the reference's memory), ``"release"`` returns every block above
-    #: 1 MiB (lowest peak, slowest), ``"system"`` leaves glibc's defaults.
-    allocator: str = _choice("bounded", ALLOCATOR_POLICIES)
+    #: ``"reuse"`` keeps every freed block for the next step (on 2 CPU cores against the AimCLR
+    #: reference, benchmarks/RESULTS.md section 0, fourth part: ``aimclr`` 2.5-4.9x its speed at
+    #: 0.41-0.44 of its peak memory, ``ssal`` 2.0-3.8x at 0.51-0.56, the resident set read after 30
+    #: steps; the low speed ends against the reference's fastest step at T = 75), ``"bounded"``
+    #: keeps blocks up to 32 MiB and returns larger ones (0.34-0.52 of the memory, 4-30% slower),
+    #: ``"release"`` returns every block above 1 MiB (lowest peak, slowest), ``"system"`` leaves
+    #: glibc's defaults.
+    allocator: str = _choice("reuse", ALLOCATOR_POLICIES)
 
 
 @dataclass
