@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from same_step import assert_same_step  # tests/same_step.py
 from ssal.models.fused import bn_relu_conv, fused_applicable
 from ssal.models.stgcn import MaskDropout, _half_keep_mask
 
@@ -137,21 +138,6 @@ def _layer_by_modules(block: nn.Module, x: torch.Tensor, adjacency: torch.Tensor
     return torch.relu(drop(bn2(conv(torch.relu(bn1(block.gcn(x, a)))))) + block.residual(x))
 
 
-def _assert_same_step(block: nn.Module, ref: nn.Module, xa: torch.Tensor, xb: torch.Tensor, ya: torch.Tensor,
-                      yb: torch.Tensor) -> None:
-    """Outputs, input and parameter gradients (one backward pass of the same random gradient)
-    and buffers (running statistics) of ``block`` equal ``ref``'s."""
-    torch.testing.assert_close(ya, yb, rtol=1e-5, atol=1e-5)
-    g = torch.randn_like(ya)
-    ya.backward(g)
-    yb.backward(g)
-    torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-4, atol=1e-4)
-    for (name, pa), pb in zip(block.named_parameters(), ref.parameters()):
-        torch.testing.assert_close(pa.grad, pb.grad, rtol=1e-4, atol=1e-4, msg=name)
-    for ba, bb in zip(block.buffers(), ref.buffers()):
-        torch.testing.assert_close(ba, bb)
-
-
 @pytest.mark.parametrize("stride,c_out,spectral", [(1, 6, False), (2, 8, False), (1, 6, True), (2, 8, True)])
 def test_graph_node_equals_the_modules_values_gradients_and_running_stats(stride: int, c_out: int, spectral: bool,
                                                                           monkeypatch) -> None:
@@ -173,7 +159,7 @@ def test_graph_node_equals_the_modules_values_gradients_and_running_stats(stride
     a = adjacency * ref.edge_importance
     bn1, _, conv, bn2, _ = ref.tcn
     yb = torch.relu(bn2(conv(torch.relu(bn1(ref.gcn(xb, a))))) + ref.residual(xb))
-    _assert_same_step(block, ref, xa, xb, ya, yb)
+    assert_same_step(block, ref, xa, xb, ya, yb)
     # the layer keeps its input for the backward pass, not the graph convolution's output
     big: list[int] = []
 
@@ -223,7 +209,7 @@ def test_layer_tail_node_equals_the_modules_with_the_same_dropout_draw(stride: i
     yb = _layer_by_modules(ref, xb, adjacency)
     if dropout:
         assert 0.3 < (yb == 0).float().mean().item() < 0.9  # the dropout did drop
-    _assert_same_step(block, ref, xa, xb, ya, yb)
+    assert_same_step(block, ref, xa, xb, ya, yb)
 
 
 def test_layer_tail_node_keeps_the_mask_as_bits() -> None:

@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from same_step import assert_same_step  # tests/same_step.py
 from ssal.errors import SsalInputError
 from ssal.models import (
     CFFN,
@@ -259,15 +260,7 @@ def test_aff_block_matmul_form_equals_the_modules(monkeypatch) -> None:
     ya = block(xa, recompute=False)
     monkeypatch.setattr(aff_module, "matmul_form_applicable", lambda module, x: False)
     yb = ref(xb, recompute=False)
-    torch.testing.assert_close(ya, yb, rtol=1e-5, atol=1e-5)
-    g = torch.randn_like(ya)
-    ya.backward(g)
-    yb.backward(g)
-    torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-4, atol=1e-4)
-    for (name, pa), pb in zip(block.named_parameters(), ref.parameters()):
-        torch.testing.assert_close(pa.grad, pb.grad, rtol=1e-4, atol=1e-4, msg=name)
-    for ba, bb in zip(block.buffers(), ref.buffers()):
-        torch.testing.assert_close(ba, bb)
+    assert_same_step(block, ref, xa, xb, ya, yb)
 
 
 def test_aff_mixer_is_global_in_time_and_joints() -> None:
