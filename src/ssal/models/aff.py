@@ -27,9 +27,9 @@ arithmetic in another form. The channel MLP's 1x1 convolutions run as batched pr
 slower there). The mixer, because the branch's transforms are small (e.g. 38 x 16), runs both
 transforms as two real matrix products each up to :data:`MATMUL_MAX_FRAMES` frames
 (:mod:`ssal.models.dft`; their backward passes are the transposed products, not autograd's
-complex FFTs) and the mask's complex MLP as complex
-matrix products of its diagonal blocks on the spectrum's own layout (no real/imaginary
-concatenation and split, no products with the off-diagonal zeros). Values and gradients equal
+complex FFTs) and the mask's complex MLP as complex matrix products of its diagonal blocks on
+the spectrum's own layout (no real/imaginary concatenation and split, no products with the
+off-diagonal zeros). Values and gradients equal
 the modules' and the FFT form's to float round-off (tests); benchmarks/RESULTS.md gives the time
 of a training step.
 """
@@ -179,12 +179,12 @@ def _conv1x1_bmm(x: Tensor, conv: nn.Conv2d) -> Tensor:
     return torch.baddbmm(conv.bias.view(1, -1, 1), weight, x)
 
 
-def matmul_form_applicable(mixer: nn.Module, x: Tensor) -> bool:
-    """Whether :class:`AFFTokenMixer` and :class:`AFFBlock`'s channel MLP run their
-    matrix-product forms (module docstring): in training mode, on the
-    CPU, float32 or float64, without autocast and not inside ``torch.compile``, where it was
-    measured. Evaluation and export keep ``torch.fft`` (lengths stay dynamic there)."""
-    return (mixer.training and x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
+def matmul_form_applicable(module: nn.Module, x: Tensor) -> bool:
+    """Whether ``module`` (an :class:`AFFTokenMixer`, or an :class:`AFFBlock` for its channel
+    MLP) runs its matrix-product form on ``x`` (module docstring): in training mode, on the CPU,
+    float32 or float64, without autocast, not inside ``torch.compile`` or a trace, where it was
+    measured. Evaluation and export keep ``torch.fft`` and the convolutions."""
+    return (module.training and x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
             and not torch.is_autocast_enabled("cpu") and not torch.compiler.is_compiling()
             and not torch.jit.is_tracing())
 

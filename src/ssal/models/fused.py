@@ -11,6 +11,8 @@
   dropout mask kept as random bits and the element-wise work done in place.
 * :func:`conv_bn`: the residual branch ``bn(conv1x1(x))``, recomputing the convolution in the
   backward pass instead of keeping its output.
+* :func:`batch_norm_in_place`: training-mode BatchNorm written over a fresh tensor (the
+  convolutions' outputs in :func:`conv_bn` and in ST-GCN's graph node).
 
 Values and gradients equal the modules' up to floating-point reassociation (tests). The nodes
 are used only where they are exactly the modules' semantics: training-mode BatchNorm with batch
@@ -58,10 +60,10 @@ def batch_norm_in_place(x: Tensor, weight: Tensor, bias: Tensor, running_mean: T
     statistics ``native_batch_norm_backward`` takes. The running statistics are updated as
     ``torch.native_batch_norm`` updates them (the same kernel, bitwise).
 
-    For a fresh tensor that nothing keeps (a convolution's output): no second full-size tensor.
-    On the 256-channel map of AimCLR's last layer (40 MB, above the ``bounded`` allocator's
-    mmap size, so every new one is page-faulted) a new output costs about as much as the
-    normalisation itself."""
+    For a fresh tensor that nothing keeps (a convolution's output): no second full-size tensor,
+    so one map less at the step's peak and one pass less. On the 256-channel map of AimCLR's last
+    layer (40 MB; under ``run.allocator: bounded`` every new one is page-faulted) a new output
+    cost about as much as the normalisation itself."""
     mean, var = torch.batch_norm_update_stats(x, running_mean, running_var, momentum)
     invstd = torch.rsqrt(var + eps)
     scale, shift = _bn_scale_shift(mean, invstd, weight, bias, x.dim())
