@@ -29,9 +29,8 @@ transforms as two real matrix products each up to :data:`MATMUL_MAX_FRAMES` fram
 (:mod:`ssal.models.dft`; their backward passes are the transposed products, not autograd's
 complex FFTs) and the mask's complex MLP as complex matrix products of its diagonal blocks on
 the spectrum's own layout (no real/imaginary concatenation and split, no products with the
-off-diagonal zeros). Values and gradients equal
-the modules' and the FFT form's to float round-off (tests); benchmarks/RESULTS.md gives the time
-of a training step.
+off-diagonal zeros). Values and gradients equal the modules' and the FFT form's to float
+round-off (tests); benchmarks/RESULTS.md gives the time of a training step.
 """
 
 from __future__ import annotations

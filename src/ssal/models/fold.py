@@ -284,10 +284,10 @@ class FoldedAFFBlock(_InferenceOnly):
     (N, C, T, F) as the FFT writes it; the frequency mask ``softshrink(W2 relu(W1 X + b1) + b2)``
     with complex weight matrices applied over the channel axis by complex matrix products (the
     module's own eval path, real-stacked 1x1 convolutions, concatenates the real and imaginary
-    parts on the channel axis and splits them again); ``x2 = x + n + irfft2(X * mask)`` with the inverse as two
-    real matrix products (:func:`~ssal.models.dft.irfft2_by_matmul`); ``x2 + mlp(x2)`` with
-    ``norm2`` folded into the MLP's first 1x1 convolution and its GELU as that convolution's
-    epilogue (:func:`conv_gelu`). The block's arithmetic, reassociated.
+    parts on the channel axis and splits them again); ``x2 = x + n + irfft2(X * mask)`` with
+    the inverse as two real matrix products (:func:`~ssal.models.dft.irfft2_by_matmul`);
+    ``x2 + mlp(x2)`` with ``norm2`` folded into the MLP's first 1x1 convolution and its GELU as
+    that convolution's epilogue (:func:`conv_gelu`). The block's arithmetic, reassociated.
 
     While ``torch.jit`` traces (TorchScript export) the inverse is ``torch.fft.irfft2``: the
     matrices depend on the length, which the trace must not fix. Off the CPU too, where the

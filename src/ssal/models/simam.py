@@ -120,11 +120,11 @@ class _MaskedScale(torch.autograd.Function):
 
 def _aimclr_drop(x: Tensor, threshold: float, e_lambda: float) -> Tensor:
     """The ``aimclr`` mode (module docstring), chunked."""
-    n, c, t, v = x.shape
+    _check_map(x)
+    n, v = x.shape[0], x.shape[3]
     with torch.no_grad():
         joint_score = x.new_empty(n, v)
         keep = torch.empty_like(x, dtype=torch.bool)
-        _check_map(x)
         for n0, n1 in _sample_chunks(x):
             att = _attention_no_grad(x[n0:n1], e_lambda)
             joint_score[n0:n1] = att.mean(dim=(1, 2))
